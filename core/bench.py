@@ -1,0 +1,155 @@
+"""``python -m core bench``: this trainer against a plain reference loop, on the same model and data, in one run.
+
+The reference is the loop most tutorials write: a torchvision-style Dataset with per-image PIL
+transforms (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize) behind a DataLoader
+with worker processes, fp32, NCHW, ``loss.item()`` every step. Both train the same network at the
+same batch size on the same images; the first steps (allocator and kernel warm-up) are not timed.
+"""
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .config import RunConfig
+from .data import load_dataset
+from .models import build_model
+from .store import RunStore
+from .train import resolve_device, train
+
+WARMUP_STEPS = 5
+
+
+class PilImages(torch.utils.data.Dataset):
+    """uint8 NCHW images served one PIL image at a time, as torchvision's CIFAR10 does."""
+
+    def __init__(self, x, y, transform):
+        self.x, self.y, self.transform = x.permute(0, 2, 3, 1).numpy(), y.numpy(), transform
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.x[i])), int(self.y[i])
+
+
+def reference_images_per_s(dataset, depth: int, batch_size: int, steps: int, device, workers: int) -> float:
+    from torchvision import transforms
+    tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+                             transforms.Normalize(dataset.mean, dataset.std)])
+    loader = torch.utils.data.DataLoader(PilImages(dataset.x_train, dataset.y_train, tf), batch_size=batch_size, shuffle=True,
+                                         drop_last=True, num_workers=workers, pin_memory=device.type == "cuda",
+                                         persistent_workers=workers > 0)
+    torch.manual_seed(0)
+    model = build_model(depth=depth).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    model.train()
+    done, start = 0, None
+    while done < steps + WARMUP_STEPS:
+        for x, y in loader:
+            if done == WARMUP_STEPS:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()  # the usual per-step logging
+            done += 1
+            if done == steps + WARMUP_STEPS:
+                break
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def trainer_images_per_s(config: RunConfig, store: RunStore, data_dir) -> float:
+    """Images/s of core.train itself, timed from its own progress events (evaluation excluded)."""
+    marks = {}
+
+    def on_progress(event):
+        if event["kind"] == "step":
+            if event["step"] >= WARMUP_STEPS and "start" not in marks:
+                marks["start"] = (event["step"], time.perf_counter())
+            marks["end"] = (event["step"], time.perf_counter())
+
+    train(config, store, data_dir=data_dir, progress=on_progress, restart=True)
+    (s0, t0), (s1, t1) = marks["start"], marks["end"]
+    return (s1 - s0) * config.resolved().batch_size / (t1 - t0)
+
+
+def run_bench(depths=(20,), batch_size=128, images=4000, dataset="builtin", data_dir=None, device="auto",
+              repeats=2, workers=None, out_dir="bench/results", log=print) -> dict:
+    import torchvision
+    dev = resolve_device(device)
+    workers = workers if workers is not None else min(8, os.cpu_count() or 1) if dev.type == "cuda" else min(2, os.cpu_count() or 1)
+    ds = load_dataset(dataset, data_dir, subset=images, test_subset=200)
+    steps = images // batch_size - WARMUP_STEPS - 1
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(tmp)
+        for depth in depths:
+            base = dict(depth=depth, dataset=dataset, subset=images, test_subset=200, epochs=1, batch_size=batch_size,
+                        device=device, recipe="paper")
+            numbers = {"reference": [], "trainer": [], "trainer_probes_every_step": []}
+            for r in range(repeats):  # interleaved, so drift in machine speed hits all three alike
+                numbers["reference"].append(reference_images_per_s(ds, depth, batch_size, steps, dev, workers))
+                numbers["trainer"].append(trainer_images_per_s(RunConfig(**base, probe_every=0, seed=r), store, data_dir))
+                numbers["trainer_probes_every_step"].append(trainer_images_per_s(RunConfig(**base, probe_every=1, seed=r), store, data_dir))
+                log(f"ResNet-{depth} repeat {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in numbers.items()))
+            med = {k: statistics.median(v) for k, v in numbers.items()}
+            results.append({"model": f"ResNet-{depth} (A)", "depth": depth, "images_per_s": med, "all_runs": numbers,
+                            "speedup_vs_reference": med["trainer"] / med["reference"],
+                            "probe_overhead_pct": 100 * (med["trainer"] / med["trainer_probes_every_step"] - 1)})
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()},
+        "setup": {"dataset": ds.title, "train_images": images, "batch_size": batch_size, "timed_steps_per_measurement": steps,
+                  "warmup_steps_untimed": WARMUP_STEPS, "repeats": repeats, "reference_loader_workers": workers,
+                  "reference": "DataLoader + per-image PIL transforms, fp32, NCHW, loss.item() each step",
+                  "trainer": "core.train: uint8 data resident on the device, batched augmentation, channels_last"
+                             + (", bf16 autocast" if dev.type == "cuda" else ", fp32")},
+        "results": results,
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{dev.type}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    report["path"] = str(path)
+    return report
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="images/s of this trainer vs a plain DataLoader loop, and probe overhead")
+    p.add_argument("--depths", type=int, nargs="+", default=[20])
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--images", type=int, default=4000, help="training images per measurement")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--workers", type=int, help="reference DataLoader workers (default: 2 on CPU, 8 on GPU)")
+    p.add_argument("--dataset", choices=("builtin", "cifar10"), default="builtin")
+    p.add_argument("--data-dir")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", default="bench/results", help="directory for the JSON result")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args) -> None:
+    import sys
+    report = run_bench(tuple(args.depths), args.batch_size, args.images, args.dataset, args.data_dir, args.device,
+                       args.repeats, args.workers, args.out, log=lambda m: print(m, file=sys.stderr))
+    lines = [f"bench on {report['device']} ({report['setup']['dataset']}, batch {args.batch_size}) -> {report['path']}"]
+    for r in report["results"]:
+        ips = r["images_per_s"]
+        lines.append(f"  {r['model']}: reference {ips['reference']:.0f} img/s, trainer {ips['trainer']:.0f} img/s "
+                     f"({r['speedup_vs_reference']:.2f}x), probes every step {ips['trainer_probes_every_step']:.0f} img/s "
+                     f"(overhead {r['probe_overhead_pct']:.1f}%)")
+    print(json.dumps(report) if args.json else "\n".join(lines))

@@ -1,0 +1,244 @@
+"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference} ...
+
+Every command has --help, and --json for one JSON object on stdout. Errors go to stderr (and into
+the JSON as {"error": ...}) with exit status 2.
+"""
+import argparse
+import json
+import math
+import sys
+
+from .config import ARCHS, DATASET_NAMES, DEVICES, PRECISIONS, RECIPES, SCHEDULES, ConfigError, RunConfig
+from .models import SHORTCUTS, build_model, count_params, weighted_layers
+from .progress import ProgressBar
+from .store import RunStore, StoreError
+
+PAPER_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
+
+
+class CliError(Exception):
+    pass
+
+
+def _clean(value):
+    """JSON-safe: NaN/inf become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def emit(args, obj: dict, text: str) -> None:
+    print(json.dumps(_clean(obj)) if args.json else text)
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", dest="arch", choices=ARCHS, default="cifar",
+                   help="'cifar': the paper's 6n+2 network; 'torchvision-resnet18': torchvision's ResNet-18 for 32x32")
+    p.add_argument("--depth", type=int, default=20, help="6n+2 layers: 20, 32, 44, 56, 110, 1202, ... (default 20)")
+    p.add_argument("--shortcut", choices=SHORTCUTS, default="A",
+                   help="A: identity + zero-pad, B: 1x1 projection, none: plain net, concat: dense (default A)")
+    p.add_argument("--no-bn", dest="bn", action="store_false", help="remove every BatchNorm layer")
+    p.add_argument("--init", choices=("kaiming", "default"), default="kaiming", help="kaiming (paper) or PyTorch's default")
+
+
+def add_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="run store directory (default $RESNET_LAB_HOME or ~/.local/share/resnet-lab)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="builtin", help="builtin: offline Shapes-10; cifar10: CIFAR-10")
+    p.add_argument("--data-dir", help="directory holding cifar-10-batches-py (default $RESNET_LAB_DATA, else download)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="ResNet Lab engine: build, train, probe and store "
+                                     "the CIFAR ResNets and plain nets of He et al. 2015.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("describe", help="parameter count and layer names of a network")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("train", help="train one network (or answer from the store)")
+    add_model_args(p)
+    add_data_args(p)
+    p.add_argument("--subset", type=int, help="use this many training images (class-balanced)")
+    p.add_argument("--test-subset", type=int, help="use this many test images")
+    p.add_argument("--recipe", choices=RECIPES, default="paper", help="paper: SGD 0.1, batch 128, augmentation; seed: Adam, batch 32")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--lr", type=float, help="override the recipe's learning rate")
+    p.add_argument("--schedule", choices=SCHEDULES, help="override the recipe's schedule")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="pad-crop-flip augmentation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes (0 = none)")
+    p.add_argument("--restart", action="store_true", help="train again even if the store has this run")
+    add_store_args(p)
+
+    p = sub.add_parser("list", help="stored runs")
+    add_store_args(p)
+
+    p = sub.add_parser("show", help="one stored run")
+    p.add_argument("run", help="run id (a unique prefix will do)")
+    add_store_args(p)
+
+    p = sub.add_parser("export", help="write a run's per-epoch history as CSV")
+    p.add_argument("run", help="run id (a unique prefix will do)")
+    p.add_argument("--csv", required=True, help="output path")
+    add_store_args(p)
+
+    p = sub.add_parser("probe-init", help="per-layer gradient norms at initialisation for a grid of networks")
+    p.add_argument("--depths", type=int, nargs="+", default=[20, 56, 110])
+    p.add_argument("--shortcuts", nargs="+", choices=SHORTCUTS, default=["none", "A"])
+    p.add_argument("--bn", nargs="+", choices=("on", "off"), default=["on", "off"])
+    p.add_argument("--inits", nargs="+", choices=("kaiming", "default"), default=["kaiming", "default"])
+    p.add_argument("--batch", type=int, default=128, help="images in the probe batch")
+    p.add_argument("--csv", help="also write the per-layer table here")
+    add_data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    from . import bench  # noqa: E402  (kept beside its implementation)
+    bench.add_parser(sub)
+    from . import reproduce
+    reproduce.add_parsers(sub)
+    return parser
+
+
+def config_from_args(args) -> RunConfig:
+    return RunConfig(arch=args.arch, depth=args.depth, shortcut=args.shortcut, bn=args.bn, init=args.init,
+                     dataset=args.dataset, subset=args.subset, test_subset=args.test_subset, recipe=args.recipe,
+                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
+                     augment=args.augment, seed=args.seed, device=args.device, precision=args.precision,
+                     probe_every=args.probe_every)
+
+
+def find_run(store: RunStore, prefix: str):
+    matches = [r for r in store.list() if r.run_id.startswith(prefix)]
+    if not matches:
+        raise CliError(f"no run matches {prefix!r} in {store.root}; 'python -m core list' shows the stored runs")
+    if len(matches) > 1:
+        raise CliError(f"{prefix!r} matches {len(matches)} runs; give more of the id")
+    return matches[0]
+
+
+def fmt_pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def cmd_describe(args) -> None:
+    config = RunConfig(arch=args.arch, depth=args.depth, shortcut=args.shortcut, bn=args.bn, init=args.init).resolved()
+    model = build_model(config.arch, config.depth, config.shortcut, config.bn, config.init)
+    layers = [{"name": n, "type": type(m).__name__, "shape": list(m.weight.shape), "params": sum(p.numel() for p in m.parameters())}
+              for n, m in weighted_layers(model)]
+    params = count_params(model)
+    paper = PAPER_PARAMS_M.get(config.depth) if config.arch == "cifar" and config.shortcut in ("A", "none") and config.bn else None
+    obj = {"model": config.model_name, "params": params, "paper_params_m": paper, "weighted_layers": len(layers),
+           "layers": [layer["name"] for layer in layers], "layer_details": layers}
+    lines = [f"{config.model_name}: {params:,} parameters ({params / 1e6:.3f}M"
+             + (f"; paper Table 6: {paper}M)" if paper else ")"), f"{len(layers)} weighted layers:"]
+    lines += [f"  {layer['name']:<32} {layer['type']:<7} {str(tuple(layer['shape'])):<20} {layer['params']:>9,}" for layer in layers]
+    emit(args, obj, "\n".join(lines))
+
+
+def cmd_train(args) -> None:
+    from .train import train
+    config = config_from_args(args)
+    store = RunStore(args.store)
+    bar = ProgressBar(config.label)
+
+    def on_progress(event):
+        text = f"epoch {event['epoch']}/{event['epochs']} loss {event.get('loss', event.get('train_loss', 0)):.3f}"
+        if event["kind"] == "epoch":
+            text += f" test acc {fmt_pct(event['test_acc'])}"
+        bar.update(event["step"], event["total_steps"], text, force=event["kind"] == "epoch")
+
+    try:
+        result = train(config, store, data_dir=args.data_dir, progress=on_progress, restart=args.restart)
+    finally:
+        bar.close()
+    record = result.record
+    obj = {**record.summary(), "cached": result.cached}
+    text = (f"{record.label}: {record.status}{' (from the store)' if result.cached else ''} — run {record.run_id}\n"
+            f"  train loss {obj['train_loss'] or float('nan'):.4f}  acc {fmt_pct(obj['train_acc'])}   "
+            f"test loss {obj['test_loss'] or float('nan'):.4f}  acc {fmt_pct(obj['test_acc'])}   {record.seconds:.1f} s"
+            + (f"\n  {record.message}" if record.message else ""))
+    emit(args, obj, text)
+    if record.status not in ("done",):
+        sys.exit(1)
+
+
+def cmd_list(args) -> None:
+    records = RunStore(args.store).list()
+    rows = [r.summary() for r in records]
+    lines = [f"{'run':<13}{'status':<12}{'epochs':>7}  {'test acc':>9}  {'seconds':>8}  label"]
+    lines += [f"{r['run_id']:<13}{r['status']:<12}{r['epochs_done']:>3}/{r['epochs']:<3}  {fmt_pct(r['test_acc']):>9}  "
+              f"{r['seconds']:>8.1f}  {r['label']}" for r in rows]
+    emit(args, {"runs": rows}, "\n".join(lines) if rows else "no runs stored yet")
+
+
+def cmd_show(args) -> None:
+    store = RunStore(args.store)
+    record = find_run(store, args.run)
+    history = store.history(record.run_id)
+    obj = {**record.summary(), "info": record.info, "history": history.epochs.to_dict(orient="records")}
+    lines = [f"{record.label} — run {record.run_id}: {record.status}", f"  {record.message}" if record.message else "",
+             f"  dataset {record.info.get('dataset', '?')}, device {record.info.get('device', '?')}, "
+             f"{record.info.get('params', 0):,} params"]
+    lines += [f"  epoch {int(e.epoch):>3}: train loss {e.train_loss:.4f} acc {fmt_pct(e.train_acc)}   "
+              f"test loss {e.test_loss:.4f} acc {fmt_pct(e.test_acc)}" for e in history.epochs.itertuples()]
+    emit(args, obj, "\n".join(line for line in lines if line))
+
+
+def cmd_export(args) -> None:
+    store = RunStore(args.store)
+    record = find_run(store, args.run)
+    epochs = store.history(record.run_id).epochs
+    epochs.insert(0, "model", record.config.model_name)
+    epochs.insert(0, "run_id", record.run_id)
+    epochs.to_csv(args.csv, index=False)
+    emit(args, {"run_id": record.run_id, "csv": args.csv, "rows": len(epochs)}, f"wrote {len(epochs)} epochs to {args.csv}")
+
+
+def cmd_probe_init(args) -> None:
+    from .probes import init_grid, probe_at_init, probe_batch, summarize_init
+    for d in args.depths:
+        RunConfig(depth=d)  # validates
+    images, labels, title = probe_batch(args.dataset, args.batch, data_dir=args.data_dir)
+    specs = init_grid(tuple(args.depths), tuple(args.shortcuts), tuple(b == "on" for b in args.bn), tuple(args.inits))
+    bar = ProgressBar("probe-init")
+    df = probe_at_init(specs, images, labels, progress=lambda i, n: bar.update(i, n))
+    bar.close()
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    summary = summarize_init(df)
+    text = f"gradient norms at initialisation, one batch of {args.batch} {title} images\n" + summary.to_string(index=False, float_format="%.3g")
+    emit(args, {"dataset": title, "batch": args.batch, "summary": summary.to_dict(orient="records"),
+                "layers": df.to_dict(orient="records")}, text)
+
+
+COMMANDS = {"describe": cmd_describe, "train": cmd_train, "list": cmd_list, "show": cmd_show,
+            "export": cmd_export, "probe-init": cmd_probe_init}
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .data import DataUnavailable
+    handler = COMMANDS.get(args.command) or args.handler
+    try:
+        handler(args)
+    except (CliError, ConfigError, StoreError, ValueError, DataUnavailable) as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e)}))
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted; 'python -m core train' with the same options resumes from the last finished epoch", file=sys.stderr)
+        sys.exit(130)

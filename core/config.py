@@ -1,0 +1,145 @@
+"""The frozen, validated description of one training run, and its content-hash id."""
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+
+from .models import INITS, SHORTCUTS, TORCHVISION_MODEL, model_name
+
+ARCHS = ("cifar", TORCHVISION_MODEL)
+RECIPES = ("paper", "seed")
+SCHEDULES = ("step", "cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+DATASET_NAMES = ("builtin", "cifar10")
+
+# What each recipe means when a field is left as None.
+RECIPE_DEFAULTS = {
+    # He et al. 2015: SGD momentum 0.9, wd 1e-4, lr 0.1 /10 at 50% and 75%, batch 128, pad-crop-flip.
+    "paper": dict(optimizer="sgd", batch_size=128, lr=0.1, schedule="step", augment=True),
+    # Seed study 001: Adam with default parameters, batch 32, no augmentation, constant lr.
+    "seed": dict(optimizer="adam", batch_size=32, lr=1e-3, schedule="constant", augment=False),
+}
+# The paper warms ResNet-110 up at lr 0.01 for about 400 iterations.
+WARMUP_MIN_DEPTH, WARMUP_STEPS, WARMUP_FACTOR = 110, 400, 0.1
+# Fields that do not change what a run computes, so they stay out of its id.
+NOT_HASHED = ("device",)
+
+
+class ConfigError(ValueError):
+    """An invalid config value; the message names the field and the allowed values."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _check_int(name, value, lo, hi, optional=False):
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(name, f"must be an integer in [{lo}, {hi}]{' or unset' if optional else ''}, got {value!r}")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    arch: str = "cifar"             # 'cifar' (6n+2 net of the paper) or 'torchvision-resnet18'
+    depth: int = 20                 # 6n+2: 20, 32, 44, 56, 110, ... (ignored by torchvision-resnet18)
+    shortcut: str = "A"             # A | B | none (plain) | concat (dense)
+    bn: bool = True
+    init: str = "kaiming"           # kaiming (paper) | default (PyTorch's, as seed 001)
+    dataset: str = "builtin"        # builtin (offline Shapes-10) | cifar10
+    subset: int | None = None       # training images used (class-balanced); None = all
+    test_subset: int | None = None  # test images used; None = all
+    recipe: str = "paper"           # paper (SGD) | seed (Adam, batch 32)
+    epochs: int = 10
+    batch_size: int | None = None   # None = the recipe's
+    lr: float | None = None         # None = the recipe's
+    schedule: str | None = None     # step (/10 at 50%, 75%) | cosine | constant; None = the recipe's
+    augment: bool | None = None     # pad-4 crop + flip; None = the recipe's
+    seed: int = 0
+    device: str = "auto"            # auto | cpu | cuda
+    precision: str = "auto"         # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    probe_every: int = 50           # steps between gradient probes; 0 = never
+
+    def __post_init__(self):
+        _check_choice("arch", self.arch, ARCHS)
+        if self.arch == "cifar":
+            _check_int("depth", self.depth, 8, 1202)
+            if (self.depth - 2) % 6:
+                raise ConfigError("depth", f"must be 6n+2 (8, 14, 20, 26, 32, 44, 56, 110, ...), got {self.depth}")
+        _check_choice("shortcut", self.shortcut, SHORTCUTS)
+        if not isinstance(self.bn, bool):
+            raise ConfigError("bn", f"must be true or false, got {self.bn!r}")
+        _check_choice("init", self.init, INITS)
+        _check_choice("dataset", self.dataset, DATASET_NAMES)
+        _check_int("subset", self.subset, 1, 50_000, optional=True)
+        _check_int("test_subset", self.test_subset, 1, 10_000, optional=True)
+        _check_choice("recipe", self.recipe, RECIPES)
+        _check_int("epochs", self.epochs, 1, 500)
+        _check_int("batch_size", self.batch_size, 1, 4096, optional=True)
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= 10):
+            raise ConfigError("lr", f"must be a number in (0, 10] or unset, got {self.lr!r}")
+        if self.schedule is not None:
+            _check_choice("schedule", self.schedule, SCHEDULES)
+        if self.augment is not None and not isinstance(self.augment, bool):
+            raise ConfigError("augment", f"must be true, false or unset, got {self.augment!r}")
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_int("probe_every", self.probe_every, 0, 1_000_000)
+
+    def resolved(self) -> "RunConfig":
+        """The same run with every recipe default written out, so equal runs hash equally."""
+        defaults = RECIPE_DEFAULTS[self.recipe]
+        changes = {k: defaults[k] for k in ("batch_size", "lr", "schedule", "augment") if getattr(self, k) is None}
+        if self.arch == TORCHVISION_MODEL:  # fields that mean nothing for torchvision's net
+            changes.update(depth=18, shortcut="B", bn=True)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def optimizer(self) -> str:
+        return RECIPE_DEFAULTS[self.recipe]["optimizer"]
+
+    @property
+    def warmup_steps(self) -> int:
+        paper_deep = self.recipe == "paper" and self.arch == "cifar" and self.depth >= WARMUP_MIN_DEPTH
+        return WARMUP_STEPS if paper_deep else 0
+
+    @property
+    def run_id(self) -> str:
+        items = {k: v for k, v in dataclasses.asdict(self.resolved()).items() if k not in NOT_HASHED}
+        return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.arch, self.depth, self.shortcut, self.bn)
+
+    @property
+    def label(self) -> str:
+        """A short legend entry: model, recipe and what differs from the defaults."""
+        parts = [self.model_name]
+        if self.init != "kaiming":
+            parts.append(f"{self.init} init")
+        parts.append(f"{self.recipe}, {self.epochs} ep")
+        if self.subset:
+            parts.append(f"{self.subset // 1000}k imgs" if self.subset >= 1000 else f"{self.subset} imgs")
+        if self.seed:
+            parts.append(f"seed {self.seed}")
+        return parts[0] + " · " + ", ".join(parts[1:])
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"unknown field; known fields: {', '.join(sorted(known))}")
+        return cls(**d)

@@ -1,0 +1,114 @@
+"""Reference runs shipped with the app, so every page works at once on a laptop with no GPU.
+
+``reference/<dataset>/`` in the repository holds, per run, ``<run_id>.json.gz`` (config, status,
+metrics, info and the complete history: steps, epochs, probes) and ``<run_id>.safetensors`` (weights
+in float16, half the size; loaded back as float32). ``install`` copies them into a run store once;
+``build`` trains the preset set and writes those files (``python -m core reference build``).
+"""
+import gzip
+import json
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import RunConfig
+from .store import RunStore, atomic_write
+
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
+
+
+def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
+           test_subset: int | None = None) -> list[RunConfig]:
+    """The classroom set: the paper's Fig. 6 story, A vs B, and five seeds each of seed-001's A and B."""
+    common = dict(dataset=dataset, test_subset=test_subset)
+    main = [RunConfig(depth=d, shortcut=s, recipe="paper", epochs=epochs, subset=subset, **common)
+            for d, s in ((20, "none"), (56, "none"), (20, "A"), (56, "A"), (56, "B"), (110, "A"))]
+    seeds = [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **common)
+             for s in ("A", "B") for k in range(5)]
+    return main + seeds
+
+
+def export_run(store: RunStore, run_id: str, out_dir: Path) -> int:
+    """Write one stored run as reference files; returns the bytes written."""
+    record = store.get(run_id)
+    history = store.history(run_id)
+    payload = {"record": {"run_id": run_id, "config": record.config.to_dict(), "status": record.status,
+                          "message": record.message, "created": record.created, "epochs_done": record.epochs_done,
+                          "seconds": record.seconds, "metrics": record.metrics, "info": record.info},
+               "steps": history.steps.to_dict(orient="list"), "epochs": history.epochs.to_dict(orient="list"),
+               "probes": history.probes.to_dict(orient="list")}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9)
+    atomic_write(out_dir / f"{run_id}.json.gz", lambda tmp: tmp.write_bytes(data))
+    size = len(data)
+    if store.weights_path(run_id).exists():
+        half = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(store.weights_path(run_id))).items()}
+        atomic_write(out_dir / f"{run_id}.safetensors", lambda tmp: save_file(half, str(tmp)))
+        size += (out_dir / f"{run_id}.safetensors").stat().st_size
+    return size
+
+
+def install(store: RunStore, root: Path = REFERENCE_DIR) -> int:
+    """Load every shipped reference run the store does not have yet; returns how many were added.
+
+    A damaged reference file is skipped with a note on stderr: the app starts all the same.
+    """
+    added = 0
+    for path in sorted(root.glob("*/*.json.gz")):
+        run_id = path.name.removesuffix(".json.gz")
+        existing = store.get(run_id)
+        if existing is not None and existing.status == "done":
+            continue
+        try:
+            payload = json.loads(gzip.decompress(path.read_bytes()))
+            _install_one(store, payload, path.with_name(f"{run_id}.safetensors"))
+            added += 1
+        except Exception as e:  # a broken shipped file must not stop the app
+            print(f"reference run {path} skipped: {e}", file=sys.stderr)
+    return added
+
+
+def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
+    rec = payload["record"]
+    config = RunConfig.from_dict(rec["config"])
+    if config.run_id != rec["run_id"]:
+        raise ValueError("its config does not hash to its run id")
+    if weights.exists():  # weights first: a run is only marked done once they are in place
+        full = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights)).items()}
+        atomic_write(store.weights_path(rec["run_id"]), lambda tmp: save_file(full, str(tmp)))
+    columns = {"steps": ("step", "epoch", "loss", "acc", "lr"),
+               "epochs": ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"),
+               "probes": ("step", "kind", "idx", "layer", "value")}
+    with closing(store.connect()) as db:
+        db.execute("BEGIN IMMEDIATE")
+        for table in ("runs",) + tuple(columns):
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rec["run_id"],))
+        for table, cols in columns.items():
+            data = payload[table]
+            rows = zip(*(data[c] for c in cols)) if data.get(cols[0]) else []
+            db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                           [(rec["run_id"], *row) for row in rows])
+        db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, heartbeat, epochs_done, seconds, "
+                   "metrics, info, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                   (rec["run_id"], json.dumps(rec["config"]), rec["status"], rec["message"], rec["created"], rec["created"],
+                    rec["created"], rec["epochs_done"], rec["seconds"], json.dumps(rec["metrics"]), json.dumps(rec["info"])))
+        db.execute("COMMIT")
+
+
+def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print) -> int:
+    """Train (or take from the store) every config and export it; returns the total bytes written."""
+    from .progress import ProgressBar
+    from .train import train
+    total = 0
+    for i, config in enumerate(configs):
+        bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.label}")
+        result = train(config, store, data_dir=data_dir,
+                       progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))
+        bar.close()
+        total += export_run(store, result.record.run_id, out_dir)
+        log(f"{config.label}: {result.record.status}, test acc {result.record.metrics.get('test_acc', float('nan')):.3f}"
+            f"{' (stored)' if result.cached else ''}; {total / 1e6:.1f} MB so far")
+    return total

@@ -1,0 +1,133 @@
+"""``python -m core reproduce``: the paper's CIFAR-10 story in one command, and ``reference`` runs.
+
+Trains plain-20/32/44/56 and ResNet-20/32/44/56/110 (option A) with the paper recipe, then writes
+into ``reproduction/``: ``table.md`` and ``table.json`` (final training and test error per model,
+beside Table 6) and ``fig6.png`` (training and test error vs epoch, plain left, ResNet right, as the
+paper's Fig. 6), with the device and the wall time of every run.
+
+The paper trains 64k iterations (~164 epochs). ``--fast`` uses a documented shorter schedule: the
+same recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, /10 at 50% and 75%) for 40 epochs.
+"""
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import RunConfig
+
+PAPER_EPOCHS, FAST_EPOCHS = 164, 40
+PAPER_TEST_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # Table 6, %
+PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
+
+
+def reproduction_configs(dataset="cifar10", epochs=PAPER_EPOCHS, subset=None, plain=PLAIN_DEPTHS, resnet=RESNET_DEPTHS,
+                         device="auto") -> list[RunConfig]:
+    return ([RunConfig(depth=d, shortcut="none", dataset=dataset, epochs=epochs, subset=subset, device=device) for d in plain]
+            + [RunConfig(depth=d, shortcut="A", dataset=dataset, epochs=epochs, subset=subset, device=device) for d in resnet])
+
+
+def write_outputs(records, histories, out: Path, wall_seconds: float) -> dict:
+    """table.md, table.json and fig6.png for the trained records."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dataset = records[0].info.get("dataset", records[0].config.dataset)
+    rows = []
+    for r in records:
+        c = r.config
+        paper = PAPER_TEST_ERROR.get(c.depth) if c.shortcut == "A" and c.dataset == "cifar10" else None
+        rows.append({"model": c.model_name, "depth": c.depth, "params": r.info.get("params"), "epochs": c.epochs,
+                     "train_error_pct": 100 * (1 - r.metrics["train_acc"]), "test_error_pct": 100 * (1 - r.metrics["test_acc"]),
+                     "paper_test_error_pct": paper, "seconds": r.seconds, "run_id": r.run_id, "status": r.status})
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "dataset": dataset,
+              "device": records[0].info.get("device"), "torch": records[0].info.get("torch"),
+              "wall_seconds": wall_seconds, "rows": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.json").write_text(json.dumps(report, indent=2))
+    lines = [f"# Reproduction of He et al. 2015, Table 6 / Fig. 6 — {dataset}", "",
+             f"Device: {report['device']}; torch {report['torch']}; {report['date']}; total wall time {wall_seconds:.0f} s.", "",
+             "| model | params | epochs | train error (%) | test error (%) | paper test error (%) | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['params'] / 1e6:.2f}M | {r['epochs']} | {r['train_error_pct']:.2f} | {r['test_error_pct']:.2f} "
+              f"| {r['paper_test_error_pct'] if r['paper_test_error_pct'] else '–'} | {r['seconds']:.0f} |" for r in rows]
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, kind in zip(axes, ("none", "A")):
+        for r, h in zip(records, histories):
+            if r.config.shortcut != kind:
+                continue
+            e = h.epochs
+            line, = ax.plot(e.epoch, 100 * (1 - e.train_acc), "--", lw=1)
+            ax.plot(e.epoch, 100 * (1 - e.test_acc), "-", lw=2, color=line.get_color(), label=f"{r.config.model_name}")
+        ax.set_title(("plain networks" if kind == "none" else "ResNets (option A)") + f" — {dataset}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(title="solid: test, dashed: train")
+    axes[0].set_ylabel("error (%)")
+    fig.tight_layout()
+    fig.savefig(out / "fig6.png", dpi=120)
+    plt.close(fig)
+    return report
+
+
+def cmd_reproduce(args) -> None:
+    from .progress import ProgressBar
+    from .store import RunStore
+    from .train import train
+    store = RunStore(args.store)
+    epochs = args.epochs or (FAST_EPOCHS if args.fast else PAPER_EPOCHS)
+    configs = reproduction_configs(args.dataset, epochs, args.subset, tuple(args.plain), tuple(args.resnet), args.device)
+    start, records = time.perf_counter(), []
+    for i, config in enumerate(configs):
+        bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.model_name}")
+        result = train(config, store, data_dir=args.data_dir,
+                       progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))
+        bar.close()
+        records.append(result.record)
+    report = write_outputs(records, [store.history(r.run_id) for r in records], Path(args.out), time.perf_counter() - start)
+    print(json.dumps(report) if args.json else (Path(args.out) / "table.md").read_text())
+
+
+def cmd_reference(args) -> None:
+    from .reference import REFERENCE_DIR, build, install, preset
+    from .store import RunStore
+    store = RunStore(args.store)
+    if args.action == "install":
+        added = install(store)
+        print(json.dumps({"installed": added}) if args.json else f"installed {added} reference runs into {store.root}")
+        return
+    configs = preset(args.dataset, args.epochs, args.subset, args.seed_epochs, args.seed_subset, args.test_subset)
+    total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"runs": len(configs), "bytes": total}) if args.json else f"wrote {len(configs)} runs, {total / 1e6:.1f} MB")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("reproduce", help="train the paper's nine CIFAR-10 models; write table and Fig. 6 to reproduction/")
+    p.add_argument("--fast", action="store_true", help=f"{FAST_EPOCHS} epochs instead of the paper's {PAPER_EPOCHS}")
+    p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--dataset", choices=("cifar10", "builtin"), default="cifar10")
+    p.add_argument("--data-dir")
+    p.add_argument("--subset", type=int, help="training images (default: all)")
+    p.add_argument("--plain", type=int, nargs="*", default=list(PLAIN_DEPTHS), help="plain-net depths")
+    p.add_argument("--resnet", type=int, nargs="*", default=list(RESNET_DEPTHS), help="ResNet depths")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", default="reproduction")
+    p.add_argument("--store")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_reproduce)
+
+    p = sub.add_parser("reference", help="build the shipped reference runs, or install them into a store")
+    p.add_argument("action", choices=("build", "install"))
+    p.add_argument("--dataset", choices=("builtin", "cifar10"), default="builtin")
+    p.add_argument("--data-dir")
+    p.add_argument("--epochs", type=int, default=164, help="paper-recipe runs' epochs")
+    p.add_argument("--subset", type=int, help="paper-recipe runs' training images")
+    p.add_argument("--seed-epochs", type=int, default=10, help="seed-recipe runs' epochs (seed 001: 10)")
+    p.add_argument("--seed-subset", type=int, help="seed-recipe runs' training images")
+    p.add_argument("--test-subset", type=int)
+    p.add_argument("--store")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_reference)

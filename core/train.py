@@ -1,0 +1,214 @@
+"""The training loop: one RunConfig in, one stored run out.
+
+The whole dataset sits on the training device as uint8; each batch is gathered, augmented and
+normalised there (no DataLoader, no per-image transforms). Losses stay on the device and are copied
+to the host in groups, so a GPU is never stalled once per step. Events (steps, epochs, probes) go to
+a RunWriter thread, so publishing never waits on the database.
+"""
+import math
+import platform
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .data import augment, load_dataset, normalize
+from .models import build_model, count_params
+from .probes import LayerProbe
+from .store import RESUMABLE, RunRecord, RunStore, StoreError
+
+EVAL_BATCH = 1000
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Diverged(Exception):
+    pass
+
+
+@dataclass
+class TrainResult:
+    record: RunRecord
+    cached: bool
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def autocast_for(config: RunConfig, device: torch.device):
+    """bf16 autocast on GPU by default; fp32 on CPU unless bf16 is asked for."""
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
+def lr_at(config: RunConfig, step: int, total_steps: int) -> float:
+    """The learning rate for ``step`` of ``total_steps`` (config must be resolved)."""
+    if step < config.warmup_steps and step < total_steps // 10 + 1:
+        return config.lr * 0.1  # the paper's ResNet-110 warm-up
+    progress = step / total_steps
+    if config.schedule == "step":
+        return config.lr * (0.1 if progress >= 0.5 else 1.0) * (0.1 if progress >= 0.75 else 1.0)
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr
+
+
+def make_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=1e-4)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+@torch.inference_mode()
+def evaluate(model, x, y, mean, std, autocast) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (a fraction) on uint8 images ``x``."""
+    model.eval()
+    total = torch.zeros(2, device=x.device)
+    for i in range(0, len(x), EVAL_BATCH):
+        with autocast:
+            logits = model(normalize(x[i:i + EVAL_BATCH], mean, std))
+        yb = y[i:i + EVAL_BATCH]
+        total += torch.stack([F.cross_entropy(logits.float(), yb, reduction="sum"), (logits.argmax(1) == yb).sum().float()])
+    loss, correct = total.tolist()
+    return loss / len(x), correct / len(x)
+
+
+def run_info(config: RunConfig, device: torch.device, dataset, model, steps_per_epoch: int) -> dict:
+    return {"dataset": dataset.title, "n_train": len(dataset.x_train), "n_test": len(dataset.x_test),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})",
+            "torch": torch.__version__, "params": count_params(model), "steps_per_epoch": steps_per_epoch,
+            "total_steps": steps_per_epoch * config.epochs, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | None = None,
+          stop: threading.Event | None = None, progress=None, restart: bool = False) -> TrainResult:
+    """Train ``config`` into ``store``, or return the stored run if it is already there.
+
+    A stored ``done`` or ``diverged`` run is returned as it is (``cached=True``); a ``cancelled`` or
+    ``interrupted`` one resumes from its last finished epoch; ``restart=True`` trains afresh.
+    ``progress(event)`` is called from this thread with step and epoch events (for a progress bar).
+    """
+    store = store or RunStore()
+    c = config.resolved()
+    run_id = c.run_id
+    existing = store.get(run_id)
+    if existing and not restart:
+        if existing.status in ("done", "diverged"):
+            return TrainResult(existing, cached=True)
+        if existing.status == "running":
+            raise StoreError(f"run {run_id} ({c.label}) is being trained by another process right now")
+    resume = bool(existing) and existing.status in RESUMABLE and not restart
+
+    device = resolve_device(c.device)
+    dataset = load_dataset(c.dataset, data_dir, c.subset, c.test_subset, seed=0, cache_dir=str(store.root / "datasets"))
+    torch.manual_seed(c.seed)
+    gen = torch.Generator(device=device).manual_seed(c.seed)
+    model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(c, model)
+    autocast = autocast_for(c, device)
+    x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
+    x_test, y_test = dataset.x_test.to(device), dataset.y_test.to(device)
+    n, bs = len(x_train), min(c.batch_size, len(x_train))
+    steps_per_epoch = max(1, n // bs)  # drop the ragged last batch, as fast trainers do
+    total_steps = steps_per_epoch * c.epochs
+    sync_every = 1 if device.type == "cpu" else 25
+
+    start_epoch, step, elapsed = 0, 0, 0.0
+    checkpoint = store.load_checkpoint(run_id) if resume else None
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        gen.set_state(checkpoint["generator"].to(gen.get_state().device))
+        start_epoch, step, elapsed = int(checkpoint["epoch"]), int(checkpoint["step"]), float(checkpoint["seconds"])
+    store.begin(c, run_info(c, device, dataset, model, steps_per_epoch), fresh=not checkpoint)
+    if checkpoint:
+        store.truncate_history(run_id, step - 1, start_epoch)
+    writer = store.writer(run_id)
+    probe = LayerProbe(model) if c.probe_every else None
+    metrics: dict = {}
+    t0 = time.perf_counter() - elapsed
+    try:
+        for epoch in range(start_epoch, c.epochs):
+            model.train()
+            perm = torch.randperm(n, device=device, generator=gen)
+            epoch_sums, pending = [0.0, 0.0, 0], []
+            for i in range(steps_per_epoch):
+                if stop is not None and stop.is_set():
+                    raise Cancelled()
+                idx = perm[i * bs:(i + 1) * bs]
+                xb, yb = x_train[idx], y_train[idx]
+                if c.augment:
+                    xb = augment(xb, gen)
+                xb = normalize(xb, dataset.mean, dataset.std)
+                lr = lr_at(c, step, total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                probing = probe is not None and step % c.probe_every == 0
+                with probe.capture() if probing else nullcontext(), autocast:
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits.float(), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if probing:
+                    writer.probes(step, probe.read())
+                optimizer.step()
+                pending.append((step, lr, torch.stack([loss.detach(), (logits.argmax(1) == yb).sum().float()])))
+                step += 1
+                if len(pending) >= sync_every or i == steps_per_epoch - 1:
+                    values = torch.stack([v for _, _, v in pending]).tolist()
+                    rows = []
+                    for (s, lr_s, _), (loss_s, correct_s) in zip(pending, values):
+                        if not math.isfinite(loss_s):
+                            raise Diverged(f"the loss became {loss_s} at step {s} (epoch {epoch + 1}, lr {lr_s:g}); "
+                                           "try a smaller learning rate, BN on, or the kaiming init")
+                        rows.append((s, epoch + (s - epoch * steps_per_epoch + 1) / steps_per_epoch, loss_s, correct_s / len(yb), lr_s))
+                        epoch_sums[0] += loss_s * len(yb)
+                        epoch_sums[1] += correct_s
+                        epoch_sums[2] += len(yb)
+                    writer.steps(rows)
+                    pending = []
+                    if progress:
+                        progress({"kind": "step", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
+                                  "epochs": c.epochs, "loss": rows[-1][2], "seconds": time.perf_counter() - t0})
+            test_loss, test_acc = evaluate(model, x_test, y_test, dataset.mean, dataset.std, autocast)
+            metrics = {"train_loss": epoch_sums[0] / epoch_sums[2], "train_acc": epoch_sums[1] / epoch_sums[2],
+                       "test_loss": test_loss, "test_acc": test_acc}
+            seconds = time.perf_counter() - t0
+            writer.epoch((epoch + 1, step, metrics["train_loss"], metrics["train_acc"], test_loss, test_acc, lr, seconds))
+            writer.flush()  # the history up to here is committed before the checkpoint says so
+            store.save_checkpoint(run_id, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                           "generator": gen.get_state(), "epoch": epoch + 1, "step": step, "seconds": seconds})
+            store.set_status(run_id, "running", metrics=metrics, seconds=seconds, epochs_done=epoch + 1)
+            if progress:
+                progress({"kind": "epoch", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
+                          "epochs": c.epochs, **metrics, "seconds": seconds})
+        store.save_weights(run_id, model)
+        writer.close()
+        store.set_status(run_id, "done", metrics=metrics, seconds=time.perf_counter() - t0, epochs_done=c.epochs)
+    except Cancelled:
+        writer.close()
+        store.set_status(run_id, "cancelled", f"stopped during epoch {epoch + 1}; resuming continues from the last finished epoch")
+    except Diverged as e:
+        writer.close()
+        store.set_status(run_id, "diverged", str(e), seconds=time.perf_counter() - t0)
+    except KeyboardInterrupt:
+        writer.close()
+        store.set_status(run_id, "interrupted", "interrupted by the user; resume to continue")
+        raise
+    except Exception as e:
+        writer.close()
+        store.set_status(run_id, "failed", f"{type(e).__name__}: {e}")
+        raise
+    return TrainResult(store.get(run_id), cached=False)

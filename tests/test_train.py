@@ -1,0 +1,88 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from core.config import RunConfig
+from core.train import lr_at, train
+
+
+def test_training_stores_config_history_metrics_and_weights(store):
+    result = train(tiny_config(epochs=2), store)
+    rec = result.record
+    assert not result.cached and rec.status == "done" and rec.epochs_done == 2
+    assert 0 <= rec.metrics["test_acc"] <= 1 and math.isfinite(rec.metrics["train_loss"])
+    h = store.history(rec.run_id)
+    assert list(h.epochs.epoch) == [1, 2]
+    assert list(h.steps.step) == list(range(8))            # 256 images / batch 64 = 4 steps an epoch
+    assert set(h.probes.kind) == {"grad_w", "grad_out", "response_std", "weight_norm"}
+    assert sorted(h.probes.step.unique()) == [0, 2, 4, 6]  # probe_every=2
+    first = h.probes[(h.probes.step == 0) & (h.probes.kind == "grad_w")]
+    assert list(first.layer)[:2] == ["conv1", "stage1.block0.conv1"] and list(first.layer)[-1] == "fc"
+    model = store.load_model(rec.run_id)
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_a_stored_config_answers_from_the_store(store):
+    first = train(tiny_config(), store)
+    again = train(tiny_config(device="auto"), store)  # the device is not part of the run id
+    assert again.cached and again.record.run_id == first.record.run_id
+    assert again.record.metrics == first.record.metrics
+
+
+def test_same_config_and_seed_give_the_same_first_epoch_losses(tmp_path):
+    from core.store import RunStore
+    losses = []
+    for name in ("a", "b"):
+        s = RunStore(tmp_path / name)
+        rec = train(tiny_config(), s).record
+        losses.append(list(s.history(rec.run_id).steps.loss))
+    assert losses[0] == losses[1]
+    other = RunStore(tmp_path / "c")
+    rec = train(tiny_config(seed=1), other).record
+    assert list(other.history(rec.run_id).steps.loss) != losses[0]
+
+
+def test_a_diverging_run_ends_as_diverged_with_a_message(store):
+    rec = train(tiny_config(shortcut="none", bn=False, lr=10.0, epochs=3), store).record
+    assert rec.status == "diverged"
+    assert "loss became" in rec.message and "learning rate" in rec.message
+    assert not store.weights_path(rec.run_id).exists()
+
+
+def test_cancel_then_resume_matches_an_uninterrupted_run(tmp_path):
+    from core.store import RunStore
+    config = tiny_config(epochs=3)
+    straight = RunStore(tmp_path / "straight")
+    expected = train(config, straight).record
+
+    store = RunStore(tmp_path / "resumed")
+    stop = threading.Event()
+
+    def stop_in_second_epoch(event):
+        if event["kind"] == "step" and event["step"] == 6:
+            stop.set()
+
+    rec = train(config, store, stop=stop, progress=stop_in_second_epoch).record
+    assert rec.status == "cancelled" and rec.epochs_done == 1
+    assert store.checkpoint_path(rec.run_id).exists() and not store.weights_path(rec.run_id).exists()
+    resumed = train(config, store).record
+    assert resumed.status == "done" and resumed.epochs_done == 3
+    assert list(store.history(rec.run_id).steps.step) == list(range(12))
+    assert resumed.metrics["test_loss"] == pytest.approx(expected.metrics["test_loss"], rel=1e-5)
+
+
+def test_paper_schedule_divides_by_ten_at_half_and_three_quarters():
+    c = RunConfig(depth=20).resolved()
+    assert [lr_at(c, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    deep = RunConfig(depth=110).resolved()
+    assert lr_at(deep, 0, 64000) == pytest.approx(0.01) and lr_at(deep, 400, 64000) == pytest.approx(0.1)
+
+
+def test_cifar10_paper_recipe_learns(store, cifar_dir):
+    config = RunConfig(depth=8, dataset="cifar10", subset=2000, test_subset=1000, epochs=1, probe_every=0, device="cpu")
+    rec = train(config, store, data_dir=cifar_dir).record
+    assert rec.status == "done" and rec.info["dataset"] == "CIFAR-10 (rebuilt copy)"
+    assert rec.metrics["test_acc"] > 0.15  # chance is 0.10
