@@ -86,7 +86,8 @@ def evaluate(model, x, y, mean, std, autocast) -> tuple[float, float]:
 
 
 def run_info(config: RunConfig, device: torch.device, dataset, model, steps_per_epoch: int) -> dict:
-    return {"dataset": dataset.title, "n_train": len(dataset.x_train), "n_test": len(dataset.x_test),
+    return {"dataset": dataset.title, "classes": list(dataset.classes), "mean": list(dataset.mean), "std": list(dataset.std),
+            "n_train": len(dataset.x_train), "n_test": len(dataset.x_test),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})",
             "torch": torch.__version__, "params": count_params(model), "steps_per_epoch": steps_per_epoch,
             "total_steps": steps_per_epoch * config.epochs, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -1,0 +1,120 @@
+"""ResNet Lab: an interactive dashboard on residual learning (He et al. 2015).
+
+Start it from the repository root:  streamlit run dashboard/Home.py
+The page scripts live in the top-level pages/ directory; st.navigation below wires them up.
+"""
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # so `import core` and `import dashboard` work from any working directory
+    sys.path.insert(0, str(REPO_ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide")
+
+from dashboard import common, figures  # noqa: E402
+
+# Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
+# directory it is launched from (st.Page resolves relative paths against this file's folder).
+PAGE_FILES = [("Train", ":material/model_training:", "1_Train.py"), ("Gradients", ":material/insights:", "2_Gradients.py"),
+              ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py")]
+
+
+def home() -> None:
+    store = common.get_store()
+    st.title("ResNet Lab")
+    st.markdown("#### Why can a residual network be 110 layers deep when a plain network of the same depth trains worse?")
+
+    left, right = st.columns([1, 1.15], gap="large")
+    with left:
+        st.markdown(
+            "**The degradation problem.** He et al. (2015) stacked more 3×3 conv layers onto a plain CIFAR-10 "
+            "network and its *training* error went **up**: plain-56 ends worse than plain-20 (their Fig. 1 and 6). "
+            "That is not overfitting (the training error rises too), and with batch normalisation it is not "
+            "vanishing gradients either; deeper plain stacks are simply harder to optimise.\n\n"
+            "**The residual fix.** A deeper net could in principle copy the shallower one and make its extra layers "
+            "identities, yet optimisers fail to find that. A residual block therefore learns only the change "
+            "*F*(*x*) = *H*(*x*) − *x* and adds its input back through a shortcut: the block outputs "
+            "*F*(*x*) + *x*. Pushing *F* towards zero is easy, so added depth can no longer make the net worse, "
+            "and the identity path carries signal and gradient straight through the stack.\n\n"
+            "**In this lab** you train plain nets and ResNets of equal depth and parameter count side by side, "
+            "watch their curves live, look inside at per-layer gradient norms and responses, and classify "
+            "your own images.")
+    with right:
+        st.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
+
+    st.plotly_chart(figures.table6_figure(), width="stretch")
+    st.caption("Test error of the paper's CIFAR-10 ResNets (Table 6, 164 epochs, SGD) and of a popular PyTorch "
+               "reimplementation (200 epochs). Error falls from 20 to 110 layers; at 1202 layers the net overfits. "
+               "Plain nets are not in Table 6: the paper shows them only as curves (Fig. 6), where plain-56 is worse than plain-20.")
+
+    st.divider()
+    st.subheader("On this machine")
+    device, data_col, runs_col = st.columns(3, gap="large")
+    with device:
+        info = common.device_info()
+        st.markdown("**Training device**")
+        st.markdown(info["summary"])
+        if info["kind"] == "CPU":
+            st.caption("Without a GPU, keep runs small: a few thousand images, depth 20–56, a few epochs.")
+    with data_col:
+        st.markdown("**Data sets**")
+        for choice in common.dataset_choices():
+            mark = ":material/check_circle:" if choice.available else ":material/block:"
+            st.markdown(f"{mark} **{choice.title}**: {choice.note}")
+            if choice.classes:
+                st.caption("Classes: " + ", ".join(choice.classes))
+    with runs_col:
+        st.markdown("**Stored runs**")
+        records = store.list()
+        if not records:
+            st.markdown("None yet. The Train page trains one in the background, or opens a stored one instantly.")
+        else:
+            counts = pd.Series([r.status for r in records]).value_counts()
+            shipped = sum(r.reference for r in records)
+            st.markdown(", ".join(f"{n} {status}" for status, n in counts.items())
+                        + (f", of which ★ {shipped} are shipped reference runs" if shipped else ""))
+            live = common.live_runs(store)
+            if live:
+                st.markdown("Training now: " + "; ".join(r.config.label for r in live))
+        st.caption(f"Store: `{store.root}` (set RESNET_LAB_HOME to use another).")
+    if records:
+        with st.expander(f"All {len(records)} stored runs"):
+            st.dataframe(pd.DataFrame([{
+                "run": common.run_label(r), "status": r.status,
+                "epochs": f"{r.epochs_done}/{r.config.epochs}", "dataset": r.info.get("dataset", r.config.dataset),
+                "test accuracy (%)": None if r.metrics.get("test_acc") is None else round(100 * r.metrics["test_acc"], 2),
+                "training time (s)": round(r.seconds, 1)} for r in records]), hide_index=True, width="stretch")
+
+    st.divider()
+    st.subheader("A 10-minute lesson")
+    lesson = [
+        ("Train", "3 min", "Start a small **ResNet-20** and, next to it, the **plain-20** of the same size. Watch the "
+                  "loss fall live. Then overlay plain-20, plain-56 and ResNet-56: the paper's Fig. 6 in miniature."),
+        ("Gradients", "3 min", "Compare gradient norms at initialisation across depths with batch norm on and off. "
+                      "Check for yourself which nets really have vanishing gradients, and which do not."),
+        ("Compare", "2 min", "Final error against depth for plain nets and ResNets (next to the paper's Table 6 on "
+                    "CIFAR-10), and learning curves averaged over seeds: does the deeper plain net lose?"),
+        ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
+                     "side by side, and which pixels each one looked at."),
+    ]
+    for number, (title, minutes, text) in enumerate(lesson, start=1):
+        page = PAGES.get(title)
+        cols = st.columns([0.22, 1], vertical_alignment="center")
+        with cols[0]:
+            if page is not None:
+                st.page_link(page, label=f"{number}. {title}", icon=page.icon)
+            else:
+                st.markdown(f"**{number}. {title}**")
+            st.caption(minutes)
+        cols[1].markdown(text)
+
+
+# Pages whose file is present; a missing page is simply left out of the menu.
+PAGES = {title: st.Page(common.PAGES_DIR / filename, title=title, icon=icon)
+         for title, icon, filename in PAGE_FILES if (common.PAGES_DIR / filename).is_file()}
+navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), *PAGES.values()])
+navigation.run()

@@ -1,0 +1,614 @@
+"""Every Plotly figure of the dashboard: pure functions, data in, ``go.Figure`` out (no Streamlit here).
+
+Colours follow the model family everywhere: plain nets red, ResNets (option A) blue, ResNets with
+projection shortcuts (option B) teal, dense (concatenating) nets green, torchvision's ResNet-18
+purple; a deeper net of a family is drawn darker. As in the paper's Fig. 6, test curves are solid
+and training curves dashed. Values that cannot be drawn (NaN, infinities, and zeros or negatives on a
+log axis) are left out as gaps, and figures say how many were left out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# ------------------------------------------------------------------------------- shared style
+
+FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8",
+                  "dense": "#2ca02c", "torchvision": "#9467bd"}
+FAMILY_NAMES = {"plain": "plain net", "resnet": "ResNet (A, identity)", "resnet-b": "ResNet (B, projection)",
+                "dense": "dense (concatenation)", "torchvision": "torchvision ResNet-18"}
+TEMPLATE = "plotly_white"
+METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
+PROBE_AXIS = {"grad_w": "‖∂L/∂W‖ (log scale)", "grad_out": "‖∂L/∂y‖ (log scale)",
+              "response_std": "std of the layer response", "weight_norm": "‖W‖ (log scale)"}
+PROBE_SHORT = {"grad_w": "‖∂L/∂W‖", "grad_out": "‖∂L/∂y‖", "response_std": "response std", "weight_norm": "‖W‖"}
+
+# He et al. 2015, Table 6 (CIFAR-10 test error, %), and parameters in millions.
+PAPER_TABLE6 = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93}
+PAPER_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
+# akamaster/pytorch_resnet_cifar10, 200 epochs: a well-known PyTorch reimplementation.
+REIMPLEMENTATION_TABLE = {20: 8.27, 32: 7.37, 44: 6.90, 56: 6.61, 110: 6.32, 1202: 6.18}
+
+
+def model_family(shortcut: str, arch: str = "cifar") -> str:
+    """'plain' | 'resnet' | 'resnet-b' | 'dense' | 'torchvision' for a config's shortcut and arch."""
+    if arch != "cifar":
+        return "torchvision"
+    return {"none": "plain", "A": "resnet", "B": "resnet-b", "concat": "dense"}.get(shortcut, "resnet")
+
+
+def _mix(hex_colour: str, other: tuple[int, int, int], amount: float) -> str:
+    rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(c + (o - c) * amount) for c, o in zip(rgb, other)]
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def model_colour(family: str, depth: int | None = None) -> str:
+    """The family's colour, lighter for shallow nets and darker for deep ones (8 … 110+ layers)."""
+    base = FAMILY_COLOURS.get(family, "#7f7f7f")
+    if not depth:
+        return base
+    t = min(1.0, max(0.0, (math.log(depth) - math.log(8)) / (math.log(110) - math.log(8))))
+    return _mix(base, (255, 255, 255), 0.55 * (1 - t)) if t < 0.5 else _mix(base, (0, 0, 0), 0.45 * (t - 0.5))
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One run's data for a figure: its legend label, family and depth (for the colour), and a frame."""
+    label: str
+    family: str
+    depth: int
+    frame: pd.DataFrame
+
+
+def run_series(label: str, config, frame: pd.DataFrame) -> RunSeries:
+    """A RunSeries from anything with ``shortcut``, ``arch`` and ``depth`` (a RunConfig)."""
+    return RunSeries(label, model_family(config.shortcut, config.arch), config.depth, frame)
+
+
+def _colours(series: list[RunSeries]) -> list[str]:
+    """Family-and-depth colours, nudged apart when two runs would otherwise look the same."""
+    colours, seen = [], {}
+    for s in series:
+        colour = model_colour(s.family, s.depth)
+        n = seen.get(colour, 0)
+        seen[colour] = n + 1
+        if n:  # same family and depth (another seed, recipe...): alternate lighter and darker shades
+            colour = _mix(colour, (255, 255, 255) if n % 2 else (0, 0, 0), min(0.6, 0.2 * ((n + 1) // 2)))
+        colours.append(colour)
+    return colours
+
+
+def _finite(values, log: bool = False) -> np.ndarray:
+    """Float array with NaN where a value cannot be drawn (non-finite, or <= 0 on a log axis)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(v) | ((v <= 0) if log else False)
+    return np.where(bad, np.nan, v)
+
+
+def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = 420, legend: bool = True) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left"), height=height,
+                      margin=dict(l=60, r=20, t=70, b=55), hovermode="closest", showlegend=legend,
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def _note(fig: go.Figure, text: str) -> None:
+    """A small grey line under the title (e.g. how many values were left out), clear of any panel titles."""
+    previous = fig.layout.title.subtitle.text
+    fig.update_layout(title=dict(subtitle=dict(text=f"{previous}; {text}" if previous else text,
+                                               font=dict(size=12, color="#666"))),
+                      margin=dict(t=max(fig.layout.margin.t or 0, 85)))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def note_text(fig: go.Figure) -> str:
+    """The note line of a figure ('' if none)."""
+    return fig.layout.title.subtitle.text or ""
+
+
+def empty_figure(message: str, title: str = "") -> go.Figure:
+    """A blank chart that says why it is blank, instead of an empty white area."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=14, color="#666"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(template=TEMPLATE, title=title, height=300, margin=dict(l=20, r=20, t=60, b=20))
+    return fig
+
+
+# ------------------------------------------------------------------------------- Home: concepts
+
+def residual_block_diagram() -> go.Figure:
+    """The paper's Fig. 2 drawn with shapes: a plain block learns H(x); a residual block learns
+    F(x) = H(x) − x and adds x back through an identity shortcut."""
+    fig = go.Figure()
+    dark, plain_c, res_c = "#333", FAMILY_COLOURS["plain"], FAMILY_COLOURS["resnet"]
+
+    def box(xc, yc, text, colour):
+        fig.add_shape(type="rect", x0=xc - 1.3, x1=xc + 1.3, y0=yc - 0.45, y1=yc + 0.45,
+                      line=dict(color=colour, width=2), fillcolor=_mix(colour, (255, 255, 255), 0.85))
+        fig.add_annotation(x=xc, y=yc, text=text, showarrow=False, font=dict(size=13, color=dark))
+
+    def arrow(x0, y0, x1, y1, colour=dark, text=""):
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text=text,
+                           showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=1.8, arrowcolor=colour)
+
+    def label(x, y, text, size=13, colour=dark, anchor="center"):
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=anchor, font=dict(size=size, color=colour))
+
+    for xc, colour, residual in ((2.5, plain_c, False), (8.0, res_c, True)):
+        label(xc, 10.6, "<b>residual block</b>" if residual else "<b>plain block</b>", 15, colour)
+        label(xc, 9.6, "<i>x</i>", 16)
+        arrow(xc, 9.3, xc, 8.5)
+        box(xc, 8.0, "3×3 conv → BN", colour)
+        arrow(xc, 7.55, xc, 6.95, text="")
+        label(xc + 0.15, 7.25, "ReLU", 11, "#666", "left")
+        box(xc, 6.5, "3×3 conv → BN", colour)
+        if residual:
+            fig.add_shape(type="circle", x0=xc - 0.3, x1=xc + 0.3, y0=4.95, y1=5.55, line=dict(color=dark, width=2))
+            label(xc, 5.25, "+", 18)
+            arrow(xc, 6.05, xc, 5.57)
+            # the identity shortcut: around the two layers, into the addition
+            fig.add_shape(type="path", path=f"M {xc} 9.15 L {xc + 2.2} 9.15 L {xc + 2.2} 5.25 L {xc + 0.35} 5.25",
+                          line=dict(color=res_c, width=2.5, dash="dot"))
+            arrow(xc + 0.9, 5.25, xc + 0.32, 5.25, res_c)
+            label(xc + 2.35, 7.25, "identity<br><i>x</i>", 12, res_c, "left")
+            label(xc - 1.45, 7.25, "<i>F</i>(<i>x</i>)", 14, res_c, "right")
+            arrow(xc, 4.93, xc, 4.2)
+            label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
+            label(xc, 3.85, "<i>F</i>(<i>x</i>) + <i>x</i>", 16)
+            label(xc, 2.9, "learns only the change<br><i>F</i>(<i>x</i>) = <i>H</i>(<i>x</i>) − <i>x</i>;"
+                           "<br><i>F</i> = 0 keeps <i>x</i> as it is", 12, "#444")
+        else:
+            arrow(xc, 6.05, xc, 4.2)
+            label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
+            label(xc, 3.85, "<i>H</i>(<i>x</i>)", 16)
+            label(xc, 2.9, "must learn the whole<br>mapping <i>H</i>(<i>x</i>); even copying<br><i>x</i> through is hard", 12, "#444")
+    fig.update_xaxes(visible=False, range=[-0.2, 11.2], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[2.1, 11.0], fixedrange=True)
+    fig.update_layout(template=TEMPLATE, height=500, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
+                      title=dict(text="Plain block vs residual block (He et al. 2015, Fig. 2)", x=0.0, xanchor="left"))
+    return fig
+
+
+def table6_figure() -> go.Figure:
+    """CIFAR-10 test error against depth: the paper's Table 6 and a PyTorch reimplementation."""
+    fig = go.Figure()
+    depths = list(PAPER_TABLE6)
+    fig.add_trace(go.Scatter(
+        x=depths, y=[PAPER_TABLE6[d] for d in depths], mode="lines+markers+text", name="He et al. 2015 (Table 6)",
+        line=dict(color=FAMILY_COLOURS["resnet"], width=3), marker=dict(size=9),
+        text=[f"{PAPER_TABLE6[d]:.2f}" for d in depths], textposition="top center",
+        customdata=[PAPER_PARAMS_M[d] for d in depths],
+        hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<br>%{customdata} M parameters<extra>paper</extra>"))
+    fig.add_trace(go.Scatter(
+        x=depths, y=[REIMPLEMENTATION_TABLE[d] for d in depths], mode="lines+markers",
+        name="PyTorch reimplementation (akamaster, 200 epochs)",
+        line=dict(color=FAMILY_COLOURS["resnet-b"], width=2, dash="dash"), marker=dict(size=7),
+        hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<extra>reimplementation</extra>"))
+    _style(fig, "Deeper ResNets are better on CIFAR-10, up to 110 layers", "depth (weighted layers, log scale)",
+           "CIFAR-10 test error (%)", height=400)
+    fig.update_xaxes(type="log", tickvals=depths, ticktext=[str(d) for d in depths])
+    fig.update_yaxes(range=[5.5, 9.5])
+    fig.add_annotation(x=math.log10(1202), y=PAPER_TABLE6[1202], text="1202 layers: overfits<br>(19.4 M parameters)",
+                       showarrow=True, ax=-70, ay=-35, font=dict(size=11, color="#555"))
+    return fig
+
+
+# ------------------------------------------------------------------------------ training curves
+
+def _metric_values(frame: pd.DataFrame, column: str, metric: str) -> np.ndarray:
+    """Loss as stored; accuracy (a fraction in the store) as %; error as 100 − accuracy %."""
+    values = _finite(frame[column]) if column in frame else np.full(len(frame), np.nan)
+    if metric == "acc":
+        return 100 * values
+    if metric == "error":
+        return 100 * (1 - values)
+    return values
+
+
+def _auto_log(arrays: list[np.ndarray]) -> bool:
+    """A log axis when positive values span more than three decades (e.g. a loss that blew up)."""
+    values = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays]) if arrays else np.array([])
+    return bool(len(values)) and values.max() / values.min() > 1e3
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average that skips gaps (NaN); weight 0 returns the values unchanged."""
+    if weight <= 0:
+        return values
+    out, last = np.empty_like(values), np.nan
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last = v if not np.isfinite(last) else weight * last + (1 - weight) * v
+        out[i] = last if np.isfinite(v) else np.nan
+    return out
+
+
+def step_curves(series: list[RunSeries], metric: str = "loss", smoothing: float = 0.6,
+                title: str | None = None, log_y: bool | None = None, max_points: int = 2000) -> go.Figure:
+    """Per-step training loss or accuracy (frames: step, loss, acc). The raw values are drawn faintly
+    under an exponential moving average (``smoothing`` in [0, 1)); long runs are thinned to about
+    ``max_points`` points per curve after smoothing, so the browser stays quick."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No training steps recorded yet.", title or "Training, step by step")
+    column = "loss" if metric == "loss" else "acc"
+    fig = go.Figure()
+    values = [_metric_values(s.frame, column, metric) for s in series]
+    use_log = metric == "loss" and (_auto_log(values) if log_y is None else log_y)
+    for s, colour, y in zip(series, _colours(series), values):
+        x = s.frame["step"].to_numpy()
+        smooth = ema(y, smoothing)
+        keep = slice(None, None, max(1, math.ceil(len(x) / max_points)))
+        x, y, smooth = x[keep], y[keep], smooth[keep]
+        if smoothing > 0:
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=1), opacity=0.25,
+                                     legendgroup=s.label, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=smooth, mode="lines", name=s.label, legendgroup=s.label,
+                                 line=dict(color=colour, width=2.2),
+                                 hovertemplate=f"{s.label}<br>step %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+    what = {"loss": "Training loss", "acc": "Training accuracy", "error": "Training error"}[metric]
+    _style(fig, title or f"{what} per step (mini-batch)", "training step",
+           METRIC_AXIS[metric] + (" (log scale)" if use_log else ""))
+    if use_log:
+        fig.update_yaxes(type="log")
+    if smoothing > 0:
+        _note(fig, f"bold: moving average (smoothing {smoothing:.2f}); faint: each mini-batch")
+    return fig
+
+
+def epoch_curves(series: list[RunSeries], metric: str = "acc", splits: tuple[str, ...] = ("train", "test"),
+                 title: str | None = None, log_y: bool | None = None) -> go.Figure:
+    """Per-epoch curves (frames: epoch, train_loss, train_acc, test_loss, test_acc): test solid,
+    training dashed, as in the paper's Fig. 6."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No finished epoch yet: the first point appears when epoch 1 ends.",
+                            title or "Per-epoch curves")
+    column = "loss" if metric == "loss" else "acc"
+    traces = []
+    for s, colour in zip(series, _colours(series)):
+        for split in splits:
+            y = _metric_values(s.frame, f"{split}_{column}", metric)
+            traces.append((s, colour, split, y))
+    use_log = metric == "loss" and (_auto_log([t[3] for t in traces]) if log_y is None else log_y)
+    fig = go.Figure()
+    for s, colour, split, y in traces:
+        test = split == "test"
+        fig.add_trace(go.Scatter(
+            x=s.frame["epoch"], y=y, mode="lines+markers", name=f"{s.label} · {split}", legendgroup=s.label,
+            line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
+            marker=dict(size=6 if test else 4),
+            hovertemplate=f"{s.label}<br>{split}, epoch %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+    what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
+    _style(fig, title or f"{what} per epoch (solid: test, dashed: training)", "epoch",
+           METRIC_AXIS[metric] + (" (log scale)" if use_log else ""))
+    if use_log:
+        fig.update_yaxes(type="log")
+    max_epoch = max((int(s.frame["epoch"].max()) for s in series if not s.frame.empty), default=1)
+    fig.update_xaxes(dtick=1 if max_epoch <= 20 else None, rangemode="tozero" if max_epoch <= 1 else "normal")
+    return fig
+
+
+# --------------------------------------------------------------------------------- gradients
+
+def log_range(*frames: pd.DataFrame, column: str = "value") -> tuple[float, float] | None:
+    """log10 range of the positive finite values of ``column`` over frames: one colour scale for
+    heatmaps drawn side by side."""
+    values = np.concatenate([_finite(f[column], log=True) for f in frames if column in f and len(f)] or [np.array([])])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    return float(np.log10(values.min())), float(np.log10(values.max()))
+
+
+def _log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    start, stop = math.floor(lo), math.ceil(hi)
+    step = max(1, math.ceil((stop - start) / 8))
+    ticks = list(range(start, stop + 1, step))
+    return ticks, [f"1e{t}" if t not in (0, 1) else ("1" if t == 0 else "10") for t in ticks]
+
+
+def gradient_heatmap(probes: pd.DataFrame, kind: str = "grad_w", title: str = "",
+                     z_range: tuple[float, float] | None = None) -> go.Figure:
+    """Layer × step heatmap of a probe (frame: step, idx, layer, value; one kind) on a log colour scale.
+
+    The input layer is at the bottom and the classifier at the top; ``z_range`` (log10) lets two
+    heatmaps share one colour scale."""
+    frame = probes[probes["kind"] == kind] if "kind" in probes else probes
+    if frame.empty:
+        return empty_figure("No probes recorded for this run (probe_every was 0, or training has not reached the first probe).", title)
+    grid = frame.pivot_table(index="idx", columns="step", values="value", aggfunc="first").sort_index()
+    names = frame.drop_duplicates("idx").set_index("idx")["layer"].reindex(grid.index)
+    raw = grid.to_numpy(dtype=float)
+    z = np.log10(np.where(np.isfinite(raw) & (raw > 0), raw, np.nan))
+    left_out = int(np.sum(~np.isnan(raw) & ~(np.isfinite(raw) & (raw > 0))))
+    lo, hi = z_range or (np.nanmin(z) if np.isfinite(z).any() else 0.0, np.nanmax(z) if np.isfinite(z).any() else 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    tickvals, ticktext = _log_ticks(lo, hi)
+    fig = go.Figure(go.Heatmap(
+        x=grid.columns.to_numpy(), y=np.arange(len(grid.index)), z=z, zmin=lo, zmax=hi, colorscale="Viridis",
+        customdata=np.stack([np.broadcast_to(np.array(names.to_numpy(), dtype=object)[:, None], raw.shape), raw], axis=-1),
+        hovertemplate="layer %{customdata[0]}<br>step %{x}<br>value %{customdata[1]:.3g}<extra></extra>",
+        colorbar=dict(title=dict(text=PROBE_SHORT.get(kind, kind) + "<br>(log scale)", side="right"),
+                      tickvals=tickvals, ticktext=ticktext)))
+    n = len(grid.index)
+    label_every = max(1, math.ceil(n / 14))
+    shown = list(range(0, n, label_every))
+    _style(fig, title or f"{PROBE_SHORT.get(kind, kind)} per layer during training", "training step",
+           "layer (input at the bottom, classifier at the top)", height=max(380, min(640, 120 + 6 * n)), legend=False)
+    fig.update_yaxes(tickvals=shown, ticktext=[names.iloc[i] for i in shown], tickfont=dict(size=10))
+    if left_out:
+        _note(fig, f"{_count(left_out, 'cell is', 'cells are')} 0 or not finite and left blank")
+    return fig
+
+
+def gradient_profile(series: list[RunSeries], kind: str = "grad_w", title: str = "") -> go.Figure:
+    """Norm against layer position for several runs (frames: idx, layer, value at one step), log y."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No probe at this step.", title)
+    fig = go.Figure()
+    left_out = 0
+    for s, colour in zip(series, _colours(series)):
+        f = s.frame.sort_values("idx")
+        y = _finite(f["value"], log=True)
+        left_out += int(np.isnan(y).sum())
+        fig.add_trace(go.Scatter(x=f["idx"], y=y, mode="lines+markers", name=s.label, line=dict(color=colour, width=2),
+                                 marker=dict(size=4), customdata=f["layer"],
+                                 hovertemplate=f"{s.label}<br>%{{customdata}} (layer %{{x}})<br>value %{{y:.3g}}<extra></extra>"))
+    _style(fig, title or f"{PROBE_SHORT.get(kind, kind)} against layer", "layer index (0 = first conv … classifier)",
+           PROBE_AXIS.get(kind, kind))
+    fig.update_yaxes(type="log", exponentformat="power")
+    if left_out:
+        _note(fig, f"{_count(left_out, 'value is', 'values are')} 0 or not finite and not drawn on the log axis")
+    return fig
+
+
+def _facet_title(bn: bool, init: str) -> str:
+    return f"BN {'on' if bn else 'off'} · {init} init"
+
+
+def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
+    """At initialisation: a probe against relative depth for each network, one panel per
+    BN/init combination (df from core.probes.probe_at_init)."""
+    if df is None or df.empty:
+        return empty_figure("Choose at least one depth, one kind of network, BN setting and init.", "At initialisation")
+    facets = list(dict.fromkeys(zip(df["bn"], df["init"])))
+    fig = make_subplots(rows=1, cols=len(facets), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[_facet_title(bn, init) for bn, init in facets])
+    left_out, legend_seen = 0, set()
+    for col, (bn, init) in enumerate(facets, start=1):
+        panel = df[(df["bn"] == bn) & (df["init"] == init)]
+        for (shortcut, depth), g in panel.groupby(["shortcut", "depth"], sort=False):
+            family = model_family(shortcut)
+            name = g["model"].iloc[0].replace(" (no BN)", "")
+            y = _finite(g[kind], log=True)
+            left_out += int(np.isnan(y).sum())
+            fig.add_trace(go.Scatter(
+                x=g["rel_depth"], y=y, mode="lines", name=name, legendgroup=name, showlegend=name not in legend_seen,
+                line=dict(color=model_colour(family, int(depth)), width=2), customdata=g["layer"],
+                hovertemplate=f"{name}, {_facet_title(bn, init)}<br>%{{customdata}}<br>value %{{y:.3g}}<extra></extra>"),
+                row=1, col=col)
+            legend_seen.add(name)
+    _style(fig, f"{PROBE_SHORT.get(kind, kind)} per layer at initialisation (one batch)", "", PROBE_AXIS.get(kind, kind),
+           height=460)
+    fig.update_layout(margin=dict(t=115))  # room for a note line between the title and the panel titles
+    fig.update_yaxes(type="log", exponentformat="power")
+    for col in range(1, len(facets) + 1):
+        if col > 1:  # the shared y axis is titled once, on the left
+            fig.update_yaxes(title_text="", row=1, col=col)
+        fig.update_xaxes(title_text="", range=[-0.02, 1.02], row=1, col=col)
+    # One x title under all panels: repeated per panel it would not fit.
+    fig.add_annotation(text="position in the network (0 = first conv, 1 = classifier)", xref="paper", yref="paper",
+                       x=0.5, y=-0.13, xanchor="center", yanchor="top", showarrow=False, font=dict(size=13))
+    fig.update_layout(legend=dict(y=-0.22), margin=dict(b=70))
+    if left_out:
+        _note(fig, f"{_count(left_out, 'value is', 'values are')} exactly 0 or not finite: not drawn on the log axis")
+    return fig
+
+
+def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
+    """First-conv / last-conv gradient ratio against depth at initialisation (summary from
+    core.probes.summarize_init): above 1, gradients grow towards the input; below 1, they vanish."""
+    if summary is None or summary.empty:
+        return empty_figure("Nothing probed yet.", "Gradient ratio at initialisation")
+    fig = go.Figure()
+    left_out = 0
+    for (shortcut, bn, init), g in summary.groupby(["shortcut", "bn", "init"], sort=False):
+        g = g.sort_values("depth")
+        family = model_family(shortcut)
+        y = _finite(g["ratio_first_last"], log=True)
+        left_out += int(np.isnan(y).sum())
+        name = f"{FAMILY_NAMES[family].split(' (')[0]}, {_facet_title(bn, init)}"
+        fig.add_trace(go.Scatter(
+            x=g["depth"], y=y, mode="lines+markers", name=name,
+            line=dict(color=FAMILY_COLOURS[family], width=2.2, dash="solid" if bn else "dot"),
+            marker=dict(symbol="circle" if init == "kaiming" else "diamond", size=9),
+            customdata=np.stack([g["grad_w_first"], g["grad_w_last"]], axis=-1),
+            hovertemplate=(f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
+                           "<br>ratio %{y:.3g}<extra></extra>")))
+    fig.add_hline(y=1, line=dict(color="#888", dash="dash"), annotation_text="equal norms at both ends",
+                  annotation_position="top left", annotation_font=dict(size=11, color="#666"))
+    _style(fig, "First conv / last conv ‖∂L/∂W‖ at initialisation (>1: grows towards the input, <1: vanishes)",
+           "depth (weighted layers)", "ratio first / last (log scale)", height=440)
+    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_xaxes(tickvals=sorted(summary["depth"].unique()))
+    if left_out:
+        _note(fig, f"{_count(left_out, 'ratio is', 'ratios are')} 0 (the first-layer gradient underflowed) or undefined: not drawn")
+    return fig
+
+
+def is_3x3_layer(layer: str) -> bool:
+    """The 3×3 convs of the paper's Fig. 7: the stem and the block convs, not 1×1 shortcut or merge convs."""
+    last = layer.rsplit(".", 1)[-1]
+    return last.startswith("conv")
+
+
+def response_std_figure(series: list[RunSeries], title: str = "") -> go.Figure:
+    """The paper's Fig. 7: std of each 3×3 layer's response (after BN, before the ReLU or the
+    addition), in network order (left) and sorted by magnitude (right). Frames: idx, layer, value."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No response measurements for these runs.", title or "Response std per layer")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
+                        subplot_titles=("in network order", "sorted by magnitude"))
+    for s, colour in zip(series, _colours(series)):
+        f = s.frame[s.frame["layer"].map(is_3x3_layer)].sort_values("idx")
+        y = _finite(f["value"])
+        x = np.arange(1, len(f) + 1)
+        common = dict(mode="lines", name=s.label, legendgroup=s.label, line=dict(color=colour, width=2))
+        fig.add_trace(go.Scatter(x=x, y=y, customdata=f["layer"], **common,
+                                 hovertemplate=f"{s.label}<br>%{{customdata}}<br>std %{{y:.3g}}<extra></extra>"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x, y=np.sort(y[np.isfinite(y)])[::-1], showlegend=False, **common,
+                                 hovertemplate=f"{s.label}<br>rank %{{x}}<br>std %{{y:.3g}}<extra></extra>"), row=1, col=2)
+    _style(fig, title or "Std of each 3×3 layer's response (He et al. Fig. 7)", "", "std of the layer response", height=430)
+    fig.update_xaxes(title_text="3×3 layer index (input → output)", row=1, col=1)
+    fig.update_xaxes(title_text="rank (largest first)", row=1, col=2)
+    fig.update_yaxes(title_text="", row=1, col=2)
+    return fig
+
+
+# --- Compare and Classify ---
+# Compare: final error vs depth with Table 6, curves averaged over seeds. Classify: top-k bars and
+# attribution heatmaps drawn over the 32x32 image the model saw.
+
+# Inferno (dark = unimportant, bright = important) starting at a dark violet rather than its
+# near-black: Streamlit's chart theme repaints a near-black colour-bar end (it showed pink).
+HEATMAP_SCALE = [[0.0, "#0d0829"], [0.1111, "#1b0c41"], [0.2222, "#4a0c6b"], [0.3333, "#781c6d"], [0.4444, "#a52c60"],
+                 [0.5556, "#cf4446"], [0.6667, "#ed6925"], [0.7778, "#fb9b06"], [0.8889, "#f7d13d"], [1.0, "#fcffa4"]]
+
+
+def _line_name(arch: str, shortcut: str, bn: bool) -> str:
+    name = FAMILY_NAMES[model_family(shortcut, arch)]
+    return name if bn else f"{name}, no BN"
+
+
+def _translucent(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, dataset_title: str = "") -> go.Figure:
+    """Final error against depth, one colour per family, test solid and training dashed, error bars
+    = std over seeds (table from core.compare.depth_table); ``paper`` (depth, test_error) adds the
+    paper's Table 6 as black stars."""
+    if table is None or table.empty:
+        return empty_figure("No finished runs in this setup.", "Final error vs depth")
+    fig = go.Figure()
+    for (arch, shortcut, bn), rows in table.sort_values("depth").groupby(["arch", "shortcut", "bn"], sort=False):
+        name, colour = _line_name(arch, shortcut, bn), FAMILY_COLOURS[model_family(shortcut, arch)]
+        for split, test in (("test", True), ("train", False)):
+            seeds = rows["seeds"].to_numpy()
+            fig.add_trace(go.Scatter(
+                x=rows["depth"], y=_finite(rows[f"{split}_error_mean"]), mode="lines+markers",
+                name=f"{name} · {'test' if test else 'training'}", legendgroup=name,
+                line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
+                marker=dict(size=8 if test else 6, symbol="circle" if test else "circle-open"),
+                error_y=dict(type="data", array=rows[f"{split}_error_std"], visible=bool((seeds > 1).any())),
+                customdata=seeds,
+                hovertemplate=f"{name}, {split}<br>depth %{{x}}: %{{y:.2f}}% (%{{customdata}} seed(s))<extra></extra>"))
+    if paper is not None and len(paper):
+        fig.add_trace(go.Scatter(
+            x=paper["depth"], y=paper["test_error"], mode="lines+markers", name="He et al. 2015, Table 6 (CIFAR-10) · test",
+            line=dict(color="black", width=1, dash="dot"), marker=dict(symbol="star", size=12, color="black"),
+            hovertemplate="ResNet-%{x}, paper (CIFAR-10)<br>test error %{y:.2f}%<extra></extra>"))
+    title = "Final error vs depth (solid: test, dashed: training)" + (f" · {dataset_title}" if dataset_title else "")
+    _style(fig, title, "depth (weighted layers)", "error (%)", height=460)
+    depths = sorted(set(table["depth"]) | (set(paper["depth"]) if paper is not None else set()))
+    fig.update_xaxes(tickvals=depths)
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def seed_band_figure(series: list[RunSeries], y_title: str) -> go.Figure:
+    """Mean curve per network with a shaded band of ± one std over its seeds (frames: epoch, mean,
+    std, seeds, from core.compare.seed_curves)."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No finished epochs for these networks.", "Per-epoch curves over seeds")
+    fig = go.Figure()
+    for s, colour in zip(series, _colours(series)):
+        f = s.frame.sort_values("epoch")
+        mean, std = _finite(f["mean"]), np.nan_to_num(_finite(f["std"]))
+        if (f["seeds"] > 1).any():  # the band: up along mean + std, back along mean - std
+            fig.add_trace(go.Scatter(
+                x=np.concatenate([f["epoch"], f["epoch"][::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                mode="lines", fill="toself", fillcolor=_translucent(colour, 0.18), line=dict(width=0), legendgroup=s.label,
+                showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=f["epoch"], y=mean, mode="lines+markers", name=s.label, legendgroup=s.label,
+            line=dict(color=colour, width=2.5), marker=dict(size=6), customdata=np.stack([std, f["seeds"]], axis=-1),
+            hovertemplate=f"{s.label}<br>epoch %{{x}}: %{{y:.3g}} ± %{{customdata[0]:.2g}} "
+                          f"(%{{customdata[1]}} seeds)<extra></extra>"))
+    _style(fig, f"{y_title[0].upper()}{y_title[1:]} per epoch: mean ± std over seeds", "epoch", y_title, height=440)
+    max_epoch = max(int(s.frame["epoch"].max()) for s in series if not s.frame.empty)
+    fig.update_xaxes(dtick=1 if max_epoch <= 20 else None)
+    return fig
+
+
+def topk_bar_figure(series: list[RunSeries]) -> go.Figure:
+    """Grouped bars of each model's top-k class probabilities in % (frames: class, probability as a
+    fraction); a class outside a model's top k has no bar for that model."""
+    if not series:
+        return empty_figure("Choose a model to see its predictions.", "Top-5 class probabilities")
+    classes = list(dict.fromkeys(c for s in series for c in s.frame["class"]))
+    fig = go.Figure()
+    for s, colour in zip(series, _colours(series)):
+        probs = dict(zip(s.frame["class"], 100 * s.frame["probability"]))
+        values = [probs.get(c) for c in classes]
+        fig.add_trace(go.Bar(
+            x=classes, y=values, name=s.label, marker_color=colour, textposition="outside", cliponaxis=False,
+            text=[f"{v:.1f}%" if v is not None else "" for v in values],
+            hovertemplate=f"{s.label}<br>%{{x}}: %{{y:.2f}}%<extra></extra>"))
+    _style(fig, "Top-5 class probabilities of each model", "class", "probability (%)", height=420)
+    fig.update_layout(barmode="group", hovermode="closest")
+    fig.update_yaxes(range=[0, 112], tickvals=[0, 20, 40, 60, 80, 100])
+    return fig
+
+
+def heatmap_overlay(seen: np.ndarray, heatmap: np.ndarray, strength: float = 0.85) -> np.ndarray:
+    """The image with a [0, 1] heatmap blended over it: unimportant pixels keep the image, important
+    ones take the colour scale's bright end (uint8 32x32x3)."""
+    from plotly.colors import sample_colorscale
+    lut = np.array([[float(v) for v in c[4:-1].split(",")] for c in sample_colorscale(HEATMAP_SCALE, np.linspace(0, 1, 256))])
+    h = np.clip(np.nan_to_num(heatmap), 0, 1)
+    colours = lut[np.rint(h * 255).astype(int)]
+    alpha = (0.15 + strength * h)[..., None].clip(0, 1)  # a light tint everywhere shows the scale's dark end
+    return np.rint((1 - alpha) * seen + alpha * colours).astype(np.uint8)
+
+
+def attribution_figure(seen: np.ndarray, heatmaps: dict[str, np.ndarray], title: str = "") -> go.Figure:
+    """One model's row: the 32x32 image it saw, then each method's heatmap (values in [0, 1], by
+    method name) blended over that image, with one shared colour scale."""
+    if not heatmaps:
+        return empty_figure("Choose at least one attribution method.", title)
+    methods = list(heatmaps)
+    cols = 1 + len(methods)
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=["what it saw (32×32)", *methods], horizontal_spacing=0.015)
+    fig.add_trace(go.Image(z=seen, hovertemplate="pixel (%{x}, %{y})<br>RGB %{z}<extra>what the model saw</extra>"),
+                  row=1, col=1)
+    for c, method in enumerate(methods, start=2):
+        fig.add_trace(go.Image(z=heatmap_overlay(seen, heatmaps[method]),
+                               hovertemplate=f"pixel (%{{x}}, %{{y}})<extra>{method}</extra>"), row=1, col=c)
+    # the colour scale: a two-cell heatmap placed outside the visible pixels, drawn only for its colour bar
+    fig.add_trace(go.Heatmap(z=[[0.0, 1.0]], x=[100, 101], y=[100], zmin=0, zmax=1, colorscale=HEATMAP_SCALE,
+                             hoverinfo="skip", colorbar=dict(title=dict(text="importance", side="right"), thickness=12,
+                                                             tickvals=[0, 0.5, 1], ticktext=["0 none", "0.5", "1 most"])),
+                  row=1, col=cols)
+    fig.update_xaxes(visible=False, range=[-0.5, 31.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[31.5, -0.5], constrain="domain", constraintoward="top")  # under its title
+    for i in range(1, cols + 1):  # square pixels in every panel
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
+    fig.update_annotations(font_size=12)
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left"), showlegend=False,
+                      height=int(95 + 900 / cols), margin=dict(l=10, r=10, t=75, b=10))
+    return fig

@@ -1,0 +1,311 @@
+"""Train: configure a network, train it in the background, watch it live, overlay several runs.
+
+Training runs on a core.jobs thread that only writes the run store; this page only reads the store,
+so every browser tab sees the same live run and no Streamlit call ever happens off the script thread.
+"""
+import dataclasses
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from core import jobs  # noqa: E402
+from core.config import RECIPE_DEFAULTS, ConfigError, RunConfig  # noqa: E402
+from core.models import TORCHVISION_MODEL  # noqa: E402
+from dashboard import common, figures  # noqa: E402
+
+ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
+    "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
+    "ResNet-A": ("cifar", "A", "Identity shortcuts; where the width doubles, subsample and zero-pad (no extra "
+                               "parameters: the paper's CIFAR-10 choice)."),
+    "ResNet-B": ("cifar", "B", "Identity shortcuts, but a 1×1 conv projection where the shape changes."),
+    "dense (concat)": ("cifar", "concat", "Concatenates each block's input with its output instead of adding, "
+                                          "then a 1×1 conv maps back to the stage width."),
+    "torchvision ResNet-18": (TORCHVISION_MODEL, "B", "torchvision's ImageNet ResNet-18 adapted to 32×32 images "
+                                                      "(11 M parameters); depth and BN settings do not apply."),
+}
+RECIPES = {"paper": "paper: SGD lr 0.1, ÷10 at 50% and 75%, momentum 0.9, batch 128, crop + flip",
+           "seed": "seed study: Adam lr 0.001, batch 32, no augmentation"}
+NAMED_DEPTHS = (20, 32, 44, 56, 110)
+OTHER_DEPTH = "other (6n+2)"
+PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
+NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
+VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
+FIG6 = (("none", 20), ("none", 56), ("A", 56))  # the paper's Fig. 6 in miniature: plain-20, plain-56, ResNet-56
+
+store = common.get_store()
+st.title("Train a network")
+st.markdown("Choose a network and a recipe and press **Start**. Training runs in the background on this server "
+            "and the curves below update every second; another browser tab sees the same run. A configuration "
+            "that is already stored opens instantly instead of training again.")
+
+
+# ---------------------------------------------------------------------------- configuration
+
+def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
+    """The RunConfig the widgets describe (None, with the reason shown, if it is invalid)."""
+    with st.container(border=True):
+        net_col, recipe_col, data_col = st.columns(3, gap="large")
+    with net_col:
+        arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key="train_arch")
+        arch, shortcut, about = ARCHITECTURES[arch_label]
+        st.caption(about)
+        fixed = arch == TORCHVISION_MODEL
+        depth_choice = st.selectbox("Depth (weighted layers)", [*NAMED_DEPTHS, OTHER_DEPTH], key="train_depth",
+                                    disabled=fixed, help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier")
+        depth = depth_choice
+        if depth_choice == OTHER_DEPTH:
+            n = st.number_input("n, blocks per stage", min_value=1, max_value=200, value=1, key="train_n", disabled=fixed)
+            depth = 6 * int(n) + 2
+            st.caption(f"depth = 6·{int(n)} + 2 = **{depth}** layers")
+        bn = st.toggle("Batch normalisation after every conv", value=True, key="train_bn", disabled=fixed)
+        init = st.radio("Initialisation", ("kaiming", "default"), key="train_init", horizontal=True,
+                        format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
+    with recipe_col:
+        recipe = st.radio("Recipe", list(RECIPES), key="train_recipe", format_func=RECIPES.get)
+        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=3, key="train_epochs")
+        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train_seed",
+                               help="Same settings and seed give the same run (and the same stored result)")
+        probes = st.toggle("Record per-layer gradients", value=True, key="train_probes",
+                           help=f"About {PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
+                                "each costs a fraction of a training step")
+    with data_col:
+        choices = {c.name: c for c in common.dataset_choices()}
+        dataset = st.selectbox("Data set", list(choices), key="train_dataset",
+                               format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"))
+        data = choices[dataset]
+        (st.caption if data.available else st.warning)(data.note)
+        n_train, n_test = common.DATASET_SIZES[dataset]
+        subset = st.number_input(f"Training images (of {n_train:,}, class-balanced)", min_value=10, max_value=n_train,
+                                 value=min(2000, n_train), step=500, key=f"train_subset_{dataset}")
+        test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
+                                      value=min(1000, n_test), step=500, key=f"train_test_subset_{dataset}")
+    batch = RECIPE_DEFAULTS[recipe]["batch_size"]
+    total_steps = max(1, int(subset) // min(batch, int(subset))) * int(epochs)
+    try:
+        config = RunConfig(arch=arch, depth=int(depth) if not fixed else 18, shortcut=shortcut, bn=bool(bn), init=init,
+                           dataset=dataset, subset=None if subset == n_train else int(subset),
+                           test_subset=None if test_subset == n_test else int(test_subset), recipe=recipe,
+                           epochs=int(epochs), seed=int(seed),
+                           probe_every=max(1, total_steps // PROBES_PER_RUN) if probes else 0)
+    except ConfigError as e:
+        st.error(f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:")
+        return None, data
+    return config, data
+
+
+def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
+    """Say what Start will do for this config, and do it when pressed."""
+    existing = common.find_equivalent(store, config)
+    job = jobs.get(config.run_id)
+    status = existing.status if existing is not None else None
+    if job is not None and job.running:
+        status = "running"
+    restart = False
+    if status == "done":
+        acc = existing.metrics.get("test_acc")
+        st.info(f"This configuration is already stored{' (a shipped reference run)' if existing.reference else ''}: "
+                f"test accuracy {100 * acc:.1f}%. **Open** shows it instantly, without retraining."
+                if acc is not None else "This configuration is already stored: **Open** shows it instantly.", icon=":material/save:")
+        action = "Open stored run"
+    elif status == "running":
+        st.info("This configuration is training now (started here or in another tab); **Watch** shows it below.",
+                icon=":material/hourglass_top:")
+        action = "Watch"
+    elif status in ("cancelled", "interrupted"):
+        st.info(f"Stored, but {status} after {existing.epochs_done} of {existing.config.epochs} epochs: **Resume** "
+                "continues from the last finished epoch.", icon=":material/pause_circle:")
+        action = "Resume"
+    elif status == "diverged":
+        st.warning(f"This configuration is stored and diverged: {existing.message.rstrip('.')}. **Open** shows where; "
+                   "tick *train again from scratch* to retry.", icon=":material/error:")
+        action = "Open stored run"
+    elif status == "failed":
+        st.warning(f"This configuration failed last time: {existing.message.rstrip('.')}. **Start training** tries again "
+                   "from scratch.", icon=":material/cancel:")
+        action = "Start training"
+    else:
+        batch = config.resolved().batch_size
+        n = config.subset or common.DATASET_SIZES[config.dataset][0]
+        steps = max(1, n // min(batch, n)) * config.epochs
+        st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
+        action = "Start training"
+    if status in ("done", "diverged", "cancelled", "interrupted"):
+        restart = st.checkbox("Train again from scratch (replaces the stored run)", key="train_restart")
+        if restart:
+            action = "Start training"
+    if not st.button(action, type="primary", key="train_start", disabled=not data.available):
+        return
+    if status in ("done", "diverged", "running") and not restart:
+        run_id = existing.run_id if existing is not None else config.run_id
+        if status != "running":
+            st.session_state["train_flash"] = f"Opened the stored run {existing.config.label}: nothing was retrained."
+    else:
+        run_id = jobs.start(config, store, restart=restart)
+    common.follow_run(run_id)
+    st.session_state[VIEW_KEY] = run_id
+    st.rerun()  # redraw from the top, so the line above the button says what is happening now
+
+
+config, data = read_config()
+if config is not None:
+    start_or_open(config, data)
+if flash := st.session_state.pop("train_flash", None):
+    st.success(flash, icon=":material/save:")
+
+
+# ------------------------------------------------------------------------------- the live view
+
+def is_live(run_id: str) -> bool:
+    return common.is_training(store, run_id)
+
+
+def view_labels(run_ids: list[str], records: list) -> dict[str, str]:
+    """Stable labels for the run selector, including a just-started job not yet in the store."""
+    labels = common.picker_labels([r for r in records if r.run_id in run_ids])
+    for run_id in run_ids:
+        if run_id not in labels:
+            job = jobs.get(run_id)
+            labels[run_id] = job.config.label if job is not None else run_id
+    return labels
+
+
+def series(record, frame: pd.DataFrame) -> figures.RunSeries:
+    return figures.run_series(record.config.label, record.config, frame)
+
+
+def live_view(run_id: str, was_live: bool) -> None:
+    """Status, progress and curves of one run; re-drawn every second while it trains."""
+    record, job = store.get(run_id), jobs.get(run_id)
+    if was_live and not is_live(run_id):
+        st.rerun()  # it just ended: redraw the whole page once (and stop polling)
+    if record is None:
+        if job is not None and job.running:
+            st.info(f"Preparing the data set and building {job.config.model_name}…", icon=":material/hourglass_top:")
+        elif job is not None and job.error:
+            st.error(f"Training could not start: {job.error}", icon=":material/cancel:")
+        return
+    if job is not None and job.error and not job.running and record.status != "failed":
+        st.error(f"The last attempt to train this run stopped with an error: {job.error}", icon=":material/cancel:")
+    common.show_status(record)
+    if record.status == "running":
+        progress = common.run_progress(store, record)
+        bar, stop = st.columns([6, 1], vertical_alignment="center")
+        bar.progress(progress.fraction, text=progress.text())
+        if stop.button("Stop", key="train_stop", help="Stops after the current step; Resume continues from the last finished epoch",
+                       disabled=job is None or not job.running):
+            jobs.cancel(run_id)
+            st.toast("Stopping after the current step…")
+    history = store.history(run_id, kinds=NO_PROBES)
+    epochs = history.epochs
+    info = record.info
+    facts = st.columns(4)
+    facts[0].metric("epochs finished", f"{len(epochs)} / {record.config.epochs}")
+    facts[1].metric("last training loss", f"{history.steps['loss'].iloc[-1]:.3f}" if len(history.steps) else "–")
+    facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
+    facts[3].metric("parameters", f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
+                    help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}")
+    one = [series(record, history.steps)]
+    per_epoch = [series(record, epochs)]
+    left, right = st.columns(2)
+    left.plotly_chart(figures.step_curves(one, "loss"), width="stretch", key="train_live_step_loss")
+    right.plotly_chart(figures.step_curves(one, "acc"), width="stretch", key="train_live_step_acc")
+    left.plotly_chart(figures.epoch_curves(per_epoch, "loss"), width="stretch", key="train_live_epoch_loss")
+    right.plotly_chart(figures.epoch_curves(per_epoch, "acc"), width="stretch", key="train_live_epoch_acc")
+
+
+st.divider()
+st.subheader("Watch a run")
+records = store.list()
+live_ids = [r.run_id for r in common.live_runs(store)]
+focus = st.session_state.get(common.FOCUS_RUN_KEY)
+options = list(dict.fromkeys([*([focus] if focus and jobs.get(focus) else []), *live_ids, *(r.run_id for r in records)]))
+if not options:
+    st.info("No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a laptop CPU.")
+else:
+    if focus in options:  # a run just started here, or handed over by another page
+        st.session_state[VIEW_KEY] = focus
+    if st.session_state.get(VIEW_KEY) not in options:
+        st.session_state[VIEW_KEY] = live_ids[0] if live_ids else options[0]
+    if live_ids:
+        st.caption(":material/hourglass_top: Training now: " + "; ".join(view_labels(live_ids, records).values())
+                   + ". Pick one below to follow it; every browser tab sees the same runs.")
+    labels = view_labels(options, records)
+    run_id = st.selectbox("Run shown below", options, key=VIEW_KEY, format_func=labels.get,
+                          on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]))
+    was_live = is_live(run_id)
+    st.fragment(live_view, run_every=1.0 if was_live else None)(run_id, was_live)
+
+
+# ------------------------------------------------------------------------------------ overlay
+
+def fig6_configs(base: RunConfig) -> list[RunConfig]:
+    """plain-20, plain-56 and ResNet-56 with the data and recipe settings chosen above."""
+    return [dataclasses.replace(base, arch="cifar", shortcut=shortcut, depth=depth) for shortcut, depth in FIG6]
+
+
+def show_fig6(ids: list[str]) -> None:
+    st.session_state[OVERLAY_KEY] = ids
+
+
+def train_missing(configs: list[RunConfig]) -> None:
+    for c in configs:
+        jobs.start(c, store)
+
+
+st.divider()
+st.subheader("Several runs on one chart")
+st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56 and ResNet-56**. The deeper plain net should "
+            "end with the higher *training* error (degradation); the ResNet-56 of the same size should not.")
+if config is not None:
+    wanted = fig6_configs(config)
+    found = [common.find_equivalent(store, c) for c in wanted]
+    missing = [c for c, r in zip(wanted, found) if r is None and not (jobs.get(c.run_id) and jobs.get(c.run_id).running)]
+    have = [r.run_id for r in found if r is not None]
+    b1, b2 = st.columns(2)
+    b1.button("Show plain-20, plain-56 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
+              disabled=not have, help="Those of the three that are stored, with the data and recipe settings above")
+    b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All three are stored or training",
+              key="train_fig6_train", on_click=train_missing, args=(missing,), disabled=not missing or not data.available,
+              help="With the data and recipe settings above; they train side by side and share the CPU/GPU")
+records = store.list()
+# Add each run this tab starts or opens to the overlay once (the user may remove it again).
+seen = st.session_state.setdefault("train_overlay_seen", set())
+focus = st.session_state.get(common.FOCUS_RUN_KEY)
+if focus and focus not in seen and any(r.run_id == focus for r in records):
+    seen.add(focus)
+    st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
+chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY,
+                          default_ids=[st.session_state.get(common.FOCUS_RUN_KEY) or (records[0].run_id if records else "")])
+metric_col, x_col, split_col = st.columns(3)
+metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key="train_overlay_metric",
+                          format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
+per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key="train_overlay_x",
+                  format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get)
+splits = split_col.multiselect("Curves", ("test", "train"), default=("test", "train"), key="train_overlay_splits",
+                               disabled=per == "step")
+
+
+def overlay_chart(runs: list, was_live: bool) -> None:
+    """The overlay; re-drawn every two seconds while one of its runs trains, so its curves grow."""
+    if was_live and not any(is_live(r.run_id) for r in runs):
+        st.rerun()
+    histories = {r.run_id: store.history(r.run_id, kinds=NO_PROBES) for r in runs}
+    if per == "epoch":
+        chart = figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in runs], metric, tuple(splits) or ("test",))
+    else:
+        chart = figures.step_curves([series(r, histories[r.run_id].steps) for r in runs], metric)
+    st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
+
+
+if not chosen:
+    st.caption("Pick one or more stored runs above.")
+else:
+    any_live = any(is_live(r.run_id) for r in chosen)
+    st.fragment(overlay_chart, run_every=2.0 if any_live else None)(chosen, any_live)
+    st.caption("Solid: test set; dashed: training set. Runs of one family share a colour (plain red, ResNet blue, "
+               "projection ResNet teal, dense green), deeper nets darker.")

@@ -1,0 +1,269 @@
+"""Gradients: what flows backwards (and forwards) through plain nets and ResNets, at initialisation
+and during training. Every sentence that quotes a number is computed from the data on screen."""
+import dataclasses
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from core import jobs  # noqa: E402
+from core.data import load_dataset, normalize  # noqa: E402
+from core.probes import probe_at_init, summarize_init  # noqa: E402
+from dashboard import common, figures  # noqa: E402
+
+INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
+NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "dense (concat)": "concat"}
+KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-propagated signal ‖∂L/∂y‖"}
+PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
+# A matched pair for the "during training" view when nothing probed is stored yet.
+QUICK_PAIR = (dataclasses.replace(common.QUICK_CONFIG, shortcut="none"), common.QUICK_CONFIG)
+
+store = common.get_store()
+st.title("Gradients inside the network")
+st.markdown("Is degradation caused by *vanishing gradients*? Measure it: the norm of the loss gradient at every "
+            "layer, for plain nets and ResNets, with batch normalisation (BN) on and off.")
+
+
+def fmt(x: float) -> str:
+    """A number for a sentence: 3 significant digits, 0 written as 0."""
+    return "0" if x == 0 else f"{x:.3g}"
+
+
+# ------------------------------------------------------------------------- at initialisation
+
+@st.cache_resource(show_spinner=False)
+def probe_images(dataset: str, n: int, store_root: str):
+    """``n`` class-balanced normalised test images and their labels (the data set's cache is shared with training)."""
+    ds = load_dataset(dataset, test_subset=n, cache_dir=str(Path(store_root) / "datasets"))
+    return normalize(ds.x_test, ds.mean, ds.std), ds.y_test
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def probe_network(depth: int, shortcut: str, bn: bool, init: str, dataset: str, store_root: str) -> pd.DataFrame:
+    """Per-layer probe of one freshly initialised network; cached, so changing the grid only adds new ones."""
+    images, labels = probe_images(dataset, PROBE_BATCH, store_root)
+    return probe_at_init([dict(depth=depth, shortcut=shortcut, bn=bn, init=init)], images, labels, seed=0)
+
+
+def init_findings(summary: pd.DataFrame, df: pd.DataFrame) -> list[str]:
+    """One sentence per kind of network at the deepest depth probed, with its numbers and what they mean."""
+    sentences = []
+    deepest = summary[summary["depth"] == summary["depth"].max()]
+    for _, row in deepest.iterrows():
+        first, last, loss = row["grad_w_first"], row["grad_w_last"], row["loss"]
+        ratio = row["ratio_first_last"]
+        name = f"**{row['model']}**, {row['init']} init"
+        convs = df[(df["model"] == row["model"]) & (df["init"] == row["init"]) & (df["layer"] != "fc")]["grad_w"]
+        spread = convs.max() / convs.min() if (convs > 0).all() else np.inf  # over the conv layers, as first/last
+        if loss > 1000:
+            what = (f"explodes in the forward pass: the initial loss is {fmt(loss)} (an untrained 10-class net "
+                    f"should start near ln 10 ≈ 2.3), and gradients are as large ({fmt(first)} at the first conv)")
+        elif first == 0:
+            what = f"has a first-conv gradient of exactly 0 (it underflowed) against {fmt(last)} at the last conv: truly vanishing"
+        elif ratio < 1e-2:
+            what = f"goes from {fmt(first)} at the first conv to {fmt(last)} at the last: vanishing towards the input ({fmt(ratio)}×)"
+        elif ratio > 10:
+            what = (f"goes from {fmt(first)} at the first conv to {fmt(last)} at the last: it **grows** {fmt(ratio)}× "
+                    "towards the input, the opposite of vanishing")
+        elif spread <= 10:
+            what = f"stays within {fmt(spread)}× across all its layers ({fmt(first)} first conv, {fmt(last)} last conv)"
+        else:
+            what = f"goes from {fmt(first)} at the first conv to {fmt(last)} at the last (ratio {fmt(ratio)})"
+        if 10 < loss <= 1000:  # the forward signal already grows with depth
+            what += f"; its initial loss is {fmt(loss)}, well above the ln 10 ≈ 2.3 of an unbiased guess"
+        sentences.append(f"{name}: ‖∂L/∂W‖ {what}.")
+    return sentences
+
+
+def bn_plain_verdict(summary: pd.DataFrame) -> str | None:
+    """How the paper's 'healthy norms' claim for BN plain nets compares with the deepest one probed here."""
+    bn_plain = summary[(summary["shortcut"] == "none") & summary["bn"]]
+    if bn_plain.empty:
+        return None
+    deepest = bn_plain[bn_plain["depth"] == bn_plain["depth"].max()]
+    row = (deepest[deepest["init"] == "kaiming"] if (deepest["init"] == "kaiming").any() else deepest).iloc[0]
+    ratio = row["ratio_first_last"]
+    if ratio > 10:
+        measured = (f"here their gradients do not vanish at all, they grow towards the input: {fmt(ratio)}× larger at "
+                    f"the first conv than at the last in {row['model']} ({row['init']} init). \"Healthy\" is generous, "
+                    "but vanishing gradients are clearly not their problem")
+    elif ratio >= 0.1:
+        measured = f"here {row['model']}'s first and last conv gradients are within 10× of each other (ratio {fmt(ratio)})"
+    else:
+        measured = f"here {row['model']}'s gradient does shrink towards the input (ratio {fmt(ratio)})"
+    return ("**The paper (Sec. 4.1)** says BN plain nets are unlikely to degrade because of vanishing gradients: their "
+            f"backward norms \"exhibit healthy norms\". Measured at initialisation, {measured}.")
+
+
+st.header("1 · At initialisation", divider="gray")
+st.markdown("Fresh networks, one batch of 64 test images, one forward and backward pass: no training needed. "
+            "Each network is probed once and remembered, so changing the choices below only probes what is new.")
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([1.4, 1, 0.8, 1])
+    depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key="grad_init_depths",
+                            help="Depth 110 shows the same effects, larger; it takes a few seconds more per network")
+    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key="grad_init_nets")
+    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key="grad_init_bn")
+    inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key="grad_init_inits",
+                           format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
+    k1, k2 = st.columns([1.4, 2.8])
+    kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key="grad_init_kind")
+    available = [c for c in common.dataset_choices() if c.available]
+    dataset = k2.selectbox("Images", [c.name for c in available], key="grad_init_dataset",
+                           format_func={c.name: c.title for c in available}.get)
+
+specs = [dict(depth=d, shortcut=NETWORKS[n], bn=b == "on", init=i)
+         for n in nets for b in bns for i in inits for d in sorted(depths)]
+if not specs:
+    st.info("Choose at least one depth, network, BN setting and init above.")
+    init_df = pd.DataFrame()
+else:
+    bar = st.progress(0.0, text=f"Probing {len(specs)} fresh networks…")
+    frames = []
+    for number, spec in enumerate(specs, start=1):
+        frames.append(probe_network(spec["depth"], spec["shortcut"], spec["bn"], spec["init"], dataset, str(store.root)))
+        bar.progress(number / len(specs), text=f"Probed {number} of {len(specs)} networks")
+    bar.empty()
+    init_df = pd.concat(frames, ignore_index=True)
+
+if not init_df.empty:
+    summary = summarize_init(init_df)
+    st.plotly_chart(figures.init_profiles(init_df, kind), width="stretch", key="grad_init_profiles")
+    st.caption(f"Each line is one fresh network: its {KIND_LABELS[kind]} at every weighted layer, from the first conv "
+               "(left) to the classifier (right), on a log scale. A line that drops towards the left is a vanishing "
+               "gradient, one that rises towards the left a growing one.")
+    st.plotly_chart(figures.init_ratio_figure(summary), width="stretch", key="grad_init_ratio")
+    st.caption("The same data in one number per network: first-conv gradient divided by last-conv gradient. "
+               "1 means the first layers get as much gradient as the last; the paper calls BN plain nets' norms "
+               "\"healthy\", which this chart lets you check at every depth.")
+    st.markdown("**What the numbers say** (deepest networks probed):")
+    st.markdown("\n".join(f"- {s}" for s in init_findings(summary, init_df)))
+    if verdict := bn_plain_verdict(summary):
+        st.markdown(verdict)
+    st.markdown("**So why do deep plain nets with BN train worse?** Not through the *size* of their gradients. "
+                "Balduzzi et al. (2017) showed that gradients of deep feed-forward nets *shatter*: the correlation "
+                "between the gradients at nearby inputs decays exponentially with depth until it resembles white "
+                "noise, while with skip connections it decays only sublinearly. A gradient can have a large norm "
+                "and still point nowhere useful. That, and the optimisation difficulty the paper names "
+                "*degradation*, explain plain-56 against plain-20 better than vanishing gradients do.")
+    with st.expander("The numbers as a table"):
+        table = summary.assign(bn=summary["bn"].map({True: "on", False: "off"}))[
+            ["model", "init", "bn", "loss", "grad_w_first", "grad_w_last", "ratio_first_last"]]
+        st.dataframe(table.rename(columns={"loss": "initial loss (nats)", "grad_w_first": "‖∂L/∂W‖ first conv",
+                                           "grad_w_last": "‖∂L/∂W‖ last conv", "ratio_first_last": "ratio first / last"}),
+                     hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3g") for c in
+                                    ("initial loss (nats)", "‖∂L/∂W‖ first conv", "‖∂L/∂W‖ last conv", "ratio first / last")})
+
+
+# ---------------------------------------------------------------------------- during training
+
+def probed_runs() -> list:
+    """Stored runs that recorded probes (most recent first)."""
+    return [r for r in store.list() if r.config.probe_every > 0 and r.status != "failed"]
+
+
+def default_pair(records: list) -> tuple[str | None, str | None]:
+    """A plain run and the ResNet most like it (same depth and data first)."""
+    plain = [r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"]
+    resnets = [r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"]
+    left = plain[0] if plain else (records[0] if records else None)
+    if left is None:
+        return None, None
+    same = [r for r in resnets if (r.config.depth, r.config.dataset) == (left.config.depth, left.config.dataset)]
+    right = (same or resnets or [r for r in records if r.run_id != left.run_id] or [left])[0]
+    return left.run_id, right.run_id
+
+
+def nearest_step(steps: np.ndarray, step: int) -> int:
+    return int(steps[np.abs(steps - step).argmin()])
+
+
+def first_last_sentence(record, frame: pd.DataFrame, kind: str) -> str:
+    convs = frame[frame["layer"] != "fc"].sort_values("idx")
+    if convs.empty:
+        return ""
+    first, last = convs["value"].iloc[0], convs["value"].iloc[-1]
+    ratio = first / last if last else float("nan")
+    return (f"**{record.config.label}**: {figures.PROBE_SHORT[kind]} is {fmt(first)} at the first conv and "
+            f"{fmt(last)} at the last (ratio {fmt(ratio)}).")
+
+
+st.header("2 · During training", divider="gray")
+records = probed_runs()
+if not records:
+    st.info("No stored run has recorded gradient probes yet. Train a matched pair here, or any run on the Train page "
+            "with *Record per-layer gradients* on.", icon=":material/info:")
+    pair_live = [c for c in QUICK_PAIR if common.is_training(store, c.run_id)]
+    for c in pair_live:
+        common.progress_panel(store, c.run_id, key=f"grad_pair_{c.run_id}")
+    if not pair_live and st.button(f"Train plain-20 and ResNet-20 ({common.QUICK_CONFIG.subset:,} Shapes-10 images, "
+                                   f"{common.QUICK_CONFIG.epochs} epochs, gradients every {common.QUICK_CONFIG.probe_every} steps)",
+                                   type="primary", key="grad_train_pair"):
+        for c in QUICK_PAIR:
+            jobs.start(c, store)
+        st.rerun()
+else:
+    left_default, right_default = default_pair(records)
+    pick_left, pick_right = st.columns(2)
+    left = common.pick_run("Left (e.g. a plain net)", records, key="grad_left", default_id=left_default, container=pick_left)
+    right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key="grad_right",
+                            default_id=right_default, container=pick_right)
+    kind_train = st.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key="grad_train_kind")
+    chosen = [left] if left.run_id == right.run_id else [left, right]
+    probes = {r.run_id: store.history(r.run_id, kinds=(kind_train,)).probes for r in chosen}
+    z_range = figures.log_range(*probes.values())
+    for column, record in zip(st.columns(len(chosen)), chosen):
+        column.plotly_chart(figures.gradient_heatmap(probes[record.run_id], kind_train, title=record.config.label, z_range=z_range),
+                            width="stretch", key=f"grad_heatmap_{record.run_id}")
+    st.caption(f"Each cell is one layer's {KIND_LABELS[kind_train]} at one probed training step, on one colour scale "
+               "shared by both runs (log scale: each colour step is a factor of ten). The paper reports healthy norms "
+               "for BN plain nets during training; compare the bottom rows (first layers) of the two maps.")
+    all_steps = np.array(sorted(set().union(*(set(p["step"]) for p in probes.values()))))
+    if len(all_steps):
+        step = st.select_slider("Training step", options=list(all_steps), value=int(all_steps[-1]) if len(all_steps) else 0,
+                                key="grad_train_step") if len(all_steps) > 1 else int(all_steps[0])
+        profiles = []
+        for record in chosen:
+            p = probes[record.run_id]
+            if p.empty:
+                continue
+            at = p[p["step"] == nearest_step(p["step"].to_numpy(), step)]
+            profiles.append((record, at))
+        st.plotly_chart(figures.gradient_profile([figures.run_series(r.config.label, r.config, f) for r, f in profiles],
+                                                 kind_train, title=f"{figures.PROBE_SHORT[kind_train]} per layer at step {step}"),
+                        width="stretch", key="grad_train_profile")
+        st.caption("The same probe as a profile at the chosen step: layer index on the x axis, norm on a log y axis. "
+                   + " ".join(first_last_sentence(r, f, kind_train) for r, f in profiles))
+    else:
+        st.caption("These runs have no probes yet: they record the first one at step 0.")
+
+
+# ------------------------------------------------------------------------ responses (Fig. 7)
+
+st.header("3 · Layer responses (the paper's Fig. 7)", divider="gray")
+with_std = [r for r in records if r.epochs_done > 0]
+if not with_std:
+    st.info("Needs runs that have finished at least one epoch with probes on (see section 2, or the Train page).")
+else:
+    default_ids = [i for i in (st.session_state.get("grad_left"), st.session_state.get("grad_right")) if i]
+    chosen_std = common.pick_runs("Runs", with_std, key="grad_std_runs", default_ids=default_ids or [with_std[0].run_id])
+    series, means = [], []
+    for record in chosen_std:
+        p = store.history(record.run_id, kinds=("response_std",)).probes
+        if p.empty:
+            continue
+        last = p[p["step"] == p["step"].max()]
+        series.append(figures.run_series(f"{record.config.label} (step {int(last['step'].iloc[0])})", record.config, last))
+        three = last[last["layer"].map(figures.is_3x3_layer)]["value"]
+        means.append(f"{record.config.label}: {fmt(three.mean())}")
+    st.plotly_chart(figures.response_std_figure(series), width="stretch", key="grad_std_chart")
+    st.caption("The standard deviation of each 3×3 layer's response (after BN, before the ReLU or the addition) at "
+               "each run's last probe, measured on one training batch. The paper finds ResNet responses generally "
+               "smaller than plain-net responses, and smaller still in deeper ResNets: residual functions stay close "
+               "to zero." + (f" Mean over the 3×3 layers here: {'; '.join(means)}." if means else ""))

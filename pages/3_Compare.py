@@ -1,0 +1,113 @@
+"""Compare: final error vs depth (with the paper's Table 6 on CIFAR-10), learning curves averaged over
+seeds with the sum of squared residuals between them (seed study 001), and a per-epoch test accuracy
+table (seed study 004)."""
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the page can also be run on its own
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import streamlit as st  # noqa: E402
+
+from core import compare  # noqa: E402
+from dashboard import common, figures  # noqa: E402
+
+
+def mean_std(mean: float, std: float) -> str:
+    """'12.34 ± 0.56' for a table cell; one seed has no std, and a missing value shows as a dash."""
+    return "–" if mean != mean else f"{mean:.2f}" + ("" if std != std else f" ± {std:.2f}")  # NaN != NaN
+
+
+st.title("Compare depths and shortcuts")
+st.caption("Finished runs only. Runs that differ only in their seed are averaged: the line is the mean, "
+           "the band or error bar one standard deviation across seeds.")
+
+store = common.get_store()
+records = store.list()
+groups = compare.group_runs(records)
+
+if not groups:
+    common.offer_quick_training(store, (
+        "Nothing to compare yet. On the **Train** page, train networks that differ in one thing only, e.g. "
+        "**plain-20 and ResNet-20** (shortcut *none* vs *A*), then the same at depth 32, 44 and 56 to see error "
+        "against depth; train **option B** too for A vs B; repeat a network with other **seeds** (seed study 001 "
+        "used 5) for mean ± std bands. Or start with one small run here:"), key="compare_quick")
+    st.stop()
+
+unfinished = sum(r.status != "done" for r in records)
+setup_labels = compare.setups(groups)
+setup = st.selectbox("Training setup", list(setup_labels), format_func=setup_labels.get,
+                     help="Only runs trained the same way (data set, recipe, epochs, images) are compared with "
+                          "each other; each setup lists the networks trained with it.")
+in_setup = [g for g in groups if g.setup == setup]
+dataset, dataset_title = in_setup[0].dataset, in_setup[0].dataset_title
+st.caption(f"{len(in_setup)} network(s), {sum(len(g.records) for g in in_setup)} run(s) in this setup"
+           + (f"; {unfinished} unfinished run(s) in the store are left out." if unfinished else "."))
+
+# ------------------------------------------------------------------------------- error vs depth
+st.subheader("Final error vs depth")
+depth_table = compare.depth_table(in_setup)
+paper = compare.paper_table() if dataset == compare.PAPER_DATASET else None
+st.plotly_chart(figures.depth_error_figure(depth_table, paper, dataset_title), width="stretch")
+if depth_table["depth"].nunique() < 2:
+    st.caption("Only one depth so far: train the same networks at more depths (e.g. 20, 32, 44, 56) to draw lines.")
+if paper is not None:
+    st.caption(f"Black stars: {compare.PAPER_SOURCE}, ResNets with option A trained on all 50,000 images. "
+               "Runs with fewer epochs or images sit above them; what should match is the shape: ResNets improve "
+               "with depth, plain nets get worse (the degradation problem).")
+else:
+    st.info(f"These runs use **{dataset_title}**, so the paper's CIFAR-10 test errors (Table 6) are not drawn: "
+            "errors on a different data set are not comparable. Train on CIFAR-10 to see them overlaid; "
+            "the shape to look for is the same: ResNets improve with depth, plain nets get worse.")
+
+shown = depth_table[["model", "shortcut", "depth", "seeds"]].assign(**{
+    "training error (%)": [mean_std(m, s) for m, s in zip(depth_table.train_error_mean, depth_table.train_error_std)],
+    "test error (%)": [mean_std(m, s) for m, s in zip(depth_table.test_error_mean, depth_table.test_error_std)]})
+if paper is not None:
+    shown["paper test error (%)"] = [mean_std(v, float("nan")) for v in depth_table.paper_test_error]
+st.dataframe(shown, hide_index=True, width="stretch")
+st.download_button("Download this table (CSV)", depth_table.to_csv(index=False), file_name="error_vs_depth.csv",
+                   mime="text/csv", key="download_depth")
+
+# ------------------------------------------------------------------------ curves over seeds
+st.subheader("Learning curves, mean ± std over seeds")
+by_key = {g.key: g for g in in_setup}
+names = {g.key: f"{g.label} ({len(g.records)} seed{'s' * (len(g.records) != 1)})" for g in in_setup}
+pair = compare.default_pair(in_setup)
+chosen = st.multiselect("Networks", list(by_key), default=[g.key for g in pair] if pair else list(by_key)[:1],
+                        format_func=names.get, max_selections=6, key="compare_networks",
+                        help="Seed study 001 compared option A with option B this way, each curve the mean of 5 seeds.")
+metric = st.radio("Quantity", list(compare.METRICS), format_func=lambda m: compare.METRICS[m][0], horizontal=True,
+                  key="compare_metric")
+if not any(g.config.shortcut == "B" for g in in_setup):
+    st.caption("To compare shortcut options A and B as seed study 001 did, train a ResNet with option B at a depth "
+               "you already have, with the same setup.")
+if not chosen:
+    st.info("Choose at least one network above.")
+    st.stop()
+curves = {names[k]: compare.seed_curves(store, by_key[k], metric) for k in chosen}
+series = [figures.run_series(names[k], by_key[k].config, curves[names[k]]) for k in chosen]
+st.plotly_chart(figures.seed_band_figure(series, compare.METRICS[metric][0]), width="stretch")
+
+residuals = compare.pairwise_residuals(curves)
+if len(residuals) == 1:
+    row = residuals.iloc[0]
+    unit = "%²" if compare.METRICS[metric][2] else "nats²"
+    st.metric(f"Sum of squared residuals, {row.model_a} vs {row.model_b}", f"{row.ssr:.4g} {unit}",
+              help=f"Σ over {row.epochs} epochs of (difference between the two mean curves)². Small means the "
+                   "two networks learn alike; seed study 001 found options A and B close this way.")
+elif len(residuals) > 1:
+    st.markdown("**Sum of squared residuals between the mean curves** (Σ over epochs of the squared difference)")
+    st.dataframe(residuals, hide_index=True, column_config={"ssr": st.column_config.NumberColumn("SSR", format="%.4g")})
+else:
+    st.caption("Choose two or more networks to see the sum of squared residuals between their mean curves.")
+st.download_button("Download these curves (CSV)", compare.curves_long(curves, metric).to_csv(index=False),
+                   file_name=f"curves_{metric}.csv", mime="text/csv", key="download_curves")
+
+# --------------------------------------------------------------------- per-epoch accuracy table
+st.subheader("Test accuracy per epoch (%)")
+st.caption("Like seed study 004's table: one row per epoch, one column per network (mean over seeds).")
+accuracy = compare.per_epoch_table({names[k]: compare.seed_curves(store, by_key[k], "test_acc") for k in chosen})
+st.dataframe(accuracy, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.2f") for c in accuracy.columns})
+st.download_button("Download this table (CSV)", accuracy.to_csv(), file_name="test_accuracy_per_epoch.csv",
+                   mime="text/csv", key="download_epochs")

@@ -1,0 +1,236 @@
+"""Classify: one image (uploaded, or a test image of a data set) through one or more stored models:
+top-5 probabilities side by side, and where each model looked (Captum attributions)."""
+import random
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the page can also be run on its own
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from core import attribution  # noqa: E402
+from core.compare import setup_key  # noqa: E402
+from core.data import (CIFAR10_CLASSES, CIFAR_DIRNAME, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, DataUnavailable,  # noqa: E402
+                       ImageError, load_dataset, preprocess_image)
+from core.store import RunStore, StoreError  # noqa: E402
+from dashboard import common, figures  # noqa: E402
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+# CIFAR-10's per-channel training-set statistics, for CIFAR-10 runs viewed where the data set is absent.
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+PREVIEW_PX = 192  # the 32x32 input is enlarged with square pixels, so the student sees exactly those pixels
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def cached_model(store_root: str, run_id: str, weights_mtime: float) -> torch.nn.Module:
+    """A run's trained network, loaded once per run id (the mtime reloads a retrained run)."""
+    return RunStore(store_root).load_model(run_id)
+
+
+def available_datasets(store_root: str) -> dict[str, str]:
+    """Data sets on this machine, name -> title; never starts a download (CIFAR-10 may also sit in
+    the store's own data cache, where training downloads it)."""
+    titles = {c.name: c.title for c in common.dataset_choices() if c.available}
+    cached = Path(store_root) / "datasets" / CIFAR_DIRNAME
+    if "cifar10" not in titles and all((cached / f).is_file() for f in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)):
+        titles["cifar10"] = "CIFAR-10"
+    return titles
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the training images' colour statistics…")
+def input_spec(dataset: str, subset: int | None, store_root: str, on_disk: bool) -> tuple[tuple[str, ...], tuple, tuple, str]:
+    """Class names and the normalisation a run was trained with (stats of its own training images)."""
+    fallback = (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, "CIFAR-10 cannot be read on this machine, so its usual "
+                "channel statistics are used to normalise the image.")
+    if dataset == "cifar10" and not on_disk:  # e.g. a shipped reference run trained elsewhere
+        return fallback
+    try:
+        ds = load_dataset(dataset, subset=subset, seed=0, cache_dir=str(Path(store_root) / "datasets"))
+    except DataUnavailable:
+        if dataset != "cifar10":
+            raise
+        return fallback
+    return ds.classes, ds.mean, ds.std, ""
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the test images…")
+def sample_images(dataset: str, store_root: str):
+    ds = load_dataset(dataset, cache_dir=str(Path(store_root) / "datasets"))
+    return ds.x_test, ds.y_test, ds.classes, ds.title
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def heatmap(store_root: str, run_id: str, weights_mtime: float, image_bytes: bytes, mean, std, method: str, target: int):
+    """One attribution map, remembered so that changing another widget does not recompute it."""
+    image = torch.frombuffer(bytearray(image_bytes), dtype=torch.uint8).reshape(3, 32, 32)
+    return attribution.attribute(cached_model(store_root, run_id, weights_mtime), image, mean, std, method, target)
+
+
+def read_upload(uploaded) -> tuple[torch.Tensor, Image.Image] | None:
+    """The uploaded file as the model's 32x32 input, or None after telling the user what is wrong."""
+    try:
+        return preprocess_image(uploaded.getvalue())
+    except ImageError as e:
+        st.error(f"**{uploaded.name}** cannot be classified: {e}")
+        return None
+
+
+def default_models(records) -> list[str]:
+    """A plain net and a ResNet of equal depth trained the same way, if stored; else the newest run."""
+    resnets = [r for r in records if r.config.shortcut == "A" and r.config.arch == "cifar"]
+    for res in sorted(resnets, key=lambda r: -r.config.depth):
+        for other in records:
+            c = other.config
+            if c.shortcut == "none" and c.depth == res.config.depth and setup_key(c) == setup_key(res.config):
+                return [other.run_id, res.run_id]
+    return [records[0].run_id]
+
+
+def short_names(records) -> dict[str, str]:
+    """Model names for tables and legends, made unique with the run id where two would collide."""
+    names = {r.run_id: r.config.model_name for r in records}
+    counts = pd.Series(list(names.values())).value_counts()
+    return {i: n if counts[n] == 1 else f"{n} [{i[:6]}]" for i, n in names.items()}
+
+
+st.title("Classify an image")
+st.caption("Send one image through trained networks, compare what they predict, and see which pixels drove each answer.")
+
+store = common.get_store()
+root = str(store.root)
+models = common.stored_runs(store, statuses=("done",), with_weights=True)
+if not models:
+    quick = common.offer_quick_training(store, "No trained model with saved weights is stored yet. Train one on the "
+                                        "**Train** page (ideally a plain net and a ResNet of the same depth), "
+                                        "or start a small one here.", key="classify_quick")
+    if quick is None:
+        st.stop()
+    models = [quick]
+
+chosen = common.pick_runs("Models", models, key="classify_models", default_ids=default_models(models), max_selections=4,
+                          help="Up to four stored runs, side by side. Each uses its own data set's classes and normalisation.")
+if not chosen:
+    st.info("Choose at least one model above.")
+    st.stop()
+
+# ------------------------------------------------------------------------------------ the image
+source = st.radio("Image", ["A test image from a data set", "Upload your own"], horizontal=True, key="classify_source")
+true_class, sample_dataset = None, None
+if source == "Upload your own":
+    uploaded = st.file_uploader("Upload an image (PNG, JPEG, WebP, BMP or GIF)", type=UPLOAD_TYPES, key="classify_upload",
+                                help="It is cropped to its central square and shrunk to 32x32 pixels, like the training images.")
+    if uploaded is None:
+        st.info("Upload an image to classify it. Photos suit CIFAR-10 models; models trained on the built-in "
+                "Shapes-10 set only know its 10 shapes (disc, ring, stripes…).")
+        st.stop()
+    prepared = read_upload(uploaded)
+    if prepared is None:
+        st.stop()
+    image, small = prepared
+    original, original_caption = uploaded.getvalue(), f"{uploaded.name} as uploaded"
+else:
+    titles = available_datasets(root)
+    wanted = chosen[0].config.dataset
+    left, middle, right = st.columns([3, 3, 2], vertical_alignment="bottom")
+    sample_dataset = left.selectbox("Data set", list(titles), index=list(titles).index(wanted) if wanted in titles else 0,
+                                    format_func=titles.get, key="classify_dataset",
+                                    help="Test images are never seen during training.")
+    try:
+        x_test, y_test, sample_classes, _ = sample_images(sample_dataset, root)
+    except DataUnavailable as e:
+        st.error(f"The test images cannot be read: {e}")
+        st.stop()
+    index_key = f"classify_index_{sample_dataset}"
+    middle.number_input(f"Test image number (0 to {len(x_test) - 1:,})", 0, len(x_test) - 1, 0, step=1, key=index_key)
+    right.button("Another image", key="classify_random",
+                 on_click=lambda: st.session_state.update({index_key: random.randrange(len(x_test))}))
+    index = int(st.session_state[index_key])
+    image, true_class = x_test[index], sample_classes[int(y_test[index])]
+    small = Image.fromarray(attribution.seen_image(image))
+    original, original_caption = None, None
+
+seen_column, info_column = st.columns([1, 2])
+seen_column.image(small.resize((PREVIEW_PX, PREVIEW_PX), Image.Resampling.NEAREST),
+                  caption="What the model saw: 32x32 pixels, enlarged", width=PREVIEW_PX)
+if original is not None:
+    try:
+        info_column.image(original, caption=original_caption, width=PREVIEW_PX * 2)
+    except Exception:  # the browser-side preview is a courtesy; the model input above is what matters
+        info_column.caption(f"{original_caption}: no preview available for this file.")
+else:
+    info_column.markdown(f"Test image **#{index:,}** of **{titles[sample_dataset]}**  \nTrue class: **{true_class}**")
+
+# -------------------------------------------------------------------------------- predictions
+names = short_names(chosen)
+on_disk = available_datasets(root)
+specs, notes = {}, set()
+for record in chosen:
+    info = record.info
+    if {"classes", "mean", "std"} <= set(info):  # the run recorded how it normalised its inputs
+        spec, note = (tuple(info["classes"]), tuple(info["mean"]), tuple(info["std"])), ""
+    else:
+        *spec, note = input_spec(record.config.dataset, record.config.subset, root, record.config.dataset in on_disk)
+    specs[record.run_id] = spec
+    if note:
+        notes.add(note)
+    if sample_dataset is not None and record.config.dataset != sample_dataset:
+        notes.add(f"{names[record.run_id]} was trained on another data set than this test image's, so its answer "
+                  "can only be one of its own classes.")
+for note in sorted(notes):
+    st.caption(f"ℹ️ {note}")
+
+st.subheader("Top-5 predictions")
+mtimes = {r.run_id: store.weights_path(r.run_id).stat().st_mtime for r in chosen}
+predictions = {}
+for record in chosen:
+    classes, mean, std = specs[record.run_id]
+    try:
+        model = cached_model(root, record.run_id, mtimes[record.run_id])
+    except StoreError as e:
+        st.error(str(e))
+        continue
+    predictions[record.run_id] = attribution.predict_topk(model, image, mean, std, classes, k=5)
+if not predictions:
+    st.stop()
+
+for column, (run_id, top) in zip(st.columns(len(predictions)), predictions.items()):
+    column.markdown(f"**{names[run_id]}**")
+    table = pd.DataFrame({"rank": range(1, len(top) + 1), "class": [c for c, _ in top],
+                          "probability": [100 * p for _, p in top]})
+    column.dataframe(table, hide_index=True, width="stretch", key=f"top5_{run_id}", column_config={
+        "probability": st.column_config.ProgressColumn("probability (%)", format="%.1f%%", min_value=0, max_value=100)})
+by_id = {r.run_id: r for r in chosen}
+series = [figures.run_series(names[i], by_id[i].config.resolved(),
+                             pd.DataFrame({"class": [c for c, _ in top], "probability": [p for _, p in top]}))
+          for i, top in predictions.items()]
+st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
+
+# ------------------------------------------------------------------------------- attributions
+st.subheader("Where did each model look?")
+left, right = st.columns(2)
+methods = left.multiselect("Attribution methods", attribution.METHODS, default=list(attribution.METHODS),
+                           key="classify_methods")
+shared = [c for c in specs[chosen[0].run_id][0] if all(c in specs[i][0] for i in predictions)]
+explain = right.selectbox("Class to explain", ["each model's top prediction", *shared], key="classify_target",
+                          help="Attributions explain one class score; by default the class each model chose.")
+if methods:
+    image_bytes = image.contiguous().numpy().tobytes()
+    seen = attribution.seen_image(image)
+    with st.spinner("Computing attributions…"):
+        for run_id, top in predictions.items():
+            classes, mean, std = specs[run_id]
+            target_name = top[0][0] if explain == "each model's top prediction" else explain
+            target = classes.index(target_name)
+            maps = {m: heatmap(root, run_id, mtimes[run_id], image_bytes, mean, std, m, target) for m in methods}
+            probability = dict(top).get(target_name)
+            title = f"<b>{names[run_id]}</b>: why “{target_name}”" + (f" ({100 * probability:.0f}%)" if probability is not None else "")
+            st.plotly_chart(figures.attribution_figure(seen, maps, title), width="stretch", key=f"attributions_{run_id}")
+    st.markdown("\n".join(f"- **{m}**: {attribution.METHOD_NOTES[m]}" for m in methods))
+    st.caption("Each map is scaled to its own maximum (gradient maps to their 99th percentile), so compare where "
+               "the bright areas are, not how bright they are.")
+else:
+    st.info("Choose at least one attribution method.")

@@ -1,0 +1,185 @@
+"""The Home, Train and Gradients pages in Streamlit's AppTest: they render, their widgets exist, and a
+tiny run started from the Train page trains in the background and shows up in the charts."""
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import tiny_config
+from core import jobs
+from core.config import RunConfig
+from core.store import RunStore
+from core.train import train
+from dashboard.common import FOCUS_RUN_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = ROOT / "dashboard" / "Home.py"
+TRAIN, GRADIENTS = "../pages/1_Train.py", "../pages/2_Gradients.py"  # relative to Home.py, as switch_page wants
+TIMEOUT = 180  # a shared CPU can be slow; the pages themselves are quick
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory):
+    """One store for the module, so the built-in data set is generated once."""
+    return tmp_path_factory.mktemp("resnet_lab_home")
+
+
+@pytest.fixture
+def home(shared_home, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_HOME", str(shared_home))
+    monkeypatch.delenv("RESNET_LAB_DATA", raising=False)
+    return shared_home
+
+
+@pytest.fixture(scope="module")
+def probed_pair(shared_home):
+    """A plain-8 and a ResNet-8 trained for two epochs with probes, straight through core."""
+    store = RunStore(shared_home)
+    return [train(tiny_config(shortcut=s, epochs=2), store).record for s in ("none", "A")]
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [c["layout"].get("title", {}).get("text", "") for c in charts(at)]
+
+
+def test_home_renders_concepts_machine_and_lesson(home):
+    at = open_page()
+    assert at.title[0].value == "ResNet Lab"
+    titles = chart_titles(at)
+    assert any("Plain block vs residual block" in t for t in titles)
+    assert any("CIFAR-10" in t or "ResNets" in t for t in titles)
+    text = " ".join(m.value for m in at.markdown)
+    assert "F</i>(<i>x</i>) + <i>x</i>" not in text  # the diagram's HTML stays inside the chart
+    assert "degradation problem" in text.lower() and "Shapes-10" in text
+    assert "CPU:" in text or "GPU:" in text
+    assert "A 10-minute lesson" in [s.value for s in at.subheader]
+    assert not at.error
+
+
+def test_train_page_widgets(home):
+    at = open_page(TRAIN)
+    assert at.radio(key="train_arch").options == ["plain", "ResNet-A", "ResNet-B", "dense (concat)", "torchvision ResNet-18"]
+    assert at.selectbox(key="train_depth").options == ["20", "32", "44", "56", "110", "other (6n+2)"]
+    assert at.toggle(key="train_bn").value is True
+    assert at.radio(key="train_init").value == "kaiming"
+    assert at.radio(key="train_recipe").options and at.number_input(key="train_epochs").value == 3
+    assert at.number_input(key="train_seed").value == 0
+    assert at.button(key="train_start").label == "Start training"
+    # A custom depth: n blocks per stage give 6n+2 layers.
+    at.selectbox(key="train_depth").select("other (6n+2)").run()
+    at.number_input(key="train_n").set_value(2).run()
+    assert any("**14**" in c.value for c in at.caption)
+
+
+def test_missing_cifar_is_explained_and_cannot_start(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_DATA", str(tmp_path / "no-cifar-here"))
+    at = open_page(TRAIN)
+    at.selectbox(key="train_dataset").select("cifar10").run()
+    assert any("no-cifar-here" in w.value for w in at.warning)
+    assert at.button(key="train_start").disabled
+
+
+def test_tiny_run_from_the_train_page(home):
+    at = open_page(TRAIN)
+    at.selectbox(key="train_depth").select("other (6n+2)").run()
+    at.number_input(key="train_n").set_value(1)
+    at.number_input(key="train_subset_builtin").set_value(256)
+    at.number_input(key="train_test_subset_builtin").set_value(200)
+    at.number_input(key="train_epochs").set_value(1).run()
+    assert any("New configuration: ResNet-8 (A)" in c.value for c in at.caption)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    started = [j for j in jobs.active() if j.config.depth == 8 and j.config.subset == 256]
+    for job in started:
+        assert jobs.wait(job.config.run_id, timeout=600)
+    at.run()
+    assert not at.exception and not at.error
+    assert any("finished" in s.value and "ResNet-8 (A)" in s.value for s in at.success)
+    live = {c["layout"]["title"]["text"]: c for c in charts(at)}
+    step_loss = live["Training loss per step (mini-batch)"]
+    assert step_loss["layout"]["xaxis"]["title"]["text"] == "training step"
+    assert any(t.get("name", "").startswith("ResNet-8 (A)") for t in step_loss["data"])
+    assert "Accuracy per epoch (solid: test, dashed: training)" in live
+    assert {m.label for m in at.metric} >= {"epochs finished", "test accuracy"}
+    assert any(m.value == "1 / 1" for m in at.metric)
+
+    # The same settings again open the stored run instead of training it a second time.
+    at.run()
+    assert any("already stored" in i.value for i in at.info)
+    assert at.button(key="train_start").label == "Open stored run"
+    at.button(key="train_start").click().run()
+    assert any("nothing was retrained" in s.value for s in at.success)
+    assert not [j for j in jobs.active() if j.config.depth == 8 and j.config.subset == 256]
+
+
+def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
+    store = RunStore(home)
+    stop = threading.Event()
+    stop.set()  # cancelled before its first step
+    # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs (probing every step).
+    cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1), store, stop=stop).record
+    assert cancelled.status == "cancelled"
+    diverged = RunConfig(depth=8, shortcut="none", bn=False, subset=256, test_subset=200, epochs=1).resolved()
+    store.begin(diverged, info={}, fresh=True)
+    store.set_status(diverged.run_id, "diverged", "the loss became nan at step 1 (epoch 1, lr 0.1).")
+
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
+    at.session_state[FOCUS_RUN_KEY] = diverged.run_id
+    at.switch_page(TRAIN).run()
+    assert any("diverged" in e.value and "loss became nan" in e.value for e in at.error)
+    at.selectbox(key="train_depth").select("other (6n+2)").run()
+    at.number_input(key="train_n").set_value(1)
+    at.number_input(key="train_subset_builtin").set_value(256)
+    at.number_input(key="train_test_subset_builtin").set_value(200)
+    at.number_input(key="train_epochs").set_value(2).run()
+    assert at.button(key="train_start").label == "Resume"
+    assert any("cancelled after 0 of 2 epochs" in i.value for i in at.info)
+
+
+def test_gradients_page_at_initialisation(home):
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
+    at.session_state["grad_init_depths"] = [8, 14]  # small nets keep the probe to seconds
+    at.switch_page(GRADIENTS).run()
+    assert not at.exception and not at.error
+    for key in ("grad_init_depths", "grad_init_nets", "grad_init_bn", "grad_init_inits"):
+        assert at.multiselect(key=key).value
+    titles = chart_titles(at)
+    assert any("at initialisation" in t for t in titles)
+    assert any("First conv / last conv" in t for t in titles)
+    findings = [m.value for m in at.markdown if m.value.startswith("- **")]
+    assert findings and all("first conv" in f or "initial loss" in f for f in findings[0].splitlines())
+    assert any("Balduzzi" in m.value for m in at.markdown)
+    # The back-propagated signal is one click away.
+    at.radio(key="grad_init_kind").set_value("grad_out").run()
+    assert any("‖∂L/∂y‖" in t for t in chart_titles(at))
+
+
+def test_gradients_page_with_trained_runs(home, probed_pair):
+    plain, resnet = probed_pair
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
+    at.session_state["grad_init_depths"] = [8]
+    at.switch_page(GRADIENTS).run()
+    assert not at.exception and not at.error
+    at.selectbox(key="grad_left").select(plain.run_id)
+    at.selectbox(key="grad_right").select(resnet.run_id).run()
+    specs = {c["layout"]["title"]["text"]: c for c in charts(at)}
+    heatmaps = [specs[r.config.label] for r in (plain, resnet)]
+    assert all(h["data"][0]["type"] == "heatmap" for h in heatmaps)
+    assert heatmaps[0]["data"][0]["zmin"] == heatmaps[1]["data"][0]["zmin"]  # one colour scale for both
+    assert any(t.startswith("‖∂L/∂W‖ per layer at step") for t in specs)
+    assert any("Fig. 7" in t for t in specs)
+    assert any(plain.config.label in c.value and "first conv" in c.value for c in at.caption)

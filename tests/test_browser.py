@@ -1,0 +1,223 @@
+"""The whole dashboard in a real browser: `streamlit run dashboard/Home.py` driven by headless chromium.
+
+Opens every page (no exception box), starts a short run on the Train page and watches its chart
+grow, uploads an image on Classify and sees predictions. Screenshots go to $RESNET_LAB_SCREENSHOTS
+(default /tmp/resnet-lab-screenshots), outside the repository.
+"""
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PAGES = ("Train", "Gradients", "Compare", "Classify")
+EXCEPTION = '[data-testid="stException"]'
+RUNNING = '[data-testid="stStatusWidget"]'  # shown while a script run is in progress
+DONE = "finished: test accuracy"  # the Train page's line for a completed run
+LINE_PATHS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] path.js-line'))"
+              ".map(p => p.getAttribute('d')).join('|')")
+
+
+def need_browser():
+    """Skip where chromium or playwright is missing, unless this is CI, where that is a failure."""
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"chromium not found at {CHROMIUM} (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "the playwright Python package is not installed"
+    if reason:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    path = Path(os.environ.get("RESNET_LAB_SCREENSHOTS", "/tmp/resnet-lab-screenshots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The dashboard on a free port with an empty store of its own; yields its base URL."""
+    need_browser()
+    home = tmp_path_factory.mktemp("browser_home")
+    port = free_port()
+    log = open(home / "streamlit.log", "w")
+    env = {**os.environ, "RESNET_LAB_HOME": str(home), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port),
+                                "--server.headless", "true", "--server.fileWatcherType", "none"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 2400})  # tall: Streamlit scrolls inside the page
+        tab.set_default_timeout(60_000)
+        yield tab
+        browser.close()
+
+
+def settle(tab, quiet_ms: int = 1500, timeout_s: float = 90, required: bool = True) -> bool:
+    """Wait until the script has finished running and stayed idle for ``quiet_ms``; False (or an
+    AssertionError if ``required``) when it is still running after ``timeout_s``."""
+    tab.wait_for_selector('[data-testid="stApp"]')
+    deadline, quiet_since = time.time() + timeout_s, None
+    while time.time() < deadline:
+        if tab.locator(RUNNING).count():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif (time.time() - quiet_since) * 1000 >= quiet_ms:
+            return True
+        tab.wait_for_timeout(200)
+    assert not required, "the page kept running for more than %.0f s" % timeout_s
+    return False
+
+
+def open_page(tab, server: str, name: str, timeout_s: float = 90, required: bool = True) -> bool:
+    """Go to a page through the sidebar, in the same session, as a student would (a fresh URL would
+    leave the previous page's script running in an orphaned session)."""
+    if not tab.url.startswith(server):
+        tab.goto(server)
+        settle(tab)
+    if name:
+        tab.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
+        tab.wait_for_url(f"{server}/{name}")
+    return settle(tab, timeout_s=timeout_s, required=required)
+
+
+def wait_for_tables(tab) -> None:
+    """Data frames are drawn on a canvas after the script ends: wait for them before a screenshot."""
+    for frame in tab.locator('[data-testid="stDataFrame"]').all():
+        frame.locator("canvas").first.wait_for(state="attached")
+    tab.wait_for_timeout(1000)
+
+
+def assert_no_exception(tab, where: str) -> None:
+    boxes = tab.locator(EXCEPTION)
+    assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()[:1000]}"
+
+
+def png(size=(96, 64)) -> bytes:
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_every_page_opens_without_an_exception(page, server, screenshots):
+    page.goto(server)
+    settle(page)
+    assert_no_exception(page, "Home")
+    page.screenshot(path=str(screenshots / "0_home_empty.png"))
+    for name in PAGES:
+        # Gradients probes two dozen fresh networks (up to 110 layers) on first open: on a busy CPU
+        # that outlasts this test, so it only has to start cleanly here.
+        finished = open_page(page, server, name, **(dict(timeout_s=20, required=False) if name == "Gradients" else {}))
+        page.locator("h1").first.wait_for()
+        assert_no_exception(page, name + ("" if finished else " (while still running)"))
+        assert page.locator("h1").count(), f"{name} shows no title"
+        page.screenshot(path=str(screenshots / f"{PAGES.index(name) + 1}_{name.lower()}_empty.png"))
+
+
+def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, screenshots):
+    open_page(page, server, "Train")
+    page.get_by_label("Seed study: Adam", exact=False).check(force=True)  # batch 32: many short steps to watch
+    page.get_by_role("combobox", name="Depth (weighted layers)").click()
+    page.get_by_role("option", name="other (6n+2)").click()
+    settle(page)
+    page.get_by_text("Record per-layer gradients").click()  # not needed here: saves time
+    for label, value in (("Epochs", "2"), ("Training images", "640"), ("Test images", "200")):
+        box = page.get_by_role("spinbutton", name=label)
+        box.fill(value)
+        box.press("Enter")
+        settle(page)
+    page.get_by_role("button", name="Start training").click()
+
+    # The live charts change while the run trains: from "no steps yet" to lines that keep growing.
+    # On an idle machine the run takes seconds, so the first state seen may already be its end.
+    states, deadline = [page.evaluate(LINE_PATHS)], time.time() + 150
+    while time.time() < deadline:
+        paths = page.evaluate(LINE_PATHS)
+        if paths != states[-1]:
+            states.append(paths)
+            if len(states) == 2:
+                page.screenshot(path=str(screenshots / "1_train_running.png"))
+        if page.get_by_text(DONE).count():
+            break
+        page.wait_for_timeout(300)
+    page.screenshot(path=str(screenshots / "1_train_done.png"))
+    assert page.get_by_text(DONE).count(), "the run did not finish within 150 s"
+    assert len(states) >= 2 and states[-1], "the training chart never changed while the run trained"
+    settle(page)
+    assert_no_exception(page, "Train after the run")
+
+
+def test_compare_shows_the_trained_run(page, server, screenshots):
+    open_page(page, server, "Compare")
+    assert_no_exception(page, "Compare")
+    assert page.get_by_text("Final error vs depth").count()
+    wait_for_tables(page)
+    page.screenshot(path=str(screenshots / "3_compare.png"))
+
+
+def test_an_uploaded_image_gets_predictions_on_classify(page, server, screenshots):
+    open_page(page, server, "Classify")
+    assert page.get_by_text("Top-5 predictions").count(), "no predictions for the default test image"
+    page.get_by_text("Upload your own").click()
+    settle(page)
+    page.locator('input[type="file"]').set_input_files(files=[{"name": "bad.png", "mimeType": "image/png",
+                                                               "buffer": b"not an image at all"}])
+    settle(page)
+    assert page.get_by_text("cannot be classified").count(), "no error message for a file that is not an image"
+    page.screenshot(path=str(screenshots / "4_classify_bad_upload.png"))
+    page.locator('input[type="file"]').set_input_files(files=[{"name": "noise.png", "mimeType": "image/png", "buffer": png()}])
+    settle(page)
+    assert_no_exception(page, "Classify after an upload")
+    assert page.get_by_text("Top-5 predictions").count() and page.get_by_text("What the model saw").count()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2  # probabilities and attributions
+    wait_for_tables(page)
+    page.screenshot(path=str(screenshots / "4_classify_upload.png"))

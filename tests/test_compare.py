@@ -1,0 +1,86 @@
+"""core.compare: grouping runs by setup and seed, seed statistics, residuals and the paper overlay."""
+import math
+
+import pytest
+
+from conftest import tiny_config
+from core import compare
+
+
+def fake_run(store, config, test_acc, train_acc=None):
+    """A finished run with the given per-epoch accuracies, written straight into the store (no training)."""
+    train_acc = train_acc or test_acc
+    store.begin(config, {"dataset": "Shapes-10 (built-in synthetic)"}, fresh=True)
+    writer = store.writer(config.run_id)
+    for epoch, (test, train) in enumerate(zip(test_acc, train_acc), start=1):
+        writer.epoch((epoch, epoch * 4, 1 - train, train, 1 - test, test, 0.1, float(epoch)))
+    writer.close()
+    store.set_status(config.run_id, "done", metrics={"train_acc": train_acc[-1], "test_acc": test_acc[-1],
+                                                     "train_loss": 1 - train_acc[-1], "test_loss": 1 - test_acc[-1]})
+    return store.get(config.run_id)
+
+
+@pytest.fixture
+def runs(store):
+    fake_run(store, tiny_config(epochs=2, shortcut="A", seed=0), [0.5, 0.7])
+    fake_run(store, tiny_config(epochs=2, shortcut="A", seed=1), [0.6, 0.9])
+    fake_run(store, tiny_config(epochs=2, shortcut="B"), [0.5, 0.8])
+    fake_run(store, tiny_config(epochs=2, shortcut="none", depth=14), [0.4, 0.5])
+    fake_run(store, tiny_config(epochs=3, shortcut="A"), [0.1, 0.2, 0.3])  # another setup: 3 epochs
+    return store
+
+
+def test_runs_differing_only_in_seed_form_one_group_within_one_setup(runs):
+    groups = compare.group_runs(runs.list())
+    assert len(groups) == 4
+    assert len(compare.setups(groups)) == 2
+    two_seeds = next(g for g in groups if len(g.records) == 2)
+    assert two_seeds.seeds == [0, 1] and two_seeds.label == "ResNet-8 (A)"
+    label = next(iter(compare.setups(groups).values()))  # the setup with most runs comes first
+    assert label.startswith("Shapes-10") and "2 epochs" in label and "256 training images" in label
+
+
+def test_device_and_probe_frequency_do_not_split_a_group(store):
+    fake_run(store, tiny_config(seed=0, probe_every=2), [0.5])
+    fake_run(store, tiny_config(seed=1, probe_every=0, device="auto"), [0.6])
+    assert len(compare.group_runs(store.list())) == 1
+
+
+def test_seed_curves_average_and_spread(runs):
+    group = next(g for g in compare.group_runs(runs.list()) if len(g.records) == 2)
+    curve = compare.seed_curves(runs, group, "test_error")
+    assert list(curve.epoch) == [1, 2] and list(curve.seeds) == [2, 2]
+    assert curve["mean"].tolist() == pytest.approx([45.0, 20.0])
+    assert curve["std"].tolist() == pytest.approx([math.sqrt(50), math.sqrt(200)])  # sample std of two seeds
+    accuracy = compare.seed_curves(runs, group, "test_acc")
+    assert accuracy["mean"].tolist() == pytest.approx([55.0, 80.0])
+
+
+def test_depth_table_has_means_stds_and_no_paper_value_outside_cifar10(runs):
+    in_setup = [g for g in compare.group_runs(runs.list()) if g.config.epochs == 2]
+    table = compare.depth_table(in_setup).set_index(["shortcut", "depth"])
+    assert table.loc[("A", 8), "test_error_mean"] == pytest.approx(20.0)
+    assert table.loc[("A", 8), "test_error_std"] == pytest.approx(math.sqrt(200))
+    assert math.isnan(table.loc[("B", 8), "test_error_std"])  # one seed: no spread
+    assert table["paper_test_error"].isna().all()
+
+
+def test_paper_values_only_for_cifar10_resnets_with_option_a():
+    from core.config import RunConfig
+    assert compare.paper_test_error(RunConfig(depth=56, dataset="cifar10")) == 6.97
+    assert math.isnan(compare.paper_test_error(RunConfig(depth=56, dataset="builtin")))
+    assert math.isnan(compare.paper_test_error(RunConfig(depth=56, dataset="cifar10", shortcut="none")))
+
+
+def test_sum_of_squared_residuals_and_default_pair(runs):
+    groups = [g for g in compare.group_runs(runs.list()) if g.config.epochs == 2]
+    a, b = compare.default_pair(groups)
+    assert (a.config.shortcut, b.config.shortcut) == ("A", "B")  # option A vs B at equal depth first
+    curves = {g.label: compare.seed_curves(runs, g, "test_error") for g in (a, b)}
+    ssr, epochs = compare.sum_squared_residuals(*curves.values())
+    assert epochs == 2 and ssr == pytest.approx((45 - 50) ** 2 + (20 - 20) ** 2)
+    pairs = compare.pairwise_residuals(curves)
+    assert len(pairs) == 1 and pairs.ssr[0] == pytest.approx(ssr)
+    table = compare.per_epoch_table(curves)
+    assert list(table.index) == [1, 2] and list(table.columns) == list(curves)
+    assert len(compare.curves_long(curves, "test_error")) == 4
