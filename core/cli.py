@@ -10,10 +10,9 @@ import sys
 
 from .config import ARCHS, DATASET_NAMES, DEVICES, PRECISIONS, RECIPES, SCHEDULES, ConfigError, RunConfig
 from .models import SHORTCUTS, build_model, count_params, weighted_layers
+from .paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from .progress import ProgressBar
 from .store import RunStore, StoreError
-
-PAPER_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
 
 
 class CliError(Exception):

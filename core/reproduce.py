@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import RunConfig
+from .paper import TABLE6_TEST_ERROR as PAPER_TEST_ERROR
 
 PAPER_EPOCHS, FAST_EPOCHS = 164, 40
-PAPER_TEST_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # Table 6, %
 PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
 
 

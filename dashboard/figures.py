@@ -16,6 +16,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.paper import REIMPLEMENTATION_TEST_ERROR as REIMPLEMENTATION_TABLE
+from core.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
+from core.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
+
 # ------------------------------------------------------------------------------- shared style
 
 FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8",
@@ -28,11 +32,6 @@ PROBE_AXIS = {"grad_w": "‖∂L/∂W‖ (log scale)", "grad_out": "‖∂L/∂y
               "response_std": "std of the layer response", "weight_norm": "‖W‖ (log scale)"}
 PROBE_SHORT = {"grad_w": "‖∂L/∂W‖", "grad_out": "‖∂L/∂y‖", "response_std": "response std", "weight_norm": "‖W‖"}
 
-# He et al. 2015, Table 6 (CIFAR-10 test error, %), and parameters in millions.
-PAPER_TABLE6 = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93}
-PAPER_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
-# akamaster/pytorch_resnet_cifar10, 200 epochs: a well-known PyTorch reimplementation.
-REIMPLEMENTATION_TABLE = {20: 8.27, 32: 7.37, 44: 6.90, 56: 6.61, 110: 6.32, 1202: 6.18}
 
 
 def model_family(shortcut: str, arch: str = "cifar") -> str:
