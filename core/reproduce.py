@@ -99,7 +99,8 @@ def cmd_reference(args) -> None:
         added = install(store)
         print(json.dumps({"installed": added}) if args.json else f"installed {added} reference runs into {store.root}")
         return
-    configs = preset(args.dataset, args.epochs, args.subset, args.seed_epochs, args.seed_subset, args.test_subset)
+    configs = preset(args.dataset, args.epochs, args.subset, args.seed_epochs, args.seed_subset, args.test_subset,
+                     args.probe_every, args.recipe)
     total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps({"runs": len(configs), "bytes": total}) if args.json else f"wrote {len(configs)} runs, {total / 1e6:.1f} MB")
 
@@ -123,11 +124,13 @@ def add_parsers(sub) -> None:
     p.add_argument("action", choices=("build", "install"))
     p.add_argument("--dataset", choices=("builtin", "cifar10"), default="builtin")
     p.add_argument("--data-dir")
-    p.add_argument("--epochs", type=int, default=164, help="paper-recipe runs' epochs")
-    p.add_argument("--subset", type=int, help="paper-recipe runs' training images")
+    p.add_argument("--recipe", choices=("paper", "seed"), default="paper", help="the six main runs' recipe")
+    p.add_argument("--epochs", type=int, default=164, help="the six main runs' epochs")
+    p.add_argument("--subset", type=int, help="the six main runs' training images")
     p.add_argument("--seed-epochs", type=int, default=10, help="seed-recipe runs' epochs (seed 001: 10)")
     p.add_argument("--seed-subset", type=int, help="seed-recipe runs' training images")
     p.add_argument("--test-subset", type=int)
+    p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes")
     p.add_argument("--store")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_reference)

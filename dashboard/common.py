@@ -20,7 +20,7 @@ if str(REPO_ROOT) not in sys.path:  # so `import core` works however the app was
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from core import jobs  # noqa: E402
+from core import jobs, reference  # noqa: E402
 from core.config import RunConfig  # noqa: E402
 from core.data import (CIFAR10_CLASSES, CIFAR_DIRNAME, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, DATA_ENV,  # noqa: E402
                        DEFAULT_CACHE, SHAPES10_CLASSES, resolve_data_dir)
@@ -48,14 +48,9 @@ def _store_at(root: str) -> tuple[RunStore, str | None]:
     store = RunStore(root)
     note = None
     try:
-        from core import reference
-    except ImportError:  # the reference runs are optional
-        reference = None
-    if reference is not None:
-        try:
-            reference.install(store)
-        except Exception as e:  # a broken reference bundle must not take the dashboard down
-            note = f"The shipped reference runs could not be loaded ({type(e).__name__}: {e}); your own runs work as usual."
+        reference.install(store)
+    except Exception as e:  # a broken reference bundle must not take the dashboard down
+        note = f"The shipped reference runs could not be loaded ({type(e).__name__}: {e}); your own runs work as usual."
     return store, note
 
 

@@ -6,6 +6,7 @@ grow, uploads an image on Classify and sees predictions. Screenshots go to $RESN
 """
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -179,6 +180,8 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
 
     # The live charts change while the run trains: from "no steps yet" to lines that keep growing.
     # On an idle machine the run takes seconds, so the first state seen may already be its end.
+    # Other (shipped) runs may show as finished too: wait for this run's own line.
+    done = page.get_by_text(re.compile(r"ResNet-8 \(A\).*" + DONE))
     states, deadline = [page.evaluate(LINE_PATHS)], time.time() + 150
     while time.time() < deadline:
         paths = page.evaluate(LINE_PATHS)
@@ -186,11 +189,11 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
             states.append(paths)
             if len(states) == 2:
                 page.screenshot(path=str(screenshots / "1_train_running.png"))
-        if page.get_by_text(DONE).count():
+        if done.count():
             break
         page.wait_for_timeout(300)
     page.screenshot(path=str(screenshots / "1_train_done.png"))
-    assert page.get_by_text(DONE).count(), "the run did not finish within 150 s"
+    assert done.count(), "the run did not finish within 150 s"
     assert len(states) >= 2 and states[-1], "the training chart never changed while the run trained"
     settle(page)
     assert_no_exception(page, "Train after the run")
