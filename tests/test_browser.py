@@ -177,11 +177,13 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
         box.press("Enter")
         settle(page)
     page.get_by_role("button", name="Start training").click()
+    # This run's own status line (anchored, so neither a shipped run's line nor a whole container matches).
+    this_run = r"^ResNet-8 \(A\) · seed, 2 ep, 640 imgs "
+    page.get_by_text(re.compile(this_run + "(is training|finished)")).first.wait_for(timeout=60_000)
 
     # The live charts change while the run trains: from "no steps yet" to lines that keep growing.
     # On an idle machine the run takes seconds, so the first state seen may already be its end.
-    # Other (shipped) runs may show as finished too: wait for this run's own line.
-    done = page.get_by_text(re.compile(r"ResNet-8 \(A\).*" + DONE))
+    done = page.get_by_text(re.compile(this_run + DONE))
     states, deadline = [page.evaluate(LINE_PATHS)], time.time() + 150
     while time.time() < deadline:
         paths = page.evaluate(LINE_PATHS)
