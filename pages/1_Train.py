@@ -279,8 +279,12 @@ focus = st.session_state.get(common.FOCUS_RUN_KEY)
 if focus and focus not in seen and any(r.run_id == focus for r in records):
     seen.add(focus)
     st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
-chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY,
-                          default_ids=[st.session_state.get(common.FOCUS_RUN_KEY) or (records[0].run_id if records else "")])
+# With nothing chosen yet, open on the shipped Fig. 6 trio, so the lesson's picture is there at once.
+shipped_trio = [next((r.run_id for r in records if r.reference and (r.config.shortcut, r.config.depth) == pair), None)
+                for pair in FIG6]
+default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(common.FOCUS_RUN_KEY)
+               else [i for i in shipped_trio if i] or [records[0].run_id if records else ""])
+chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 metric_col, x_col, split_col = st.columns(3)
 metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key="train_overlay_metric",
                           format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
