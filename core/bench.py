@@ -10,6 +10,7 @@ import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,8 +86,22 @@ def trainer_images_per_s(config: RunConfig, store: RunStore, data_dir) -> float:
     return (s1 - s0) * config.resolved().batch_size / (t1 - t0)
 
 
+def time_to_accuracy(config: RunConfig, target: float, store: RunStore, data_dir=None) -> dict:
+    """Wall seconds of ``core.train`` until an epoch's test accuracy reaches ``target`` (then it stops)."""
+    stop, reached, start = threading.Event(), {}, time.perf_counter()
+
+    def on_progress(event):
+        if event["kind"] == "epoch" and event["test_acc"] >= target and not reached:
+            reached.update(seconds=time.perf_counter() - start, epoch=event["epoch"], test_acc=event["test_acc"])
+            stop.set()
+
+    result = train(config, store, data_dir=data_dir, stop=stop, progress=on_progress, restart=True)
+    return {"target_acc": target, "reached": bool(reached), **reached, "epochs_planned": config.epochs,
+            "best_test_acc": result.record.metrics.get("test_acc"), "config": config.to_dict()}
+
+
 def run_bench(depths=(20,), batch_size=128, images=4000, dataset="builtin", data_dir=None, device="auto",
-              repeats=2, workers=None, out_dir="bench/results", log=print) -> dict:
+              repeats=2, workers=None, out_dir="bench/results", log=print, target_acc=None, target_epochs=40) -> dict:
     import torchvision
     dev = resolve_device(device)
     workers = workers if workers is not None else min(8, os.cpu_count() or 1) if dev.type == "cuda" else min(2, os.cpu_count() or 1)
@@ -108,6 +123,10 @@ def run_bench(depths=(20,), batch_size=128, images=4000, dataset="builtin", data
             results.append({"model": f"ResNet-{depth} (A)", "depth": depth, "images_per_s": med, "all_runs": numbers,
                             "speedup_vs_reference": med["trainer"] / med["reference"],
                             "probe_overhead_pct": 100 * (med["trainer"] / med["trainer_probes_every_step"] - 1)})
+            if target_acc:  # the paper recipe over a shorter schedule, full training and test sets
+                config = RunConfig(depth=depth, dataset=dataset, epochs=target_epochs, probe_every=0, device=device)
+                results[-1]["time_to_accuracy"] = time_to_accuracy(config, target_acc, store, data_dir)
+                log(f"ResNet-{depth}: time to {target_acc:.2%}: {results[-1]['time_to_accuracy']}")
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -137,6 +156,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=("builtin", "cifar10"), default="builtin")
     p.add_argument("--data-dir")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--target-acc", type=float, help="also time full training until this test accuracy (e.g. 0.9125)")
+    p.add_argument("--target-epochs", type=int, default=40, help="epochs of that run's schedule (paper recipe)")
     p.add_argument("--out", default="bench/results", help="directory for the JSON result")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_bench)
@@ -145,7 +166,8 @@ def add_parser(sub) -> None:
 def cmd_bench(args) -> None:
     import sys
     report = run_bench(tuple(args.depths), args.batch_size, args.images, args.dataset, args.data_dir, args.device,
-                       args.repeats, args.workers, args.out, log=lambda m: print(m, file=sys.stderr))
+                       args.repeats, args.workers, args.out, log=lambda m: print(m, file=sys.stderr),
+                       target_acc=args.target_acc, target_epochs=args.target_epochs)
     lines = [f"bench on {report['device']} ({report['setup']['dataset']}, batch {args.batch_size}) -> {report['path']}"]
     for r in report["results"]:
         ips = r["images_per_s"]
