@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inits", nargs="+", choices=("kaiming", "default"), default=["kaiming", "default"])
     p.add_argument("--batch", type=int, default=128, help="images in the probe batch")
     p.add_argument("--csv", help="also write the per-layer table here")
+    p.add_argument("--shattering", action="store_true",
+                   help="also measure how alike the input-gradients of neighbouring inputs are (BN on, kaiming)")
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -206,7 +208,7 @@ def cmd_export(args) -> None:
 
 
 def cmd_probe_init(args) -> None:
-    from .probes import init_grid, probe_at_init, probe_batch, summarize_init
+    from .probes import init_grid, probe_at_init, probe_batch, shattering_table, summarize_init
     for d in args.depths:
         RunConfig(depth=d)  # validates
     images, labels, title = probe_batch(args.dataset, args.batch, data_dir=args.data_dir)
@@ -218,8 +220,13 @@ def cmd_probe_init(args) -> None:
         df.to_csv(args.csv, index=False)
     summary = summarize_init(df)
     text = f"gradient norms at initialisation, one batch of {args.batch} {title} images\n" + summary.to_string(index=False, float_format="%.3g")
-    emit(args, {"dataset": title, "batch": args.batch, "summary": summary.to_dict(orient="records"),
-                "layers": df.to_dict(orient="records")}, text)
+    obj = {"dataset": title, "batch": args.batch, "summary": summary.to_dict(orient="records"), "layers": df.to_dict(orient="records")}
+    if args.shattering:
+        shatter = shattering_table([dict(depth=d, shortcut=s) for s in args.shortcuts for d in args.depths], images[:2])
+        obj["shattering"] = shatter.to_dict(orient="records")
+        text += ("\n\nneighbouring input-gradient correlation (1 = smooth, 0 = white noise), BN on, kaiming init\n"
+                 + shatter.to_string(index=False, float_format="%.3f"))
+    emit(args, obj, text)
 
 
 COMMANDS = {"describe": cmd_describe, "train": cmd_train, "list": cmd_list, "show": cmd_show,

@@ -146,3 +146,40 @@ def probe_batch(dataset: str = "builtin", n: int = 128, data_dir: str | None = N
     """``n`` class-balanced normalised test images with labels, and the dataset's title."""
     ds = load_dataset(dataset, data_dir, test_subset=n, seed=seed)
     return normalize(ds.x_test, ds.mean, ds.std), ds.y_test, ds.title
+
+
+def gradient_correlation(spec: dict, images: torch.Tensor, points: int = 128, seed: int = 0) -> float:
+    """Shattered gradients (Balduzzi et al. 2017): how alike the input-gradients of neighbouring inputs are.
+
+    For each image x, walk a straight line from x to x + d (d random, as long as x) in ``points`` steps,
+    take the gradient of the first logit with respect to each input on the line (one batch, BN in
+    training mode as during training), and average the cosine similarity of neighbouring gradients.
+    Near 1: the gradient changes smoothly with the input. Near 0: it looks like white noise.
+    """
+    torch.manual_seed(seed)
+    model = build_model(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], spec.get("bn", True), spec.get("init", "kaiming"))
+    model.train()
+    generator = torch.Generator().manual_seed(seed + 1)
+    steps = torch.linspace(0, 1, points)[:, None, None, None]
+    similarities = []
+    for x in images:
+        direction = torch.randn(x.shape, generator=generator)
+        direction *= x.norm() / direction.norm()
+        line = (x + steps * direction).requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(line)[:, 0].sum(), line)
+        grad = F.normalize(grad.flatten(1), dim=1)
+        similarities.append((grad[1:] * grad[:-1]).sum(1).mean())
+    return torch.stack(similarities).mean().item()
+
+
+def shattering_table(specs: list[dict], images: torch.Tensor, points: int = 128, progress=None) -> pd.DataFrame:
+    """gradient_correlation for many networks, one row each."""
+    rows = []
+    for i, spec in enumerate(specs):
+        bn = spec.get("bn", True)
+        rows.append({"model": model_name(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], bn),
+                     "depth": spec["depth"], "shortcut": spec["shortcut"], "bn": bn, "init": spec.get("init", "kaiming"),
+                     "correlation": gradient_correlation(spec, images, points)})
+        if progress:
+            progress(i + 1, len(specs))
+    return pd.DataFrame(rows)

@@ -140,6 +140,7 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
     writer = store.writer(run_id)
     probe = LayerProbe(model) if c.probe_every else None
     metrics: dict = {}
+    epoch = start_epoch  # named in the cancel message even if no epoch is left to run
     t0 = time.perf_counter() - elapsed
     try:
         for epoch in range(start_epoch, c.epochs):

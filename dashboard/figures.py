@@ -448,6 +448,27 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def shattering_figure(table: pd.DataFrame) -> go.Figure:
+    """Neighbouring input-gradient correlation against depth (table from core.probes.shattering_table):
+    near 1 the gradient varies smoothly with the input, near 0 it is white noise (shattered)."""
+    if table is None or table.empty:
+        return empty_figure("Nothing measured yet.", "Shattered gradients at initialisation")
+    fig = go.Figure()
+    for shortcut, g in table.groupby("shortcut", sort=False):
+        g = g.sort_values("depth")
+        family = model_family(shortcut)
+        fig.add_trace(go.Scatter(x=g["depth"], y=g["correlation"], mode="lines+markers", name=FAMILY_NAMES[family],
+                                 line=dict(color=FAMILY_COLOURS[family], width=2.5), marker=dict(size=9),
+                                 hovertemplate=f"{FAMILY_NAMES[family]}<br>depth %{{x}}<br>correlation %{{y:.3f}}<extra></extra>"))
+    fig.add_hline(y=0, line=dict(color="#888", dash="dash"), annotation_text="white noise",
+                  annotation_position="bottom right", annotation_font=dict(size=11, color="#666"))
+    _style(fig, "Shattered gradients: how alike are the gradients at neighbouring inputs?", "depth (weighted layers)",
+           "correlation of neighbouring ∂f/∂x (1 = smooth, 0 = noise)", height=420)
+    fig.update_yaxes(range=[-0.1, 1.05])
+    fig.update_xaxes(tickvals=sorted(table["depth"].unique()))
+    return fig
+
+
 def is_3x3_layer(layer: str) -> bool:
     """The 3×3 convs of the paper's Fig. 7: the stem and the block convs, not 1×1 shortcut or merge convs."""
     last = layer.rsplit(".", 1)[-1]

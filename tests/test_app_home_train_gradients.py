@@ -166,6 +166,11 @@ def test_gradients_page_at_initialisation(home):
     # The back-propagated signal is one click away.
     at.radio(key="grad_init_kind").set_value("grad_out").run()
     assert any("‖∂L/∂y‖" in t for t in chart_titles(at))
+    # Shattered gradients are measured on request, and the caption quotes the measured numbers.
+    at.toggle(key="grad_shatter_on").set_value(True).run()
+    assert not at.exception
+    assert any("Shattered gradients" in t for t in chart_titles(at))
+    assert any("plain-56 gives" in c.value and "ResNet-56" in c.value for c in at.caption)
 
 
 def test_gradients_page_with_trained_runs(home, probed_pair):

@@ -199,3 +199,14 @@ def test_concept_figures():
     assert table.layout.xaxis.type == "log"
     assert table.layout.yaxis.title.text == "CIFAR-10 test error (%)"
     assert math.isclose(min(paper.y), 6.43)
+
+
+def test_shattering_figure_has_one_line_per_family_with_labelled_axes():
+    table = pd.DataFrame({"model": ["plain-8", "plain-56", "ResNet-8 (A)", "ResNet-56 (A)"], "depth": [8, 56, 8, 56],
+                          "shortcut": ["none", "none", "A", "A"], "bn": True, "init": "kaiming",
+                          "correlation": [0.92, 0.0, 0.97, 0.79]})
+    fig = F.shattering_figure(table)
+    assert [t.name for t in fig.data] == [F.FAMILY_NAMES["plain"], F.FAMILY_NAMES["resnet"]]
+    assert list(fig.data[0].y) == [0.92, 0.0] and list(fig.data[1].x) == [8, 56]
+    assert "depth" in fig.layout.xaxis.title.text and "correlation" in fig.layout.yaxis.title.text
+    assert "Nothing measured" in str(F.shattering_figure(pd.DataFrame()).layout.annotations[0].text)

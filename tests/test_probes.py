@@ -66,3 +66,13 @@ def test_bn_resnets_keep_norms_within_an_order_of_magnitude(init_summary):
 def test_resnets_without_bn_and_kaiming_init_explode_forward(init_summary):
     assert init_summary.loc[("A", False, "kaiming", 56)].loss > 100
     assert init_summary.loc[("A", False, "default", 56)].loss < 5
+
+
+def test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not(batch):
+    from core.probes import shattering_table
+    images = batch[0][:2]
+    specs = [dict(depth=d, shortcut=s) for s in ("none", "A") for d in (8, 56)]
+    t = shattering_table(specs, images, points=64).set_index(["shortcut", "depth"]).correlation
+    assert t[("none", 8)] > 0.7 and t[("A", 8)] > 0.7          # shallow: smooth in the input
+    assert t[("none", 56)] < 0.2                              # deep plain (BN on): close to white noise
+    assert t[("A", 56)] > 0.5 and t[("A", 56)] > t[("none", 56)] + 0.4
