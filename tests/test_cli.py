@@ -67,3 +67,14 @@ def test_probe_init_json(tmp_path):
     r = cli("probe-init", "--depths", "8", "14", "--batch", "16", "--json")
     out = json.loads(r.stdout)
     assert len(out["summary"]) == 2 * 2 * 2 * 2 and {"grad_w_first", "grad_w_last", "ratio_first_last"} <= set(out["summary"][0])
+
+
+def test_reproduce_writes_table_and_figure(tmp_path):
+    out = tmp_path / "reproduction"
+    r = cli("reproduce", "--dataset", "builtin", "--epochs", "1", "--subset", "256", "--plain", "8", "--resnet", "8",
+            "--device", "cpu", "--out", str(out), "--json", store=tmp_path / "s")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [row["model"] for row in report["rows"]] == ["plain-8", "ResNet-8 (A)"]
+    assert all(0 <= row["train_error_pct"] <= 100 and row["paper_test_error_pct"] is None for row in report["rows"])
+    assert (out / "fig6.png").stat().st_size > 10_000 and "| plain-8 |" in (out / "table.md").read_text()
