@@ -108,13 +108,16 @@ def group_runs(records: list[RunRecord]) -> list[RunGroup]:
 
 
 def setups(groups: list[RunGroup]) -> dict[str, str]:
-    """Setup key -> label, the setup with the most runs first."""
-    counts: dict[str, int] = {}
+    """Setup key -> label, the setup with the most networks first (then the most runs): it draws the
+    richest error-vs-depth picture."""
+    networks: dict[str, int] = {}
+    runs: dict[str, int] = {}
     labels: dict[str, str] = {}
     for g in groups:
-        counts[g.setup] = counts.get(g.setup, 0) + len(g.records)
+        networks[g.setup] = networks.get(g.setup, 0) + 1
+        runs[g.setup] = runs.get(g.setup, 0) + len(g.records)
         labels[g.setup] = setup_label(g.config, g.dataset_title)
-    return {k: labels[k] for k in sorted(counts, key=lambda k: (-counts[k], labels[k]))}
+    return {k: labels[k] for k in sorted(labels, key=lambda k: (-networks[k], -runs[k], labels[k]))}
 
 
 def _metric_values(frame: pd.DataFrame, metric: str) -> pd.Series:

@@ -36,8 +36,11 @@ def test_runs_differing_only_in_seed_form_one_group_within_one_setup(runs):
     assert len(compare.setups(groups)) == 2
     two_seeds = next(g for g in groups if len(g.records) == 2)
     assert two_seeds.seeds == [0, 1] and two_seeds.label == "ResNet-8 (A)"
-    label = next(iter(compare.setups(groups).values()))  # the setup with most runs comes first
+    label = next(iter(compare.setups(groups).values()))  # the setup with most networks comes first
     assert label.startswith("Shapes-10") and "2 epochs" in label and "256 training images" in label
+    for k in range(1, 5):  # more runs, but of one network only: the 3-network setup still comes first
+        fake_run(runs, tiny_config(epochs=3, shortcut="A", seed=k), [0.1, 0.2, 0.3])
+    assert "2 epochs" in next(iter(compare.setups(compare.group_runs(runs.list())).values()))
 
 
 def test_device_and_probe_frequency_do_not_split_a_group(store):
