@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes (0 = none)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (worth it on a GPU; the first steps compile)")
     p.add_argument("--restart", action="store_true", help="train again even if the store has this run")
     add_store_args(p)
 
@@ -117,7 +118,7 @@ def config_from_args(args) -> RunConfig:
                      dataset=args.dataset, subset=args.subset, test_subset=args.test_subset, recipe=args.recipe,
                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
                      augment=args.augment, seed=args.seed, device=args.device, precision=args.precision,
-                     probe_every=args.probe_every)
+                     probe_every=args.probe_every, compile=args.compile)
 
 
 def find_run(store: RunStore, prefix: str):

@@ -11,16 +11,13 @@ All errors and accuracies returned here are in percent.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
+from .config import SAME_TRAINING, RunConfig
 from .store import RunRecord, RunStore
 
 from .paper import SOURCE as PAPER_SOURCE
@@ -32,7 +29,6 @@ PAPER_DATASET = "cifar10"
 
 # What may differ between the runs of one setup (the network) or one group (also the seed).
 NETWORK_FIELDS = ("arch", "depth", "shortcut")
-IGNORED_FIELDS = ("device", "probe_every")  # change neither the weights' maths nor the curves
 METRICS = {  # name -> (axis title, history column, unit: "error" = 100 - acc %, "acc" = acc %, "" = as stored)
     "test_error": ("test error (%)", "test_acc", "error"),
     "train_error": ("training error (%)", "train_acc", "error"),
@@ -40,17 +36,14 @@ METRICS = {  # name -> (axis title, history column, unit: "error" = 100 - acc %,
     "test_loss": ("test loss (cross-entropy, nats)", "test_loss", ""),
     "train_loss": ("training loss (cross-entropy, nats)", "train_loss", ""),
 }
-def _key(config: RunConfig, drop: tuple[str, ...]) -> str:
-    items = {k: v for k, v in dataclasses.asdict(config.resolved()).items() if k not in drop + IGNORED_FIELDS}
-    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def setup_key(config: RunConfig) -> str:
-    return _key(config, NETWORK_FIELDS + ("seed",))
+    return config.training_key(SAME_TRAINING + NETWORK_FIELDS + ("seed",))
 
 
 def group_key(config: RunConfig) -> str:
-    return _key(config, ("seed",))
+    return config.training_key(SAME_TRAINING + ("seed",))
 
 
 def setup_label(config: RunConfig, dataset_title: str | None = None) -> str:

@@ -23,7 +23,10 @@ RECIPE_DEFAULTS = {
 # The paper warms ResNet-110 up at lr 0.01 for about 400 iterations.
 WARMUP_MIN_DEPTH, WARMUP_STEPS, WARMUP_FACTOR = 110, 400, 0.1
 # Fields that do not change what a run computes, so they stay out of its id.
-NOT_HASHED = ("device",)
+NOT_HASHED = ("device", "compile")
+# ...and with these, fields that change neither the weights nor the curves (probes only read): runs that
+# differ only here are the same experiment.
+SAME_TRAINING = NOT_HASHED + ("probe_every",)
 
 
 class ConfigError(ValueError):
@@ -66,6 +69,7 @@ class RunConfig:
     device: str = "auto"            # auto | cpu | cuda
     precision: str = "auto"         # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
     probe_every: int = 50           # steps between gradient probes; 0 = never
+    compile: bool = False           # torch.compile the training step's network (fewer kernel launches on a GPU)
 
     def __post_init__(self):
         _check_choice("arch", self.arch, ARCHS)
@@ -93,6 +97,8 @@ class RunConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_int("probe_every", self.probe_every, 0, 1_000_000)
+        if not isinstance(self.compile, bool):
+            raise ConfigError("compile", f"must be true or false, got {self.compile!r}")
 
     def resolved(self) -> "RunConfig":
         """The same run with every recipe default written out, so equal runs hash equally."""
@@ -113,7 +119,11 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        items = {k: v for k, v in dataclasses.asdict(self.resolved()).items() if k not in NOT_HASHED}
+        return self.training_key(NOT_HASHED)
+
+    def training_key(self, ignore: tuple[str, ...] = SAME_TRAINING) -> str:
+        """A hash of the resolved config without the ``ignore``d fields: equal keys, equal training."""
+        items = {k: v for k, v in dataclasses.asdict(self.resolved()).items() if k not in ignore}
         return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
 
     @property

@@ -21,14 +21,14 @@ REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
 
 def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
-           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper") -> list[RunConfig]:
+           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False) -> list[RunConfig]:
     """The classroom set: the paper's Fig. 6 story, A vs B, and five seeds each of seed-001's A and B.
 
     ``recipe`` is the main six runs' recipe: the paper's on a GPU. Its lr 0.1 needs thousands of
     iterations before deep nets move (ResNet-56 stayed near chance after 312 steps on Shapes-10), so
     the CPU-built Shapes-10 set uses seed 001's Adam recipe, which shows the same story in minutes.
     """
-    common = dict(dataset=dataset, test_subset=test_subset, probe_every=probe_every)
+    common = dict(dataset=dataset, test_subset=test_subset, probe_every=probe_every, compile=compile)
     main = [RunConfig(depth=d, shortcut=s, recipe=recipe, epochs=epochs, subset=subset, **common)
             for d, s in ((20, "none"), (56, "none"), (20, "A"), (56, "A"), (56, "B"), (110, "A"))]
     seeds = [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **common)

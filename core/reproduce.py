@@ -22,9 +22,10 @@ PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
 
 
 def reproduction_configs(dataset="cifar10", epochs=PAPER_EPOCHS, subset=None, plain=PLAIN_DEPTHS, resnet=RESNET_DEPTHS,
-                         device="auto") -> list[RunConfig]:
-    return ([RunConfig(depth=d, shortcut="none", dataset=dataset, epochs=epochs, subset=subset, device=device) for d in plain]
-            + [RunConfig(depth=d, shortcut="A", dataset=dataset, epochs=epochs, subset=subset, device=device) for d in resnet])
+                         device="auto", compile=False) -> list[RunConfig]:
+    common = dict(dataset=dataset, epochs=epochs, subset=subset, device=device, compile=compile)
+    return ([RunConfig(depth=d, shortcut="none", **common) for d in plain]
+            + [RunConfig(depth=d, shortcut="A", **common) for d in resnet])
 
 
 def write_outputs(records, histories, out: Path, wall_seconds: float) -> dict:
@@ -79,7 +80,8 @@ def cmd_reproduce(args) -> None:
     from .train import train
     store = RunStore(args.store)
     epochs = args.epochs or (FAST_EPOCHS if args.fast else PAPER_EPOCHS)
-    configs = reproduction_configs(args.dataset, epochs, args.subset, tuple(args.plain), tuple(args.resnet), args.device)
+    configs = reproduction_configs(args.dataset, epochs, args.subset, tuple(args.plain), tuple(args.resnet), args.device,
+                                   args.compile)
     start, records = time.perf_counter(), []
     for i, config in enumerate(configs):
         bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.model_name}")
@@ -100,7 +102,7 @@ def cmd_reference(args) -> None:
         print(json.dumps({"installed": added}) if args.json else f"installed {added} reference runs into {store.root}")
         return
     configs = preset(args.dataset, args.epochs, args.subset, args.seed_epochs, args.seed_subset, args.test_subset,
-                     args.probe_every, args.recipe)
+                     args.probe_every, args.recipe, args.compile)
     total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps({"runs": len(configs), "bytes": total}) if args.json else f"wrote {len(configs)} runs, {total / 1e6:.1f} MB")
 
@@ -115,6 +117,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--plain", type=int, nargs="*", default=list(PLAIN_DEPTHS), help="plain-net depths")
     p.add_argument("--resnet", type=int, nargs="*", default=list(RESNET_DEPTHS), help="ResNet depths")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
     p.add_argument("--out", default="reproduction")
     p.add_argument("--store")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -131,6 +134,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed-subset", type=int, help="seed-recipe runs' training images")
     p.add_argument("--test-subset", type=int)
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes")
+    p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
     p.add_argument("--store")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_reference)

@@ -118,6 +118,8 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
     torch.manual_seed(c.seed)
     gen = torch.Generator(device=device).manual_seed(c.seed)
     model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(device, memory_format=torch.channels_last)
+    # The compiled network shares the weights; probe steps and evaluation call the eager one, whose hooks fire.
+    step_model = torch.compile(model) if c.compile else model
     optimizer = make_optimizer(c, model, device)
     autocast = autocast_for(c, device)
     x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
@@ -160,7 +162,7 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
                     group["lr"] = lr
                 probing = probe is not None and step % c.probe_every == 0
                 with probe.capture() if probing else nullcontext(), autocast:
-                    logits = model(xb)
+                    logits = (model if probing else step_model)(xb)
                     loss = F.cross_entropy(logits.float(), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

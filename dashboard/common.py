@@ -150,16 +150,12 @@ def pick_runs(label: str, records: list[RunRecord], *, key: str, default_ids: li
 
 def find_equivalent(store: RunStore, config: RunConfig) -> RunRecord | None:
     """The stored run of ``config``, or else a finished run that differs from it only in settings
-    that do not change the training itself (how often it was probed, which device)."""
+    that do not change the training itself (how often it was probed, which device, whether compiled)."""
     record = store.get(config.run_id)
     if record is not None:
         return record
-    wanted = {k: v for k, v in config.resolved().to_dict().items() if k not in ("probe_every", "device")}
-    for candidate in store.list(status="done"):
-        theirs = {k: v for k, v in candidate.config.resolved().to_dict().items() if k not in ("probe_every", "device")}
-        if theirs == wanted:
-            return candidate
-    return None
+    wanted = config.training_key()
+    return next((r for r in store.list(status="done") if r.config.training_key() == wanted), None)
 
 
 def find_runs(records: list[RunRecord], **fields) -> list[RunRecord]:

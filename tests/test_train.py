@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import threading
 
@@ -86,3 +87,19 @@ def test_cifar10_paper_recipe_learns(store, cifar_dir):
     rec = train(config, store, data_dir=cifar_dir).record
     assert rec.status == "done" and rec.info["dataset"] == "CIFAR-10 (rebuilt copy)"
     assert rec.metrics["test_acc"] > 0.15  # chance is 0.10
+
+
+def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
+    from core.store import RunStore
+    eager, compiled = RunStore(tmp_path / "eager"), RunStore(tmp_path / "compiled")
+    config = tiny_config(probe_every=3)
+    a = train(config, eager).record
+    torch._dynamo.reset()  # graphs compiled by earlier tests would be reused and not counted
+    torch._dynamo.utils.counters.clear()
+    b = train(dataclasses.replace(config, compile=True), compiled).record
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # it really compiled
+    assert b.run_id == a.run_id and b.status == "done"
+    # The same maths, fused differently: the losses agree to rounding.
+    assert list(compiled.history(b.run_id).steps.loss) == pytest.approx(list(eager.history(a.run_id).steps.loss), rel=1e-3)
+    probes = compiled.history(b.run_id).probes
+    assert sorted(probes.step.unique()) == [0, 3] and probes["value"].notna().all()  # probe steps run the eager net
