@@ -75,7 +75,8 @@ def read_upload(uploaded) -> tuple[torch.Tensor, Image.Image] | None:
     try:
         return preprocess_image(uploaded.getvalue())
     except ImageError as e:
-        st.error(f"**{uploaded.name}** cannot be classified: {e}")
+        st.error(f"**{uploaded.name}** cannot be classified: {e}\n\nUpload another file, or choose *A test image "
+                 "from a data set* above.", icon=":material/broken_image:")
         return None
 
 
