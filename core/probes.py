@@ -183,3 +183,21 @@ def shattering_table(specs: list[dict], images: torch.Tensor, points: int = 128,
         if progress:
             progress(i + 1, len(specs))
     return pd.DataFrame(rows)
+
+
+def response_std_note(stds: dict[str, pd.Series], bn_tolerance: float = 0.02) -> str:
+    """One sentence on what a Fig. 7 chart of these runs can show, from their 3x3 response stds by run label.
+
+    In training mode BN gives every channel's response the std of its learned scale gamma, so with BN on
+    the stds move only as training moves gamma from its initial 1. Runs too short for that cannot show
+    the paper's gap (its nets trained for 64,000 iterations), and the sentence says so.
+    """
+    stds = {label: v.dropna() for label, v in stds.items() if len(v.dropna())}
+    if not stds:
+        return ""
+    values = pd.concat(list(stds.values()))
+    if (values - 1).abs().max() <= bn_tolerance:
+        return (f"Here every 3×3 layer lies between {values.min():.3f} and {values.max():.3f}: in training mode BN "
+                "sets each channel's response std to its learned scale γ, and these runs are too short to have moved "
+                "γ from its initial 1, so the paper's gap cannot show yet (its nets trained for 64,000 iterations).")
+    return "Mean over the 3×3 layers here: " + "; ".join(f"{label}: {v.mean():.3g}" for label, v in stds.items()) + "."

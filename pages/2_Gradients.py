@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 
 from core import jobs  # noqa: E402
 from core.data import load_dataset, normalize  # noqa: E402
-from core.probes import probe_at_init, shattering_table, summarize_init  # noqa: E402
+from core.probes import probe_at_init, response_std_note, shattering_table, summarize_init  # noqa: E402
 from dashboard import common, figures  # noqa: E402
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
@@ -203,6 +203,7 @@ def default_pair(records: list) -> tuple[str | None, str | None]:
     if left is None:
         return None, None
     same = [r for r in resnets if (r.config.depth, r.config.dataset) == (left.config.depth, left.config.dataset)]
+    same.sort(key=lambda r: r.config.shortcut != "A")  # option A first: exactly the plain net's parameters
     right = (same or resnets or [r for r in records if r.run_id != left.run_id] or [left])[0]
     return left.run_id, right.run_id
 
@@ -280,17 +281,16 @@ if not with_std:
 else:
     default_ids = [i for i in (st.session_state.get("grad_left"), st.session_state.get("grad_right")) if i]
     chosen_std = common.pick_runs("Runs", with_std, key="grad_std_runs", default_ids=default_ids or [with_std[0].run_id])
-    series, means = [], []
+    series, stds = [], {}
     for record in chosen_std:
         p = store.history(record.run_id, kinds=("response_std",)).probes
         if p.empty:
             continue
         last = p[p["step"] == p["step"].max()]
         series.append(figures.run_series(f"{record.config.label} (step {int(last['step'].iloc[0])})", record.config, last))
-        three = last[last["layer"].map(figures.is_3x3_layer)]["value"]
-        means.append(f"{record.config.label}: {fmt(three.mean())}")
+        stds[record.config.label] = last[last["layer"].map(figures.is_3x3_layer)]["value"]
     st.plotly_chart(figures.response_std_figure(series), width="stretch", key="grad_std_chart")
     st.caption("The standard deviation of each 3×3 layer's response (after BN, before the ReLU or the addition) at "
                "each run's last probe, measured on one training batch. The paper finds ResNet responses generally "
                "smaller than plain-net responses, and smaller still in deeper ResNets: residual functions stay close "
-               "to zero." + (f" Mean over the 3×3 layers here: {'; '.join(means)}." if means else ""))
+               "to zero. " + response_std_note(stds))

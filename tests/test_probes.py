@@ -76,3 +76,14 @@ def test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not(batch):
     assert t[("none", 8)] > 0.7 and t[("A", 8)] > 0.7          # shallow: smooth in the input
     assert t[("none", 56)] < 0.2                              # deep plain (BN on): close to white noise
     assert t[("A", 56)] > 0.5 and t[("A", 56)] > t[("none", 56)] + 0.4
+
+
+def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
+    import pandas as pd
+    from core.probes import response_std_note
+    untrained = {"plain-56": pd.Series([1.0, 0.995, 1.004]), "ResNet-56 (A)": pd.Series([0.999, 1.01])}
+    note = response_std_note(untrained)
+    assert "too short" in note and "0.995" in note and "1.010" in note
+    trained = {"plain-56": pd.Series([1.8, 2.2]), "ResNet-56 (A)": pd.Series([0.6, 0.8])}
+    assert response_std_note(trained) == "Mean over the 3×3 layers here: plain-56: 2; ResNet-56 (A): 0.7."
+    assert response_std_note({"plain-8": pd.Series([], dtype=float)}) == ""
