@@ -192,7 +192,7 @@ def response_std_note(stds: dict[str, pd.Series], bn_tolerance: float = 0.02) ->
     the stds move only as training moves gamma from its initial 1. Runs too short for that cannot show
     the paper's gap (its nets trained for 64,000 iterations), and the sentence says so.
     """
-    stds = {label: v.dropna() for label, v in stds.items() if len(v.dropna())}
+    stds = {label: v for label, v in ((label, v.dropna()) for label, v in stds.items()) if len(v)}
     if not stds:
         return ""
     values = pd.concat(list(stds.values()))
