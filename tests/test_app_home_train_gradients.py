@@ -103,9 +103,10 @@ def test_tiny_run_from_the_train_page(home):
     assert any("New configuration: ResNet-8 (A)" in c.value for c in at.caption)
     at.button(key="train_start").click().run()
     assert not at.exception
-    started = [j for j in jobs.active() if j.config.depth == 8 and j.config.subset == 256]
-    for job in started:
-        assert jobs.wait(job.config.run_id, timeout=600)
+    store = RunStore(home)
+    run_id = at.session_state[FOCUS_RUN_KEY]
+    assert jobs.state(store, run_id).status in ("queued", "running")  # a worker process trains it, not the page
+    assert jobs.wait(store, run_id, timeout=600).status == "done"
     at.run()
     assert not at.exception and not at.error
     assert any("finished" in s.value and "ResNet-8 (A)" in s.value for s in at.success)
@@ -123,7 +124,7 @@ def test_tiny_run_from_the_train_page(home):
     assert at.button(key="train_start").label == "Open stored run"
     at.button(key="train_start").click().run()
     assert any("nothing was retrained" in s.value for s in at.success)
-    assert not [j for j in jobs.active() if j.config.depth == 8 and j.config.subset == 256]
+    assert not jobs.active(store)
 
 
 def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
@@ -134,7 +135,7 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1), store, stop=stop).record
     assert cancelled.status == "cancelled"
     diverged = RunConfig(depth=8, shortcut="none", bn=False, subset=256, test_subset=200, epochs=1).resolved()
-    store.begin(diverged, info={}, fresh=True)
+    store.claim(diverged)
     store.set_status(diverged.run_id, "diverged", "the loss became nan at step 1 (epoch 1, lr 0.1).")
 
     at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
