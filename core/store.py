@@ -259,8 +259,8 @@ class RunStore:
         try:
             with closing(self.connect()) as db:
                 yield db
-        except sqlite3.DatabaseError as e:
-            raise StoreError(self.damage_message(e)) from e
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:  # pandas wraps sqlite's errors in its own
+            raise StoreError(self.damage_message(e.__cause__ if isinstance(e.__cause__, sqlite3.Error) else e)) from e
 
     def damage_message(self, error: Exception) -> str:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
