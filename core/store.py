@@ -378,10 +378,13 @@ class RunStore:
 
     def version(self, run_id: str | None = None) -> tuple:
         """A cheap fingerprint that changes whenever the run (or, without an id, any run) gets new rows."""
-        with self.db() as db:
-            if run_id is None:
-                return tuple(db.execute("SELECT COUNT(*), MAX(updated), SUM(epochs_done) FROM runs").fetchone())
-            row = db.execute("SELECT updated, status, heartbeat FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+        try:
+            with self.db() as db:
+                if run_id is None:
+                    return tuple(db.execute("SELECT COUNT(*), MAX(updated), SUM(epochs_done) FROM runs").fetchone())
+                row = db.execute("SELECT updated, status, heartbeat FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+        except StoreError:  # a damaged page: no fingerprint, so every read goes to the store (and reports the damage)
+            return ("unreadable", time.time())
         return tuple(row) if row else ()
 
     def history(self, run_id: str, kinds: tuple[str, ...] | None = None) -> History:

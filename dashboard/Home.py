@@ -81,6 +81,7 @@ def home() -> None:
             if live:
                 st.markdown("Queued or training now: " + "; ".join(f"{r.config.label} ({r.status})" for r in live))
         st.caption(f"Store: `{store.root}` (set RESNET_LAB_HOME to use another).")
+        common.damage_note(store)
     common.teacher_tools(store)
     if records:
         with st.expander(f"All {len(records)} stored runs"):

@@ -27,7 +27,7 @@ from core import jobs, reference  # noqa: E402
 from core.config import RunConfig  # noqa: E402
 from core.data import DatasetChoice, dataset_choices  # noqa: E402,F401  (pages read them through this module)
 from core.progress import format_seconds  # noqa: E402
-from core.store import LIVE, RESUMABLE, History, Listing, RunRecord, RunStatus, RunStore, StoreError, default_store_root  # noqa: E402
+from core.store import LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore, StoreError, default_store_root  # noqa: E402
 
 PAGES_DIR = REPO_ROOT / "pages"
 TRAIN_PAGE = PAGES_DIR / "1_Train.py"
@@ -38,7 +38,6 @@ FOCUS_RUN_KEY = "focus_run_id"
 QUICK_CONFIG = RunConfig(depth=20, shortcut="A", dataset="builtin", subset=2000, test_subset=500, epochs=3, probe_every=5)
 REQUESTER_KEY = "queue_requester"       # this browser session's id in the run queue
 TEACHER_KEY = "teacher_unlocked"        # True once the teacher passphrase was given in this session
-DAMAGE_SHOWN_KEY = "store_damage_shown"  # the damaged-rows warning is shown once per session
 TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
 QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser session may have waiting
 FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0     # live views refresh this often (see poll_interval)
@@ -92,17 +91,25 @@ def _listing(root: str, version: tuple, liveness_bucket: int) -> Listing:
 
 
 def listing(store: RunStore) -> Listing:
-    """The shared snapshot of the stored runs; rows that cannot be read are reported once on the page."""
+    """The shared snapshot of the stored runs (rows that cannot be read are left out: see ``damage_note``)."""
     try:
-        result = _listing(str(store.root), store.version(), int(time.time() // LIVENESS_S))
+        return _listing(str(store.root), store.version(), int(time.time() // LIVENESS_S))
     except StoreError as e:
         store_failed(e)
-    if result.damaged and not st.session_state.get(DAMAGE_SHOWN_KEY):
-        st.session_state[DAMAGE_SHOWN_KEY] = True
-        st.warning(f"{len(result.damaged)} stored run{'s' * (len(result.damaged) != 1)} could not be read and "
-                   "{} left out: ".format("are" if len(result.damaged) != 1 else "is")
-                   + "; ".join(f"`{d.run_id}`: {d.reason}" for d in result.damaged[:3]), icon=":material/warning:")
-    return result
+
+
+def damage_text(damaged: list[DamagedRun], limit: int = 3) -> str:
+    n = len(damaged)
+    text = (f"{n} stored run{'s' * (n != 1)} could not be read and {'are' if n != 1 else 'is'} left out everywhere; "
+            "the others work as usual. " + "; ".join(f"`{d.run_id}`: {d.reason}" for d in damaged[:limit]))
+    return text + (f"; and {n - limit} more (`python -m core list` names them all)." if n > limit else ".")
+
+
+def damage_note(store: RunStore) -> None:
+    """A warning naming the stored runs this version cannot read, if there are any."""
+    damaged = listing(store).damaged
+    if damaged:
+        st.warning(damage_text(damaged), icon=":material/warning:")
 
 
 def stored_runs(store: RunStore, statuses: tuple[str, ...] | None = None, with_weights: bool = False) -> list[RunRecord]:

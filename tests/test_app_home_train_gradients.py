@@ -189,3 +189,27 @@ def test_gradients_page_with_trained_runs(home, probed_pair):
     assert any(t.startswith("‖∂L/∂W‖ per layer at step") for t in specs)
     assert any("Fig. 7" in t for t in specs)
     assert any(plain.config.label in c.value and "first conv" in c.value for c in at.caption)
+
+
+def test_teacher_actions_need_the_passphrase(home, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_TEACHER_PASSPHRASE", "barn owl")
+    at = open_page()
+    assert "Teacher tools" not in [e.label for e in at.expander]
+    at.text_input(key="teacher_passphrase_input").input("owl").run()
+    assert any("not the teacher passphrase" in e.value for e in at.error)
+    assert "Teacher tools" not in [e.label for e in at.expander]
+    at.text_input(key="teacher_passphrase_input").input("barn owl").run()
+    assert not at.exception and "Teacher tools" in [e.label for e in at.expander]
+    at.number_input(key="teacher_queue_limit").set_value(5).run()
+    assert RunStore(home).setting("queue_limit") == "5"
+
+
+def test_live_views_poll_slower_when_nothing_changes():
+    from core.jobs import RunState
+    from core.store import RunStatus
+    from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval, queue_text
+    running, queued = RunState("a" * 12, RunStatus.RUNNING, None), RunState("a" * 12, RunStatus.QUEUED, None, place=3)
+    assert poll_interval(running, 0) == FAST_POLL_S and poll_interval(running, 3) == SLOW_POLL_S
+    assert poll_interval(queued, 0) == SLOW_POLL_S and 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
+    assert poll_interval(RunState("a" * 12, RunStatus.DONE, None), 0) is None
+    assert queue_text(queued).startswith("queued: 3rd (2 runs go first")
