@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .config import RunConfig
-from .store import FINISHED, LIVE, RESUMABLE, RunRecord, RunStatus, RunStore, StoreError
+from .store import LIVE, RESUMABLE, RunRecord, RunStatus, RunStore, StoreError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKERS_ENV = "RESNET_LAB_WORKERS"
@@ -38,15 +38,10 @@ class RunState:
     status: RunStatus | None       # None: never asked for
     record: RunRecord | None
     place: int | None = None       # 1 = the next run a worker takes
-    workers: int = 0               # worker processes alive on this machine
 
     @property
     def live(self) -> bool:
         return self.status in LIVE
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
 
     @property
     def resumable(self) -> bool:
@@ -134,11 +129,11 @@ class LocalWorkers:
         record = store.get(run_id)
         if record is None:
             return RunState(run_id, None, None)
-        place = store.queue_place(run_id) if record.status == RunStatus.QUEUED else None
-        workers = 0
+        place = None
         if record.status == RunStatus.QUEUED:
-            workers = self.ensure_workers(store)  # e.g. the worker that would take it has died
-        return RunState(run_id, record.status, record, place, workers)
+            place = store.queue_place(run_id)
+            self.ensure_workers(store)  # e.g. the worker that would take it has died
+        return RunState(run_id, record.status, record, place)
 
     def cancel(self, store: RunStore, run_id: str) -> bool:
         return store.cancel(run_id) is not None

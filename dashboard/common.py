@@ -314,11 +314,6 @@ def find_equivalent(store: RunStore, config: RunConfig) -> RunRecord | None:
     return next((r for r in records if r.status == RunStatus.DONE and r.config.training_key() == wanted), None)
 
 
-def find_runs(records: list[RunRecord], **fields) -> list[RunRecord]:
-    """Runs whose config matches every given field, e.g. ``find_runs(rs, shortcut="none", depth=56)``."""
-    return [r for r in records if all(getattr(r.config.resolved(), k) == v for k, v in fields.items())]
-
-
 # ------------------------------------------------------------------------- status and progress
 
 @dataclass(frozen=True)
