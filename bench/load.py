@@ -117,8 +117,8 @@ class Student:
             elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in self.timers:
                 self.timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
                     self._every(msg.auto_rerun.interval, msg.auto_rerun.fragment_id))
-            elif kind == "stop_auto_rerun" or kind == "new_session":
-                for task in self.timers.values():
+            elif kind == "stop_auto_rerun" or (kind == "new_session" and not msg.metadata.run.fragment_ids):
+                for task in self.timers.values():  # a full run: the fragments it draws ask again
                     task.cancel()
                 self.timers.clear()
             elif kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:

@@ -377,12 +377,13 @@ class RunStore:
         return [r for r in records if status is None or r.status == status]
 
     def version(self, run_id: str | None = None) -> tuple:
-        """A cheap fingerprint that changes whenever the run (or, without an id, any run) gets new rows."""
+        """A cheap fingerprint that changes whenever the run (or, without an id, any run) gets new rows or a new
+        status (not on a mere heartbeat)."""
         try:
             with self.db() as db:
                 if run_id is None:
                     return tuple(db.execute("SELECT COUNT(*), MAX(updated), SUM(epochs_done) FROM runs").fetchone())
-                row = db.execute("SELECT updated, status, heartbeat FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+                row = db.execute("SELECT updated, status FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
         except StoreError:  # a damaged page: no fingerprint, so every read goes to the store (and reports the damage)
             return ("unreadable", time.time())
         return tuple(row) if row else ()
@@ -497,10 +498,13 @@ class RunStore:
             try:
                 for row in db.execute("SELECT * FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,)).fetchall():
                     try:
-                        config = RunConfig.from_stored(json.loads(row["config"]))[0]
-                    except (ValueError, TypeError):
+                        config, unknown = RunConfig.from_stored(json.loads(row["config"]))
+                        if unknown:  # trained here, it would not be the run that was asked for
+                            raise ValueError(f"it was queued by a newer version with settings this one cannot train "
+                                             f"({', '.join(sorted(unknown))})")
+                    except (ValueError, TypeError) as e:
                         db.execute("UPDATE runs SET status = ?, message = ? WHERE run_id = ?",
-                                   (RunStatus.FAILED, "its config cannot be read by this version", row["run_id"]))
+                                   (RunStatus.FAILED, f"its config cannot be trained by this version: {e}", row["run_id"]))
                         continue
                     fresh = bool(row["restart"])
                     self._take(db, row["run_id"], fresh, now)
@@ -583,11 +587,14 @@ class RunStore:
             db.execute("COMMIT")
         return status if status in LIVE else None
 
-    def beat(self, db, run_id: str) -> bool:
-        """Record that the owner is alive; True if someone asked it to stop."""
+    def beat(self, db, run_id: str, wrote: bool = True) -> bool:
+        """Record that the owner is alive (and, if it ``wrote`` rows, that the run changed); True if someone asked it to stop."""
         now = time.time()
-        db.execute("UPDATE runs SET heartbeat = ?, updated = ?, epochs_done = (SELECT COUNT(*) FROM epochs WHERE run_id = ?) "
-                   "WHERE run_id = ?", (now, now, run_id, run_id))
+        if wrote:
+            db.execute("UPDATE runs SET heartbeat = ?, updated = ?, epochs_done = (SELECT COUNT(*) FROM epochs WHERE run_id = ?) "
+                       "WHERE run_id = ?", (now, now, run_id, run_id))
+        else:
+            db.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", (now, run_id))
         row = db.execute("SELECT cancel FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return bool(row and row[0])
 
@@ -787,7 +794,7 @@ class RunWriter:
                         if kind in columns:
                             db.executemany(f"INSERT OR REPLACE INTO {kind} VALUES ({','.join('?' * columns[kind])})",
                                            [(self.run_id, *row) for row in payload])
-                    cancel = self.store.beat(db, self.run_id)
+                    cancel = self.store.beat(db, self.run_id, wrote=any(kind in columns for kind, _ in items))
                     db.execute("COMMIT")
                     if cancel and self.stop is not None:
                         self.stop.set()

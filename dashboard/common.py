@@ -383,6 +383,9 @@ def show_status(record: RunRecord) -> None:
                  icon=":material/error:")
     else:
         st.error(f"**{name}** failed: {record.message or 'no reason was recorded.'}", icon=":material/cancel:")
+    if record.unknown:
+        st.caption("Stored by a newer version of the lab, with settings this version does not know (shown, not used "
+                   "here): " + ", ".join(f"{k} = {v!r}" for k, v in sorted(record.unknown.items())))
 
 
 # ---------------------------------------------------------------------------- datasets, device

@@ -299,15 +299,21 @@ splits = split_col.multiselect("Curves", ("test", "train"), default=("test", "tr
                                disabled=per == "step")
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def overlay_figure(versions: tuple, metric: str, per: str, splits: tuple[str, ...], _runs: tuple):
+    """The overlay figure, built once per new rows of its runs (``versions``) and shared by every tab."""
+    histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in _runs}
+    if per == "epoch":
+        return figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in _runs], metric, splits or ("test",))
+    return figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric)
+
+
 def overlay_chart(runs: list, was_live: bool) -> None:
-    """The overlay; re-drawn every two seconds while one of its runs trains, so its curves grow."""
+    """The overlay; re-drawn every few seconds while one of its runs trains, so its curves grow."""
     if was_live and not any(is_live(r.run_id) for r in runs):
         st.rerun()
-    histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in runs}
-    if per == "epoch":
-        chart = figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in runs], metric, tuple(splits) or ("test",))
-    else:
-        chart = figures.step_curves([series(r, histories[r.run_id].steps) for r in runs], metric)
+    versions = tuple((r.run_id, store.version(r.run_id)) for r in runs)
+    chart = overlay_figure(versions, metric, per, tuple(splits), tuple(runs))
     st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
 
 
