@@ -173,13 +173,13 @@ class Server:
         self.log.close()
 
 
-def wait_done(store, run_id: str, timeout: float = 900) -> None:
+async def wait_done(store, run_id: str, timeout: float = 900) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         record = store.get(run_id)
         if record is not None and record.status not in ("queued", "running"):
             return
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)  # Ctrl-C stops the measurement here too
     raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
 
 
@@ -195,7 +195,7 @@ async def measure(n: int, window_s: float, log) -> dict:
         await render_time(server.ws, "Train")
         solo_cfg = RunConfig(**RUN, seed=10_000)
         backend.submit(store, solo_cfg, "bench-solo")  # also builds the data set's cache for the runs below
-        wait_done(store, solo_cfg.run_id)
+        await wait_done(store, solo_cfg.run_id)
         solo = store.get(solo_cfg.run_id)
         idle_renders = [await render_time(server.ws, "Train") for _ in range(3)]
         cpu0, t0 = server.cpu(), time.perf_counter()
@@ -231,7 +231,7 @@ async def measure(n: int, window_s: float, log) -> dict:
         await asyncio.gather(*tasks, return_exceptions=True)
         gen_total = (time.process_time() - gen0) / (time.perf_counter() - wall0)
 
-        wait_done(store, configs[0].run_id)
+        await wait_done(store, configs[0].run_id)
         first = store.get(configs[0].run_id)
         for c in configs[1:]:
             jobs.cancel(store, c.run_id)  # the rest need not train for this measurement

@@ -201,9 +201,13 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
     if record is None:
         st.info("This run is not in the store (it may have been deleted).", icon=":material/info:")
         return
-    common.show_status(record)
+    if state.status != RunStatus.QUEUED:  # a queued run's line is its place in the queue, below
+        common.show_status(record)
     if state.live:
         common.live_panel(store, state, key="train")
+    if state.status == RunStatus.QUEUED and not record.epochs_done:
+        st.caption("Its curves appear here as soon as a worker starts it.")
+        return  # nothing to chart yet: a waiting tab costs the server only this status line
     history = common.run_history(store, run_id, kinds=NO_PROBES)
     epochs = history.epochs
     info = record.info
@@ -308,9 +312,13 @@ def overlay_figure(versions: tuple, metric: str, per: str, splits: tuple[str, ..
     return figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric)
 
 
+def is_running(run_id: str) -> bool:
+    return common.run_state(store, run_id).status == RunStatus.RUNNING
+
+
 def overlay_chart(runs: list, was_live: bool) -> None:
     """The overlay; re-drawn every few seconds while one of its runs trains, so its curves grow."""
-    if was_live and not any(is_live(r.run_id) for r in runs):
+    if was_live and not any(is_running(r.run_id) for r in runs):
         st.rerun()
     versions = tuple((r.run_id, store.version(r.run_id)) for r in runs)
     chart = overlay_figure(versions, metric, per, tuple(splits), tuple(runs))
@@ -320,7 +328,7 @@ def overlay_chart(runs: list, was_live: bool) -> None:
 if not chosen:
     st.caption("Pick one or more stored runs above.")
 else:
-    any_live = any(is_live(r.run_id) for r in chosen)
+    any_live = any(is_running(r.run_id) for r in chosen)  # a queued run has no rows to add yet
     st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(chosen, any_live)
     st.caption("Solid: test set; dashed: training set. Runs of one family share a colour (plain red, ResNet blue, "
                "projection ResNet teal, dense green), deeper nets darker.")
