@@ -2,8 +2,9 @@
 live progress of background runs, and a one-click "train a small model" offer.
 
 Pages stay thin: they read widgets, call ``core``, and draw figures from ``dashboard.figures``.
-Nothing here runs on a training thread: training happens in ``core.jobs`` threads that only write
-the run store, and every page only reads it.
+Nothing here trains: pages queue runs through ``core.jobs`` (worker processes train them and write
+the run store) and read the store through snapshots shared by every session, refreshed only when a
+run has new rows.
 """
 from __future__ import annotations
 
