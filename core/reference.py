@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
-from .store import RunStore, atomic_write
+from .store import EPOCH_COLUMNS, EVAL_COLUMNS, RunStore, atomic_write
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
@@ -44,7 +44,7 @@ def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool =
                           "message": record.message, "created": record.created, "epochs_done": record.epochs_done,
                           "seconds": record.seconds, "metrics": record.metrics, "info": record.info},
                "steps": history.steps.to_dict(orient="list"), "epochs": history.epochs.to_dict(orient="list"),
-               "probes": history.probes.to_dict(orient="list")}
+               "probes": history.probes.to_dict(orient="list"), "test_evals": history.evals.to_dict(orient="list")}
     out_dir.mkdir(parents=True, exist_ok=True)
     data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9)
     atomic_write(out_dir / f"{run_id}.json.gz", lambda tmp: tmp.write_bytes(data))
@@ -85,15 +85,14 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
         full = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights)).items()}
         atomic_write(store.weights_path(rec["run_id"]), lambda tmp: save_file(full, str(tmp)))
     columns = {"steps": ("step", "epoch", "loss", "acc", "lr"),
-               "epochs": ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"),
-               "probes": ("step", "kind", "idx", "layer", "value")}
+               "epochs": EPOCH_COLUMNS, "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
     with closing(store.connect()) as db:
         db.execute("BEGIN IMMEDIATE")
         for table in ("runs",) + tuple(columns):
             db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rec["run_id"],))
         for table, cols in columns.items():
-            data = payload[table]
-            rows = zip(*(data[c] for c in cols)) if data.get(cols[0]) else []
+            data = payload.get(table, {})  # files from older versions lack test_evals and the eval-mode columns
+            rows = zip(*(data.get(c, [None] * len(data[cols[0]])) for c in cols)) if data.get(cols[0]) else []
             db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
                            [(rec["run_id"], *row) for row in rows])
         db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, heartbeat, epochs_done, seconds, "

@@ -39,11 +39,19 @@ CREATE TABLE IF NOT EXISTS steps (
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT, epoch INTEGER, step INTEGER, train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL,
     lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS test_evals (
+    run_id TEXT, step INTEGER, epoch REAL, loss REAL, acc REAL, images INTEGER,
+    PRIMARY KEY (run_id, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS probes (
     run_id TEXT, step INTEGER, kind TEXT, idx INTEGER, layer TEXT, value REAL,
     PRIMARY KEY (run_id, step, kind, idx)) WITHOUT ROWID;
 """
-HISTORY_TABLES = ("steps", "epochs", "probes")
+# Columns added after the first release: an older store gains them when it is opened (NULL in old rows).
+ADDED_COLUMNS = {"epochs": (("train_eval_loss", "REAL"), ("train_eval_acc", "REAL"))}
+EPOCH_COLUMNS = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
+                 "train_eval_loss", "train_eval_acc")
+EVAL_COLUMNS = ("step", "epoch", "loss", "acc", "images")
+HISTORY_TABLES = ("steps", "epochs", "probes", "test_evals")
 STATUSES = ("running", "done", "cancelled", "interrupted", "diverged", "failed")
 RESUMABLE = ("cancelled", "interrupted")
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
@@ -85,6 +93,19 @@ class StoreError(RuntimeError):
     pass
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give a store made by an older version the columns added since (old rows read NULL)."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in have:
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as e:  # another process added it a moment ago
+                    if "duplicate column" not in str(e):
+                        raise
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -116,8 +137,11 @@ class RunRecord:
 @dataclass
 class History:
     steps: pd.DataFrame    # step, epoch, loss, acc, lr
-    epochs: pd.DataFrame   # epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds
+    epochs: pd.DataFrame   # EPOCH_COLUMNS: train_* is the running training-mode mean over the epoch,
+    #                        train_eval_* the network in eval mode on a fixed training subset at the epoch's end
     probes: pd.DataFrame   # step, kind, idx (forward order), layer, value   (kinds: grad_w, grad_out, response_std, weight_norm)
+    evals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EVAL_COLUMNS)))
+    #                        test evaluations during training: step, epoch, loss, acc, images (subset every k steps, full set at epoch ends)
 
 
 class RunStore:
@@ -129,6 +153,7 @@ class RunStore:
             with closing(self.connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                _add_columns(db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"the run store {self.db_path} is unreadable ({e}); move it aside to start a fresh one") from e
 
@@ -177,14 +202,16 @@ class RunStore:
     def history(self, run_id: str, kinds: tuple[str, ...] | None = None) -> History:
         with closing(self.connect()) as db:
             steps = pd.read_sql_query("SELECT step, epoch, loss, acc, lr FROM steps WHERE run_id = ? ORDER BY step", db, params=(run_id,))
-            epochs = pd.read_sql_query("SELECT epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds "
-                                       "FROM epochs WHERE run_id = ? ORDER BY epoch", db, params=(run_id,))
+            epochs = pd.read_sql_query(f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id = ? ORDER BY epoch",
+                                       db, params=(run_id,))
+            evals = pd.read_sql_query(f"SELECT {', '.join(EVAL_COLUMNS)} FROM test_evals WHERE run_id = ? ORDER BY step",
+                                      db, params=(run_id,))
             query, params = "SELECT step, kind, idx, layer, value FROM probes WHERE run_id = ?", [run_id]
             if kinds:
                 query += f" AND kind IN ({','.join('?' * len(kinds))})"
                 params += list(kinds)
             probes = pd.read_sql_query(query + " ORDER BY step, kind, idx", db, params=params)
-        return History(steps, epochs, probes)
+        return History(steps, epochs, probes, evals)
 
     def last_step(self, run_id: str) -> int:
         with closing(self.connect()) as db:
@@ -217,6 +244,8 @@ class RunStore:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM steps WHERE run_id = ? AND step > ?", (run_id, after_step))
             db.execute("DELETE FROM probes WHERE run_id = ? AND step > ?", (run_id, after_step))
+            # a test evaluation's step counts the steps taken: the checkpoint's own one (after_step + 1) stays
+            db.execute("DELETE FROM test_evals WHERE run_id = ? AND step > ?", (run_id, after_step + 1))
             db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
             db.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?", (after_epoch, run_id))
             db.execute("COMMIT")
@@ -292,8 +321,11 @@ class RunWriter:
     def steps(self, rows: list[tuple]) -> None:          # (step, epoch, loss, acc, lr)
         self.queue.put(("steps", rows))
 
-    def epoch(self, row: tuple) -> None:                 # (epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds)
+    def epoch(self, row: tuple) -> None:                 # EPOCH_COLUMNS
         self.queue.put(("epochs", [row]))
+
+    def test_eval(self, row: tuple) -> None:             # EVAL_COLUMNS
+        self.queue.put(("test_evals", [row]))
 
     def probes(self, step: int, results: dict[str, dict[str, float]]) -> None:
         rows = [(step, kind, idx, layer, value) for kind, values in results.items()
@@ -316,7 +348,8 @@ class RunWriter:
         self.thread.join()
 
     def _run(self) -> None:
-        columns = {"steps": 6, "epochs": 9, "probes": 6}
+        columns = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
+                   "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
         with closing(self.store.connect()) as db:
             stop = False
             while not stop:
@@ -331,7 +364,8 @@ class RunWriter:
                     db.execute("BEGIN")
                     for kind, payload in items:
                         if kind in columns:
-                            db.executemany(f"INSERT OR REPLACE INTO {kind} VALUES ({','.join('?' * columns[kind])})",
+                            db.executemany(f"INSERT OR REPLACE INTO {kind} (run_id, {', '.join(columns[kind])}) "
+                                           f"VALUES (?{', ?' * len(columns[kind])})",
                                            [(self.run_id, *row) for row in payload])
                     db.execute("UPDATE runs SET heartbeat = ?, updated = ?, epochs_done = "
                                "(SELECT COUNT(*) FROM epochs WHERE run_id = ?) WHERE run_id = ?",
