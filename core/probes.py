@@ -186,18 +186,23 @@ def shattering_table(specs: list[dict], images: torch.Tensor, points: int = 128,
 
 
 def response_std_note(stds: dict[str, pd.Series], bn_tolerance: float = 0.02) -> str:
-    """One sentence on what a Fig. 7 chart of these runs can show, from their 3x3 response stds by run label.
+    """One sentence on what a Fig. 7 chart of these runs can show, judged run by run from their 3x3 response stds.
 
     In training mode BN gives every channel's response the std of its learned scale gamma, so with BN on
-    the stds move only as training moves gamma from its initial 1. Runs too short for that cannot show
-    the paper's gap (its nets trained for 64,000 iterations), and the sentence says so.
+    the stds move only as training moves gamma from its initial 1. A run whose stds all lie within
+    ``bn_tolerance`` of 1 has not moved them yet; a comparison that includes one cannot show the paper's
+    gap (its nets trained for 64,000 iterations), and the sentence says which runs those are.
     """
     stds = {label: v for label, v in ((label, v.dropna()) for label, v in stds.items()) if len(v)}
     if not stds:
         return ""
-    values = pd.concat(list(stds.values()))
-    if (values - 1).abs().max() <= bn_tolerance:
-        return (f"Here every 3×3 layer lies between {values.min():.3f} and {values.max():.3f}: in training mode BN "
-                "sets each channel's response std to its learned scale γ, and these runs are too short to have moved "
-                "γ from its initial 1, so the paper's gap cannot show yet (its nets trained for 64,000 iterations).")
-    return "Mean over the 3×3 layers here: " + "; ".join(f"{label}: {v.mean():.3g}" for label, v in stds.items()) + "."
+    unmoved = {label: v for label, v in stds.items() if (v - 1).abs().max() <= bn_tolerance}
+    means = "Mean over the 3×3 layers here: " + "; ".join(f"{label}: {v.mean():.3g}" for label, v in stds.items()) + "."
+    if not unmoved:
+        return means
+    values = pd.concat(list(unmoved.values()))
+    who = "every run here" if len(unmoved) == len(stds) else ", ".join(unmoved)
+    return ((means + " " if len(unmoved) < len(stds) else "")
+            + f"For {who}, every 3×3 layer lies between {values.min():.3f} and {values.max():.3f}: in training mode BN "
+            "sets each channel's response std to its learned scale γ, and training has not yet moved γ from its initial 1, "
+            "so this comparison cannot show the paper's gap (its nets trained for 64,000 iterations).")

@@ -321,8 +321,8 @@ class RunWriter:
     def steps(self, rows: list[tuple]) -> None:          # (step, epoch, loss, acc, lr)
         self.queue.put(("steps", rows))
 
-    def epoch(self, row: tuple) -> None:                 # EPOCH_COLUMNS
-        self.queue.put(("epochs", [row]))
+    def epoch(self, row: tuple) -> None:                 # EPOCH_COLUMNS; a row without the eval-mode columns gets NULLs
+        self.queue.put(("epochs", [tuple(row) + (None,) * (len(EPOCH_COLUMNS) - len(row))]))
 
     def test_eval(self, row: tuple) -> None:             # EVAL_COLUMNS
         self.queue.put(("test_evals", [row]))

@@ -83,7 +83,11 @@ def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
     from core.probes import response_std_note
     untrained = {"plain-56": pd.Series([1.0, 0.995, 1.004]), "ResNet-56 (A)": pd.Series([0.999, 1.01])}
     note = response_std_note(untrained)
-    assert "too short" in note and "0.995" in note and "1.010" in note
+    assert "every run here" in note and "cannot show" in note and "0.995" in note and "1.010" in note
     trained = {"plain-56": pd.Series([1.8, 2.2]), "ResNet-56 (A)": pd.Series([0.6, 0.8])}
     assert response_std_note(trained) == "Mean over the 3×3 layers here: plain-56: 2; ResNet-56 (A): 0.7."
+    # one run moved, the other not: the caveat names the one that has not
+    mixed = response_std_note({"plain-56": pd.Series([1.8, 2.2]), "ResNet-56 (A)": pd.Series([0.999, 1.01])})
+    assert mixed.startswith("Mean over") and "For ResNet-56 (A), every 3×3 layer lies between 0.999 and 1.010" in mixed
+    assert "plain-56," not in mixed.split("For ")[1]
     assert response_std_note({"plain-8": pd.Series([], dtype=float)}) == ""
