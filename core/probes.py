@@ -130,15 +130,44 @@ def probe_at_init(specs: list[dict], images: torch.Tensor, labels: torch.Tensor,
     return pd.concat(frames, ignore_index=True)
 
 
+# Thresholds for naming a gradient regime from the numbers (norms of dL/dW of one conv, one batch of 64-128 images).
+LARGE_NORM = 100.0      # a conv's weight gradient above this, at an initial loss near ln 10, is exploding
+SMALL_NORM = 1e-3       # ...below this, it is too small to move the weights at lr 0.1: vanishing
+GROWTH = 10.0           # first/last beyond this (either way) is growth or decay toward the input
+
+
+def gradient_regime(first: float, last: float) -> str:
+    """Name what a network's gradients do at initialisation, judged by the absolute norms and their ratio.
+
+    The ratio alone misleads: a ResNet without BN and with He init has first/last ~0.15, which looks
+    like vanishing, while both norms are 10^4 to 10^9.
+    """
+    if first == 0:
+        return "vanishing (first conv underflows to 0)"
+    ratio = first / last if last else float("inf")
+    if min(first, last) > LARGE_NORM:
+        return "exploding at every layer"
+    if ratio > GROWTH:
+        return "exploding toward the input" if first > LARGE_NORM else "growing toward the input"
+    if ratio < 1 / GROWTH:
+        return "vanishing toward the input" if first < SMALL_NORM else "shrinking toward the input"
+    if max(first, last) < SMALL_NORM:
+        return "small at every layer"
+    if max(first, last) > LARGE_NORM:
+        return "exploding at every layer"
+    return "balanced (within 10×)"
+
+
 def summarize_init(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per config: gradient norm at the first and last conv and their ratio (vanishing < 1e-2)."""
+    """One row per config: gradient norm at the first and last conv, their ratio, and the regime they name."""
     rows = []
     for keys, g in df.groupby(["model", "init", "depth", "shortcut", "bn"], sort=False):
         convs = g[g.layer != "fc"]
         first, last = convs.iloc[0], convs.iloc[-1]
         rows.append({"model": keys[0], "init": keys[1], "depth": keys[2], "shortcut": keys[3], "bn": keys[4],
                      "loss": first["loss"], "grad_w_first": first["grad_w"], "grad_w_last": last["grad_w"],
-                     "ratio_first_last": first["grad_w"] / last["grad_w"] if last["grad_w"] else float("nan")})
+                     "ratio_first_last": first["grad_w"] / last["grad_w"] if last["grad_w"] else float("nan"),
+                     "regime": gradient_regime(first["grad_w"], last["grad_w"])})
     return pd.DataFrame(rows)
 
 

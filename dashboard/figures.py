@@ -418,33 +418,49 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
 
 
 def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
-    """First-conv / last-conv gradient ratio against depth at initialisation (summary from
-    core.probes.summarize_init): above 1, gradients grow towards the input; below 1, they vanish."""
+    """At initialisation, against depth: the first and last conv's ‖∂L/∂W‖ (left) and their ratio (right),
+    each point named by core.probes.gradient_regime, which reads the absolute norms, not the ratio alone."""
     if summary is None or summary.empty:
-        return empty_figure("Nothing probed yet.", "Gradient ratio at initialisation")
-    fig = go.Figure()
+        return empty_figure("Nothing probed yet.", "Gradient norms at initialisation")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09,
+                        subplot_titles=("‖∂L/∂W‖ of the first conv (solid) and last conv (open), log scale",
+                                        "ratio first / last (log scale)"))
     left_out = 0
     for (shortcut, bn, init), g in summary.groupby(["shortcut", "bn", "init"], sort=False):
         g = g.sort_values("depth")
         family = model_family(shortcut)
-        y = _finite(g["ratio_first_last"], log=True)
-        left_out += int(np.isnan(y).sum())
+        colour = FAMILY_COLOURS[family]
         name = f"{FAMILY_NAMES[family].split(' (')[0]}, {_facet_title(bn, init)}"
-        fig.add_trace(go.Scatter(
-            x=g["depth"], y=y, mode="lines+markers", name=name,
-            line=dict(color=FAMILY_COLOURS[family], width=2.2, dash="solid" if bn else "dot"),
-            marker=dict(symbol="circle" if init == "kaiming" else "diamond", size=9),
-            customdata=np.stack([g["grad_w_first"], g["grad_w_last"]], axis=-1),
-            hovertemplate=(f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
-                           "<br>ratio %{y:.3g}<extra></extra>")))
-    fig.add_hline(y=1, line=dict(color="#888", dash="dash"), annotation_text="equal norms at both ends",
+        dash = "solid" if bn else "dot"
+        symbol = "circle" if init == "kaiming" else "diamond"
+        regime = g["regime"] if "regime" in g else pd.Series([""] * len(g), index=g.index)
+        custom = np.stack([g["grad_w_first"], g["grad_w_last"], regime], axis=-1)
+        hover = (f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
+                 "<br><b>%{customdata[2]}</b><extra></extra>")
+        first = _finite(g["grad_w_first"], log=True)
+        left_out += int(np.isnan(first).sum())
+        fig.add_trace(go.Scatter(x=g["depth"], y=first, mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=colour, width=2.2, dash=dash), marker=dict(symbol=symbol, size=9),
+                                 customdata=custom, hovertemplate=hover), row=1, col=1)
+        fig.add_trace(go.Scatter(x=g["depth"], y=_finite(g["grad_w_last"], log=True), mode="lines+markers",
+                                 name=f"{name} · last conv", legendgroup=name, showlegend=False,
+                                 line=dict(color=colour, width=1, dash=dash),
+                                 marker=dict(symbol=f"{symbol}-open", size=8), customdata=custom, hovertemplate=hover),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=g["depth"], y=_finite(g["ratio_first_last"], log=True), mode="lines+markers",
+                                 name=f"{name} · ratio", legendgroup=name, showlegend=False,
+                                 line=dict(color=colour, width=2.2, dash=dash), marker=dict(symbol=symbol, size=9),
+                                 customdata=custom, hovertemplate=hover + "ratio %{y:.3g}"), row=1, col=2)
+    fig.add_hline(y=1, line=dict(color="#888", dash="dash"), row=1, col=2, annotation_text="equal norms at both ends",
                   annotation_position="top left", annotation_font=dict(size=11, color="#666"))
-    _style(fig, "First conv / last conv ‖∂L/∂W‖ at initialisation (>1: grows towards the input, <1: vanishes)",
-           "depth (weighted layers)", "ratio first / last (log scale)", height=440)
+    _style(fig, "Gradients at initialisation: size (left) and growth toward the input (right); hover names each regime",
+           "depth (weighted layers)", "‖∂L/∂W‖ (log scale)", height=460)
     fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(tickvals=sorted(summary["depth"].unique()))
+    fig.update_yaxes(title_text="ratio first / last (log scale)", row=1, col=2)
+    fig.update_xaxes(tickvals=sorted(summary["depth"].unique()), title_text="depth (weighted layers)")
     if left_out:
-        _note(fig, f"{_count(left_out, 'ratio is', 'ratios are')} 0 (the first-layer gradient underflowed) or undefined: not drawn")
+        _note(fig, f"{_count(left_out, 'first-conv gradient is', 'first-conv gradients are')} exactly 0 (underflow): "
+                   "not drawn on the log scale, and its ratio is 0")
     return fig
 
 

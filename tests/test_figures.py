@@ -169,10 +169,13 @@ def test_init_ratio_figure():
     from core.probes import summarize_init
     summary = summarize_init(init_frame())
     fig = F.init_ratio_figure(summary)
-    assert len(fig.data) == 3
-    plain_bn = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name)
+    assert len(fig.data) == 9  # per network: first conv, last conv, ratio
+    plain_bn = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.name.endswith("ratio"))
     assert list(plain_bn.y) == pytest.approx([1e6 / 0.7, 1e6 / 0.7])
-    assert fig.layout.yaxis.type == "log"
+    first = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.showlegend is not False)
+    assert list(first.y) == pytest.approx([1e6, 1e6])  # the absolute norm beside the ratio
+    assert first.customdata[0][2] == "exploding toward the input"  # named from the numbers
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
     assert fig.layout.xaxis.title.text == "depth (weighted layers)"
 
 
