@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.paper import REIMPLEMENTATION_TEST_ERROR as REIMPLEMENTATION_TABLE
+from core.paper import TABLE6_110_MEAN_STD
 from core.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from core.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 
@@ -188,20 +189,27 @@ def table6_figure() -> go.Figure:
     fig.add_trace(go.Scatter(
         x=depths, y=[PAPER_TABLE6[d] for d in depths], mode="lines+markers+text", name="He et al. 2015 (Table 6)",
         line=dict(color=FAMILY_COLOURS["resnet"], width=3), marker=dict(size=9),
-        text=[f"{PAPER_TABLE6[d]:.2f}" for d in depths], textposition="top center",
+        text=[f"{PAPER_TABLE6[d]:.2f}" + (" (best of 5)" if d == 110 else "") for d in depths], textposition="top center",
         customdata=[PAPER_PARAMS_M[d] for d in depths],
         hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<br>%{customdata} M parameters<extra>paper</extra>"))
+    mean, std = TABLE6_110_MEAN_STD
+    fig.add_trace(go.Scatter(
+        x=[110], y=[mean], mode="markers", name="ResNet-110, mean ± std of the paper's 5 runs",
+        marker=dict(color=FAMILY_COLOURS["resnet"], symbol="line-ew-open", size=14, line=dict(width=2)),
+        error_y=dict(type="data", array=[std], color=FAMILY_COLOURS["resnet"], thickness=1.5, width=8),
+        hovertemplate=f"ResNet-110: mean {mean:.2f} ± {std:.2f}% over 5 runs (Table 6 lists the best, "
+                      f"{PAPER_TABLE6[110]:.2f}%)<extra>paper</extra>"))
     fig.add_trace(go.Scatter(
         x=depths, y=[REIMPLEMENTATION_TABLE[d] for d in depths], mode="lines+markers",
         name="PyTorch reimplementation (akamaster, 200 epochs)",
         line=dict(color=FAMILY_COLOURS["resnet-b"], width=2, dash="dash"), marker=dict(size=7),
         hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<extra>reimplementation</extra>"))
-    _style(fig, "Deeper ResNets are better on CIFAR-10, up to 110 layers", "depth (weighted layers, log scale)",
+    _style(fig, "CIFAR-10 test error of ResNets by depth: better from 20 to 110 layers, worse at 1202 (paper)", "depth (weighted layers, log scale)",
            "CIFAR-10 test error (%)", height=400)
     fig.update_xaxes(type="log", tickvals=depths, ticktext=[str(d) for d in depths])
     fig.update_yaxes(range=[5.5, 9.5])
-    fig.add_annotation(x=math.log10(1202), y=PAPER_TABLE6[1202], text="1202 layers: overfits<br>(19.4 M parameters)",
-                       showarrow=True, ax=-70, ay=-35, font=dict(size=11, color="#555"))
+    fig.add_annotation(x=math.log10(1202), y=PAPER_TABLE6[1202], text="1202 layers: worse than 110<br>(the paper: overfitting, 19.4 M parameters)",
+                       showarrow=True, ax=-90, ay=-35, font=dict(size=11, color="#555"))
     return fig
 
 
@@ -296,6 +304,67 @@ def epoch_curves(series: list[RunSeries], metric: str = "acc", splits: tuple[str
         fig.update_yaxes(type="log")
     max_epoch = max((int(s.frame["epoch"].max()) for s in series if not s.frame.empty), default=1)
     fig.update_xaxes(dtick=1 if max_epoch <= 20 else None, rangemode="tozero" if max_epoch <= 1 else "normal")
+    return fig
+
+
+# The curves of the paper's Fig. 6, and how each is measured.
+SPLITS = {  # key: (legend, dash, width)
+    "test": ("test", "solid", 3.0),
+    "train": ("training (eval mode, end of epoch)", "dash", 2.0),
+    "running": ("training (running mean over the epoch, train mode)", "dot", 1.2),
+}
+
+
+def training_points(epochs: pd.DataFrame, evals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One long table of a run's curve points: epoch (fractional), split (a SPLITS key), loss, acc.
+
+    test: every test evaluation during training (a test subset every k steps, the full test set at
+    epoch ends), or the epoch ends only for runs recorded before those existed; train: the network in
+    eval mode on a fixed training subset at each epoch's end, as the paper plots training error;
+    running: the training-mode mean over the epoch's mini-batches (augmented, weights still moving).
+    """
+    frames = []
+    if evals is not None and len(evals):
+        frames.append(pd.DataFrame({"epoch": evals["epoch"], "split": "test", "loss": evals["loss"], "acc": evals["acc"]}))
+    elif len(epochs):
+        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "test", "loss": epochs["test_loss"], "acc": epochs["test_acc"]}))
+    if len(epochs) and "train_eval_acc" in epochs and epochs["train_eval_acc"].notna().any():
+        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "train", "loss": epochs["train_eval_loss"],
+                                    "acc": epochs["train_eval_acc"]}))
+    if len(epochs):
+        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "running", "loss": epochs["train_loss"],
+                                    "acc": epochs["train_acc"]}))
+    columns = ["epoch", "split", "loss", "acc"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def training_curves(series: list[RunSeries], metric: str = "error", splits: tuple[str, ...] = ("test", "train"),
+                    title: str | None = None) -> go.Figure:
+    """The paper's Fig. 6 view: frames from ``training_points``; test solid (many points per epoch),
+    training error in eval mode dashed, the running training-mode mean dotted (if asked for)."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No evaluation yet: the first test point is the untrained network.", title or "Training curves")
+    fig = go.Figure()
+    drawn = 0
+    for s, colour in zip(series, _colours(series)):
+        for split in splits:
+            points = s.frame[s.frame["split"] == split].sort_values("epoch")
+            if points.empty:
+                continue
+            legend, dash, width = SPLITS[split]
+            y = _metric_values(points, "loss" if metric == "loss" else "acc", metric)
+            drawn += 1
+            fig.add_trace(go.Scatter(
+                x=points["epoch"], y=y, mode="lines+markers" if len(points) <= 60 else "lines",
+                name=f"{s.label} · {legend.split(' (')[0]}", legendgroup=s.label,
+                line=dict(color=colour, width=width, dash=dash), marker=dict(size=5 if split == "test" else 4),
+                hovertemplate=f"{s.label}<br>{legend}<br>epoch %{{x:.2f}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+    what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
+    parts = [f"{SPLITS[k][0]}: {SPLITS[k][1]}" for k in splits]
+    _style(fig, title or f"{what} during training", "epoch", METRIC_AXIS[metric], height=460)
+    _note(fig, "; ".join(parts))
+    if not drawn:
+        _note(fig, "these runs have none of the chosen curves")
     return fig
 
 
