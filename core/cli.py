@@ -1,4 +1,4 @@
-"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference} ...
+"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference,readme-tables} ...
 
 Every command has --help, and --json for one JSON object on stdout. Errors go to stderr (and into
 the JSON as {"error": ...}) with exit status 2.
@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import bench  # noqa: E402  (kept beside its implementation)
     bench.add_parser(sub)
-    from . import reproduce
+    from . import readme, reproduce
     reproduce.add_parsers(sub)
+    readme.add_parser(sub)
     return parser
 
 

@@ -132,7 +132,7 @@ def probe_at_init(specs: list[dict], images: torch.Tensor, labels: torch.Tensor,
 
 # Thresholds for naming a gradient regime from the numbers (norms of dL/dW of one conv, one batch of 64-128 images).
 LARGE_NORM = 100.0      # a conv's weight gradient above this, at an initial loss near ln 10, is exploding
-SMALL_NORM = 1e-3       # ...below this, it is too small to move the weights at lr 0.1: vanishing
+SMALL_NORM = 1e-2       # ...below this, a hundredth of a BN net's (about 0.3 to 1 here): vanishing
 GROWTH = 10.0           # first/last beyond this (either way) is growth or decay toward the input
 
 
@@ -154,7 +154,7 @@ def gradient_regime(first: float, last: float) -> str:
     if max(first, last) < SMALL_NORM:
         return "small at every layer"
     if max(first, last) > LARGE_NORM:
-        return "exploding at every layer"
+        return "exploding toward the output" if last > first else "exploding toward the input"
     return "balanced (within 10×)"
 
 

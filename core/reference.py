@@ -20,20 +20,37 @@ from .store import EPOCH_COLUMNS, EVAL_COLUMNS, RunStore, atomic_write
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
 
-def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
-           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False) -> list[RunConfig]:
-    """The classroom set: the paper's Fig. 6 story, A vs B, and five seeds each of seed-001's A and B.
+# The shipped Shapes-10 set's recipe, found on a 2-core CPU (README, "Finding a recipe"): the Train page's
+# defaults, so the lesson's runs open from the shipped set or retrain to the same picture.
+SHAPES10_LESSON = dict(recipe="seed", schedule="cosine", augment=True, batch_size=16, subset=1000, test_subset=500, epochs=8)
+# Networks of the shipped set: the paper's Fig. 6 depths, and seeds for the bands of the Fig. 6 trio and ResNet-20.
+PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
+SEEDED = (("none", 20), ("none", 56), ("A", 20), ("A", 56))
+SEEDS = 3
+# Weights are shipped for the networks the pages open (Classify, Gradients); the rest ship histories only.
+WITH_WEIGHTS = (("none", 20), ("none", 56), ("A", 20), ("A", 56), ("A", 110), ("B", 20))
 
-    ``recipe`` is the main six runs' recipe: the paper's on a GPU. Its lr 0.1 needs thousands of
-    iterations before deep nets move (ResNet-56 stayed near chance after 312 steps on Shapes-10), so
-    the CPU-built Shapes-10 set uses seed 001's Adam recipe, which shows the same story in minutes.
+
+def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
+           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False,
+           schedule: str | None = None, seeds: int = SEEDS, ab_probe_every: int | None = None,
+           batch_size: int | None = None, augment: bool | None = None) -> list[RunConfig]:
+    """The classroom set: plain-20..56 and ResNet-20..110 (the paper's Fig. 6), ``seeds`` seeds of plain-20,
+    plain-56, ResNet-20 and ResNet-56 (bands), and five seeds each of seed study 001's ResNet-20 A and B.
+
+    ``recipe``/``schedule``/``batch_size``/``augment``/``epochs``/``subset`` are the main runs' training; the A-vs-B runs use the
+    seed study's own recipe (Adam, batch 32) for ``seed_epochs`` on ``seed_subset`` images, probed every
+    ``ab_probe_every`` steps (default ``probe_every``).
     """
     common = dict(dataset=dataset, test_subset=test_subset, probe_every=probe_every, compile=compile)
-    main = [RunConfig(depth=d, shortcut=s, recipe=recipe, epochs=epochs, subset=subset, **common)
-            for d, s in ((20, "none"), (56, "none"), (20, "A"), (56, "A"), (56, "B"), (110, "A"))]
-    seeds = [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **common)
+    main = dict(recipe=recipe, schedule=schedule, batch_size=batch_size, augment=augment, epochs=epochs, subset=subset, **common)
+    nets = [("none", d) for d in PLAIN_DEPTHS] + [("A", d) for d in RESNET_DEPTHS]
+    runs = [RunConfig(depth=d, shortcut=s, **main) for s, d in nets]
+    runs += [RunConfig(depth=d, shortcut=s, seed=k, **main) for s, d in SEEDED for k in range(1, seeds)]
+    ab = {**common, "probe_every": probe_every if ab_probe_every is None else ab_probe_every}
+    runs += [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **ab)
              for s in ("A", "B") for k in range(5)]
-    return main + seeds
+    return runs
 
 
 def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool = True) -> int:
@@ -102,18 +119,31 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
         db.execute("COMMIT")
 
 
-def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print) -> int:
-    """Train (or take from the store) every config and export it; returns the total bytes written."""
+def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print,
+          prune: bool = True) -> int:
+    """Train (or take from the store) every config and export it; returns the total bytes written.
+
+    The files already shipped are installed into ``store`` first, so runs the set keeps are not trained
+    again; with ``prune``, shipped files of runs no longer in the set are removed.
+    """
     from .progress import ProgressBar
     from .train import train
-    total = 0
+    install(store, out_dir.parent)
+    total, keep = 0, set()
     for i, config in enumerate(configs):
         bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.label}")
         result = train(config, store, data_dir=data_dir,
                        progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))
         bar.close()
-        # Seed bands need only histories: ship the weights of one seed of each, to stay small.
-        total += export_run(store, result.record.run_id, out_dir, with_weights=config.seed == 0)
+        # Seed bands and the other depths need only histories: weights for seed 0 of the nets pages open.
+        weights = config.seed == 0 and (config.shortcut, config.depth) in WITH_WEIGHTS
+        total += export_run(store, result.record.run_id, out_dir, with_weights=weights)
+        keep.add(result.record.run_id)
         log(f"{config.label}: {result.record.status}, test acc {result.record.metrics.get('test_acc', float('nan')):.3f}"
             f"{' (stored)' if result.cached else ''}; {total / 1e6:.1f} MB so far")
+    if prune:
+        for path in out_dir.iterdir():
+            if path.name.split(".")[0] not in keep and path.suffix in (".gz", ".safetensors"):
+                path.unlink()
+                log(f"removed {path.name}: no longer in the set")
     return total

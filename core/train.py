@@ -24,10 +24,10 @@ from .store import RESUMABLE, RunRecord, RunStore, StoreError
 
 EVAL_BATCH = 1000
 # Training error as the paper plots it: the network in eval mode on a fixed training subset, at each epoch's end.
-TRAIN_EVAL_IMAGES = 1000
+TRAIN_EVAL_IMAGES = 500
 # Test points during training: a fixed test subset every k steps, k chosen so a run draws at least
 # TEST_EVAL_POINTS of them (plus the full test set at every epoch's end).
-TEST_EVAL_IMAGES, TEST_EVAL_POINTS = 500, 24
+TEST_EVAL_IMAGES, TEST_EVAL_POINTS = 200, 24
 
 
 def eval_every(total_steps: int) -> int:

@@ -101,3 +101,143 @@ def table6_caption() -> str:
             "epochs, no model chosen on a validation split, per its README), so the paper's rise at 1202 is the result "
             "of one protocol, not a law of depth. Plain nets are not in Table 6: "
             "the paper shows them only as curves (Fig. 6), where plain-56 trains and tests worse than plain-20.")
+
+
+# ----------------------------------------------------------------------------------- Train page
+
+def final_train_error(record) -> tuple[float | None, str]:
+    """A run's final training error (%) and how it was measured: eval mode on a fixed training subset
+    where recorded (as the paper plots it), else the running training-mode mean of the last epoch."""
+    m = record.metrics or {}
+    if m.get("train_eval_acc") is not None:
+        return 100 * (1 - m["train_eval_acc"]), "eval mode"
+    if m.get("train_acc") is not None:
+        return 100 * (1 - m["train_acc"]), "running mean"
+    return None, ""
+
+
+def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str | None:
+    """'plain-56 ends at 60.1% training error, plain-20 at 20.3%: ...' for two runs of the chosen ones, or None."""
+    from core.verdict import record_verdict
+    pick = {r.config.depth: r for r in sorted(records, key=lambda r: -r.config.seed)  # seed 0 wins
+            if r.config.shortcut == shortcut and r.config.arch == "cifar"
+            and r.config.depth in (shallow, deep) and r.status == "done"}
+    if len(pick) < 2:
+        return None
+    (e_deep, how), (e_shallow, _) = final_train_error(pick[deep]), final_train_error(pick[shallow])
+    if e_deep is None or e_shallow is None:
+        return None
+    name_deep, name_shallow = pick[deep].config.model_name, pick[shallow].config.model_name
+    text = f"{name_deep} ends at {e_deep:.1f}% training error ({how}), {name_shallow} at {e_shallow:.1f}%"
+    flags = [f"{pick[d].config.model_name} {v}" for d in (deep, shallow) if (v := record_verdict(pick[d]))]
+    if flags:
+        return text + ": " + "; ".join(flags) + ", so this pair cannot show how depth acts."
+    if shortcut == "none":
+        verdict = ("the deeper plain net trains worse: the degradation of the paper's Fig. 6" if e_deep > e_shallow
+                   else "here the deeper plain net does not train worse, unlike the paper's Fig. 6")
+    else:
+        verdict = ("the deeper ResNet trains at least as well: the paper's other half" if e_deep <= e_shallow
+                   else "here the deeper ResNet trains worse, unlike the paper's Fig. 6 (right), where depth helps "
+                        "after 64,000 iterations; these runs are far shorter")
+    return f"{text}: {verdict}."
+
+
+def fig6_sentences(records) -> list[str]:
+    """What the chosen runs show of the paper's Fig. 6, both halves, each from its own numbers."""
+    return [s for s in (depth_pair_sentence(records, "none", 20, 56), depth_pair_sentence(records, "A", 20, 56),
+                        depth_pair_sentence(records, "A", 20, 110)) if s]
+
+
+# ----------------------------------------------------------------------- which runs a page opens on
+
+def preference(record) -> tuple:
+    """Sort key: shipped runs first, then runs that learned, then higher test accuracy, seed 0 first."""
+    from core.verdict import record_verdict
+    acc = (record.metrics or {}).get("test_acc")
+    return (not record.reference, record_verdict(record) is not None, -(acc if acc is not None else -1), record.config.seed)
+
+
+def default_pair(records: list) -> tuple[str | None, str | None]:
+    """A plain run and the ResNet most like it (same depth, data and recipe; option A first), preferring
+    shipped runs and runs that learned over the newest, and the deepest such plain net."""
+    plain = sorted((r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"),
+                   key=lambda r: (preference(r)[:2], -r.config.depth, preference(r)[2:]))
+    resnets = sorted((r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"), key=preference)
+    left = plain[0] if plain else (sorted(records, key=preference)[0] if records else None)
+    if left is None:
+        return None, None
+
+    def likeness(r):
+        same = (r.config.depth == left.config.depth, r.config.dataset == left.config.dataset,
+                r.config.recipe == left.config.recipe, r.config.epochs == left.config.epochs, r.config.seed == left.config.seed)
+        return (tuple(not x for x in same), r.config.shortcut != "A", preference(r))
+    right = (sorted(resnets, key=likeness) or [r for r in records if r.run_id != left.run_id] or [left])[0]
+    return left.run_id, right.run_id
+
+
+# ---------------------------------------------------------------------------------- Compare page
+
+def _trend(rows: pd.DataFrame, column: str) -> str | None:
+    """'from 20.1% (20 layers) to 35.2% (56 layers), rising with depth' for a family's rows, or None."""
+    rows = rows.dropna(subset=[column]).sort_values("depth")
+    if len(rows) < 2:
+        return None
+    values = rows[column].to_numpy()
+    steps = [b - a for a, b in zip(values, values[1:])]
+    shape = ("rising at every step in depth" if all(d > 0 for d in steps) else
+             "falling or level at every step in depth" if all(d <= 0 for d in steps) else
+             "not monotonic in depth")
+    points = ", ".join(f"{v:.1f}% at {d}" for d, v in zip(rows["depth"], values))
+    return f"{points} layers: {shape}"
+
+
+def depth_story(table: pd.DataFrame) -> list[str]:
+    """What the error-vs-depth table of one setup shows, family by family, beside what the paper found.
+
+    ``table`` is core.compare.depth_table's (errors in %, training error as recorded, flag per group).
+    """
+    sentences = []
+    for shortcut, name, paper in (("none", "Plain nets", "in the paper (Fig. 6, left) their training error rises with depth"),
+                                  ("A", "ResNets (A)", "in the paper (Fig. 6, middle; Table 6) it falls with depth up to 110 layers")):
+        rows = table[(table["shortcut"] == shortcut) & table["bn"] & (table["arch"] == "cifar")]
+        trend = _trend(rows, "train_error_mean")
+        if trend is None:
+            continue
+        flagged = rows[rows["flag"].notna()]["model"].tolist() if "flag" in rows else []
+        text = f"**{name}**, final training error: {trend}; {paper}."
+        if flagged:
+            text += f" Near chance, so not evidence about depth: {', '.join(flagged)}."
+        sentences.append(text)
+    return sentences
+
+
+def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None) -> str:
+    """How the SSR between two mean curves compares with what seed noise alone would give."""
+    if noise is None:
+        return (f"No noise baseline: {a} and {b} need at least two seeds each to tell a real difference from the "
+                "spread between seeds. Train more seeds of each.")
+    expected, epochs = noise
+    ratio = ssr / expected if expected > 0 else float("inf")
+    if ratio <= 2:
+        verdict = "about what seed noise alone gives: these runs cannot tell the two apart"
+    elif ratio <= 5:
+        verdict = "a few times what seed noise gives: a difference, but a small one next to the spread between seeds"
+    else:
+        verdict = "well beyond seed noise: the two networks learn differently here"
+    return (f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give over {epochs} epochs: {verdict}.")
+
+
+def default_models(records) -> list[str]:
+    """Classify's first models: a plain net and a ResNet of equal depth trained the same way, preferring
+    shipped runs and runs that learned (never a chance-level one when another exists); else the best run."""
+    from core.compare import setup_key
+    from core.verdict import record_verdict
+    ranked = sorted(records, key=preference)
+    resnets = [r for r in ranked if r.config.shortcut == "A" and r.config.arch == "cifar" and record_verdict(r) is None]
+    for res in sorted(resnets, key=lambda r: (preference(r)[:2], -r.config.depth)):
+        for other in ranked:
+            c = other.config
+            if (c.shortcut == "none" and c.depth == res.config.depth and setup_key(c) == setup_key(res.config)
+                    and c.seed == res.config.seed and record_verdict(other) is None):
+                return [other.run_id, res.run_id]
+    return [ranked[0].run_id] if ranked else []

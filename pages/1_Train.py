@@ -14,28 +14,32 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core import jobs  # noqa: E402
-from core.config import RECIPE_DEFAULTS, ConfigError, RunConfig  # noqa: E402
+from core.config import RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES, ConfigError, RunConfig  # noqa: E402
+from core.reference import SHAPES10_LESSON as LESSON  # noqa: E402
+from core.verdict import steps_warning  # noqa: E402
 from core.models import TORCHVISION_MODEL  # noqa: E402
-from dashboard import common, figures  # noqa: E402
+from dashboard import common, figures, lesson  # noqa: E402
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
     "ResNet-A": ("cifar", "A", "Identity shortcuts; where the width doubles, subsample and zero-pad (no extra "
                                "parameters: the paper's CIFAR-10 choice)."),
     "ResNet-B": ("cifar", "B", "Identity shortcuts, but a 1×1 conv projection where the shape changes."),
-    "dense (concat)": ("cifar", "concat", "Concatenates each block's input with its output instead of adding, "
-                                          "then a 1×1 conv maps back to the stage width."),
+    "concat + 1×1 merge": ("cifar", "concat", "Concatenates each block's input with its output, then a 1×1 conv "
+                                              "merges them back to the stage width. Not DenseNet, and no identity path: "
+                                              "the learned merge replaces it, so at initialisation it is another plain stack."),
     "torchvision ResNet-18": (TORCHVISION_MODEL, "B", "torchvision's ImageNet ResNet-18 adapted to 32×32 images "
                                                       "(11 M parameters); depth and BN settings do not apply."),
 }
-RECIPES = {"paper": "paper: SGD lr 0.1, ÷10 at 50% and 75%, momentum 0.9, batch 128, crop + flip",
-           "seed": "seed study: Adam lr 0.001, batch 32, no augmentation"}
+SCHEDULE_CHOICES = (None, "step", "cosine", "constant")  # None: the recipe's own
+BATCH_CHOICES = (None, 16, 32, 64, 128, 256)
+AUGMENT_CHOICES = (None, True, False)
 NAMED_DEPTHS = (20, 32, 44, 56, 110)
 OTHER_DEPTH = "other (6n+2)"
 PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
-FIG6 = (("none", 20), ("none", 56), ("A", 56))  # the paper's Fig. 6 in miniature: plain-20, plain-56, ResNet-56
+FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
 
 store = common.get_store()
 st.title("Train a network")
@@ -66,8 +70,22 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         init = st.radio("Initialisation", ("kaiming", "default"), key="train_init", horizontal=True,
                         format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
     with recipe_col:
-        recipe = st.radio("Recipe", list(RECIPES), key="train_recipe", format_func=RECIPES.get)
-        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=3, key="train_epochs")
+        recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
+                          key="train_recipe", format_func=RECIPE_NAMES.get)
+        st.caption(RECIPE_DESCRIPTIONS[recipe] + ".")
+        schedule = st.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
+                                key="train_schedule",
+                                format_func=lambda k: f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
+                                if k is None else SCHEDULE_NAMES[k])
+        b_col, a_col = st.columns(2)
+        batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
+                                     key="train_batch", format_func=lambda b: f"the recipe's ({RECIPE_DEFAULTS[recipe]['batch_size']})"
+                                     if b is None else str(b))
+        augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
+                                  key="train_augment", format_func=lambda a: ("the recipe's (" + (
+                                      "crop + flip" if RECIPE_DEFAULTS[recipe]["augment"] else "none") + ")") if a is None
+                                  else ("pad-4 crop + flip" if a else "none"))
+        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key="train_epochs")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train_seed",
                                help="Same settings and seed give the same run (and the same stored result)")
         probes = st.toggle("Record per-layer gradients", value=True, key="train_probes",
@@ -81,15 +99,18 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         (st.caption if data.available else st.warning)(data.note)
         n_train, n_test = common.DATASET_SIZES[dataset]
         subset = st.number_input(f"Training images (of {n_train:,}, class-balanced)", min_value=10, max_value=n_train,
-                                 value=min(2000, n_train), step=500, key=f"train_subset_{dataset}")
+                                 value=min(LESSON["subset"], n_train), step=500, key=f"train_subset_{dataset}")
         test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
-                                      value=min(1000, n_test), step=500, key=f"train_test_subset_{dataset}")
-    batch = RECIPE_DEFAULTS[recipe]["batch_size"]
+                                      value=min(LESSON["test_subset"], n_test), step=500, key=f"train_test_subset_{dataset}")
+    batch = batch_size or RECIPE_DEFAULTS[recipe]["batch_size"]
     total_steps = max(1, int(subset) // min(batch, int(subset))) * int(epochs)
     try:
         config = RunConfig(arch=arch, depth=int(depth) if not fixed else 18, shortcut=shortcut, bn=bool(bn), init=init,
                            dataset=dataset, subset=None if subset == n_train else int(subset),
                            test_subset=None if test_subset == n_test else int(test_subset), recipe=recipe,
+                           schedule=schedule if schedule != RECIPE_DEFAULTS[recipe]["schedule"] else None,
+                           batch_size=batch_size if batch_size != RECIPE_DEFAULTS[recipe]["batch_size"] else None,
+                           augment=augment if augment != RECIPE_DEFAULTS[recipe]["augment"] else None,
                            epochs=int(epochs), seed=int(seed),
                            probe_every=max(1, total_steps // PROBES_PER_RUN) if probes else 0)
     except ConfigError as e:
@@ -133,6 +154,8 @@ def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
         n = config.subset or common.DATASET_SIZES[config.dataset][0]
         steps = max(1, n // min(batch, n)) * config.epochs
         st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
+        if warning := steps_warning(config, n):
+            st.warning(warning, icon=":material/warning:")
         action = "Start training"
     if status in ("done", "diverged", "cancelled", "interrupted"):
         restart = st.checkbox("Train again from scratch (replaces the stored run)", key="train_restart")
@@ -210,12 +233,12 @@ def live_view(run_id: str, was_live: bool) -> None:
     facts[3].metric("parameters", f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
                     help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}")
     one = [series(record, history.steps)]
-    per_epoch = [series(record, epochs)]
+    points = [series(record, figures.training_points(epochs, history.evals))]
     left, right = st.columns(2)
     left.plotly_chart(figures.step_curves(one, "loss"), width="stretch", key="train_live_step_loss")
     right.plotly_chart(figures.step_curves(one, "acc"), width="stretch", key="train_live_step_acc")
-    left.plotly_chart(figures.epoch_curves(per_epoch, "loss"), width="stretch", key="train_live_epoch_loss")
-    right.plotly_chart(figures.epoch_curves(per_epoch, "acc"), width="stretch", key="train_live_epoch_acc")
+    left.plotly_chart(figures.training_curves(points, "loss", tuple(figures.SPLITS)), width="stretch", key="train_live_epoch_loss")
+    right.plotly_chart(figures.training_curves(points, "error", tuple(figures.SPLITS)), width="stretch", key="train_live_epoch_acc")
 
 
 st.divider()
@@ -244,7 +267,7 @@ else:
 # ------------------------------------------------------------------------------------ overlay
 
 def fig6_configs(base: RunConfig) -> list[RunConfig]:
-    """plain-20, plain-56 and ResNet-56 with the data and recipe settings chosen above."""
+    """plain-20, plain-56, ResNet-20 and ResNet-56 with the data and recipe settings chosen above."""
     return [dataclasses.replace(base, arch="cifar", shortcut=shortcut, depth=depth) for shortcut, depth in FIG6]
 
 
@@ -259,17 +282,18 @@ def train_missing(configs: list[RunConfig]) -> None:
 
 st.divider()
 st.subheader("Several runs on one chart")
-st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56 and ResNet-56**. The deeper plain net should "
-            "end with the higher *training* error (degradation); the ResNet-56 of the same size should not.")
+st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56, ResNet-20 and ResNet-56**. In the paper the "
+            "deeper plain net ends with the higher *training* error (degradation), while the deeper ResNet ends lower. "
+            "The sentences under the chart say what the runs shown here do.")
 if config is not None:
     wanted = fig6_configs(config)
     found = [common.find_equivalent(store, c) for c in wanted]
     missing = [c for c, r in zip(wanted, found) if r is None and not (jobs.get(c.run_id) and jobs.get(c.run_id).running)]
     have = [r.run_id for r in found if r is not None]
     b1, b2 = st.columns(2)
-    b1.button("Show plain-20, plain-56 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
-              disabled=not have, help="Those of the three that are stored, with the data and recipe settings above")
-    b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All three are stored or training",
+    b1.button("Show plain-20, plain-56, ResNet-20 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
+              disabled=not have, help="Those of the four that are stored, with the data and recipe settings above")
+    b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All four are stored or training",
               key="train_fig6_train", on_click=train_missing, args=(missing,), disabled=not missing or not data.available,
               help="With the data and recipe settings above; they train side by side and share the CPU/GPU")
 records = store.list()
@@ -279,19 +303,19 @@ focus = st.session_state.get(common.FOCUS_RUN_KEY)
 if focus and focus not in seen and any(r.run_id == focus for r in records):
     seen.add(focus)
     st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
-# With nothing chosen yet, open on the shipped Fig. 6 trio, so the lesson's picture is there at once.
-shipped_trio = [next((r.run_id for r in records if r.reference and (r.config.shortcut, r.config.depth) == pair), None)
-                for pair in FIG6]
+# With nothing chosen yet, open on the shipped Fig. 6 set (seed 0), so the lesson's picture is there at once.
+shipped_fig6 = [next((r.run_id for r in records if r.reference and r.config.seed == 0 and r.config.recipe == LESSON["recipe"]
+                      and (r.config.shortcut, r.config.depth) == pair), None) for pair in FIG6]
 default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(common.FOCUS_RUN_KEY)
-               else [i for i in shipped_trio if i] or [records[0].run_id if records else ""])
+               else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""])
 chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 metric_col, x_col, split_col = st.columns(3)
 metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key="train_overlay_metric",
                           format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
 per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key="train_overlay_x",
                   format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get)
-splits = split_col.multiselect("Curves", ("test", "train"), default=("test", "train"), key="train_overlay_splits",
-                               disabled=per == "step")
+splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key="train_overlay_splits",
+                               disabled=per == "step", format_func=lambda k: figures.SPLITS[k][0])
 
 
 def overlay_chart(runs: list, was_live: bool) -> None:
@@ -300,7 +324,8 @@ def overlay_chart(runs: list, was_live: bool) -> None:
         st.rerun()
     histories = {r.run_id: store.history(r.run_id, kinds=NO_PROBES) for r in runs}
     if per == "epoch":
-        chart = figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in runs], metric, tuple(splits) or ("test",))
+        chart = figures.training_curves([series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
+                                         for r in runs], metric, tuple(splits) or ("test",))
     else:
         chart = figures.step_curves([series(r, histories[r.run_id].steps) for r in runs], metric)
     st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
@@ -311,5 +336,10 @@ if not chosen:
 else:
     any_live = any(is_live(r.run_id) for r in chosen)
     st.fragment(overlay_chart, run_every=2.0 if any_live else None)(chosen, any_live)
-    st.caption("Solid: test set; dashed: training set. Runs of one family share a colour (plain red, ResNet blue, "
-               "projection ResNet teal, dense green), deeper nets darker.")
+    st.caption("Solid: test error, measured on a test subset several times an epoch and on the whole test set at each "
+               "epoch's end; dashed: training error as the paper plots it, the network in eval mode on a fixed training "
+               "subset at each epoch's end; dotted (if chosen): the running mean over the epoch's augmented mini-batches "
+               "in training mode, which lags and sits above. Runs of one family share a colour (plain red, ResNet blue, "
+               "projection ResNet teal, concat + merge green), deeper nets darker.")
+    for sentence in lesson.fig6_sentences(chosen):
+        st.markdown("- " + sentence)

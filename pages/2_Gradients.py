@@ -139,19 +139,6 @@ def probed_runs() -> list:
     return [r for r in store.list() if r.config.probe_every > 0 and r.status != "failed"]
 
 
-def default_pair(records: list) -> tuple[str | None, str | None]:
-    """A plain run and the ResNet most like it (same depth and data first)."""
-    plain = [r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"]
-    resnets = [r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"]
-    left = plain[0] if plain else (records[0] if records else None)
-    if left is None:
-        return None, None
-    same = [r for r in resnets if (r.config.depth, r.config.dataset) == (left.config.depth, left.config.dataset)]
-    same.sort(key=lambda r: r.config.shortcut != "A")  # option A first: exactly the plain net's parameters
-    right = (same or resnets or [r for r in records if r.run_id != left.run_id] or [left])[0]
-    return left.run_id, right.run_id
-
-
 def nearest_step(steps: np.ndarray, step: int) -> int:
     return int(steps[np.abs(steps - step).argmin()])
 
@@ -181,7 +168,7 @@ if not records:
             jobs.start(c, store)
         st.rerun()
 else:
-    left_default, right_default = default_pair(records)
+    left_default, right_default = lesson.default_pair(records)
     pick_left, pick_right = st.columns(2)
     left = common.pick_run("Left (e.g. a plain net)", records, key="grad_left", default_id=left_default, container=pick_left)
     right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key="grad_right",

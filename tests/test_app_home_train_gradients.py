@@ -72,11 +72,17 @@ def test_home_renders_concepts_machine_and_lesson(home):
 
 def test_train_page_widgets(home):
     at = open_page(TRAIN)
-    assert at.radio(key="train_arch").options == ["plain", "ResNet-A", "ResNet-B", "dense (concat)", "torchvision ResNet-18"]
+    assert at.radio(key="train_arch").options == ["plain", "ResNet-A", "ResNet-B", "concat + 1×1 merge", "torchvision ResNet-18"]
     assert at.selectbox(key="train_depth").options == ["20", "32", "44", "56", "110", "other (6n+2)"]
     assert at.toggle(key="train_bn").value is True
     assert at.radio(key="train_init").value == "kaiming"
-    assert at.radio(key="train_recipe").options and at.number_input(key="train_epochs").value == 3
+    # The defaults are the shipped Shapes-10 set's recipe, so the lesson's runs open from it.
+    from core.reference import SHAPES10_LESSON
+    assert at.radio(key="train_recipe").value == SHAPES10_LESSON["recipe"]
+    assert at.number_input(key="train_epochs").value == SHAPES10_LESSON["epochs"]
+    assert at.selectbox(key="train_schedule").value == SHAPES10_LESSON["schedule"]
+    assert at.selectbox(key="train_batch").value == SHAPES10_LESSON["batch_size"]
+    assert at.number_input(key="train_subset_builtin").value == SHAPES10_LESSON["subset"]
     assert at.number_input(key="train_seed").value == 0
     assert at.button(key="train_start").label == "Start training"
     # A custom depth: n blocks per stage give 6n+2 layers.
@@ -113,7 +119,7 @@ def test_tiny_run_from_the_train_page(home):
     step_loss = live["Training loss per step (mini-batch)"]
     assert step_loss["layout"]["xaxis"]["title"]["text"] == "training step"
     assert any(t.get("name", "").startswith("ResNet-8 (A)") for t in step_loss["data"])
-    assert "Accuracy per epoch (solid: test, dashed: training)" in live
+    assert "Error during training" in live and "Loss during training" in live
     assert {m.label for m in at.metric} >= {"epochs finished", "test accuracy"}
     assert any(m.value == "1 / 1" for m in at.metric)
 
@@ -159,10 +165,11 @@ def test_gradients_page_at_initialisation(home):
         assert at.multiselect(key=key).value
     titles = chart_titles(at)
     assert any("at initialisation" in t for t in titles)
-    assert any("First conv / last conv" in t for t in titles)
+    assert any("Gradients at initialisation: size" in t for t in titles)
     findings = [m.value for m in at.markdown if m.value.startswith("- **")]
     assert findings and all("first conv" in f or "initial loss" in f for f in findings[0].splitlines())
     assert any("Balduzzi" in m.value for m in at.markdown)
+    assert not any("size* of their gradients" in m.value for m in at.markdown)
     # The back-propagated signal is one click away.
     at.radio(key="grad_init_kind").set_value("grad_out").run()
     assert any("‖∂L/∂y‖" in t for t in chart_titles(at))

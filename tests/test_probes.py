@@ -99,8 +99,9 @@ def test_gradient_regime_reads_the_norms_not_only_the_ratio():
     assert gradient_regime(644, 0.625) == "exploding toward the input"
     assert gradient_regime(4e-9, 3e-3) == "vanishing toward the input"
     assert gradient_regime(0.0, 3e-3) == "vanishing (first conv underflows to 0)"
-    assert gradient_regime(0.0058, 0.0051) == "balanced (within 10×)"
-    assert gradient_regime(5e-4, 4e-4) == "small at every layer"
+    assert gradient_regime(0.0058, 0.0051) == "small at every layer"
+    assert gradient_regime(23, 215) == "exploding toward the output"
+    assert gradient_regime(0.0581, 0.0473) == "balanced (within 10×)"
     assert gradient_regime(1.04, 0.264) == "balanced (within 10×)"
 
 

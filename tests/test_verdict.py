@@ -46,3 +46,16 @@ def test_cli_list_and_show_carry_the_flag(store):
     assert "! near chance" in cli("list", store=store.root).stdout
     shown = cli("show", stuck.run_id, store=store.root).stdout
     assert "ended near chance: test accuracy 10.0%" in shown
+
+
+def test_steps_warning_before_start():
+    from core.config import RunConfig
+    from core.verdict import steps_warning
+    paper_deep = RunConfig(depth=56, shortcut="A", subset=2000, epochs=3)            # 15 steps an epoch: 45
+    assert "SGD at lr 0.1" in steps_warning(paper_deep, 2000) and "312 steps" in steps_warning(paper_deep, 2000)
+    assert steps_warning(RunConfig(depth=56, epochs=100, subset=20000), 20000) is None  # 15,600 steps
+    plain = RunConfig(depth=56, shortcut="none", recipe="seed", subset=2000, epochs=3)  # 62 an epoch: 186
+    assert "without identity shortcuts" in steps_warning(plain, 2000)
+    assert steps_warning(RunConfig(depth=56, shortcut="none", recipe="seed", subset=2000, epochs=8), 2000) is None
+    assert steps_warning(RunConfig(depth=20, recipe="seed", subset=2000, epochs=8), 2000) is None
+    assert "Only 31 training steps" in steps_warning(RunConfig(depth=20, recipe="seed", subset=1000, epochs=1), 1000)
