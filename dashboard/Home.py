@@ -95,7 +95,7 @@ def home() -> None:
 
     st.divider()
     st.subheader("A 10-minute lesson")
-    lesson = [
+    lesson_steps = [
         ("Train", "3 min", "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
                   "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
                   "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
@@ -107,7 +107,7 @@ def home() -> None:
         ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
                      "side by side, which pixels each one looked at, and whether the image is like anything it was trained on."),
     ]
-    for number, (title, minutes, text) in enumerate(lesson, start=1):
+    for number, (title, minutes, text) in enumerate(lesson_steps, start=1):
         page = PAGES.get(title)
         cols = st.columns([0.22, 1], vertical_alignment="center")
         with cols[0]:

@@ -136,8 +136,10 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     store = RunStore(home)
     stop = threading.Event()
     stop.set()  # cancelled before its first step
-    # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs (probing every step).
-    cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1), store, stop=stop).record
+    # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs, its default recipe (probing every step).
+    from core.reference import SHAPES10_LESSON as lesson
+    recipe = {k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}
+    cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1, **recipe), store, stop=stop).record
     assert cancelled.status == "cancelled"
     diverged = RunConfig(depth=8, shortcut="none", bn=False, subset=256, test_subset=200, epochs=1).resolved()
     store.begin(diverged, info={}, fresh=True)

@@ -69,7 +69,7 @@ def test_fig6_sentences_follow_the_runs_numbers():
     reversed_half = lesson.fig6_sentences([record("A", 20, 0.85), record("A", 56, 0.70)])[0]
     assert "trains worse, unlike the paper's Fig. 6 (right)" in reversed_half
     stuck = lesson.fig6_sentences([record("none", 20, 0.80), record("none", 56, 0.11)])[0]
-    assert "plain-56 ended near chance" in stuck and "cannot show how depth acts" in stuck
+    assert "Plain-56 ended near chance" in stuck and "cannot show how depth acts" in stuck and "64,000" in stuck
     assert lesson.fig6_sentences([record("none", 20, 0.8)]) == []
 
 
@@ -82,6 +82,7 @@ def test_depth_story_describes_each_family_from_the_table():
     plain, resnet = lesson.depth_story(table)
     assert "20.0% at 20, 60.0% at 56 layers: rising at every step in depth" in plain
     assert "not monotonic in depth" in resnet and "falls with depth up to 110 layers" in resnet
+    assert "does not show the paper's shape" in resnet and "does not show" not in plain
     table.loc[1, "flag"] = "ended near chance"
     assert "Near chance, so not evidence about depth: plain-56" in lesson.depth_story(table)[0]
     assert lesson.depth_story(table.assign(train_error_mean=np.nan)) == []
