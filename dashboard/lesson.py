@@ -153,8 +153,8 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str 
 
 def fig6_sentences(records) -> list[str]:
     """What the chosen runs show of the paper's Fig. 6, both halves, each from its own numbers."""
-    return [s for s in (depth_pair_sentence(records, "none", 20, 56), depth_pair_sentence(records, "A", 20, 56),
-                        depth_pair_sentence(records, "A", 20, 110)) if s]
+    pairs = [("none", 20, d) for d in (32, 44, 56)] + [("A", 20, d) for d in (32, 44, 56, 110)]
+    return [s for s in (depth_pair_sentence(records, *pair) for pair in pairs) if s]
 
 
 # ----------------------------------------------------------------------- which runs a page opens on

@@ -40,6 +40,7 @@ PROBES_PER_RUN = 60                      # gradient probes spread over a run, fo
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
 FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
+OVERLAY_FIRST = FIG6 + (("none", 32),)  # ...opened with plain-32 too: a deeper plain net that still learns
 
 store = common.get_store()
 st.title("Train a network")
@@ -305,7 +306,7 @@ if focus and focus not in seen and any(r.run_id == focus for r in records):
     st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
 # With nothing chosen yet, open on the shipped Fig. 6 set (seed 0), so the lesson's picture is there at once.
 shipped_fig6 = [next((r.run_id for r in records if r.reference and r.config.seed == 0 and r.config.recipe == LESSON["recipe"]
-                      and (r.config.shortcut, r.config.depth) == pair), None) for pair in FIG6]
+                      and (r.config.shortcut, r.config.depth) == pair), None) for pair in OVERLAY_FIRST]
 default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(common.FOCUS_RUN_KEY)
                else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""])
 chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
