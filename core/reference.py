@@ -120,17 +120,22 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
 
 
 def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print,
-          prune: bool = True) -> int:
+          prune: bool = True, stored_only: bool = False) -> int:
     """Train (or take from the store) every config and export it; returns the total bytes written.
 
     The files already shipped are installed into ``store`` first, so runs the set keeps are not trained
-    again; with ``prune``, shipped files of runs no longer in the set are removed.
+    again; with ``prune``, shipped files of runs no longer in the set are removed. With ``stored_only``,
+    configs the store has not finished are left out (and named in the log) instead of trained.
     """
     from .progress import ProgressBar
     from .train import train
     install(store, out_dir.parent)
     total, keep = 0, set()
     for i, config in enumerate(configs):
+        stored = store.get(config.run_id)
+        if stored_only and (stored is None or stored.status != "done"):
+            log(f"{config.label}: not in the store, left out")
+            continue
         bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.label}")
         result = train(config, store, data_dir=data_dir,
                        progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))

@@ -19,10 +19,24 @@ def test_export_then_install_round_trips_history_and_weights(tmp_path):
     got = target.get(rec.run_id)
     assert got.reference and got.status == "done" and got.metrics == rec.metrics
     a, b = source.history(rec.run_id), target.history(rec.run_id)
-    for table in ("steps", "epochs", "probes"):
+    for table in ("steps", "epochs", "probes", "evals"):
         assert getattr(a, table).equals(getattr(b, table)), table
+    assert b.epochs.train_eval_acc.notna().all() and len(b.evals) == 9  # 8 steps: one test point after each, and step 0
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(target.load_model(rec.run_id)(x), source.load_model(rec.run_id)(x), atol=0.05, rtol=0.05)
+
+
+def test_build_exports_the_stored_runs_prunes_the_rest_and_trains_nothing_when_asked(tmp_path):
+    store = RunStore(tmp_path / "store")
+    done = train(tiny_config(), store).record
+    out = tmp_path / "ref" / "builtin"
+    out.mkdir(parents=True)
+    (out / "0123456789ab.json.gz").write_bytes(b"an old run no longer in the set")
+    log = []
+    reference.build([tiny_config(), tiny_config(seed=7)], store, out, log=log.append, stored_only=True)
+    assert sorted(p.name for p in out.glob("*.json.gz")) == [f"{done.run_id}.json.gz"]
+    assert any("seed 7: not in the store, left out" in line for line in log)
+    assert store.get(tiny_config(seed=7).run_id) is None  # nothing trained
 
 
 def test_a_damaged_reference_file_is_skipped(tmp_path, capsys):
