@@ -34,20 +34,21 @@ WITH_WEIGHTS = (("none", 20), ("none", 56), ("A", 20), ("A", 56), ("A", 110), ("
 def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
            test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False,
            schedule: str | None = None, seeds: int = SEEDS, ab_probe_every: int | None = None,
-           batch_size: int | None = None, augment: bool | None = None) -> list[RunConfig]:
+           batch_size: int | None = None, augment: bool | None = None, ab_test_subset: int | None = None) -> list[RunConfig]:
     """The classroom set: plain-20..56 and ResNet-20..110 (the paper's Fig. 6), ``seeds`` seeds of plain-20,
     plain-56, ResNet-20 and ResNet-56 (bands), and five seeds each of seed study 001's ResNet-20 A and B.
 
     ``recipe``/``schedule``/``batch_size``/``augment``/``epochs``/``subset`` are the main runs' training; the A-vs-B runs use the
     seed study's own recipe (Adam, batch 32) for ``seed_epochs`` on ``seed_subset`` images, probed every
-    ``ab_probe_every`` steps (default ``probe_every``).
+    ``ab_probe_every`` steps (default ``probe_every``) and tested on ``ab_test_subset`` images (default ``test_subset``).
     """
     common = dict(dataset=dataset, test_subset=test_subset, probe_every=probe_every, compile=compile)
     main = dict(recipe=recipe, schedule=schedule, batch_size=batch_size, augment=augment, epochs=epochs, subset=subset, **common)
     nets = [("none", d) for d in PLAIN_DEPTHS] + [("A", d) for d in RESNET_DEPTHS]
     runs = [RunConfig(depth=d, shortcut=s, **main) for s, d in nets]
     runs += [RunConfig(depth=d, shortcut=s, seed=k, **main) for s, d in SEEDED for k in range(1, seeds)]
-    ab = {**common, "probe_every": probe_every if ab_probe_every is None else ab_probe_every}
+    ab = {**common, "probe_every": probe_every if ab_probe_every is None else ab_probe_every,
+          "test_subset": test_subset if ab_test_subset is None else ab_test_subset}
     runs += [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **ab)
              for s in ("A", "B") for k in range(5)]
     return runs

@@ -104,7 +104,7 @@ def cmd_reference(args) -> None:
         return
     configs = preset(args.dataset, args.epochs, args.subset, args.seed_epochs, args.seed_subset, args.test_subset,
                      args.probe_every, args.recipe, args.compile, args.schedule, args.seeds, args.ab_probe_every,
-                     args.batch_size, args.augment)
+                     args.batch_size, args.augment, args.ab_test_subset)
     total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr),
                   stored_only=args.stored_only)
     print(json.dumps({"runs": len(configs), "bytes": total}) if args.json else f"wrote {len(configs)} runs, {total / 1e6:.1f} MB")
@@ -138,6 +138,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="the main runs' pad-crop-flip")
     p.add_argument("--stored-only", action="store_true", help="export the runs the store has finished; train nothing")
     p.add_argument("--seeds", type=int, default=3, help="seeds of plain-20, plain-56, ResNet-20 and ResNet-56")
+    p.add_argument("--ab-test-subset", type=int, help="test images of the option A/B seed runs (default --test-subset)")
     p.add_argument("--ab-probe-every", type=int, help="steps between probes of the option A/B seed runs (default --probe-every)")
     p.add_argument("--seed-epochs", type=int, default=10, help="seed-recipe runs' epochs (seed 001: 10)")
     p.add_argument("--seed-subset", type=int, help="seed-recipe runs' training images")

@@ -174,7 +174,7 @@ def residual_block_diagram() -> go.Figure:
             arrow(xc, 6.05, xc, 4.2)
             label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
             label(xc, 3.85, "<i>H</i>(<i>x</i>)", 16)
-            label(xc, 2.9, "must learn the whole<br>mapping <i>H</i>(<i>x</i>); even copying<br><i>x</i> through is hard", 12, "#444")
+            label(xc, 2.9, "must learn the whole<br>mapping <i>H</i>(<i>x</i>); the paper's hypothesis:<br>even copying <i>x</i> is hard to learn", 12, "#444")
     fig.update_xaxes(visible=False, range=[-0.2, 11.2], fixedrange=True)
     fig.update_yaxes(visible=False, range=[2.1, 11.0], fixedrange=True)
     fig.update_layout(template=TEMPLATE, height=500, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,

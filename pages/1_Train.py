@@ -73,7 +73,7 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     with recipe_col:
         recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
                           key="train_recipe", format_func=RECIPE_NAMES.get)
-        st.caption(RECIPE_DESCRIPTIONS[recipe] + ".")
+        st.caption(RECIPE_DESCRIPTIONS[recipe] + ". The settings below can change the schedule, batch and augmentation.")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
                                 key="train_schedule",
                                 format_func=lambda k: f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
@@ -85,7 +85,7 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
                                   key="train_augment", format_func=lambda a: ("the recipe's (" + (
                                       "crop + flip" if RECIPE_DEFAULTS[recipe]["augment"] else "none") + ")") if a is None
-                                  else ("pad-4 crop + flip" if a else "none"))
+                                  else ("crop + flip" if a else "none"))
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key="train_epochs")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train_seed",
                                help="Same settings and seed give the same run (and the same stored result)")

@@ -197,3 +197,25 @@ def test_gradients_page_with_trained_runs(home, probed_pair):
     assert any(t.startswith("‖∂L/∂W‖ per layer at step") for t in specs)
     assert any("Fig. 7" in t for t in specs)
     assert any(plain.config.label in c.value and "first conv" in c.value for c in at.caption)
+
+
+def n_points(values) -> int:
+    """Points in a plotly trace array (a list, or numpy's base64 form in newer plotly)."""
+    if isinstance(values, dict):
+        import base64
+        import numpy as np
+        return len(np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]))
+    return len(values)
+
+
+def test_train_overlay_opens_on_the_shipped_fig6_set_with_20_points_a_curve(home):
+    at = open_page(TRAIN)
+    overlay = [c for c in charts(at) if c["layout"]["title"]["text"] == "Error during training"
+               and sum(t.get("name", "").endswith("· test") for t in c["data"]) >= 4]
+    assert overlay, "the overlay did not open on the shipped runs"
+    tests = [t for t in overlay[-1]["data"] if t.get("name", "").endswith("· test")]
+    for net in ("plain-20 ·", "plain-56 ·", "ResNet-20 (A) ·", "ResNet-56 (A) ·"):
+        trace = next(t for t in tests if t["name"].startswith(net))
+        assert n_points(trace["x"]) >= 20, net
+    said = " ".join(m.value for m in at.markdown)
+    assert "plain-56 ends at" in said and "ResNet-56 (A) ends at" in said and "training error (eval mode)" in said
