@@ -1,7 +1,7 @@
 """Every Plotly figure of the dashboard: pure functions, data in, ``go.Figure`` out (no Streamlit here).
 
 Colours follow the model family everywhere: plain nets red, ResNets (option A) blue, ResNets with
-projection shortcuts (option B) teal, dense (concatenating) nets green, torchvision's ResNet-18
+projection shortcuts (option B) teal, concat + 1x1 merge nets green, torchvision's ResNet-18
 purple; a deeper net of a family is drawn darker. As in the paper's Fig. 6, test curves are solid
 and training curves dashed. Values that cannot be drawn (NaN, infinities, and zeros or negatives on a
 log axis) are left out as gaps, and figures say how many were left out.
@@ -26,7 +26,7 @@ from core.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8",
                   "dense": "#2ca02c", "torchvision": "#9467bd"}
 FAMILY_NAMES = {"plain": "plain net", "resnet": "ResNet (A, identity)", "resnet-b": "ResNet (B, projection)",
-                "dense": "dense (concatenation)", "torchvision": "torchvision ResNet-18"}
+                "dense": "concat + 1×1 merge", "torchvision": "torchvision ResNet-18"}
 TEMPLATE = "plotly_white"
 METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
 PROBE_AXIS = {"grad_w": "‖∂L/∂W‖ (log scale)", "grad_out": "‖∂L/∂y‖ (log scale)",

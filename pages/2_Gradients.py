@@ -19,7 +19,7 @@ from dashboard.lesson import fmt  # noqa: E402
 from dashboard import common, figures, lesson  # noqa: E402
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
-NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "dense (concat)": "concat"}
+NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
 KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-propagated signal ‖∂L/∂y‖"}
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
 # A matched pair for the "during training" view when nothing probed is stored yet.
