@@ -133,3 +133,25 @@ def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
     assert h.epochs.test_acc.tolist() == [0.15] and h.epochs.train_eval_acc.isna().all() and h.evals.empty
     rec = train(tiny_config(probe_every=0), s).record
     assert s.history(rec.run_id).epochs.train_eval_acc.notna().all()
+
+
+def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_native_bf16(monkeypatch, store):
+    import core.train
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    auto = tiny_config()
+    assert core.train.uses_bf16(auto, cuda) and not core.train.uses_bf16(dataclasses.replace(auto, precision="fp32"), cuda)
+    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: False)
+    assert not core.train.uses_bf16(auto, cpu) and core.train.uses_bf16(dataclasses.replace(auto, precision="bf16"), cpu)
+    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: True)
+    assert core.train.uses_bf16(auto, cpu)
+    # The run records what it trained in, and the convolutions really run in bf16.
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: seen.append(out.dtype) if isinstance(module, torch.nn.Conv2d) else None)
+    try:
+        record = train(auto, store).record
+    finally:
+        handle.remove()
+    assert record.info["precision"] == "bf16" and torch.bfloat16 in seen
+    record = train(dataclasses.replace(auto, precision="fp32"), store).record
+    assert record.info["precision"] == "fp32"
