@@ -40,7 +40,8 @@ PROBES_PER_RUN = 60                      # gradient probes spread over a run, fo
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
 FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
-OVERLAY_FIRST = FIG6 + (("none", 32),)  # ...opened with plain-32 too: a deeper plain net that still learns
+# ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show learning in order
+OVERLAY_FIRST = FIG6 + (("none", 32), ("A", 44))
 
 store = common.get_store()
 st.title("Train a network")

@@ -104,9 +104,10 @@ def test_shipped_runs_show_what_the_readme_and_pages_say(shipped):
     assert train_error(plain[20]) < train_error(plain[32]) < train_error(plain[56])
     assert record_verdict(plain[20]) is None and record_verdict(plain[32]) is None
     assert record_verdict(plain[56]).startswith("ended near chance")
-    # ResNets learn at every depth and beat the plain net of equal depth, but in runs this short the deeper
-    # ResNet-56 trains worse than ResNet-20 (the paper's other half needs longer training).
+    # ResNets learn at every depth and beat the plain net of equal depth; ResNet-32 and -44 end below ResNet-20,
+    # but in runs this short ResNet-56 and -110 end above it (the paper's other half needs longer training).
     assert all(record_verdict(r) is None for r in resnet.values())
     assert all(train_error(resnet[d]) < train_error(plain[d]) for d in (20, 32, 44, 56))
-    assert train_error(resnet[56]) > train_error(resnet[20])
+    assert train_error(resnet[32]) < train_error(resnet[20]) and train_error(resnet[44]) < train_error(resnet[20])
+    assert train_error(resnet[56]) > train_error(resnet[20]) and train_error(resnet[110]) > train_error(resnet[20])
     shipped.load_model(resnet[56].run_id)
