@@ -107,7 +107,8 @@ def cmd_reference(args) -> None:
                      args.batch_size, args.augment, args.ab_test_subset)
     total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr),
                   stored_only=args.stored_only)
-    print(json.dumps({"runs": len(configs), "bytes": total}) if args.json else f"wrote {len(configs)} runs, {total / 1e6:.1f} MB")
+    runs = len(list((REFERENCE_DIR / args.dataset).glob("*.json.gz")))
+    print(json.dumps({"runs": runs, "bytes": total}) if args.json else f"wrote {runs} runs, {total / 1e6:.1f} MB")
 
 
 def add_parsers(sub) -> None:
