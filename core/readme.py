@@ -57,7 +57,9 @@ def shipped_table(store=None) -> str:
     records = [r for r in store.list() if r.reference and r.config.dataset == "builtin"]
     lines = ["| run | seeds | training error, eval mode (%) | test error (%) | flag |", "|---|---|---|---|---|"]
     order = {"none": 0, "A": 1, "B": 2, "concat": 3}
-    for group in sorted(group_runs(records), key=lambda g: (g.records[0].config.schedule is None, order[g.config.shortcut], g.config.depth)):
+    from .reference import SHAPES10_LESSON as lesson
+    main_first = lambda g: (g.config.schedule, g.config.batch_size) != (lesson["schedule"], lesson["batch_size"])  # noqa: E731
+    for group in sorted(group_runs(records), key=lambda g: (main_first(g), order[g.config.shortcut], g.config.depth)):
         row = depth_table([group]).iloc[0]
         evals = [100 * (1 - r.metrics["train_eval_acc"]) for r in group.records if r.metrics.get("train_eval_acc") is not None]
         train = _mean_std(evals) if evals else "–"

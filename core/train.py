@@ -191,7 +191,7 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
     t0 = time.perf_counter() - elapsed
     try:
         if step == 0:
-            test_point(0)  # the untrained network: chance
+            test_point(0)  # the untrained network (eval mode: BN running statistics not yet estimated)
         for epoch in range(start_epoch, c.epochs):
             model.train()
             perm = torch.randperm(n, device=device, generator=gen)

@@ -325,6 +325,9 @@ def training_points(epochs: pd.DataFrame, evals: pd.DataFrame | None = None) -> 
     """
     frames = []
     if evals is not None and len(evals):
+        # Step 0 is left out: before any step BN has no running statistics, so eval mode there is meaningless
+        # (a ResNet-20's loss reads ~38, not the ln 10 of a guess).
+        evals = evals[evals["step"] > 0]
         frames.append(pd.DataFrame({"epoch": evals["epoch"], "split": "test", "loss": evals["loss"], "acc": evals["acc"]}))
     elif len(epochs):
         frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "test", "loss": epochs["test_loss"], "acc": epochs["test_acc"]}))
