@@ -127,10 +127,13 @@ def epoch_history(store: RunStore, run_id: str) -> pd.DataFrame:
 
 
 def depth_table(groups: list[RunGroup]) -> pd.DataFrame:
-    """One row per group: final training and test error (%), mean and std over the seeds (NaN for one seed)."""
+    """One row per group: final training error (eval mode where recorded) and test error (%), mean and std over
+    the seeds (NaN for one seed)."""
     rows = []
     for g in groups:
-        train_err = [100 * (1 - r.metrics["train_acc"]) for r in g.records if r.metrics.get("train_acc") is not None]
+        # Training error as the paper plots it (eval mode, end of training) where recorded, else the running mean.
+        train_err = [100 * (1 - (r.metrics["train_eval_acc"] if r.metrics.get("train_eval_acc") is not None else r.metrics["train_acc"]))
+                     for r in g.records if r.metrics.get("train_eval_acc", r.metrics.get("train_acc")) is not None]
         test_err = [100 * (1 - r.metrics["test_acc"]) for r in g.records if r.metrics.get("test_acc") is not None]
         c = g.config
         rows.append({"model": g.label, "arch": c.arch, "shortcut": c.shortcut, "bn": c.bn, "depth": c.depth,

@@ -20,7 +20,8 @@ def mean_std(mean: float, std: float) -> str:
 
 
 st.title("Compare depths and shortcuts")
-st.caption("Finished runs only. Runs that differ only in their seed are averaged: the line is the mean, "
+st.caption("Finished runs only. Final training error is measured as the paper plots it (eval mode, at the end) where "
+           "a run recorded it. Runs that differ only in their seed are averaged: the line is the mean, "
            "the band or error bar one standard deviation across seeds.")
 
 store = common.get_store()
