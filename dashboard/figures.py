@@ -495,8 +495,7 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
     if summary is None or summary.empty:
         return empty_figure("Nothing probed yet.", "Gradient norms at initialisation")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09,
-                        subplot_titles=("‖∂L/∂W‖ of the first conv (solid) and last conv (open), log scale",
-                                        "ratio first / last (log scale)"))
+                        subplot_titles=("‖∂L/∂W‖: first conv (filled), last conv (open)", "ratio first / last"))
     left_out = 0
     for (shortcut, bn, init), g in summary.groupby(["shortcut", "bn", "init"], sort=False):
         g = g.sort_values("depth")
@@ -533,6 +532,7 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
     if left_out:
         _note(fig, f"{_count(left_out, 'first-conv gradient is', 'first-conv gradients are')} exactly 0 (underflow): "
                    "not drawn on the log scale, and its ratio is 0")
+    fig.update_layout(margin=dict(t=120))  # room for the title, its note and the panel titles
     return fig
 
 
