@@ -84,7 +84,9 @@ def test_train_page_widgets(home):
     assert at.selectbox(key="train_batch").value == SHAPES10_LESSON["batch_size"]
     assert at.number_input(key="train_subset_builtin").value == SHAPES10_LESSON["subset"]
     assert at.number_input(key="train_seed").value == 0
-    assert at.button(key="train_start").label == "Start training"
+    # ...so ResNet-20 with the defaults is a shipped run, which opens instantly.
+    assert at.button(key="train_start").label == "Open stored run"
+    assert any("shipped reference run" in i.value for i in at.info)
     # A custom depth: n blocks per stage give 6n+2 layers.
     at.selectbox(key="train_depth").select("other (6n+2)").run()
     at.number_input(key="train_n").set_value(2).run()
