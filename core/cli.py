@@ -1,4 +1,4 @@
-"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference} ...
+"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference,readme-tables} ...
 
 Every command has --help, and --json for one JSON object on stdout. Errors go to stderr (and into
 the JSON as {"error": ...}) with exit status 2.
@@ -13,6 +13,7 @@ from .models import SHORTCUTS, build_model, count_params, weighted_layers
 from .paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from .progress import ProgressBar
 from .store import AlreadyRunning, RunStore, StoreError
+from .verdict import record_verdict
 
 
 class CliError(Exception):
@@ -39,7 +40,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="'cifar': the paper's 6n+2 network; 'torchvision-resnet18': torchvision's ResNet-18 for 32x32")
     p.add_argument("--depth", type=int, default=20, help="6n+2 layers: 20, 32, 44, 56, 110, 1202, ... (default 20)")
     p.add_argument("--shortcut", choices=SHORTCUTS, default="A",
-                   help="A: identity + zero-pad, B: 1x1 projection, none: plain net, concat: dense (default A)")
+                   help="A: identity + zero-pad, B: 1x1 projection, none: plain net, concat: concatenate + 1x1 merge, no identity path (default A)")
     p.add_argument("--no-bn", dest="bn", action="store_false", help="remove every BatchNorm layer")
     p.add_argument("--init", choices=("kaiming", "default"), default="kaiming", help="kaiming (paper) or PyTorch's default")
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--subset", type=int, help="use this many training images (class-balanced)")
     p.add_argument("--test-subset", type=int, help="use this many test images")
-    p.add_argument("--recipe", choices=RECIPES, default="paper", help="paper: SGD 0.1, batch 128, augmentation; seed: Adam, batch 32")
+    p.add_argument("--recipe", choices=RECIPES, default="paper", help="paper: SGD with the paper's settings (lr 0.1, wd 1e-4, batch 128, crop + flip); seed: Adam, batch 32 (seed study 001)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     p.add_argument("--lr", type=float, help="override the recipe's learning rate")
@@ -117,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import bench, worker  # noqa: E402  (kept beside their implementations)
     bench.add_parser(sub)
     worker.add_parser(sub)
-    from . import reproduce
+    from . import readme, reproduce
     reproduce.add_parsers(sub)
+    readme.add_parser(sub)
     return parser
 
 
@@ -183,24 +185,30 @@ def cmd_train(args) -> None:
     finally:
         bar.close()
     record = result.record
-    obj = {**record.summary(), "cached": result.cached}
+    obj = {**summary(record), "cached": result.cached}
     text = (f"{record.label}: {record.status}{' (from the store)' if result.cached else ''} — run {record.run_id}\n"
-            f"  train loss {obj['train_loss'] or float('nan'):.4f}  acc {fmt_pct(obj['train_acc'])}   "
+            f"  train loss {obj['train_loss'] or float('nan'):.4f}  acc {fmt_pct(obj['train_acc'])} (running mean), "
+            f"{fmt_pct(obj['train_eval_acc'])} (eval mode)   "
             f"test loss {obj['test_loss'] or float('nan'):.4f}  acc {fmt_pct(obj['test_acc'])}   {record.seconds:.1f} s"
-            + (f"\n  {record.message}" if record.message else ""))
+            + (f"\n  {record.message}" if record.message else "") + (f"\n  ! {obj['flag']}" if obj["flag"] else ""))
     emit(args, obj, text)
     if record.status not in ("done",):
         sys.exit(1)
 
 
+def summary(record) -> dict:
+    """A run's summary with the eval-mode training accuracy and the near-chance flag (None when it learned)."""
+    return {**record.summary(), "train_eval_acc": record.metrics.get("train_eval_acc"), "flag": record_verdict(record)}
+
+
 def cmd_list(args) -> None:
     listing = RunStore(args.store).scan()
-    rows = [r.summary() for r in listing.records]
+    rows = [summary(r) for r in listing.records]
     for d in listing.damaged:
         print(f"warning: run {d.run_id} skipped: {d.reason}", file=sys.stderr)
     lines = [f"{'run':<13}{'status':<12}{'epochs':>7}  {'test acc':>9}  {'seconds':>8}  label"]
     lines += [f"{r['run_id']:<13}{r['status']:<12}{r['epochs_done']:>3}/{r['epochs']:<3}  {fmt_pct(r['test_acc']):>9}  "
-              f"{r['seconds']:>8.1f}  {r['label']}" for r in rows]
+              f"{r['seconds']:>8.1f}  {r['label']}" + ("  ! near chance" if r["flag"] else "") for r in rows]
     emit(args, {"runs": rows, "damaged": [{"run_id": d.run_id, "reason": d.reason} for d in listing.damaged]},
          "\n".join(lines) if rows else "no runs stored yet")
 
@@ -228,11 +236,13 @@ def cmd_show(args) -> None:
     store = RunStore(args.store)
     record = find_run(store, args.run)
     history = store.history(record.run_id)
-    obj = {**record.summary(), "info": record.info, "history": history.epochs.to_dict(orient="records")}
+    obj = {**summary(record), "info": record.info, "history": history.epochs.to_dict(orient="records")}
     lines = [f"{record.label} — run {record.run_id}: {record.status}", f"  {record.message}" if record.message else "",
+             f"  ! {obj['flag']}" if obj["flag"] else "",
              f"  dataset {record.info.get('dataset', '?')}, device {record.info.get('device', '?')}, "
              f"{record.info.get('params', 0):,} params"]
-    lines += [f"  epoch {int(e.epoch):>3}: train loss {e.train_loss:.4f} acc {fmt_pct(e.train_acc)}   "
+    lines += [f"  epoch {int(e.epoch):>3}: train loss {e.train_loss:.4f} acc {fmt_pct(e.train_acc)} (running), "
+              f"{fmt_pct(None if e.train_eval_acc != e.train_eval_acc else e.train_eval_acc)} (eval mode)   "
               f"test loss {e.test_loss:.4f} acc {fmt_pct(e.test_acc)}" for e in history.epochs.itertuples()]
     emit(args, obj, "\n".join(line for line in lines if line))
 

@@ -20,7 +20,8 @@ from .config import SAME_TRAINING, RunConfig
 from .store import RunRecord, RunStore
 
 from .paper import SOURCE as PAPER_SOURCE
-from .paper import TABLE6_TEST_ERROR
+from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_TEST_ERROR
+from .verdict import record_verdict
 
 # The depths this lab trains (1202 is out of a classroom's reach).
 PAPER_TEST_ERROR = {d: e for d, e in TABLE6_TEST_ERROR.items() if d <= 110}
@@ -118,10 +119,13 @@ def _metric_values(frame: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def depth_table(groups: list[RunGroup]) -> pd.DataFrame:
-    """One row per group: final training and test error (%), mean and std over the seeds (NaN for one seed)."""
+    """One row per group: final training error (eval mode where recorded) and test error (%), mean and std over
+    the seeds (NaN for one seed)."""
     rows = []
     for g in groups:
-        train_err = [100 * (1 - r.metrics["train_acc"]) for r in g.records if r.metrics.get("train_acc") is not None]
+        # Training error as the paper plots it (eval mode, end of training) where recorded, else the running mean.
+        train_err = [100 * (1 - (r.metrics["train_eval_acc"] if r.metrics.get("train_eval_acc") is not None else r.metrics["train_acc"]))
+                     for r in g.records if r.metrics.get("train_eval_acc", r.metrics.get("train_acc")) is not None]
         test_err = [100 * (1 - r.metrics["test_acc"]) for r in g.records if r.metrics.get("test_acc") is not None]
         c = g.config
         rows.append({"model": g.label, "arch": c.arch, "shortcut": c.shortcut, "bn": c.bn, "depth": c.depth,
@@ -131,17 +135,59 @@ def depth_table(groups: list[RunGroup]) -> pd.DataFrame:
                      "train_error_std": np.std(train_err, ddof=1) if len(train_err) > 1 else np.nan,
                      "test_error_mean": np.mean(test_err) if test_err else np.nan,
                      "test_error_std": np.std(test_err, ddof=1) if len(test_err) > 1 else np.nan,
-                     "paper_test_error": paper_test_error(c)})
+                     "paper_test_error": paper_test_error(c, g.records[0].info.get("n_test")),
+                     "flag": "; ".join(dict.fromkeys(v for v in map(record_verdict, g.records) if v)) or None})
     columns = ["model", "arch", "shortcut", "bn", "depth", "dataset", "seeds", "train_error_mean", "train_error_std",
-               "test_error_mean", "test_error_std", "paper_test_error"]
+               "test_error_mean", "test_error_std", "paper_test_error", "flag"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def paper_test_error(config: RunConfig) -> float:
-    """Table 6's test error for this network on CIFAR-10, or NaN where the paper has none to compare."""
+CIFAR10_TRAIN_IMAGES = 50_000
+
+
+def table6_reasons(config: RunConfig, n_test: int | None = None) -> list[str]:
+    """Why a run cannot be set beside Table 6 (empty when it can): the paper's network, recipe, data and length.
+
+    Table 6 is ResNets with option A, BN and He init, trained with the paper's SGD settings on all 50,000
+    CIFAR-10 images for 64k iterations (batch 128) and tested on all 10,000. ``n_test`` is the number of
+    test images the run used (its info's n_test), when known.
+    """
     c = config.resolved()
-    comparable = c.dataset == PAPER_DATASET and c.arch == "cifar" and c.shortcut == "A" and c.bn
-    return PAPER_TEST_ERROR.get(c.depth, np.nan) if comparable else np.nan
+    defaults = RunConfig(recipe="paper").resolved()
+    reasons = []
+    if c.dataset != PAPER_DATASET:
+        reasons.append("not CIFAR-10")
+    if c.arch != "cifar" or c.shortcut != "A" or not c.bn or c.init != "kaiming":
+        reasons.append("not one of Table 6's networks (ResNet, option A, BN, He init)")
+    elif c.depth not in PAPER_TEST_ERROR:
+        reasons.append(f"depth {c.depth} is not in Table 6")
+    if c.recipe != "paper" or any(getattr(c, k) != getattr(defaults, k) for k in ("lr", "batch_size", "schedule", "augment")):
+        reasons.append("not the paper's recipe")
+    if c.subset is not None and c.subset < CIFAR10_TRAIN_IMAGES:
+        reasons.append(f"{c.subset:,} of the 50,000 training images")
+    if (c.test_subset is not None and c.test_subset < 10_000) or (n_test is not None and n_test < 10_000):
+        reasons.append(f"{min(x for x in (c.test_subset, n_test) if x is not None):,} of the 10,000 test images")
+    steps = (c.subset or CIFAR10_TRAIN_IMAGES) // c.batch_size * c.epochs
+    if steps < TABLE6_ITERATIONS:
+        reasons.append(f"{steps:,} iterations, the paper {TABLE6_ITERATIONS:,} (batch {TABLE6_BATCH})")
+    return reasons
+
+
+def paper_test_error(config: RunConfig, n_test: int | None = None) -> float:
+    """Table 6's test error for this network, or NaN where the run is not comparable (see table6_reasons)."""
+    return np.nan if table6_reasons(config, n_test) else PAPER_TEST_ERROR.get(config.depth, np.nan)
+
+
+def comparability_note(groups: list["RunGroup"]) -> str | None:
+    """A sentence on why Table 6 is not drawn beside these runs, or None when some of them are comparable."""
+    if not groups:
+        return None
+    if any(not table6_reasons(g.config, g.records[0].info.get("n_test")) for g in groups):
+        return None
+    reasons = list(dict.fromkeys(r for g in groups for r in table6_reasons(g.config, g.records[0].info.get("n_test"))))
+    return ("The paper's Table 6 is not drawn: these runs are not comparable with it (" + "; ".join(reasons) + "). "
+            "Table 6 is ResNets (option A) trained with the paper's SGD recipe on all 50,000 CIFAR-10 images for "
+            f"{TABLE6_ITERATIONS:,} iterations and tested on all 10,000.")
 
 
 def paper_table() -> pd.DataFrame:
@@ -165,6 +211,23 @@ def sum_squared_residuals(curve_a: pd.DataFrame, curve_b: pd.DataFrame) -> tuple
     also the number of epochs summed over."""
     both = curve_a[["epoch", "mean"]].merge(curve_b[["epoch", "mean"]], on="epoch", suffixes=("_a", "_b"))
     return float(((both["mean_a"] - both["mean_b"]) ** 2).sum()), len(both)
+
+
+def noise_ssr(curve_a: pd.DataFrame, curve_b: pd.DataFrame) -> tuple[float, int] | None:
+    """The sum of squared residuals two mean curves would show from seed noise alone (if the two networks
+    were the same), and the epochs summed over; None without at least two seeds on each side.
+
+    Per epoch, the seeds' spread (pooled variance s² of the two groups) makes the difference of two means
+    of n_a and n_b seeds vary by s²(1/n_a + 1/n_b); summed over the epochs both curves have, that is the
+    SSR to expect from noise. A measured SSR near it says the two networks cannot be told apart here.
+    """
+    both = curve_a.merge(curve_b, on="epoch", suffixes=("_a", "_b"))
+    both = both[(both.seeds_a >= 2) & (both.seeds_b >= 2)]
+    if both.empty:
+        return None
+    pooled = (((both.seeds_a - 1) * both.std_a ** 2 + (both.seeds_b - 1) * both.std_b ** 2)
+              / (both.seeds_a + both.seeds_b - 2))
+    return float((pooled * (1 / both.seeds_a + 1 / both.seeds_b)).sum()), len(both)
 
 
 def pairwise_residuals(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -15,11 +15,22 @@ DATASET_NAMES = ("builtin", "cifar10")
 
 # What each recipe means when a field is left as None.
 RECIPE_DEFAULTS = {
-    # He et al. 2015: SGD momentum 0.9, wd 1e-4, lr 0.1 /10 at 50% and 75%, batch 128, pad-crop-flip.
+    # He et al. 2015's settings: SGD momentum 0.9, wd 1e-4, lr 0.1, batch 128, pad-crop-flip. Its schedule
+    # (/10 at 32k and 48k of 64k iterations) is scaled to the run: /10 at 50% and 75% of its steps.
     "paper": dict(optimizer="sgd", batch_size=128, lr=0.1, schedule="step", augment=True),
     # Seed study 001: Adam with default parameters, batch 32, no augmentation, constant lr.
     "seed": dict(optimizer="adam", batch_size=32, lr=1e-3, schedule="constant", augment=False),
 }
+# Names for run labels and menus: what each recipe is, not where it came from alone ("seed" would read as a random seed).
+RECIPE_NAMES = {"paper": "SGD (paper's settings)", "seed": "Adam (seed study)"}
+RECIPE_SHORT = {"paper": "SGD", "seed": "Adam"}  # ...when the run changes some of those settings
+RECIPE_DESCRIPTIONS = {
+    "paper": "SGD as in He et al. 2015: momentum 0.9, weight decay 1e-4, lr 0.1, batch 128, pad-4 crop + flip; "
+             "lr ÷10 at 50% and 75% of the run (the paper: at 32k and 48k of 64k iterations, about 164 epochs)",
+    "seed": "Adam as in seed study 001: lr 0.001 and Adam's other defaults, no weight decay, batch 32, constant lr, "
+            "no augmentation",
+}
+SCHEDULE_NAMES = {"step": "÷10 at 50% and 75%", "cosine": "cosine decay", "constant": "constant lr"}
 # The paper warms ResNet-110 up at lr 0.01 for about 400 iterations.
 WARMUP_MIN_DEPTH, WARMUP_STEPS, WARMUP_FACTOR = 110, 400, 0.1
 # Fields that do not change what a run computes, so they stay out of its id.
@@ -53,13 +64,13 @@ def _check_choice(name, value, choices):
 class RunConfig:
     arch: str = "cifar"             # 'cifar' (6n+2 net of the paper) or 'torchvision-resnet18'
     depth: int = 20                 # 6n+2: 20, 32, 44, 56, 110, ... (ignored by torchvision-resnet18)
-    shortcut: str = "A"             # A | B | none (plain) | concat (dense)
+    shortcut: str = "A"             # A | B | none (plain) | concat (concatenate + 1x1 merge)
     bn: bool = True
     init: str = "kaiming"           # kaiming (paper) | default (PyTorch's, as seed 001)
     dataset: str = "builtin"        # builtin (offline Shapes-10) | cifar10
     subset: int | None = None       # training images used (class-balanced); None = all
     test_subset: int | None = None  # test images used; None = all
-    recipe: str = "paper"           # paper (SGD) | seed (Adam, batch 32)
+    recipe: str = "paper"           # paper (SGD, the paper's settings) | seed (Adam, batch 32: seed study 001)
     epochs: int = 10
     batch_size: int | None = None   # None = the recipe's
     lr: float | None = None         # None = the recipe's
@@ -132,11 +143,22 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        """A short legend entry: model, recipe and what differs from the defaults."""
+        """A short legend entry: model, recipe and what differs from the recipe's defaults."""
         parts = [self.model_name]
         if self.init != "kaiming":
             parts.append(f"{self.init} init")
-        parts.append(f"{self.recipe}, {self.epochs} ep")
+        defaults = RECIPE_DEFAULTS[self.recipe]
+        changed = any(getattr(self, k) is not None and getattr(self, k) != defaults[k] for k in ("batch_size", "lr", "schedule", "augment"))
+        parts.append((RECIPE_SHORT if changed else RECIPE_NAMES)[self.recipe])
+        if self.lr is not None and self.lr != defaults["lr"]:
+            parts.append(f"lr {self.lr:g}")
+        if self.batch_size is not None and self.batch_size != defaults["batch_size"]:
+            parts.append(f"batch {self.batch_size}")
+        if self.schedule is not None and self.schedule != defaults["schedule"]:
+            parts.append(SCHEDULE_NAMES[self.schedule])
+        if self.augment is not None and self.augment != defaults["augment"]:
+            parts.append("crop + flip" if self.augment else "no augmentation")
+        parts.append(f"{self.epochs} ep")
         if self.subset:
             parts.append(f"{self.subset // 1000}k imgs" if self.subset >= 1000 else f"{self.subset} imgs")
         if self.seed:

@@ -8,9 +8,10 @@ Every block holds two 3x3 convs; what joins the block's input to its output is t
   No parameters, so ResNet-n(A) has exactly the parameters of plain-n.
 - ``B``: identity, but a 1x1 conv + BN projection (F(x) + Wx) where the shape changes.
 - ``none``: the plain net, the same layers with no addition.
-- ``concat``: a dense connection. The block output is concatenated with its (subsampled) input
-  instead of added to it, which doubles the channels; a 1x1 "merge" conv (+ BN) maps them back to
-  the stage width so that the width stays bounded however deep the net is.
+- ``concat``: concatenate + 1x1 merge. The block output is concatenated with its (subsampled) input
+  instead of added to it, and a 1x1 "merge" conv (+ BN) maps the doubled channels back to the stage
+  width. It is neither DenseNet (whose blocks keep every earlier feature map) nor a growing
+  concatenation: the learned merge replaces the identity path, so at initialisation it is another plain stack.
 
 Layer names are stable and readable (``conv1``, ``stage2.block0.conv1``, ``fc``): every probe,
 table and chart uses them. Each ReLU is its own module (Captum needs one per call site).
@@ -144,10 +145,10 @@ def resnet56(**kw): return CifarResNet(9, **kw)
 
 
 def model_name(arch: str, depth: int, shortcut: str, bn: bool = True) -> str:
-    """Short human name: 'ResNet-56 (A)', 'plain-20', 'dense-20', 'plain-56 (no BN)'."""
+    """Short human name: 'ResNet-56 (A)', 'plain-20', 'concat-merge-20', 'plain-56 (no BN)'."""
     if arch == TORCHVISION_MODEL:
         return "torchvision ResNet-18"
-    base = {"none": f"plain-{depth}", "concat": f"dense-{depth}"}.get(shortcut, f"ResNet-{depth} ({shortcut})")
+    base = {"none": f"plain-{depth}", "concat": f"concat-merge-{depth}"}.get(shortcut, f"ResNet-{depth} ({shortcut})")
     return base if bn else f"{base} (no BN)"
 
 

@@ -10,29 +10,46 @@ import json
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
-from .store import RunStatus, RunStore, atomic_write
+from .store import EPOCH_COLUMNS, EVAL_COLUMNS, RunStatus, RunStore, atomic_write
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
 
-def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
-           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False) -> list[RunConfig]:
-    """The classroom set: the paper's Fig. 6 story, A vs B, and five seeds each of seed-001's A and B.
+# The shipped Shapes-10 set's recipe, found on a 2-core CPU (README, "Finding a recipe"): the Train page's
+# defaults, so the lesson's runs open from the shipped set or retrain to the same picture.
+SHAPES10_LESSON = dict(recipe="seed", schedule="cosine", augment=True, batch_size=16, subset=1000, test_subset=500, epochs=8)
+# Networks of the shipped set: the paper's Fig. 6 depths, and seeds for the bands of the Fig. 6 trio and ResNet-20.
+PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
+SEEDED = (("none", 20), ("none", 56), ("A", 20), ("A", 56))
+SEEDS = 3
+# Weights are shipped for the networks the pages open (Classify, Gradients); the rest ship histories only.
+WITH_WEIGHTS = (("none", 20), ("none", 56), ("A", 20), ("A", 56), ("A", 110), ("B", 20))
 
-    ``recipe`` is the main six runs' recipe: the paper's on a GPU. Its lr 0.1 needs thousands of
-    iterations before deep nets move (ResNet-56 stayed near chance after 312 steps on Shapes-10), so
-    the CPU-built Shapes-10 set uses seed 001's Adam recipe, which shows the same story in minutes.
+
+def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
+           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False,
+           schedule: str | None = None, seeds: int = SEEDS, ab_probe_every: int | None = None,
+           batch_size: int | None = None, augment: bool | None = None, ab_test_subset: int | None = None) -> list[RunConfig]:
+    """The classroom set: plain-20..56 and ResNet-20..110 (the paper's Fig. 6), ``seeds`` seeds of plain-20,
+    plain-56, ResNet-20 and ResNet-56 (bands), and five seeds each of seed study 001's ResNet-20 A and B.
+
+    ``recipe``/``schedule``/``batch_size``/``augment``/``epochs``/``subset`` are the main runs' training; the A-vs-B runs use the
+    seed study's own recipe (Adam, batch 32) for ``seed_epochs`` on ``seed_subset`` images, probed every
+    ``ab_probe_every`` steps (default ``probe_every``) and tested on ``ab_test_subset`` images (default ``test_subset``).
     """
     common = dict(dataset=dataset, test_subset=test_subset, probe_every=probe_every, compile=compile)
-    main = [RunConfig(depth=d, shortcut=s, recipe=recipe, epochs=epochs, subset=subset, **common)
-            for d, s in ((20, "none"), (56, "none"), (20, "A"), (56, "A"), (56, "B"), (110, "A"))]
-    seeds = [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **common)
+    main = dict(recipe=recipe, schedule=schedule, batch_size=batch_size, augment=augment, epochs=epochs, subset=subset, **common)
+    nets = [("none", d) for d in PLAIN_DEPTHS] + [("A", d) for d in RESNET_DEPTHS]
+    runs = [RunConfig(depth=d, shortcut=s, **main) for s, d in nets]
+    runs += [RunConfig(depth=d, shortcut=s, seed=k, **main) for s, d in SEEDED for k in range(1, seeds)]
+    ab = {**common, "probe_every": probe_every if ab_probe_every is None else ab_probe_every,
+          "test_subset": test_subset if ab_test_subset is None else ab_test_subset}
+    runs += [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **ab)
              for s in ("A", "B") for k in range(5)]
-    return main + seeds
+    return runs
 
 
 def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool = True) -> int:
@@ -43,7 +60,7 @@ def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool =
                           "message": record.message, "created": record.created, "epochs_done": record.epochs_done,
                           "seconds": record.seconds, "metrics": record.metrics, "info": record.info},
                "steps": history.steps.to_dict(orient="list"), "epochs": history.epochs.to_dict(orient="list"),
-               "probes": history.probes.to_dict(orient="list")}
+               "probes": history.probes.to_dict(orient="list"), "test_evals": history.evals.to_dict(orient="list")}
     out_dir.mkdir(parents=True, exist_ok=True)
     data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9)
     atomic_write(out_dir / f"{run_id}.json.gz", lambda tmp: tmp.write_bytes(data))
@@ -83,24 +100,46 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
     if weights.exists():  # weights first: a run is only marked done once they are in place
         full = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights)).items()}
         atomic_write(store.weights_path(rec["run_id"]), lambda tmp: save_file(full, str(tmp)))
-    history = {"steps": ("step", "epoch", "loss", "acc", "lr"),
-               "epochs": ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"),
-               "probes": ("step", "kind", "idx", "layer", "value")}
-    store.install_reference(rec, {table: {c: payload[table].get(c, []) for c in cols} for table, cols in history.items()})
+    columns = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
+               "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
+    history = {}
+    for table, cols in columns.items():
+        data = payload.get(table, {})  # files from older versions lack test_evals and the eval-mode columns
+        rows = len(data.get(cols[0], []))
+        history[table] = {c: data.get(c, [None] * rows) for c in cols}
+    store.install_reference(rec, history)
 
 
-def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print) -> int:
-    """Train (or take from the store) every config and export it; returns the total bytes written."""
+def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print,
+          prune: bool = True, stored_only: bool = False) -> int:
+    """Train (or take from the store) every config and export it; returns the total bytes written.
+
+    The files already shipped are installed into ``store`` first, so runs the set keeps are not trained
+    again; with ``prune``, shipped files of runs no longer in the set are removed. With ``stored_only``,
+    configs the store has not finished are left out (and named in the log) instead of trained.
+    """
     from .progress import ProgressBar
     from .train import train
-    total = 0
+    install(store, out_dir.parent)
+    total, keep = 0, set()
     for i, config in enumerate(configs):
+        stored = store.get(config.run_id)
+        if stored_only and (stored is None or stored.status != "done"):
+            log(f"{config.label}: not in the store, left out")
+            continue
         bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.label}")
         result = train(config, store, data_dir=data_dir,
                        progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))
         bar.close()
-        # Seed bands need only histories: ship the weights of one seed of each, to stay small.
-        total += export_run(store, result.record.run_id, out_dir, with_weights=config.seed == 0)
+        # Seed bands and the other depths need only histories: weights for seed 0 of the nets pages open.
+        weights = config.seed == 0 and (config.shortcut, config.depth) in WITH_WEIGHTS
+        total += export_run(store, result.record.run_id, out_dir, with_weights=weights)
+        keep.add(result.record.run_id)
         log(f"{config.label}: {result.record.status}, test acc {result.record.metrics.get('test_acc', float('nan')):.3f}"
             f"{' (stored)' if result.cached else ''}; {total / 1e6:.1f} MB so far")
+    if prune:
+        for path in out_dir.iterdir():
+            if path.name.split(".")[0] not in keep and path.suffix in (".gz", ".safetensors"):
+                path.unlink()
+                log(f"removed {path.name}: no longer in the set")
     return total

@@ -8,6 +8,7 @@ paper's Fig. 6), with the device and the wall time of every run.
 The paper trains 64k iterations (~164 epochs). ``--fast`` uses a documented shorter schedule: the
 same recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, /10 at 50% and 75%) for 40 epochs.
 """
+import argparse
 import json
 import sys
 import time
@@ -102,9 +103,12 @@ def cmd_reference(args) -> None:
         print(json.dumps({"installed": added}) if args.json else f"installed {added} reference runs into {store.root}")
         return
     configs = preset(args.dataset, args.epochs, args.subset, args.seed_epochs, args.seed_subset, args.test_subset,
-                     args.probe_every, args.recipe, args.compile)
-    total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr))
-    print(json.dumps({"runs": len(configs), "bytes": total}) if args.json else f"wrote {len(configs)} runs, {total / 1e6:.1f} MB")
+                     args.probe_every, args.recipe, args.compile, args.schedule, args.seeds, args.ab_probe_every,
+                     args.batch_size, args.augment, args.ab_test_subset)
+    total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr),
+                  stored_only=args.stored_only)
+    runs = len(list((REFERENCE_DIR / args.dataset).glob("*.json.gz")))
+    print(json.dumps({"runs": runs, "bytes": total}) if args.json else f"wrote {runs} runs, {total / 1e6:.1f} MB")
 
 
 def add_parsers(sub) -> None:
@@ -127,9 +131,16 @@ def add_parsers(sub) -> None:
     p.add_argument("action", choices=("build", "install"))
     p.add_argument("--dataset", choices=("builtin", "cifar10"), default="builtin")
     p.add_argument("--data-dir")
-    p.add_argument("--recipe", choices=("paper", "seed"), default="paper", help="the six main runs' recipe")
-    p.add_argument("--epochs", type=int, default=164, help="the six main runs' epochs")
-    p.add_argument("--subset", type=int, help="the six main runs' training images")
+    p.add_argument("--recipe", choices=("paper", "seed"), default="paper", help="the main runs' recipe")
+    p.add_argument("--schedule", choices=("step", "cosine", "constant"), help="the main runs' schedule (default: the recipe's)")
+    p.add_argument("--epochs", type=int, default=164, help="the main runs' epochs")
+    p.add_argument("--subset", type=int, help="the main runs' training images")
+    p.add_argument("--batch-size", type=int, help="the main runs' batch size (default: the recipe's)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="the main runs' pad-crop-flip")
+    p.add_argument("--stored-only", action="store_true", help="export the runs the store has finished; train nothing")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of plain-20, plain-56, ResNet-20 and ResNet-56")
+    p.add_argument("--ab-test-subset", type=int, help="test images of the option A/B seed runs (default --test-subset)")
+    p.add_argument("--ab-probe-every", type=int, help="steps between probes of the option A/B seed runs (default --probe-every)")
     p.add_argument("--seed-epochs", type=int, default=10, help="seed-recipe runs' epochs (seed 001: 10)")
     p.add_argument("--seed-subset", type=int, help="seed-recipe runs' training images")
     p.add_argument("--test-subset", type=int)

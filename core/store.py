@@ -54,22 +54,29 @@ CREATE TABLE IF NOT EXISTS steps (
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT, epoch INTEGER, step INTEGER, train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL,
     lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS test_evals (
+    run_id TEXT, step INTEGER, epoch REAL, loss REAL, acc REAL, images INTEGER,
+    PRIMARY KEY (run_id, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS probes (
     run_id TEXT, step INTEGER, kind TEXT, idx INTEGER, layer TEXT, value REAL,
     PRIMARY KEY (run_id, step, kind, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER, host TEXT, started REAL, PRIMARY KEY (pid, host));
 """
-# Columns added to ``runs`` after the first release; older stores get them on open.
-RUN_COLUMNS_ADDED = {
-    "requester": "TEXT NOT NULL DEFAULT ''",      # who queued it (a browser session, 'cli', ...)
-    "queued": "REAL",                              # when it entered the queue (the queue's order)
-    "restart": "INTEGER NOT NULL DEFAULT 0",       # train it afresh when claimed
-    "cancel": "INTEGER NOT NULL DEFAULT 0",        # its owner stops at the next heartbeat
-    "name": "TEXT NOT NULL DEFAULT ''",            # a teacher's name for the run
-    "tags": "TEXT NOT NULL DEFAULT ''",            # a teacher's comma-separated tags
+# Columns added after the first release: an older store gains them when it is opened.
+ADDED_COLUMNS = {
+    "runs": (("requester", "TEXT NOT NULL DEFAULT ''"),  # who queued it (a browser session, 'cli', ...)
+             ("queued", "REAL"),                          # when it entered the queue (the queue's order)
+             ("restart", "INTEGER NOT NULL DEFAULT 0"),   # train it afresh when claimed
+             ("cancel", "INTEGER NOT NULL DEFAULT 0"),    # its owner stops at the next heartbeat
+             ("name", "TEXT NOT NULL DEFAULT ''"),        # a teacher's name for the run
+             ("tags", "TEXT NOT NULL DEFAULT ''")),       # a teacher's comma-separated tags
+    "epochs": (("train_eval_loss", "REAL"), ("train_eval_acc", "REAL")),  # NULL in rows written before
 }
-HISTORY_TABLES = ("steps", "epochs", "probes")
+EPOCH_COLUMNS = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
+                 "train_eval_loss", "train_eval_acc")
+EVAL_COLUMNS = ("step", "epoch", "loss", "acc", "images")
+HISTORY_TABLES = ("steps", "epochs", "probes", "test_evals")
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 HOST = socket.gethostname()
@@ -159,6 +166,19 @@ class Protected(StoreError):
     """A shipped reference run: only a teacher may train over it or delete it."""
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give a store made by an older version the columns added since (old rows read NULL)."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in have:
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as e:  # another process added it a moment ago
+                    if "duplicate column" not in str(e):
+                        raise
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -209,8 +229,11 @@ class Listing:
 @dataclass
 class History:
     steps: pd.DataFrame    # step, epoch, loss, acc, lr
-    epochs: pd.DataFrame   # epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds
+    epochs: pd.DataFrame   # EPOCH_COLUMNS: train_* is the running training-mode mean over the epoch,
+    #                        train_eval_* the network in eval mode on a fixed training subset at the epoch's end
     probes: pd.DataFrame   # step, kind, idx (forward order), layer, value   (kinds: grad_w, grad_out, response_std, weight_norm)
+    evals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EVAL_COLUMNS)))
+    #                        test evaluations during training: step, epoch, loss, acc, images (subset every k steps, full set at epoch ends)
 
 
 @dataclass(frozen=True)
@@ -237,10 +260,7 @@ class RunStore:
             with closing(self.connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
-                have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
-                for column, kind in RUN_COLUMNS_ADDED.items():
-                    if column not in have:
-                        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                _add_columns(db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"the run store {self.db_path} is unreadable ({e}); move it aside to start a fresh one") from e
         self.clean_stale_files()
@@ -393,17 +413,19 @@ class RunStore:
         with self.db() as db:
             steps = pd.read_sql_query("SELECT step, epoch, loss, acc, lr FROM steps WHERE run_id = ? ORDER BY step", db, params=(run_id,))
             epochs = self._epochs(db, run_id)
+            evals = pd.read_sql_query(f"SELECT {', '.join(EVAL_COLUMNS)} FROM test_evals WHERE run_id = ? ORDER BY step",
+                                      db, params=(run_id,))
             query, params = "SELECT step, kind, idx, layer, value FROM probes WHERE run_id = ?", [run_id]
             if kinds:
                 query += f" AND kind IN ({','.join('?' * len(kinds))})"
                 params += list(kinds)
             probes = pd.read_sql_query(query + " ORDER BY step, kind, idx", db, params=params)
-        return History(steps, epochs, probes)
+        return History(steps, epochs, probes, evals)
 
     @staticmethod
     def _epochs(db, run_id: str) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds "
-                                 "FROM epochs WHERE run_id = ? ORDER BY epoch", db, params=(run_id,))
+        return pd.read_sql_query(f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id = ? ORDER BY epoch",
+                                 db, params=(run_id,))
 
     def epoch_history(self, run_id: str) -> pd.DataFrame:
         """A run's per-epoch rows only (``history`` also reads every step and probe, which a long run has many of)."""
@@ -622,6 +644,8 @@ class RunStore:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM steps WHERE run_id = ? AND step > ?", (run_id, after_step))
             db.execute("DELETE FROM probes WHERE run_id = ? AND step > ?", (run_id, after_step))
+            # a test evaluation's step counts the steps taken: the checkpoint's own one (after_step + 1) stays
+            db.execute("DELETE FROM test_evals WHERE run_id = ? AND step > ?", (run_id, after_step + 1))
             db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
             db.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?", (after_epoch, run_id))
             db.execute("COMMIT")
@@ -750,8 +774,11 @@ class RunWriter:
     def steps(self, rows: list[tuple]) -> None:          # (step, epoch, loss, acc, lr)
         self.queue.put(("steps", rows))
 
-    def epoch(self, row: tuple) -> None:                 # (epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds)
-        self.queue.put(("epochs", [row]))
+    def epoch(self, row: tuple) -> None:                 # EPOCH_COLUMNS; a row without the eval-mode columns gets NULLs
+        self.queue.put(("epochs", [tuple(row) + (None,) * (len(EPOCH_COLUMNS) - len(row))]))
+
+    def test_eval(self, row: tuple) -> None:             # EVAL_COLUMNS
+        self.queue.put(("test_evals", [row]))
 
     def probes(self, step: int, results: dict[str, dict[str, float]]) -> None:
         rows = [(step, kind, idx, layer, value) for kind, values in results.items()
@@ -774,7 +801,8 @@ class RunWriter:
         self.thread.join()
 
     def _run(self) -> None:
-        columns = {"steps": 6, "epochs": 9, "probes": 6}
+        columns = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
+                   "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
         with closing(self.store.connect()) as db:
             stop = False
             while not stop:
@@ -792,7 +820,8 @@ class RunWriter:
                     db.execute("BEGIN")
                     for kind, payload in items:
                         if kind in columns:
-                            db.executemany(f"INSERT OR REPLACE INTO {kind} VALUES ({','.join('?' * columns[kind])})",
+                            db.executemany(f"INSERT OR REPLACE INTO {kind} (run_id, {', '.join(columns[kind])}) "
+                                           f"VALUES (?{', ?' * len(columns[kind])})",
                                            [(self.run_id, *row) for row in payload])
                     cancel = self.store.beat(db, self.run_id, wrote=any(kind in columns for kind, _ in items))
                     db.execute("COMMIT")

@@ -24,6 +24,16 @@ from .probes import LayerProbe
 from .store import Claim, RunRecord, RunStatus, RunStore
 
 EVAL_BATCH = 1000
+# Training error as the paper plots it: the network in eval mode on a fixed training subset, at each epoch's end.
+TRAIN_EVAL_IMAGES = 500
+# Test points during training: a fixed test subset every k steps, k chosen so a run draws at least
+# TEST_EVAL_POINTS of them (plus the full test set at every epoch's end).
+TEST_EVAL_IMAGES, TEST_EVAL_POINTS = 200, 24
+
+
+def eval_every(total_steps: int) -> int:
+    """Steps between test-subset evaluations: at least TEST_EVAL_POINTS of them in ``total_steps``."""
+    return max(1, total_steps // TEST_EVAL_POINTS)
 
 
 class Cancelled(Exception):
@@ -112,8 +122,11 @@ def run_info(config: RunConfig, device: torch.device, dataset, model, steps_per_
     return {"dataset": dataset.title, "classes": list(dataset.classes), "mean": list(dataset.mean), "std": list(dataset.std),
             "n_train": len(dataset.x_train), "n_test": len(dataset.x_test),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})",
-            "torch": torch.__version__, "precision": "bf16" if uses_bf16(config, device) else "fp32", "params": count_params(model), "steps_per_epoch": steps_per_epoch,
-            "total_steps": steps_per_epoch * config.epochs, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "torch": torch.__version__, "precision": "bf16" if uses_bf16(config, device) else "fp32", "params": count_params(model),
+            "steps_per_epoch": steps_per_epoch, "total_steps": steps_per_epoch * config.epochs,
+            "test_eval_every": eval_every(steps_per_epoch * config.epochs),
+            "test_eval_images": min(TEST_EVAL_IMAGES, len(dataset.x_test)), "train_eval_images": min(TRAIN_EVAL_IMAGES, len(dataset.x_train)),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | None = None,
@@ -154,6 +167,12 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
         total_steps = steps_per_epoch * c.epochs
         sync_every = 1 if device.type == "cpu" else 25
 
+        # Fixed subsets (the same images at every evaluation, whatever the run's seed).
+        pick = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:TRAIN_EVAL_IMAGES].to(device)
+        x_train_eval, y_train_eval = x_train[pick], y_train[pick]
+        x_test_sub, y_test_sub = x_test[:TEST_EVAL_IMAGES], y_test[:TEST_EVAL_IMAGES]
+        every = eval_every(total_steps)
+
         start_epoch, step, elapsed = 0, 0, 0.0
         checkpoint = None if claim.fresh else store.load_checkpoint(run_id)
         if checkpoint:
@@ -167,13 +186,20 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
         store.set_status(run_id, RunStatus.FAILED, f"{type(e).__name__}: {e}")
         raise
     writer = store.writer(run_id, stop=stop)
-    writer = store.writer(run_id)
+
+    def test_point(at_step: int) -> None:  # evaluation leaves the training itself unchanged (no RNG, no BN update)
+        loss_e, acc_e = evaluate(model, x_test_sub, y_test_sub, dataset.mean, dataset.std, autocast)
+        writer.test_eval((at_step, at_step / steps_per_epoch, loss_e, acc_e, len(x_test_sub)))
+        model.train()
+
     probe = LayerProbe(model) if c.probe_every else None
     # A resume with nothing left to train (killed after its weights, before 'done') keeps the final metrics.
     metrics: dict = dict(previous.metrics) if checkpoint and previous is not None else {}
     epoch = start_epoch  # named in the cancel message even if no epoch is left to run
     t0 = time.perf_counter() - elapsed
     try:
+        if step == 0:
+            test_point(0)  # the untrained network (eval mode: BN running statistics not yet estimated)
         for epoch in range(start_epoch, c.epochs):
             model.train()
             perm = torch.randperm(n, device=device, generator=gen)
@@ -216,11 +242,16 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
                     if progress:
                         progress({"kind": "step", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
                                   "epochs": c.epochs, "loss": rows[-1][2], "seconds": time.perf_counter() - t0})
+                if step % every == 0 and i != steps_per_epoch - 1:  # epoch ends get the full test set below
+                    test_point(step)
             test_loss, test_acc = evaluate(model, x_test, y_test, dataset.mean, dataset.std, autocast)
+            eval_loss, eval_acc = evaluate(model, x_train_eval, y_train_eval, dataset.mean, dataset.std, autocast)
             metrics = {"train_loss": epoch_sums[0] / epoch_sums[2], "train_acc": epoch_sums[1] / epoch_sums[2],
-                       "test_loss": test_loss, "test_acc": test_acc}
+                       "test_loss": test_loss, "test_acc": test_acc, "train_eval_loss": eval_loss, "train_eval_acc": eval_acc}
             seconds = time.perf_counter() - t0
-            writer.epoch((epoch + 1, step, metrics["train_loss"], metrics["train_acc"], test_loss, test_acc, lr, seconds))
+            writer.test_eval((step, step / steps_per_epoch, test_loss, test_acc, len(x_test)))
+            writer.epoch((epoch + 1, step, metrics["train_loss"], metrics["train_acc"], test_loss, test_acc, lr, seconds,
+                          eval_loss, eval_acc))
             writer.flush()  # the history up to here is committed before the checkpoint says so
             store.save_checkpoint(run_id, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                            "generator": gen.get_state(), "epoch": epoch + 1, "step": step, "seconds": seconds})

@@ -15,7 +15,8 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide")
 
-from dashboard import common, figures  # noqa: E402
+from core.verdict import record_verdict  # noqa: E402
+from dashboard import common, figures, lesson  # noqa: E402
 
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).
@@ -34,12 +35,16 @@ def home() -> None:
             "**The degradation problem.** He et al. (2015) stacked more 3×3 conv layers onto a plain CIFAR-10 "
             "network and its *training* error went **up**: plain-56 ends worse than plain-20 (their Fig. 1 and 6). "
             "That is not overfitting (the training error rises too), and with batch normalisation it is not "
-            "vanishing gradients either; deeper plain stacks are simply harder to optimise.\n\n"
-            "**The residual fix.** A deeper net could in principle copy the shallower one and make its extra layers "
-            "identities, yet optimisers fail to find that. A residual block therefore learns only the change "
-            "*F*(*x*) = *H*(*x*) − *x* and adds its input back through a shortcut: the block outputs "
-            "*F*(*x*) + *x*. Pushing *F* towards zero is easy, so added depth can no longer make the net worse, "
-            "and the identity path carries signal and gradient straight through the stack.\n\n"
+            "vanishing gradients either: the paper measures healthy backward norms, and at initialisation they "
+            "even explode toward the input (see *Gradients*). Deeper plain stacks are harder to optimise.\n\n"
+            "**The residual idea.** A deeper net could in principle copy the shallower one and make its extra "
+            "layers identities. The paper's *hypothesis* is that solvers find identities hard to approximate with "
+            "a stack of nonlinear layers, and that learning only the change *F*(*x*) = *H*(*x*) − *x* is easier: a "
+            "residual block adds its input back through a shortcut and outputs *F*(*x*) + *x*, so an identity "
+            "only needs *F* ≈ 0. Measured, deeper ResNets did train and test better up to 110 layers, though not "
+            "without limit: ResNet-1202 tests worse than ResNet-110 (Table 6; the paper suspects overfitting). The "
+            "shortcut gives signal and gradient a path around each block's layers; here a ReLU follows every "
+            "addition, so the path is exactly an identity only in the later pre-activation ResNets (He et al. 2016).\n\n"
             "**In this lab** you train plain nets and ResNets of equal depth and parameter count side by side, "
             "watch their curves live, look inside at per-layer gradient norms and responses, and classify "
             "your own images.")
@@ -47,9 +52,7 @@ def home() -> None:
         st.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
 
     st.plotly_chart(figures.table6_figure(), width="stretch")
-    st.caption("Test error of the paper's CIFAR-10 ResNets (Table 6, 164 epochs, SGD) and of a popular PyTorch "
-               "reimplementation (200 epochs). Error falls from 20 to 110 layers; at 1202 layers the net overfits. "
-               "Plain nets are not in Table 6: the paper shows them only as curves (Fig. 6), where plain-56 is worse than plain-20.")
+    st.caption(lesson.table6_caption())
 
     st.divider()
     st.subheader("On this machine")
@@ -89,21 +92,24 @@ def home() -> None:
                 "run": common.run_label(r), "status": str(r.status), "tags": ", ".join(r.tags),
                 "epochs": f"{r.epochs_done}/{r.config.epochs}", "dataset": r.info.get("dataset", r.config.dataset),
                 "test accuracy (%)": None if r.metrics.get("test_acc") is None else round(100 * r.metrics["test_acc"], 2),
-                "training time (s)": round(r.seconds, 1)} for r in records]), hide_index=True, width="stretch")
+                "training time (s)": round(r.seconds, 1), "flag": record_verdict(r) or ""} for r in records]),
+                hide_index=True, width="stretch")
 
     st.divider()
     st.subheader("A 10-minute lesson")
-    lesson = [
-        ("Train", "3 min", "Start a small **ResNet-20** and, next to it, the **plain-20** of the same size. Watch the "
-                  "loss fall live. Then overlay plain-20, plain-56 and ResNet-56: the paper's Fig. 6 in miniature."),
+    lesson_steps = [
+        ("Train", "3 min", "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
+                  "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
+                  "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
+                  "And ResNet-56 or ResNet-20?"),
         ("Gradients", "3 min", "Compare gradient norms at initialisation across depths with batch norm on and off. "
-                      "Check for yourself which nets really have vanishing gradients, and which do not."),
-        ("Compare", "2 min", "Final error against depth for plain nets and ResNets (next to the paper's Table 6 on "
-                    "CIFAR-10), and learning curves averaged over seeds: does the deeper plain net lose?"),
+                      "Check for yourself which nets have vanishing gradients, which have exploding ones, and which neither."),
+        ("Compare", "2 min", "Final error against depth for plain nets and ResNets, and learning curves averaged over "
+                    "seeds: does the deeper plain net lose, and is the gap larger than the spread between seeds?"),
         ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
-                     "side by side, and which pixels each one looked at."),
+                     "side by side, which pixels each one looked at, and whether the image is like anything it was trained on."),
     ]
-    for number, (title, minutes, text) in enumerate(lesson, start=1):
+    for number, (title, minutes, text) in enumerate(lesson_steps, start=1):
         page = PAGES.get(title)
         cols = st.columns([0.22, 1], vertical_alignment="center")
         with cols[0]:

@@ -1,7 +1,7 @@
 """Every Plotly figure of the dashboard: pure functions, data in, ``go.Figure`` out (no Streamlit here).
 
 Colours follow the model family everywhere: plain nets red, ResNets (option A) blue, ResNets with
-projection shortcuts (option B) teal, dense (concatenating) nets green, torchvision's ResNet-18
+projection shortcuts (option B) teal, concat + 1x1 merge nets green, torchvision's ResNet-18
 purple; a deeper net of a family is drawn darker. As in the paper's Fig. 6, test curves are solid
 and training curves dashed. Values that cannot be drawn (NaN, infinities, and zeros or negatives on a
 log axis) are left out as gaps, and figures say how many were left out.
@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.paper import REIMPLEMENTATION_TEST_ERROR as REIMPLEMENTATION_TABLE
+from core.paper import TABLE6_110_MEAN_STD
 from core.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from core.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 
@@ -25,7 +26,7 @@ from core.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8",
                   "dense": "#2ca02c", "torchvision": "#9467bd"}
 FAMILY_NAMES = {"plain": "plain net", "resnet": "ResNet (A, identity)", "resnet-b": "ResNet (B, projection)",
-                "dense": "dense (concatenation)", "torchvision": "torchvision ResNet-18"}
+                "dense": "concat + 1×1 merge", "torchvision": "torchvision ResNet-18"}
 TEMPLATE = "plotly_white"
 METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
 PROBE_AXIS = {"grad_w": "‖∂L/∂W‖ (log scale)", "grad_out": "‖∂L/∂y‖ (log scale)",
@@ -173,7 +174,7 @@ def residual_block_diagram() -> go.Figure:
             arrow(xc, 6.05, xc, 4.2)
             label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
             label(xc, 3.85, "<i>H</i>(<i>x</i>)", 16)
-            label(xc, 2.9, "must learn the whole<br>mapping <i>H</i>(<i>x</i>); even copying<br><i>x</i> through is hard", 12, "#444")
+            label(xc, 2.9, "must learn the whole<br>mapping <i>H</i>(<i>x</i>); the paper's hypothesis:<br>even copying <i>x</i> is hard to learn", 12, "#444")
     fig.update_xaxes(visible=False, range=[-0.2, 11.2], fixedrange=True)
     fig.update_yaxes(visible=False, range=[2.1, 11.0], fixedrange=True)
     fig.update_layout(template=TEMPLATE, height=500, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
@@ -188,20 +189,27 @@ def table6_figure() -> go.Figure:
     fig.add_trace(go.Scatter(
         x=depths, y=[PAPER_TABLE6[d] for d in depths], mode="lines+markers+text", name="He et al. 2015 (Table 6)",
         line=dict(color=FAMILY_COLOURS["resnet"], width=3), marker=dict(size=9),
-        text=[f"{PAPER_TABLE6[d]:.2f}" for d in depths], textposition="top center",
+        text=[f"{PAPER_TABLE6[d]:.2f}" + (" (best of 5)" if d == 110 else "") for d in depths], textposition="top center",
         customdata=[PAPER_PARAMS_M[d] for d in depths],
         hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<br>%{customdata} M parameters<extra>paper</extra>"))
+    mean, std = TABLE6_110_MEAN_STD
+    fig.add_trace(go.Scatter(
+        x=[110], y=[mean], mode="markers", name="ResNet-110, mean ± std of the paper's 5 runs",
+        marker=dict(color=FAMILY_COLOURS["resnet"], symbol="line-ew-open", size=14, line=dict(width=2)),
+        error_y=dict(type="data", array=[std], color=FAMILY_COLOURS["resnet"], thickness=1.5, width=8),
+        hovertemplate=f"ResNet-110: mean {mean:.2f} ± {std:.2f}% over 5 runs (Table 6 lists the best, "
+                      f"{PAPER_TABLE6[110]:.2f}%)<extra>paper</extra>"))
     fig.add_trace(go.Scatter(
         x=depths, y=[REIMPLEMENTATION_TABLE[d] for d in depths], mode="lines+markers",
         name="PyTorch reimplementation (akamaster, 200 epochs)",
         line=dict(color=FAMILY_COLOURS["resnet-b"], width=2, dash="dash"), marker=dict(size=7),
         hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<extra>reimplementation</extra>"))
-    _style(fig, "Deeper ResNets are better on CIFAR-10, up to 110 layers", "depth (weighted layers, log scale)",
+    _style(fig, "CIFAR-10 test error of ResNets by depth: better from 20 to 110 layers, worse at 1202 (paper)", "depth (weighted layers, log scale)",
            "CIFAR-10 test error (%)", height=400)
     fig.update_xaxes(type="log", tickvals=depths, ticktext=[str(d) for d in depths])
     fig.update_yaxes(range=[5.5, 9.5])
-    fig.add_annotation(x=math.log10(1202), y=PAPER_TABLE6[1202], text="1202 layers: overfits<br>(19.4 M parameters)",
-                       showarrow=True, ax=-70, ay=-35, font=dict(size=11, color="#555"))
+    fig.add_annotation(x=math.log10(1202), y=PAPER_TABLE6[1202], text="1202 layers: worse than 110<br>(the paper: overfitting, 19.4 M parameters)",
+                       showarrow=True, ax=-90, ay=-35, font=dict(size=11, color="#555"))
     return fig
 
 
@@ -296,6 +304,70 @@ def epoch_curves(series: list[RunSeries], metric: str = "acc", splits: tuple[str
         fig.update_yaxes(type="log")
     max_epoch = max((int(s.frame["epoch"].max()) for s in series if not s.frame.empty), default=1)
     fig.update_xaxes(dtick=1 if max_epoch <= 20 else None, rangemode="tozero" if max_epoch <= 1 else "normal")
+    return fig
+
+
+# The curves of the paper's Fig. 6, and how each is measured.
+SPLITS = {  # key: (legend, dash, width)
+    "test": ("test", "solid", 3.0),
+    "train": ("training (eval mode, end of epoch)", "dash", 2.0),
+    "running": ("training (running mean over the epoch, train mode)", "dot", 1.2),
+}
+
+
+def training_points(epochs: pd.DataFrame, evals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One long table of a run's curve points: epoch (fractional), split (a SPLITS key), loss, acc.
+
+    test: every test evaluation during training (a test subset every k steps, the full test set at
+    epoch ends), or the epoch ends only for runs recorded before those existed; train: the network in
+    eval mode on a fixed training subset at each epoch's end, as the paper plots training error;
+    running: the training-mode mean over the epoch's mini-batches (augmented, weights still moving).
+    """
+    frames = []
+    if evals is not None and len(evals):
+        # Step 0 is left out: before any step BN has no running statistics, so eval mode there is meaningless
+        # (a ResNet-20's loss reads ~38, not the ln 10 of a guess).
+        evals = evals[evals["step"] > 0]
+        frames.append(pd.DataFrame({"epoch": evals["epoch"], "split": "test", "loss": evals["loss"], "acc": evals["acc"]}))
+    elif len(epochs):
+        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "test", "loss": epochs["test_loss"], "acc": epochs["test_acc"]}))
+    if len(epochs) and "train_eval_acc" in epochs and epochs["train_eval_acc"].notna().any():
+        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "train", "loss": epochs["train_eval_loss"],
+                                    "acc": epochs["train_eval_acc"]}))
+    if len(epochs):
+        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "running", "loss": epochs["train_loss"],
+                                    "acc": epochs["train_acc"]}))
+    columns = ["epoch", "split", "loss", "acc"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def training_curves(series: list[RunSeries], metric: str = "error", splits: tuple[str, ...] = ("test", "train"),
+                    title: str | None = None) -> go.Figure:
+    """The paper's Fig. 6 view: frames from ``training_points``; test solid (many points per epoch),
+    training error in eval mode dashed, the running training-mode mean dotted (if asked for)."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No evaluation yet: the first test point is the untrained network.", title or "Training curves")
+    fig = go.Figure()
+    drawn = 0
+    for s, colour in zip(series, _colours(series)):
+        for split in splits:
+            points = s.frame[s.frame["split"] == split].sort_values("epoch")
+            if points.empty:
+                continue
+            legend, dash, width = SPLITS[split]
+            y = _metric_values(points, "loss" if metric == "loss" else "acc", metric)
+            drawn += 1
+            fig.add_trace(go.Scatter(
+                x=points["epoch"], y=y, mode="lines+markers" if len(points) <= 60 else "lines",
+                name=f"{s.label} · {legend.split(' (')[0]}", legendgroup=s.label,
+                line=dict(color=colour, width=width, dash=dash), marker=dict(size=5 if split == "test" else 4),
+                hovertemplate=f"{s.label}<br>{legend}<br>epoch %{{x:.2f}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+    what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
+    parts = [f"{SPLITS[k][0]}: {SPLITS[k][1]}" for k in splits]
+    _style(fig, title or f"{what} during training", "epoch", METRIC_AXIS[metric], height=460)
+    _note(fig, "; ".join(parts))
+    if not drawn:
+        _note(fig, "these runs have none of the chosen curves")
     return fig
 
 
@@ -418,33 +490,49 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
 
 
 def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
-    """First-conv / last-conv gradient ratio against depth at initialisation (summary from
-    core.probes.summarize_init): above 1, gradients grow towards the input; below 1, they vanish."""
+    """At initialisation, against depth: the first and last conv's ‖∂L/∂W‖ (left) and their ratio (right),
+    each point named by core.probes.gradient_regime, which reads the absolute norms, not the ratio alone."""
     if summary is None or summary.empty:
-        return empty_figure("Nothing probed yet.", "Gradient ratio at initialisation")
-    fig = go.Figure()
+        return empty_figure("Nothing probed yet.", "Gradient norms at initialisation")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09,
+                        subplot_titles=("‖∂L/∂W‖: first conv (filled), last conv (open)", "ratio first / last"))
     left_out = 0
     for (shortcut, bn, init), g in summary.groupby(["shortcut", "bn", "init"], sort=False):
         g = g.sort_values("depth")
         family = model_family(shortcut)
-        y = _finite(g["ratio_first_last"], log=True)
-        left_out += int(np.isnan(y).sum())
+        colour = FAMILY_COLOURS[family]
         name = f"{FAMILY_NAMES[family].split(' (')[0]}, {_facet_title(bn, init)}"
-        fig.add_trace(go.Scatter(
-            x=g["depth"], y=y, mode="lines+markers", name=name,
-            line=dict(color=FAMILY_COLOURS[family], width=2.2, dash="solid" if bn else "dot"),
-            marker=dict(symbol="circle" if init == "kaiming" else "diamond", size=9),
-            customdata=np.stack([g["grad_w_first"], g["grad_w_last"]], axis=-1),
-            hovertemplate=(f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
-                           "<br>ratio %{y:.3g}<extra></extra>")))
-    fig.add_hline(y=1, line=dict(color="#888", dash="dash"), annotation_text="equal norms at both ends",
+        dash = "solid" if bn else "dot"
+        symbol = "circle" if init == "kaiming" else "diamond"
+        regime = g["regime"] if "regime" in g else pd.Series([""] * len(g), index=g.index)
+        custom = np.stack([g["grad_w_first"], g["grad_w_last"], regime], axis=-1)
+        hover = (f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
+                 "<br><b>%{customdata[2]}</b><extra></extra>")
+        first = _finite(g["grad_w_first"], log=True)
+        left_out += int(np.isnan(first).sum())
+        fig.add_trace(go.Scatter(x=g["depth"], y=first, mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=colour, width=2.2, dash=dash), marker=dict(symbol=symbol, size=9),
+                                 customdata=custom, hovertemplate=hover), row=1, col=1)
+        fig.add_trace(go.Scatter(x=g["depth"], y=_finite(g["grad_w_last"], log=True), mode="lines+markers",
+                                 name=f"{name} · last conv", legendgroup=name, showlegend=False,
+                                 line=dict(color=colour, width=1, dash=dash),
+                                 marker=dict(symbol=f"{symbol}-open", size=8), customdata=custom, hovertemplate=hover),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=g["depth"], y=_finite(g["ratio_first_last"], log=True), mode="lines+markers",
+                                 name=f"{name} · ratio", legendgroup=name, showlegend=False,
+                                 line=dict(color=colour, width=2.2, dash=dash), marker=dict(symbol=symbol, size=9),
+                                 customdata=custom, hovertemplate=hover + "ratio %{y:.3g}"), row=1, col=2)
+    fig.add_hline(y=1, line=dict(color="#888", dash="dash"), row=1, col=2, annotation_text="equal norms at both ends",
                   annotation_position="top left", annotation_font=dict(size=11, color="#666"))
-    _style(fig, "First conv / last conv ‖∂L/∂W‖ at initialisation (>1: grows towards the input, <1: vanishes)",
-           "depth (weighted layers)", "ratio first / last (log scale)", height=440)
+    _style(fig, "Gradients at initialisation: size (left) and growth toward the input (right); hover names each regime",
+           "depth (weighted layers)", "‖∂L/∂W‖ (log scale)", height=460)
     fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(tickvals=sorted(summary["depth"].unique()))
+    fig.update_yaxes(title_text="ratio first / last (log scale)", row=1, col=2)
+    fig.update_xaxes(tickvals=sorted(summary["depth"].unique()), title_text="depth (weighted layers)")
     if left_out:
-        _note(fig, f"{_count(left_out, 'ratio is', 'ratios are')} 0 (the first-layer gradient underflowed) or undefined: not drawn")
+        _note(fig, f"{_count(left_out, 'first-conv gradient is', 'first-conv gradients are')} exactly 0 (underflow): "
+                   "not drawn on the log scale, and its ratio is 0")
+    fig.update_layout(margin=dict(t=120))  # room for the title, its note and the panel titles
     return fig
 
 

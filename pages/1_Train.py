@@ -14,22 +14,26 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from core.store import FINISHED, LIVE, RESUMABLE, RunStatus  # noqa: E402
-from core.config import RECIPE_DEFAULTS, ConfigError, RunConfig  # noqa: E402
+from core.config import RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES, ConfigError, RunConfig  # noqa: E402
+from core.reference import SHAPES10_LESSON as LESSON  # noqa: E402
+from core.verdict import steps_warning  # noqa: E402
 from core.models import TORCHVISION_MODEL  # noqa: E402
-from dashboard import common, figures  # noqa: E402
+from dashboard import common, figures, lesson  # noqa: E402
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
     "ResNet-A": ("cifar", "A", "Identity shortcuts; where the width doubles, subsample and zero-pad (no extra "
                                "parameters: the paper's CIFAR-10 choice)."),
     "ResNet-B": ("cifar", "B", "Identity shortcuts, but a 1×1 conv projection where the shape changes."),
-    "dense (concat)": ("cifar", "concat", "Concatenates each block's input with its output instead of adding, "
-                                          "then a 1×1 conv maps back to the stage width."),
+    "concat + 1×1 merge": ("cifar", "concat", "Concatenates each block's input with its output, then a 1×1 conv "
+                                              "merges them back to the stage width. Not DenseNet, and no identity path: "
+                                              "the learned merge replaces it, so at initialisation it is another plain stack."),
     "torchvision ResNet-18": (TORCHVISION_MODEL, "B", "torchvision's ImageNet ResNet-18 adapted to 32×32 images "
                                                       "(11 M parameters); depth and BN settings do not apply."),
 }
-RECIPES = {"paper": "paper: SGD lr 0.1, ÷10 at 50% and 75%, momentum 0.9, batch 128, crop + flip",
-           "seed": "seed study: Adam lr 0.001, batch 32, no augmentation"}
+SCHEDULE_CHOICES = (None, "step", "cosine", "constant")  # None: the recipe's own
+BATCH_CHOICES = (None, 16, 32, 64, 128, 256)
+AUGMENT_CHOICES = (None, True, False)
 NAMED_DEPTHS = (20, 32, 44, 56, 110)
 OTHER_DEPTH = "other (6n+2)"
 PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
@@ -37,7 +41,9 @@ NO_PROBES = ("-",)                       # a probe-kind filter that matches noth
 VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
 POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
 RUN_PARAM = "run"                        # ?run=<id> opens the page on that run
-FIG6 = (("none", 20), ("none", 56), ("A", 56))  # the paper's Fig. 6 in miniature: plain-20, plain-56, ResNet-56
+FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
+# ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show learning in order
+OVERLAY_FIRST = FIG6 + (("none", 32), ("A", 44))
 
 store = common.get_store()
 st.title("Train a network")
@@ -68,8 +74,22 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         init = st.radio("Initialisation", ("kaiming", "default"), key="train_init", horizontal=True,
                         format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
     with recipe_col:
-        recipe = st.radio("Recipe", list(RECIPES), key="train_recipe", format_func=RECIPES.get)
-        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=3, key="train_epochs")
+        recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
+                          key="train_recipe", format_func=RECIPE_NAMES.get)
+        st.caption(RECIPE_DESCRIPTIONS[recipe] + ". The settings below can change the schedule, batch and augmentation.")
+        schedule = st.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
+                                key="train_schedule",
+                                format_func=lambda k: f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
+                                if k is None else SCHEDULE_NAMES[k])
+        b_col, a_col = st.columns(2)
+        batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
+                                     key="train_batch", format_func=lambda b: f"the recipe's ({RECIPE_DEFAULTS[recipe]['batch_size']})"
+                                     if b is None else str(b))
+        augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
+                                  key="train_augment", format_func=lambda a: ("the recipe's (" + (
+                                      "crop + flip" if RECIPE_DEFAULTS[recipe]["augment"] else "none") + ")") if a is None
+                                  else ("crop + flip" if a else "none"))
+        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key="train_epochs")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train_seed",
                                help="Same settings and seed give the same run (and the same stored result)")
         probes = st.toggle("Record per-layer gradients", value=True, key="train_probes",
@@ -83,15 +103,18 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         (st.caption if data.available else st.warning)(data.note)
         n_train, n_test = common.DATASET_SIZES[dataset]
         subset = st.number_input(f"Training images (of {n_train:,}, class-balanced)", min_value=10, max_value=n_train,
-                                 value=min(2000, n_train), step=500, key=f"train_subset_{dataset}")
+                                 value=min(LESSON["subset"], n_train), step=500, key=f"train_subset_{dataset}")
         test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
-                                      value=min(1000, n_test), step=500, key=f"train_test_subset_{dataset}")
-    batch = RECIPE_DEFAULTS[recipe]["batch_size"]
+                                      value=min(LESSON["test_subset"], n_test), step=500, key=f"train_test_subset_{dataset}")
+    batch = batch_size or RECIPE_DEFAULTS[recipe]["batch_size"]
     total_steps = max(1, int(subset) // min(batch, int(subset))) * int(epochs)
     try:
         config = RunConfig(arch=arch, depth=int(depth) if not fixed else 18, shortcut=shortcut, bn=bool(bn), init=init,
                            dataset=dataset, subset=None if subset == n_train else int(subset),
                            test_subset=None if test_subset == n_test else int(test_subset), recipe=recipe,
+                           schedule=schedule if schedule != RECIPE_DEFAULTS[recipe]["schedule"] else None,
+                           batch_size=batch_size if batch_size != RECIPE_DEFAULTS[recipe]["batch_size"] else None,
+                           augment=augment if augment != RECIPE_DEFAULTS[recipe]["augment"] else None,
                            epochs=int(epochs), seed=int(seed),
                            probe_every=max(1, total_steps // PROBES_PER_RUN) if probes else 0)
     except ConfigError as e:
@@ -136,6 +159,8 @@ def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
         n = config.subset or common.DATASET_SIZES[config.dataset][0]
         steps = max(1, n // min(batch, n)) * config.epochs
         st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
+        if warning := steps_warning(config, n):
+            st.warning(warning, icon=":material/warning:")
         action = "Start training"
     if status in FINISHED or status in RESUMABLE:
         protected = existing.reference and not common.is_teacher()
@@ -168,10 +193,6 @@ if flash := st.session_state.pop("train_flash", None):
 
 # ------------------------------------------------------------------------------- the live view
 
-def is_live(run_id: str) -> bool:
-    return common.is_training(store, run_id)
-
-
 def series(record, frame: pd.DataFrame) -> figures.RunSeries:
     return figures.run_series(record.config.label, record.config, frame)
 
@@ -181,9 +202,9 @@ def live_figures(root: str, run_id: str, version: tuple, label: str, config: Run
     """The four live charts of one run, built once per new rows and shared by every tab watching it."""
     history = common.run_history(store, run_id, kinds=NO_PROBES)
     one = [figures.run_series(label, config, history.steps)]
-    per_epoch = [figures.run_series(label, config, history.epochs)]
+    points = [figures.run_series(label, config, figures.training_points(history.epochs, history.evals))]
     return (figures.step_curves(one, "loss"), figures.step_curves(one, "acc"),
-            figures.epoch_curves(per_epoch, "loss"), figures.epoch_curves(per_epoch, "acc"))
+            figures.training_curves(points, "loss", tuple(figures.SPLITS)), figures.training_curves(points, "error", tuple(figures.SPLITS)))
 
 
 def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
@@ -252,7 +273,7 @@ else:
 # ------------------------------------------------------------------------------------ overlay
 
 def fig6_configs(base: RunConfig) -> list[RunConfig]:
-    """plain-20, plain-56 and ResNet-56 with the data and recipe settings chosen above."""
+    """plain-20, plain-56, ResNet-20 and ResNet-56 with the data and recipe settings chosen above."""
     return [dataclasses.replace(base, arch="cifar", shortcut=shortcut, depth=depth) for shortcut, depth in FIG6]
 
 
@@ -268,17 +289,18 @@ def train_missing(configs: list[RunConfig]) -> None:
 
 st.divider()
 st.subheader("Several runs on one chart")
-st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56 and ResNet-56**. The deeper plain net should "
-            "end with the higher *training* error (degradation); the ResNet-56 of the same size should not.")
+st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56, ResNet-20 and ResNet-56**. In the paper the "
+            "deeper plain net ends with the higher *training* error (degradation), while the deeper ResNet ends lower. "
+            "The sentences under the chart say what the runs shown here do.")
 if config is not None:
     wanted = fig6_configs(config)
     found = [common.find_equivalent(store, c) for c in wanted]
     missing = [c for c, r in zip(wanted, found) if r is None or r.status not in FINISHED | LIVE]
     have = [r.run_id for r in found if r is not None]
     b1, b2 = st.columns(2)
-    b1.button("Show plain-20, plain-56 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
-              disabled=not have, help="Those of the three that are stored, with the data and recipe settings above")
-    b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All three are stored or training",
+    b1.button("Show plain-20, plain-56, ResNet-20 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
+              disabled=not have, help="Those of the four that are stored, with the data and recipe settings above")
+    b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All four are stored or training",
               key="train_fig6_train", on_click=train_missing, args=(missing,), disabled=not missing or not data.available,
               help="With the data and recipe settings above; they train side by side and share the CPU/GPU")
 records = common.stored_runs(store)
@@ -288,19 +310,19 @@ focus = st.session_state.get(common.FOCUS_RUN_KEY)
 if focus and focus not in seen and any(r.run_id == focus for r in records):
     seen.add(focus)
     st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
-# With nothing chosen yet, open on the shipped Fig. 6 trio, so the lesson's picture is there at once.
-shipped_trio = [next((r.run_id for r in records if r.reference and (r.config.shortcut, r.config.depth) == pair), None)
-                for pair in FIG6]
+# With nothing chosen yet, open on the shipped Fig. 6 set (seed 0), so the lesson's picture is there at once.
+shipped_fig6 = [next((r.run_id for r in records if r.reference and r.config.seed == 0 and r.config.recipe == LESSON["recipe"]
+                      and (r.config.shortcut, r.config.depth) == pair), None) for pair in OVERLAY_FIRST]
 default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(common.FOCUS_RUN_KEY)
-               else [i for i in shipped_trio if i] or [records[0].run_id if records else ""])
+               else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""])
 chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 metric_col, x_col, split_col = st.columns(3)
 metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key="train_overlay_metric",
                           format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
 per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key="train_overlay_x",
                   format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get)
-splits = split_col.multiselect("Curves", ("test", "train"), default=("test", "train"), key="train_overlay_splits",
-                               disabled=per == "step")
+splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key="train_overlay_splits",
+                               disabled=per == "step", format_func=lambda k: figures.SPLITS[k][0])
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -308,7 +330,8 @@ def overlay_figure(versions: tuple, metric: str, per: str, splits: tuple[str, ..
     """The overlay figure, built once per new rows of its runs (``versions``) and shared by every tab."""
     histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in _runs}
     if per == "epoch":
-        return figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in _runs], metric, splits or ("test",))
+        return figures.training_curves([series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
+                                        for r in _runs], metric, splits or ("test",))
     return figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric)
 
 
@@ -330,5 +353,10 @@ if not chosen:
 else:
     any_live = any(is_running(r.run_id) for r in chosen)  # a queued run has no rows to add yet
     st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(chosen, any_live)
-    st.caption("Solid: test set; dashed: training set. Runs of one family share a colour (plain red, ResNet blue, "
-               "projection ResNet teal, dense green), deeper nets darker.")
+    st.caption("Solid: test error, measured on a test subset several times an epoch and on the whole test set at each "
+               "epoch's end; dashed: training error as the paper plots it, the network in eval mode on a fixed training "
+               "subset at each epoch's end; dotted (if chosen): the running mean over the epoch's augmented mini-batches "
+               "in training mode, which lags and sits above. Runs of one family share a colour (plain red, ResNet blue, "
+               "projection ResNet teal, concat + merge green), deeper nets darker.")
+    for sentence in lesson.fig6_sentences(chosen):
+        st.markdown("- " + sentence)

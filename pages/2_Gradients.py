@@ -13,11 +13,13 @@ import streamlit as st  # noqa: E402
 
 from core.store import RunStatus  # noqa: E402
 from core.data import load_dataset, normalize  # noqa: E402
-from core.probes import probe_at_init, response_std_note, shattering_table, summarize_init  # noqa: E402
-from dashboard import common, figures  # noqa: E402
+from core.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,  # noqa: E402
+                         shattering_table, summarize_init)
+from dashboard.lesson import fmt  # noqa: E402
+from dashboard import common, figures, lesson  # noqa: E402
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
-NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "dense (concat)": "concat"}
+NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
 KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-propagated signal ‖∂L/∂y‖"}
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
 # A matched pair for the "during training" view when nothing probed is stored yet.
@@ -27,11 +29,6 @@ store = common.get_store()
 st.title("Gradients inside the network")
 st.markdown("Is degradation caused by *vanishing gradients*? Measure it: the norm of the loss gradient at every "
             "layer, for plain nets and ResNets, with batch normalisation (BN) on and off.")
-
-
-def fmt(x: float) -> str:
-    """A number for a sentence: 3 significant digits, 0 written as 0."""
-    return "0" if x == 0 else f"{x:.3g}"
 
 
 # ------------------------------------------------------------------------- at initialisation
@@ -48,56 +45,6 @@ def probe_network(depth: int, shortcut: str, bn: bool, init: str, dataset: str, 
     """Per-layer probe of one freshly initialised network; cached, so changing the grid only adds new ones."""
     images, labels = probe_images(dataset, PROBE_BATCH, store_root)
     return probe_at_init([dict(depth=depth, shortcut=shortcut, bn=bn, init=init)], images, labels, seed=0)
-
-
-def init_findings(summary: pd.DataFrame, df: pd.DataFrame) -> list[str]:
-    """One sentence per kind of network at the deepest depth probed, with its numbers and what they mean."""
-    sentences = []
-    deepest = summary[summary["depth"] == summary["depth"].max()]
-    for _, row in deepest.iterrows():
-        first, last, loss = row["grad_w_first"], row["grad_w_last"], row["loss"]
-        ratio = row["ratio_first_last"]
-        name = f"**{row['model']}**, {row['init']} init"
-        convs = df[(df["model"] == row["model"]) & (df["init"] == row["init"]) & (df["layer"] != "fc")]["grad_w"]
-        spread = convs.max() / convs.min() if (convs > 0).all() else np.inf  # over the conv layers, as first/last
-        if loss > 1000:
-            what = (f"explodes in the forward pass: the initial loss is {fmt(loss)} (an untrained 10-class net "
-                    f"should start near ln 10 ≈ 2.3), and gradients are as large ({fmt(first)} at the first conv)")
-        elif first == 0:
-            what = f"has a first-conv gradient of exactly 0 (it underflowed) against {fmt(last)} at the last conv: truly vanishing"
-        elif ratio < 1e-2:
-            what = f"goes from {fmt(first)} at the first conv to {fmt(last)} at the last: vanishing towards the input ({fmt(ratio)}×)"
-        elif ratio > 10:
-            what = (f"goes from {fmt(first)} at the first conv to {fmt(last)} at the last: it **grows** {fmt(ratio)}× "
-                    "towards the input, the opposite of vanishing")
-        elif spread <= 10:
-            what = f"stays within {fmt(spread)}× across all its layers ({fmt(first)} first conv, {fmt(last)} last conv)"
-        else:
-            what = f"goes from {fmt(first)} at the first conv to {fmt(last)} at the last (ratio {fmt(ratio)})"
-        if 10 < loss <= 1000:  # the forward signal already grows with depth
-            what += f"; its initial loss is {fmt(loss)}, well above the ln 10 ≈ 2.3 of an unbiased guess"
-        sentences.append(f"{name}: ‖∂L/∂W‖ {what}.")
-    return sentences
-
-
-def bn_plain_verdict(summary: pd.DataFrame) -> str | None:
-    """How the paper's 'healthy norms' claim for BN plain nets compares with the deepest one probed here."""
-    bn_plain = summary[(summary["shortcut"] == "none") & summary["bn"]]
-    if bn_plain.empty:
-        return None
-    deepest = bn_plain[bn_plain["depth"] == bn_plain["depth"].max()]
-    row = (deepest[deepest["init"] == "kaiming"] if (deepest["init"] == "kaiming").any() else deepest).iloc[0]
-    ratio = row["ratio_first_last"]
-    if ratio > 10:
-        measured = (f"here their gradients do not vanish at all, they grow towards the input: {fmt(ratio)}× larger at "
-                    f"the first conv than at the last in {row['model']} ({row['init']} init). \"Healthy\" is generous, "
-                    "but vanishing gradients are clearly not their problem")
-    elif ratio >= 0.1:
-        measured = f"here {row['model']}'s first and last conv gradients are within 10× of each other (ratio {fmt(ratio)})"
-    else:
-        measured = f"here {row['model']}'s gradient does shrink towards the input (ratio {fmt(ratio)})"
-    return ("**The paper (Sec. 4.1)** says BN plain nets are unlikely to degrade because of vanishing gradients: their "
-            f"backward norms \"exhibit healthy norms\". Measured at initialisation, {measured}.")
 
 
 st.header("1 · At initialisation", divider="gray")
@@ -135,22 +82,19 @@ if not init_df.empty:
     summary = summarize_init(init_df)
     st.plotly_chart(figures.init_profiles(init_df, kind), width="stretch", key="grad_init_profiles")
     st.caption(f"Each line is one fresh network: its {KIND_LABELS[kind]} at every weighted layer, from the first conv "
-               "(left) to the classifier (right), on a log scale. A line that drops towards the left is a vanishing "
-               "gradient, one that rises towards the left a growing one.")
+               "(left) to the classifier (right), on a log scale. A line that drops towards the left is a shrinking "
+               "gradient, one that rises towards the left a growing one; read the height too: a line high everywhere "
+               "explodes, one low everywhere vanishes.")
     st.plotly_chart(figures.init_ratio_figure(summary), width="stretch", key="grad_init_ratio")
-    st.caption("The same data in one number per network: first-conv gradient divided by last-conv gradient. "
-               "1 means the first layers get as much gradient as the last; the paper calls BN plain nets' norms "
-               "\"healthy\", which this chart lets you check at every depth.")
+    st.caption("Left: the first and last conv's gradient norms; right: their ratio. The ratio alone misleads: a ResNet "
+               "without BN and with He init has a ratio below 1 while its norms are enormous. Each network's regime "
+               f"(hover a point) is named from both: exploding above {LARGE_NORM:g}, vanishing below {SMALL_NORM:g}, "
+               f"growing or shrinking toward the input beyond {GROWTH:g}× either way.")
     st.markdown("**What the numbers say** (deepest networks probed):")
-    st.markdown("\n".join(f"- {s}" for s in init_findings(summary, init_df)))
-    if verdict := bn_plain_verdict(summary):
+    st.markdown("\n".join(f"- {s}" for s in lesson.init_findings(summary)))
+    if verdict := lesson.bn_plain_verdict(summary):
         st.markdown(verdict)
-    st.markdown("**So why do deep plain nets with BN train worse?** Not through the *size* of their gradients. "
-                "Balduzzi et al. (2017) showed that gradients of deep feed-forward nets *shatter*: the correlation "
-                "between the gradients at nearby inputs decays exponentially with depth until it resembles white "
-                "noise, while with skip connections it decays only sublinearly. A gradient can have a large norm "
-                "and still point nowhere useful. That, and the optimisation difficulty the paper names "
-                "*degradation*, explain plain-56 against plain-20 better than vanishing gradients do.")
+    st.markdown(lesson.degradation_text(summary))
     with st.expander("The numbers as a table"):
         table = summary.assign(bn=summary["bn"].map({True: "on", False: "off"}))[
             ["model", "init", "bn", "loss", "grad_w_first", "grad_w_last", "ratio_first_last"]]
@@ -195,19 +139,6 @@ def probed_runs() -> list:
     return [r for r in common.stored_runs(store) if r.config.probe_every > 0 and r.status != RunStatus.FAILED]
 
 
-def default_pair(records: list) -> tuple[str | None, str | None]:
-    """A plain run and the ResNet most like it (same depth and data first)."""
-    plain = [r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"]
-    resnets = [r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"]
-    left = plain[0] if plain else (records[0] if records else None)
-    if left is None:
-        return None, None
-    same = [r for r in resnets if (r.config.depth, r.config.dataset) == (left.config.depth, left.config.dataset)]
-    same.sort(key=lambda r: r.config.shortcut != "A")  # option A first: exactly the plain net's parameters
-    right = (same or resnets or [r for r in records if r.run_id != left.run_id] or [left])[0]
-    return left.run_id, right.run_id
-
-
 def nearest_step(steps: np.ndarray, step: int) -> int:
     return int(steps[np.abs(steps - step).argmin()])
 
@@ -236,7 +167,7 @@ if not records:
         if all(common.submit(store, c) is not None for c in QUICK_PAIR):
             st.rerun()
 else:
-    left_default, right_default = default_pair(records)
+    left_default, right_default = lesson.default_pair(records)
     pick_left, pick_right = st.columns(2)
     left = common.pick_run("Left (e.g. a plain net)", records, key="grad_left", default_id=left_default, container=pick_left)
     right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key="grad_right",

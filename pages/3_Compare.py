@@ -10,7 +10,8 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the page can als
 import streamlit as st  # noqa: E402
 
 from core import compare  # noqa: E402
-from dashboard import common, figures  # noqa: E402
+from core.paper import TABLE3_SOURCE, TABLE3_TOP1  # noqa: E402
+from dashboard import common, figures, lesson  # noqa: E402
 
 
 def mean_std(mean: float, std: float) -> str:
@@ -19,7 +20,8 @@ def mean_std(mean: float, std: float) -> str:
 
 
 st.title("Compare depths and shortcuts")
-st.caption("Finished runs only. Runs that differ only in their seed are averaged: the line is the mean, "
+st.caption("Finished runs only. Final training error is measured as the paper plots it (eval mode, at the end) where "
+           "a run recorded it. Runs that differ only in their seed are averaged: the line is the mean, "
            "the band or error bar one standard deviation across seeds.")
 
 store = common.get_store()
@@ -47,23 +49,24 @@ st.caption(f"{len(in_setup)} network(s), {sum(len(g.records) for g in in_setup)}
 # ------------------------------------------------------------------------------- error vs depth
 st.subheader("Final error vs depth")
 depth_table = compare.depth_table(in_setup)
-paper = compare.paper_table() if dataset == compare.PAPER_DATASET else None
+not_comparable = compare.comparability_note(in_setup)
+paper = compare.paper_table() if not_comparable is None else None
 st.plotly_chart(figures.depth_error_figure(depth_table, paper, dataset_title), width="stretch")
 if depth_table["depth"].nunique() < 2:
     st.caption("Only one depth so far: train the same networks at more depths (e.g. 20, 32, 44, 56) to draw lines.")
+for sentence in lesson.depth_story(depth_table):
+    st.markdown("- " + sentence)
 if paper is not None:
-    st.caption(f"Black stars: {compare.PAPER_SOURCE}, ResNets with option A trained on all 50,000 images. "
-               "Runs with fewer epochs or images sit above them; what should match is the shape: ResNets improve "
-               "with depth, plain nets get worse (the degradation problem).")
+    st.caption(f"Black stars: {compare.PAPER_SOURCE}, beside the runs trained as the paper did (its recipe, all 50,000 "
+               "images, at least its 64,000 iterations, all 10,000 test images).")
 else:
-    st.info(f"These runs use **{dataset_title}**, so the paper's CIFAR-10 test errors (Table 6) are not drawn: "
-            "errors on a different data set are not comparable. Train on CIFAR-10 to see them overlaid; "
-            "the shape to look for is the same: ResNets improve with depth, plain nets get worse.")
+    st.info(not_comparable, icon=":material/info:")
 
 shown = depth_table[["model", "shortcut", "depth", "seeds"]].assign(**{
     "training error (%)": [mean_std(m, s) for m, s in zip(depth_table.train_error_mean, depth_table.train_error_std)],
-    "test error (%)": [mean_std(m, s) for m, s in zip(depth_table.test_error_mean, depth_table.test_error_std)]})
-if paper is not None:
+    "test error (%)": [mean_std(m, s) for m, s in zip(depth_table.test_error_mean, depth_table.test_error_std)],
+    "flag": depth_table["flag"].fillna("")})
+if paper is not None and depth_table.paper_test_error.notna().any():
     shown["paper test error (%)"] = [mean_std(v, float("nan")) for v in depth_table.paper_test_error]
 st.dataframe(shown, hide_index=True, width="stretch")
 st.download_button("Download this table (CSV)", depth_table.to_csv(index=False), file_name="error_vs_depth.csv",
@@ -93,9 +96,20 @@ residuals = compare.pairwise_residuals(curves)
 if len(residuals) == 1:
     row = residuals.iloc[0]
     unit = "%²" if compare.METRICS[metric][2] else "nats²"
-    st.metric(f"Sum of squared residuals, {row.model_a} vs {row.model_b}", f"{row.ssr:.4g} {unit}",
-              help=f"Σ over {row.epochs} epochs of (difference between the two mean curves)². Small means the "
-                   "two networks learn alike; seed study 001 found options A and B close this way.")
+    noise = compare.noise_ssr(*curves.values())
+    c1, c2 = st.columns(2)
+    c1.metric(f"Sum of squared residuals, {row.model_a} vs {row.model_b}", f"{row.ssr:.4g} {unit}",
+              help=f"Σ over {row.epochs} epochs of (difference between the two mean curves)²; seed study 001 "
+                   "compared options A and B this way.")
+    c2.metric("…expected from seed noise alone", "–" if noise is None else f"{noise[0]:.4g} {unit}",
+              help="What two mean curves of these seed counts would differ by if the networks were the same: per epoch "
+                   "the seeds' pooled variance × (1/n₁ + 1/n₂), summed over the epochs.")
+    st.caption(lesson.ssr_sentence(row.model_a, row.model_b, row.ssr, noise))
+    pair_shortcuts = {by_key[k].config.shortcut for k in chosen}
+    if pair_shortcuts == {"A", "B"}:
+        st.caption(f"The paper's own comparison of the options ({TABLE3_SOURCE}): A "
+                   f"{TABLE3_TOP1['A']}%, B {TABLE3_TOP1['B']}%, C {TABLE3_TOP1['C']}% — small differences; it calls "
+                   "projections \"not essential\" for addressing degradation.")
 elif len(residuals) > 1:
     st.markdown("**Sum of squared residuals between the mean curves** (Σ over epochs of the squared difference)")
     st.dataframe(residuals, hide_index=True, column_config={"ssr": st.column_config.NumberColumn("SSR", format="%.4g")})

@@ -12,11 +12,12 @@ import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core import attribution  # noqa: E402
-from core.compare import setup_key  # noqa: E402
+from core import attribution, ood  # noqa: E402
 from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)  # noqa: E402
 from core.store import RunStore, StoreError  # noqa: E402
-from dashboard import common, figures  # noqa: E402
+from core.verdict import record_verdict  # noqa: E402
+from dashboard import common, figures, lesson  # noqa: E402
+OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 # CIFAR-10's per-channel training-set statistics, for CIFAR-10 runs viewed where the data set is absent.
@@ -58,6 +59,14 @@ def sample_images(dataset: str, store_root: str):
     return ds.x_test, ds.y_test, ds.classes, ds.title
 
 
+@st.cache_resource(max_entries=8, show_spinner="Measuring what the model's own data look like to it…")
+def ood_reference(store_root: str, run_id: str, weights_mtime: float, dataset: str, subset: int | None, mean, std):
+    """Features of the model's training images and scores of its test images (core.ood), once per run."""
+    ds = load_dataset(dataset, subset=subset, test_subset=OOD_IMAGES, seed=0, cache_dir=str(Path(store_root) / "datasets"))
+    x_train = ds.x_train[torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:OOD_IMAGES]]
+    return ood.build_reference(cached_model(store_root, run_id, weights_mtime), x_train, ds.x_test, mean, std)
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def heatmap(store_root: str, run_id: str, weights_mtime: float, image_bytes: bytes, mean, std, method: str, target: int):
     """One attribution map, remembered so that changing another widget does not recompute it."""
@@ -73,17 +82,6 @@ def read_upload(uploaded) -> tuple[torch.Tensor, Image.Image] | None:
         st.error(f"**{uploaded.name}** cannot be classified: {e}\n\nUpload another file, or choose *A test image "
                  "from a data set* above.", icon=":material/broken_image:")
         return None
-
-
-def default_models(records) -> list[str]:
-    """A plain net and a ResNet of equal depth trained the same way, if stored; else the newest run."""
-    resnets = [r for r in records if r.config.shortcut == "A" and r.config.arch == "cifar"]
-    for res in sorted(resnets, key=lambda r: -r.config.depth):
-        for other in records:
-            c = other.config
-            if c.shortcut == "none" and c.depth == res.config.depth and setup_key(c) == setup_key(res.config):
-                return [other.run_id, res.run_id]
-    return [records[0].run_id]
 
 
 def short_names(records) -> dict[str, str]:
@@ -107,7 +105,7 @@ if not models:
         st.stop()
     models = [quick]
 
-chosen = common.pick_runs("Models", models, key="classify_models", default_ids=default_models(models), max_selections=4,
+chosen = common.pick_runs("Models", models, key="classify_models", default_ids=lesson.default_models(models), max_selections=4,
                           help="Up to four stored runs, side by side. Each uses its own data set's classes and normalisation.")
 if not chosen:
     st.info("Choose at least one model above.")
@@ -179,8 +177,32 @@ for record in chosen:
 for note in sorted(notes):
     st.caption(f"ℹ️ {note}")
 
-st.subheader("Top-5 predictions")
 mtimes = {r.run_id: store.weights_path(r.run_id).stat().st_mtime for r in chosen}
+st.subheader("What each model knows")
+for record in chosen:
+    classes = specs[record.run_id][0]
+    data_title = record.info.get("dataset", record.config.dataset)
+    n_train = record.info.get("n_train")
+    line = (f"**{names[record.run_id]}** was trained on {f'{n_train:,} images of ' if n_train else ''}**{data_title}** and "
+            f"knows {len(classes)} classes: {', '.join(classes)}. Whatever the image, it answers one of them.")
+    if flag := record_verdict(record):
+        line += f" ⚠ It {flag}."
+    st.markdown(line)
+    if record.config.dataset in on_disk:
+        try:
+            reference = ood_reference(root, record.run_id, mtimes[record.run_id], record.config.dataset,
+                                      record.config.subset, *specs[record.run_id][1:])
+            model = cached_model(root, record.run_id, mtimes[record.run_id])
+            judgement = ood.judge(model, image, *specs[record.run_id][1:], reference)
+            (st.warning if judgement.unlike_training else st.caption)(judgement.sentence(names[record.run_id], data_title))
+        except (DataUnavailable, StoreError) as e:
+            st.caption(f"Cannot judge whether this image is like {names[record.run_id]}'s training data: {e}")
+    else:
+        st.caption(f"{data_title} is not on this machine, so whether this image is like {names[record.run_id]}'s "
+                   "training data cannot be measured here.")
+st.caption(ood.WHY_CONFIDENT)
+
+st.subheader("Top-5 predictions")
 predictions = {}
 for record in chosen:
     classes, mean, std = specs[record.run_id]

@@ -72,13 +72,21 @@ def test_home_renders_concepts_machine_and_lesson(home):
 
 def test_train_page_widgets(home):
     at = open_page(TRAIN)
-    assert at.radio(key="train_arch").options == ["plain", "ResNet-A", "ResNet-B", "dense (concat)", "torchvision ResNet-18"]
+    assert at.radio(key="train_arch").options == ["plain", "ResNet-A", "ResNet-B", "concat + 1×1 merge", "torchvision ResNet-18"]
     assert at.selectbox(key="train_depth").options == ["20", "32", "44", "56", "110", "other (6n+2)"]
     assert at.toggle(key="train_bn").value is True
     assert at.radio(key="train_init").value == "kaiming"
-    assert at.radio(key="train_recipe").options and at.number_input(key="train_epochs").value == 3
+    # The defaults are the shipped Shapes-10 set's recipe, so the lesson's runs open from it.
+    from core.reference import SHAPES10_LESSON
+    assert at.radio(key="train_recipe").value == SHAPES10_LESSON["recipe"]
+    assert at.number_input(key="train_epochs").value == SHAPES10_LESSON["epochs"]
+    assert at.selectbox(key="train_schedule").value == SHAPES10_LESSON["schedule"]
+    assert at.selectbox(key="train_batch").value == SHAPES10_LESSON["batch_size"]
+    assert at.number_input(key="train_subset_builtin").value == SHAPES10_LESSON["subset"]
     assert at.number_input(key="train_seed").value == 0
-    assert at.button(key="train_start").label == "Start training"
+    # ...so ResNet-20 with the defaults is a shipped run, which opens instantly.
+    assert at.button(key="train_start").label == "Open stored run"
+    assert any("shipped reference run" in i.value for i in at.info)
     # A custom depth: n blocks per stage give 6n+2 layers.
     at.selectbox(key="train_depth").select("other (6n+2)").run()
     at.number_input(key="train_n").set_value(2).run()
@@ -114,7 +122,7 @@ def test_tiny_run_from_the_train_page(home):
     step_loss = live["Training loss per step (mini-batch)"]
     assert step_loss["layout"]["xaxis"]["title"]["text"] == "training step"
     assert any(t.get("name", "").startswith("ResNet-8 (A)") for t in step_loss["data"])
-    assert "Accuracy per epoch (solid: test, dashed: training)" in live
+    assert "Error during training" in live and "Loss during training" in live
     assert {m.label for m in at.metric} >= {"epochs finished", "test accuracy"}
     assert any(m.value == "1 / 1" for m in at.metric)
 
@@ -131,8 +139,10 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     store = RunStore(home)
     stop = threading.Event()
     stop.set()  # cancelled before its first step
-    # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs (probing every step).
-    cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1), store, stop=stop).record
+    # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs, its default recipe (probing every step).
+    from core.reference import SHAPES10_LESSON as lesson
+    recipe = {k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}
+    cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1, **recipe), store, stop=stop).record
     assert cancelled.status == "cancelled"
     diverged = RunConfig(depth=8, shortcut="none", bn=False, subset=256, test_subset=200, epochs=1).resolved()
     store.claim(diverged)
@@ -160,10 +170,11 @@ def test_gradients_page_at_initialisation(home):
         assert at.multiselect(key=key).value
     titles = chart_titles(at)
     assert any("at initialisation" in t for t in titles)
-    assert any("First conv / last conv" in t for t in titles)
+    assert any("Gradients at initialisation: size" in t for t in titles)
     findings = [m.value for m in at.markdown if m.value.startswith("- **")]
     assert findings and all("first conv" in f or "initial loss" in f for f in findings[0].splitlines())
     assert any("Balduzzi" in m.value for m in at.markdown)
+    assert not any("size* of their gradients" in m.value for m in at.markdown)
     # The back-propagated signal is one click away.
     at.radio(key="grad_init_kind").set_value("grad_out").run()
     assert any("‖∂L/∂y‖" in t for t in chart_titles(at))
@@ -213,3 +224,25 @@ def test_live_views_poll_slower_when_nothing_changes():
     assert poll_interval(queued, 0) == SLOW_POLL_S and 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
     assert poll_interval(RunState("a" * 12, RunStatus.DONE, None), 0) is None
     assert queue_text(queued).startswith("queued: 3rd (2 runs go first")
+
+
+def n_points(values) -> int:
+    """Points in a plotly trace array (a list, or numpy's base64 form in newer plotly)."""
+    if isinstance(values, dict):
+        import base64
+        import numpy as np
+        return len(np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]))
+    return len(values)
+
+
+def test_train_overlay_opens_on_the_shipped_fig6_set_with_20_points_a_curve(home):
+    at = open_page(TRAIN)
+    overlay = [c for c in charts(at) if c["layout"]["title"]["text"] == "Error during training"
+               and sum(t.get("name", "").endswith("· test") for t in c["data"]) >= 4]
+    assert overlay, "the overlay did not open on the shipped runs"
+    tests = [t for t in overlay[-1]["data"] if t.get("name", "").endswith("· test")]
+    for net in ("plain-20 ·", "plain-56 ·", "ResNet-20 (A) ·", "ResNet-56 (A) ·"):
+        trace = next(t for t in tests if t["name"].startswith(net))
+        assert n_points(trace["x"]) >= 20, net
+    said = " ".join(m.value for m in at.markdown)
+    assert "plain-56 ends at" in said and "ResNet-56 (A) ends at" in said and "training error (eval mode)" in said

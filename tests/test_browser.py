@@ -166,7 +166,7 @@ def test_every_page_opens_without_an_exception(page, server, screenshots):
 
 def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, screenshots):
     open_page(page, server, "Train")
-    page.get_by_label("Seed study: Adam", exact=False).check(force=True)  # batch 32: many short steps to watch
+    page.get_by_label("Adam (seed study)", exact=False).check(force=True)  # the default: many short steps to watch
     page.get_by_role("combobox", name="Depth (weighted layers)").click()
     page.get_by_role("option", name="other (6n+2)").click()
     settle(page)
@@ -178,7 +178,11 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
         settle(page)
     page.get_by_role("button", name="Start training").click()
     # This run's own status line (anchored, so neither a shipped run's line nor a whole container matches).
-    this_run = r"^ResNet-8 \(A\) · seed, 2 ep, 640 imgs "
+    from core.config import RunConfig
+    from core.reference import SHAPES10_LESSON as lesson
+    label = RunConfig(depth=8, subset=640, test_subset=200, epochs=2,
+                      **{k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}).label
+    this_run = "^" + re.escape(label) + " "
     page.get_by_text(re.compile(this_run + "(is training|finished)")).first.wait_for(timeout=60_000)
 
     # The live charts change while the run trains: from "no steps yet" to lines that keep growing.

@@ -71,11 +71,18 @@ def test_depth_table_has_means_stds_and_no_paper_value_outside_cifar10(runs):
     assert table["paper_test_error"].isna().all()
 
 
-def test_paper_values_only_for_cifar10_resnets_with_option_a():
+def test_table6_only_beside_runs_trained_as_the_paper_did():
     from core.config import RunConfig
-    assert compare.paper_test_error(RunConfig(depth=56, dataset="cifar10")) == 6.97
-    assert math.isnan(compare.paper_test_error(RunConfig(depth=56, dataset="builtin")))
-    assert math.isnan(compare.paper_test_error(RunConfig(depth=56, dataset="cifar10", shortcut="none")))
+    paper = dict(depth=56, dataset="cifar10", epochs=164)  # 390 steps an epoch: 63,960 iterations... one short
+    assert compare.table6_reasons(RunConfig(**paper)) == ["63,960 iterations, the paper 64,000 (batch 128)"]
+    full = RunConfig(**{**paper, "epochs": 165})
+    assert compare.table6_reasons(full) == [] and compare.paper_test_error(full) == 6.97
+    assert math.isnan(compare.paper_test_error(full, n_test=2000))  # a test subset is not Table 6's test set
+    assert math.isnan(compare.paper_test_error(RunConfig(**{**paper, "epochs": 165, "dataset": "builtin"})))
+    assert math.isnan(compare.paper_test_error(RunConfig(**{**paper, "epochs": 165, "shortcut": "none"})))
+    short = RunConfig(depth=56, dataset="cifar10", epochs=3, subset=10000, lr=0.05)
+    reasons = compare.table6_reasons(short)
+    assert reasons == ["not the paper's recipe", "10,000 of the 50,000 training images", "234 iterations, the paper 64,000 (batch 128)"]
 
 
 def test_sum_of_squared_residuals_and_default_pair(runs):
@@ -87,6 +94,16 @@ def test_sum_of_squared_residuals_and_default_pair(runs):
     assert epochs == 2 and ssr == pytest.approx((45 - 50) ** 2 + (20 - 20) ** 2)
     pairs = compare.pairwise_residuals(curves)
     assert len(pairs) == 1 and pairs.ssr[0] == pytest.approx(ssr)
+    assert compare.noise_ssr(*curves.values()) is None  # B has one seed: no noise estimate
     table = compare.per_epoch_table(curves)
     assert list(table.index) == [1, 2] and list(table.columns) == list(curves)
     assert len(compare.curves_long(curves, "test_error")) == 4
+
+
+def test_noise_ssr_is_what_two_identical_groups_of_seeds_would_differ_by():
+    import pandas as pd
+    a = pd.DataFrame({"epoch": [1, 2], "mean": [50.0, 40.0], "std": [2.0, 4.0], "seeds": [5, 5]})
+    b = pd.DataFrame({"epoch": [1, 2], "mean": [51.0, 40.0], "std": [2.0, 0.0], "seeds": [5, 5]})
+    noise, epochs = compare.noise_ssr(a, b)
+    # pooled variances 4 and 8, each times 1/5 + 1/5
+    assert epochs == 2 and noise == pytest.approx((4 + 8) * 0.4)

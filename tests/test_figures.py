@@ -169,10 +169,13 @@ def test_init_ratio_figure():
     from core.probes import summarize_init
     summary = summarize_init(init_frame())
     fig = F.init_ratio_figure(summary)
-    assert len(fig.data) == 3
-    plain_bn = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name)
+    assert len(fig.data) == 9  # per network: first conv, last conv, ratio
+    plain_bn = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.name.endswith("ratio"))
     assert list(plain_bn.y) == pytest.approx([1e6 / 0.7, 1e6 / 0.7])
-    assert fig.layout.yaxis.type == "log"
+    first = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.showlegend is not False)
+    assert list(first.y) == pytest.approx([1e6, 1e6])  # the absolute norm beside the ratio
+    assert first.customdata[0][2] == "exploding toward the input"  # named from the numbers
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
     assert fig.layout.xaxis.title.text == "depth (weighted layers)"
 
 
@@ -210,3 +213,21 @@ def test_shattering_figure_has_one_line_per_family_with_labelled_axes():
     assert list(fig.data[0].y) == [0.92, 0.0] and list(fig.data[1].x) == [8, 56]
     assert "depth" in fig.layout.xaxis.title.text and "correlation" in fig.layout.yaxis.title.text
     assert "Nothing measured" in str(F.shattering_figure(pd.DataFrame()).layout.annotations[0].text)
+
+
+def test_training_points_and_curves_draw_the_papers_three_measurements():
+    epochs = pd.DataFrame({"epoch": [1, 2], "step": [10, 20], "train_loss": [2.0, 1.5], "train_acc": [0.3, 0.5],
+                           "test_loss": [1.9, 1.4], "test_acc": [0.35, 0.55], "train_eval_loss": [1.8, 1.2],
+                           "train_eval_acc": [0.4, 0.6]})
+    evals = pd.DataFrame({"step": [0, 5, 10, 15, 20], "epoch": [0, 0.5, 1, 1.5, 2], "loss": [2.3, 2.1, 1.9, 1.6, 1.4],
+                          "acc": [0.1, 0.2, 0.35, 0.45, 0.55], "images": [500, 500, 1000, 500, 1000]})
+    points = F.training_points(epochs, evals)
+    assert points.groupby("split").size().to_dict() == {"test": 4, "train": 2, "running": 2}  # step 0 left out
+    fig = F.training_curves([F.RunSeries("ResNet-20", "resnet", 20, points)], "error", ("test", "train", "running"))
+    test, train, running = fig.data
+    assert list(test.y) == pytest.approx([80, 65, 55, 45]) and test.line.dash == "solid"
+    assert list(train.y) == pytest.approx([60, 40]) and train.line.dash == "dash" and "eval mode" in F.note_text(fig)
+    assert running.line.dash == "dot" and list(running.y) == pytest.approx([70, 50])
+    # a run recorded before the eval-mode columns: test at epoch ends, and only the running mean for training
+    old = F.training_points(epochs.drop(columns=["train_eval_loss", "train_eval_acc"]))
+    assert set(old.split) == {"test", "running"} and len(old) == 4

@@ -83,7 +83,37 @@ def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
     from core.probes import response_std_note
     untrained = {"plain-56": pd.Series([1.0, 0.995, 1.004]), "ResNet-56 (A)": pd.Series([0.999, 1.01])}
     note = response_std_note(untrained)
-    assert "too short" in note and "0.995" in note and "1.010" in note
+    assert "every run here" in note and "cannot show" in note and "0.995" in note and "1.010" in note
     trained = {"plain-56": pd.Series([1.8, 2.2]), "ResNet-56 (A)": pd.Series([0.6, 0.8])}
     assert response_std_note(trained) == "Mean over the 3×3 layers here: plain-56: 2; ResNet-56 (A): 0.7."
+    # one run moved, the other not: the caveat names the one that has not
+    mixed = response_std_note({"plain-56": pd.Series([1.8, 2.2]), "ResNet-56 (A)": pd.Series([0.999, 1.01])})
+    assert mixed.startswith("Mean over") and "For ResNet-56 (A), every 3×3 layer lies between 0.999 and 1.010" in mixed
+    assert "plain-56," not in mixed.split("For ")[1]
     assert response_std_note({"plain-8": pd.Series([], dtype=float)}) == ""
+
+
+def test_gradient_regime_reads_the_norms_not_only_the_ratio():
+    from core.probes import gradient_regime
+    assert gradient_regime(1.55e4, 1.07e5) == "exploding at every layer"       # ratio 0.145, yet huge norms
+    assert gradient_regime(644, 0.625) == "exploding toward the input"
+    assert gradient_regime(4e-9, 3e-3) == "vanishing toward the input"
+    assert gradient_regime(0.0, 3e-3) == "vanishing (first conv underflows to 0)"
+    assert gradient_regime(0.0058, 0.0051) == "small at every layer"
+    assert gradient_regime(23, 215) == "exploding toward the output"
+    assert gradient_regime(0.0581, 0.0473) == "balanced (within 10×)"
+    assert gradient_regime(1.04, 0.264) == "balanced (within 10×)"
+
+
+def test_the_regimes_the_gradients_page_names_are_measured(init_summary):
+    """The sentences of the Gradients page, pinned: BN plain nets explode toward the input at 56 layers,
+    plain nets without BN and with PyTorch's default init vanish, BN ResNets stay balanced, and
+    ResNets without BN and with He init explode everywhere although their ratio is below 1."""
+    regime = init_summary["regime"]
+    for init in ("kaiming", "default"):
+        assert regime[("none", True, init, 56)] == "exploding toward the input"
+        assert regime[("A", True, init, 56)] == "balanced (within 10×)"
+    for depth in (20, 56):
+        assert regime[("none", False, "default", depth)].startswith("vanishing")
+    no_bn = init_summary.loc[("A", False, "kaiming", 56)]
+    assert no_bn.ratio_first_last < 1 and regime[("A", False, "kaiming", 56)] == "exploding at every layer"

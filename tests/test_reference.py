@@ -19,10 +19,24 @@ def test_export_then_install_round_trips_history_and_weights(tmp_path):
     got = target.get(rec.run_id)
     assert got.reference and got.status == "done" and got.metrics == rec.metrics
     a, b = source.history(rec.run_id), target.history(rec.run_id)
-    for table in ("steps", "epochs", "probes"):
+    for table in ("steps", "epochs", "probes", "evals"):
         assert getattr(a, table).equals(getattr(b, table)), table
+    assert b.epochs.train_eval_acc.notna().all() and len(b.evals) == 9  # 8 steps: one test point after each, and step 0
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(target.load_model(rec.run_id)(x), source.load_model(rec.run_id)(x), atol=0.05, rtol=0.05)
+
+
+def test_build_exports_the_stored_runs_prunes_the_rest_and_trains_nothing_when_asked(tmp_path):
+    store = RunStore(tmp_path / "store")
+    done = train(tiny_config(), store).record
+    out = tmp_path / "ref" / "builtin"
+    out.mkdir(parents=True)
+    (out / "0123456789ab.json.gz").write_bytes(b"an old run no longer in the set")
+    log = []
+    reference.build([tiny_config(), tiny_config(seed=7)], store, out, log=log.append, stored_only=True)
+    assert sorted(p.name for p in out.glob("*.json.gz")) == [f"{done.run_id}.json.gz"]
+    assert any("seed 7: not in the store, left out" in line for line in log)
+    assert store.get(tiny_config(seed=7).run_id) is None  # nothing trained
 
 
 def test_a_damaged_reference_file_is_skipped(tmp_path, capsys):
@@ -41,20 +55,59 @@ def shipped(tmp_path_factory):
     return store
 
 
+def lesson_runs(store):
+    """The shipped set's main runs (the Train page's default recipe), by (shortcut, depth, seed)."""
+    lesson = reference.SHAPES10_LESSON
+    return {(r.config.shortcut, r.config.depth, r.config.seed): r for r in store.list()
+            if r.config.dataset == "builtin" and r.config.recipe == lesson["recipe"] and r.config.schedule == lesson["schedule"]
+            and r.config.batch_size == lesson["batch_size"] and r.config.subset == lesson["subset"]}
+
+
+def train_error(record) -> float:
+    return 100 * (1 - record.metrics["train_eval_acc"])
+
+
 def test_shipped_runs_are_complete_and_small(shipped):
     runs = [r for r in shipped.list() if r.config.dataset == "builtin"]
-    assert len(runs) == 16 and all(r.status == "done" and r.reference for r in runs)
-    for r in runs:
+    assert all(r.status == "done" and r.reference for r in runs)
+    main = lesson_runs(shipped)
+    depths = {(s, d) for s, d, _ in main}
+    assert depths == {("none", d) for d in (20, 32, 44, 56)} | {("A", d) for d in (20, 32, 44, 56, 110)}
+    for net in (("none", 20), ("A", 20)):  # bands: three seeds each
+        assert {k for s, d, k in main if (s, d) == net} >= {0, 1, 2}
+    ab = [r for r in runs if r.config.recipe == "seed" and r.config.schedule == "constant"]  # seed study 001's setting
+    assert sorted((r.config.shortcut, r.config.seed) for r in ab) == [(s, k) for s in "AB" for k in range(5)]
+    for r in main.values():
         h = shipped.history(r.run_id)
         assert len(h.epochs) == r.config.epochs and len(h.steps) > 0 and len(h.probes) > 0
+        assert h.epochs.train_eval_acc.notna().all()
     size = sum(p.stat().st_size for p in reference.REFERENCE_DIR.rglob("*") if p.is_file())
     assert size < 30e6
 
 
-def test_shipped_runs_tell_the_degradation_story(shipped):
-    by_name = {r.config.model_name: r for r in shipped.list() if r.config.dataset == "builtin" and r.config.seed == 0
-               and r.config.shortcut in ("none", "A")}
-    train_error = {name: 1 - r.metrics["train_acc"] for name, r in by_name.items()}
-    assert train_error["plain-56"] > train_error["plain-20"]          # deeper plain net trains worse
-    assert train_error["ResNet-56 (A)"] < train_error["plain-56"]     # the shortcut fixes it
-    shipped.load_model(by_name["ResNet-56 (A)"].run_id)
+def test_shipped_fig6_curves_have_at_least_20_points(shipped):
+    from dashboard.figures import training_points
+    main = lesson_runs(shipped)
+    for net in (("none", 20), ("none", 56), ("A", 20), ("A", 56)):
+        h = shipped.history(main[(*net, 0)].run_id)
+        points = training_points(h.epochs, h.evals)
+        assert (points.split == "test").sum() >= 20 and (points.split == "train").sum() == 8
+
+
+def test_shipped_runs_show_what_the_readme_and_pages_say(shipped):
+    """The measured pattern the README's "Reference runs" text and the pages' sentences rely on."""
+    from core.verdict import record_verdict
+    main = lesson_runs(shipped)
+    plain = {d: main[("none", d, 0)] for d in (20, 32, 44, 56)}
+    resnet = {d: main[("A", d, 0)] for d in (20, 32, 44, 56, 110)}
+    # Plain nets: training error rises with depth; plain-20 and plain-32 learn, plain-56 ends near chance.
+    assert train_error(plain[20]) < train_error(plain[32]) < train_error(plain[56])
+    assert record_verdict(plain[20]) is None and record_verdict(plain[32]) is None
+    assert record_verdict(plain[56]).startswith("ended near chance")
+    # ResNets learn at every depth and beat the plain net of equal depth; ResNet-32 and -44 end below ResNet-20,
+    # but in runs this short ResNet-56 and -110 end above it (the paper's other half needs longer training).
+    assert all(record_verdict(r) is None for r in resnet.values())
+    assert all(train_error(resnet[d]) < train_error(plain[d]) for d in (20, 32, 44, 56))
+    assert train_error(resnet[32]) < train_error(resnet[20]) and train_error(resnet[44]) < train_error(resnet[20])
+    assert train_error(resnet[56]) > train_error(resnet[20]) and train_error(resnet[110]) > train_error(resnet[20])
+    shipped.load_model(resnet[56].run_id)

@@ -105,6 +105,36 @@ def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
     assert sorted(probes.step.unique()) == [0, 3] and probes["value"].notna().all()  # probe steps run the eager net
 
 
+def test_training_error_in_eval_mode_and_test_points_during_training(store):
+    """The paper's curves: eval-mode training error at epoch ends, and >= 20 test points for a short run."""
+    from core.train import TEST_EVAL_POINTS
+    rec = train(tiny_config(epochs=5, probe_every=0), store).record  # 4 steps an epoch, 20 steps in all
+    h = store.history(rec.run_id)
+    assert h.epochs.train_eval_acc.between(0, 1).all() and h.epochs.train_eval_loss.notna().all()
+    assert rec.metrics["train_eval_acc"] == h.epochs.train_eval_acc.iloc[-1]
+    assert len(h.evals) >= 20 and TEST_EVAL_POINTS >= 20
+    assert h.evals.step.iloc[0] == 0 and h.evals.step.is_monotonic_increasing
+    ends = h.evals[h.evals.step.isin(h.epochs.step)]
+    assert list(ends.acc) == list(h.epochs.test_acc) and (ends.images == 200).all()  # epoch ends: the full test set
+    assert (h.evals[~h.evals.step.isin(h.epochs.step)].images == 200).all()  # test_subset 200 < 500: all of it
+
+
+def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
+    import sqlite3
+    from core.store import RunStore
+    root = tmp_path / "old"
+    root.mkdir()
+    with sqlite3.connect(root / "runs.sqlite") as db:
+        db.execute("CREATE TABLE epochs (run_id TEXT, epoch INTEGER, step INTEGER, train_loss REAL, train_acc REAL, "
+                   "test_loss REAL, test_acc REAL, lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID")
+        db.execute("INSERT INTO epochs VALUES ('x', 1, 4, 2.0, 0.2, 2.1, 0.15, 0.1, 3.0)")
+    s = RunStore(root)
+    h = s.history("x")
+    assert h.epochs.test_acc.tolist() == [0.15] and h.epochs.train_eval_acc.isna().all() and h.evals.empty
+    rec = train(tiny_config(probe_every=0), s).record
+    assert s.history(rec.run_id).epochs.train_eval_acc.notna().all()
+
+
 def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_native_bf16(monkeypatch, store):
     import core.train
     cpu, cuda = torch.device("cpu"), torch.device("cuda")

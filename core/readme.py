@@ -1,0 +1,120 @@
+"""The README's measured tables, produced by code: ``python -m core readme-tables [--check | --write]``.
+
+Each table sits in README.md between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``. ``--write``
+replaces them with fresh output, ``--check`` exits 1 naming every table that differs, and the tests
+check the same functions, so a number in the README cannot drift from what the command prints.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PROBE_BATCH = 128
+SHATTER_DEPTHS = (8, 20, 32, 56, 110)
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def probe_init_table(depths=(20, 56, 110)) -> str:
+    """`python -m core probe-init` (one batch of 128 Shapes-10 test images): first/last conv ‖∂L/∂W‖ and the regime."""
+    from .probes import init_grid, probe_at_init, probe_batch, summarize_init
+    images, labels, _ = probe_batch("builtin", PROBE_BATCH)
+    summary = summarize_init(probe_at_init(init_grid(tuple(depths)), images, labels))
+    lines = ["| model | init | loss | ‖∂L/∂W‖ first conv | ‖∂L/∂W‖ last conv | first / last | regime |",
+             "|---|---|---|---|---|---|---|"]
+    for r in summary.itertuples():
+        name = r.model
+        lines.append(f"| {name} | {r.init} | {_g(r.loss)} | {_g(r.grad_w_first)} | {_g(r.grad_w_last)} | "
+                     f"{_g(r.ratio_first_last)} | {r.regime} |")
+    return "\n".join(lines)
+
+
+def shattering_markdown(depths=SHATTER_DEPTHS) -> str:
+    """`python -m core probe-init --shattering` over ``depths``: neighbouring input-gradient correlation."""
+    from .probes import probe_batch, shattering_table
+    images, _, _ = probe_batch("builtin", PROBE_BATCH)
+    table = shattering_table([dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths], images[:2])
+    by = table.set_index(["shortcut", "depth"]).correlation
+    return "\n".join(["| depth | " + " | ".join(map(str, depths)) + " |", "|---" * (len(depths) + 1) + "|",
+                      "| plain | " + " | ".join(f"{by[('none', d)]:.3f}" for d in depths) + " |",
+                      "| ResNet (A) | " + " | ".join(f"{by[('A', d)]:.3f}" for d in depths) + " |"])
+
+
+def shipped_table(store=None) -> str:
+    """The shipped Shapes-10 reference runs (installed into a temporary store): final errors, mean ± std over seeds."""
+    import tempfile
+
+    from .compare import depth_table, group_runs
+    from .reference import REFERENCE_DIR, install
+    from .store import RunStore
+    if store is None:
+        store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
+        install(store, REFERENCE_DIR)
+    records = [r for r in store.list() if r.reference and r.config.dataset == "builtin"]
+    lines = ["| run | seeds | training error, eval mode (%) | test error (%) | flag |", "|---|---|---|---|---|"]
+    order = {"none": 0, "A": 1, "B": 2, "concat": 3}
+    from .reference import SHAPES10_LESSON as lesson
+    main_first = lambda g: (g.config.schedule, g.config.batch_size) != (lesson["schedule"], lesson["batch_size"])  # noqa: E731
+    for group in sorted(group_runs(records), key=lambda g: (main_first(g), order[g.config.shortcut], g.config.depth)):
+        row = depth_table([group]).iloc[0]
+        evals = [100 * (1 - r.metrics["train_eval_acc"]) for r in group.records if r.metrics.get("train_eval_acc") is not None]
+        train = _mean_std(evals) if evals else "–"
+        lines.append(f"| {group.config.label} | {len(group.records)} | {train} | "
+                     f"{_mean_std([100 * (1 - r.metrics['test_acc']) for r in group.records])} | {row.flag or ''} |")
+    return "\n".join(lines)
+
+
+def _mean_std(values: list[float]) -> str:
+    import numpy as np
+    return f"{np.mean(values):.1f}" + (f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else "")
+
+
+TABLES = {"probe-init": probe_init_table, "shattering": shattering_markdown, "shipped": shipped_table}
+
+
+def readme_block(name: str, text: str | None = None) -> str | None:
+    """The README's current table ``name`` (None if it has none)."""
+    text = README.read_text() if text is None else text
+    m = re.search(rf"<!-- table:{name} -->\n(.*?)\n<!-- /table:{name} -->", text, re.S)
+    return m.group(1).strip() if m else None
+
+
+def replace_block(text: str, name: str, table: str) -> str:
+    return re.sub(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", lambda m: m.group(1) + table + m.group(2),
+                  text, flags=re.S)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("readme-tables", help="print the README's measured tables (or --check / --write README.md)")
+    p.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--check", action="store_true", help="exit 1 if README.md's tables differ from fresh output")
+    group.add_argument("--write", action="store_true", help="replace README.md's tables with fresh output")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> None:
+    text = README.read_text()
+    differ = []
+    for name in args.tables:
+        table = TABLES[name]()
+        if args.write:
+            text = replace_block(text, name, table)
+        elif args.check:
+            if readme_block(name, text) != table:
+                differ.append(name)
+        else:
+            print(f"<!-- table:{name} -->\n{table}\n<!-- /table:{name} -->\n")
+    if args.write:
+        README.write_text(text)
+        print(f"wrote {', '.join(args.tables)} into {README}")
+    if differ:
+        print(f"README.md differs from the command in: {', '.join(differ)}; run python -m core readme-tables --write",
+              file=sys.stderr)
+        sys.exit(1)
+    if args.check:
+        print("README.md's tables match the command")

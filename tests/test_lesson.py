@@ -1,0 +1,106 @@
+"""dashboard.lesson: the pages' sentences follow their data."""
+import pandas as pd
+
+from dashboard import lesson
+
+
+def summary(rows):
+    from core.probes import gradient_regime
+    frame = pd.DataFrame(rows, columns=["model", "init", "depth", "shortcut", "bn", "loss", "grad_w_first", "grad_w_last"])
+    frame["ratio_first_last"] = frame.grad_w_first / frame.grad_w_last
+    frame["regime"] = [gradient_regime(f, l) for f, l in zip(frame.grad_w_first, frame.grad_w_last)]
+    return frame
+
+
+MEASURED = summary([  # the README's probe-init numbers (one batch of 128 Shapes-10 images)
+    ("plain-20", "kaiming", 20, "none", True, 2.36, 1.04, 0.264),
+    ("plain-56", "kaiming", 56, "none", True, 2.47, 435, 0.661),
+    ("ResNet-20 (A)", "kaiming", 20, "A", True, 3.0, 0.755, 0.624),
+    ("ResNet-56 (A)", "kaiming", 56, "A", True, 5.96, 2.05, 0.7),
+    ("ResNet-56 (A) (no BN)", "kaiming", 56, "A", False, 1.94e4, 1.55e4, 1.07e5),
+])
+
+
+def test_degradation_text_says_exploding_with_the_measured_orders_of_magnitude():
+    text = lesson.degradation_text(MEASURED)
+    assert "**explodes** toward the input" in text and "10³× from last to first conv at 56 layers" in text
+    assert "Yang et al. 2019" in text and "Balduzzi et al. 2017" in text and "not its cause" in text
+    assert "within 2.93× from end to end" in text
+    assert "not through the *size*" not in text.lower()
+
+
+def test_degradation_text_without_deep_plain_nets_does_not_claim_explosion():
+    text = lesson.degradation_text(MEASURED[MEASURED.depth == 20])
+    assert "**explodes**" not in text and "probe depth 56 or 110" in text
+    assert "Probe a plain net" in lesson.degradation_text(MEASURED[MEASURED.shortcut == "A"])
+
+
+def test_init_findings_name_the_regime_from_the_numbers():
+    sentences = lesson.init_findings(MEASURED)
+    plain = next(s for s in sentences if s.startswith("**plain-56**"))
+    assert "435" in plain and "**exploding toward the input**" in plain
+    no_bn = next(s for s in sentences if "no BN" in s)
+    assert "ratio 0.145" in no_bn and "**exploding at every layer**" in no_bn and "1.94e+04" in no_bn
+    assert lesson.bn_plain_verdict(MEASURED).count("**explodes**") == 1
+
+
+def test_table6_caption_gives_the_110_mean_and_why_1202_differs():
+    text = lesson.table6_caption()
+    assert "6.43% at 110 — the best of 5 runs, whose mean is 6.61 ± 0.16%" in text
+    assert "7.93% at 1202" in text and "overfitting" in text and "6.18% at 1202 layers, below its 6.32%" in text
+
+
+def record(shortcut, depth, train_eval_acc, test_acc=None, seed=0, reference=False, status="done"):
+    from core.config import RunConfig
+    from core.store import RunRecord
+    config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, epochs=8, seed=seed)
+    metrics = {"train_acc": train_eval_acc - 0.05, "train_eval_acc": train_eval_acc,
+               "test_acc": train_eval_acc if test_acc is None else test_acc}
+    return RunRecord(config.run_id, config, status, metrics=metrics, info={"classes": list("abcdefghij"), "n_test": 500},
+                     reference=reference)
+
+
+def test_fig6_sentences_follow_the_runs_numbers():
+    both = [record("none", 20, 0.80), record("none", 56, 0.40), record("A", 20, 0.85), record("A", 56, 0.90)]
+    plain, resnet = lesson.fig6_sentences(both)
+    assert plain == ("plain-56 ends at 60.0% training error (eval mode), plain-20 at 20.0%: the deeper plain net "
+                     "trains worse: the degradation of the paper's Fig. 6.")
+    assert "ResNet-56 (A) ends at 10.0%" in resnet and "at least as well" in resnet
+    reversed_half = lesson.fig6_sentences([record("A", 20, 0.85), record("A", 56, 0.70)])[0]
+    assert "trains worse, unlike the paper's Fig. 6 (right)" in reversed_half
+    stuck = lesson.fig6_sentences([record("none", 20, 0.80), record("none", 56, 0.11)])[0]
+    assert "Plain-56 ended near chance" in stuck and "cannot show how depth acts" in stuck and "64,000" in stuck
+    assert lesson.fig6_sentences([record("none", 20, 0.8)]) == []
+
+
+def test_depth_story_describes_each_family_from_the_table():
+    import numpy as np
+    table = pd.DataFrame({"model": ["plain-20", "plain-56", "ResNet-20 (A)", "ResNet-56 (A)", "ResNet-110 (A)"],
+                          "arch": "cifar", "shortcut": ["none", "none", "A", "A", "A"], "bn": True,
+                          "depth": [20, 56, 20, 56, 110], "train_error_mean": [20.0, 60.0, 15.0, 12.0, 18.0],
+                          "flag": [None, None, None, None, None]})
+    plain, resnet = lesson.depth_story(table)
+    assert "20.0% at 20, 60.0% at 56 layers: rising at every step in depth" in plain
+    assert "not monotonic in depth" in resnet and "falls with depth up to 110 layers" in resnet
+    assert "does not show the paper's shape" in resnet and "does not show" not in plain
+    table.loc[1, "flag"] = "ended near chance"
+    assert "Near chance, so not evidence about depth: plain-56" in lesson.depth_story(table)[0]
+    assert lesson.depth_story(table.assign(train_error_mean=np.nan)) == []
+
+
+def test_ssr_sentence_judges_against_seed_noise():
+    assert "cannot tell the two apart" in lesson.ssr_sentence("A", "B", 10.0, (8.0, 3))
+    assert "well beyond seed noise" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3))
+    assert "12.5×" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3))
+    assert "need at least two seeds" in lesson.ssr_sentence("A", "B", 100.0, None)
+
+
+def test_pages_open_on_shipped_runs_that_learned_not_the_newest():
+    newest_stuck = record("none", 56, 0.10, seed=5)
+    shipped = [record("none", 56, 0.45, reference=True), record("A", 56, 0.9, reference=True),
+               record("none", 20, 0.8, reference=True), record("A", 20, 0.85, reference=True)]
+    left, right = lesson.default_pair([newest_stuck, *shipped])
+    assert (left, right) == (shipped[0].run_id, shipped[1].run_id)
+    assert lesson.default_models([newest_stuck, *shipped]) == [shipped[0].run_id, shipped[1].run_id]
+    stuck_pair = [record("none", 56, 0.10, reference=True), record("A", 56, 0.9, reference=True), *shipped[2:]]
+    assert lesson.default_models(stuck_pair) == [shipped[2].run_id, shipped[3].run_id]  # never a chance-level plain net

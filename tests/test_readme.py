@@ -1,0 +1,38 @@
+"""The README's measured tables are what `python -m core readme-tables` prints (core/readme.py)."""
+import pytest
+
+from core import readme
+
+
+def rows(table: str) -> list[str]:
+    return table.splitlines()[2:]
+
+
+def test_probe_init_table_matches_the_command():
+    """The 20- and 56-layer rows, recomputed (the 110-layer rows come from the same function; they take minutes)."""
+    shown = readme.readme_block("probe-init")
+    assert shown is not None, "README.md lost its probe-init table markers"
+    fresh = rows(readme.probe_init_table(depths=(20, 56)))
+    in_readme = [r for r in rows(shown) if "-110" not in r]
+    assert in_readme == fresh
+
+
+def test_shattering_table_matches_the_command():
+    shown = readme.readme_block("shattering")
+    depths = (8, 20, 56)
+    fresh = readme.shattering_markdown(depths).splitlines()
+    header = shown.splitlines()[0].strip("| ").split(" | ")
+    cols = [header.index(str(d)) for d in depths]
+    for line, fresh_line in zip(shown.splitlines()[2:], fresh[2:]):
+        cells = line.strip("| ").split(" | ")
+        assert [cells[0]] + [cells[c] for c in cols] == fresh_line.strip("| ").split(" | ")
+
+
+def test_shipped_runs_table_matches_the_shipped_files():
+    assert readme.readme_block("shipped") == readme.shipped_table()
+
+
+def test_check_reports_a_stale_table(tmp_path, monkeypatch):
+    stale = readme.README.read_text().replace("| plain-56 | kaiming |", "| plain-56 | kaiming | 999 |", 1)
+    assert readme.readme_block("probe-init", stale) != readme.readme_block("probe-init")
+    assert readme.replace_block(stale, "probe-init", "X").count("<!-- table:probe-init -->\nX\n") == 1
