@@ -1,4 +1,4 @@
-"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference} ...
+"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference,lesion,landscape,features} ...
 
 Every command has --help, and --json for one JSON object on stdout. Errors go to stderr (and into
 the JSON as {"error": ...}) with exit status 2.
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     from . import reproduce
     reproduce.add_parsers(sub)
+    from . import inside
+    inside.add_parsers(sub)
     return parser
 
 

@@ -20,7 +20,9 @@ from dashboard import common, figures  # noqa: E402
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).
 PAGE_FILES = [("Train", ":material/model_training:", "1_Train.py"), ("Gradients", ":material/insights:", "2_Gradients.py"),
-              ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py")]
+              ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py"),
+              ("Lesion", ":material/content_cut:", "5_Lesion.py"), ("Landscape", ":material/landscape:", "6_Landscape.py"),
+              ("Layers", ":material/layers:", "7_Layers.py")]
 
 
 def home() -> None:
@@ -101,7 +103,23 @@ def home() -> None:
         ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
                      "side by side, and which pixels each one looked at."),
     ]
-    for number, (title, minutes, text) in enumerate(lesson, start=1):
+    # Going further: three experiments from later papers that show *why* shortcuts help.
+    further = [
+        ("Lesion", "5 min", "Delete one block of a trained ResNet-56 and of plain-56 at test time and see which one "
+                   "survives. Veit et al. (2016) found that a ResNet acts like an ensemble of many shorter paths."),
+        ("Landscape", "5 min", "Walk the training loss along random directions around the trained weights (Li et al. "
+                      "2018): how steep and how bumpy is the surface of plain-56 against ResNet-56?"),
+        ("Layers", "3 min", "One image through both nets: each layer's feature maps, and inside a block the residual "
+                   "F(x) next to the shortcut x it is added to."),
+    ]
+    lesson_steps(lesson, start=1)
+    st.markdown("**Going further**: three views from later papers on why shortcuts help.")
+    lesson_steps(further, start=len(lesson) + 1)
+
+
+def lesson_steps(steps: list[tuple[str, str, str]], start: int) -> None:
+    """Numbered lesson steps: a link to the page, the minutes it takes, and what to do there."""
+    for number, (title, minutes, text) in enumerate(steps, start=start):
         page = PAGES.get(title)
         cols = st.columns([0.22, 1], vertical_alignment="center")
         with cols[0]:
