@@ -158,8 +158,8 @@ def cmd_lesion(args) -> None:
     wall = time.perf_counter() - t0
     obj = {**result.to_dict(), "cached": cached, "k_summary": lesion.k_summary(result), "summary": lesion.sweep_summary(result),
            "wall_seconds": round(wall, 2)}
-    lines = [lesion.sweep_sentence(result), f"  deleted block → test error ({result.rule})"]
-    lines += [f"  {b['name']:<16}{'*' if b['changes_shape'] else ' '} {100 * b['error']:5.1f}%" for b in result.blocks]
+    lines = [lesion.sweep_sentence(result), f"  deleted block (* changes the shape) → test error; deleting means: {result.rule}"]
+    lines += [f"  {b['name'] + ('*' if b['changes_shape'] else ''):<17} {100 * b['error']:5.1f}%" for b in result.blocks]
     if result.k_curve:
         lines.append(lesion.k_sentence(result))
     if args.time:
