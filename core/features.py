@@ -117,7 +117,17 @@ def maps_sentence(layer: str, maps: dict[str, np.ndarray]) -> str:
     return f"At {layer}, " + "; ".join(parts) + "."
 
 
-def response_sentence(stds: dict[str, pd.Series]) -> str:
-    """Mean and last-stage response std per network, for this one image."""
-    parts = [f"{label}: mean {v.mean():.3g} over its {len(v)} 3×3 layers" for label, v in stds.items() if len(v)]
-    return ("For this image, " + "; ".join(parts) + ".") if parts else ""
+def response_sentence(stds: dict[str, pd.Series], resnet: str | None = None) -> str:
+    """Mean response std per network for this one image and, given the ResNet's label, whether its
+    responses are the smaller ones as the paper found."""
+    stds = {label: v for label, v in stds.items() if len(v)}
+    parts = [f"{label}: mean {v.mean():.3g} over its {len(v)} 3×3 layers" for label, v in stds.items()]
+    if not parts:
+        return ""
+    text = "For this image, " + "; ".join(parts) + "."
+    others = [v.mean() for label, v in stds.items() if label != resnet]
+    if resnet in stds and others:
+        smaller = stds[resnet].mean() < min(others)
+        text += (" Here the ResNet's responses are the smaller, as in the paper." if smaller else
+                 " Here the ResNet's responses are not the smaller: this image and these runs do not show the paper's finding.")
+    return text

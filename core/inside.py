@@ -24,6 +24,11 @@ def dataset_cache(store: RunStore) -> str:
     return str(Path(store.root) / "datasets")
 
 
+def cache_key(store: RunStore, record: RunRecord) -> str:
+    """The run id and the time its weights were written: a retrained run (same id) is not served stale results."""
+    return f"{record.run_id}-w{int(store.weights_path(record.run_id).stat().st_mtime)}"
+
+
 def check_lesionable(store: RunStore, record: RunRecord) -> None:
     c = record.config
     if c.arch != "cifar" or c.shortcut not in LESION_SHORTCUTS:
@@ -37,7 +42,7 @@ def lesion_for_run(store: RunStore, record: RunRecord, *, images: int = 500, k_i
                    seed: int = 0, data_dir: str | None = None, progress=None) -> tuple[lesion.LesionResult, bool]:
     """The run's lesion study from the disk cache under the store, else computed and cached; and whether cached."""
     check_lesionable(store, record)
-    path = lesion.cache_path(store.root, record.run_id, images, k_images, draws, seed)
+    path = lesion.cache_path(store.root, cache_key(store, record), images, k_images, draws, seed)
     if (hit := lesion.read_cached(path)) is not None:
         return hit, True
     model = store.load_model(record.run_id)
@@ -58,18 +63,20 @@ def landscape_for_run(store: RunStore, record: RunRecord, *, kind: str = "1d", s
         return store.load_model(record.run_id), x, y, record.config.model_name
 
     return landscape.cached_compute(store.root, record.run_id, load, kind=kind, seed=seed, steps=steps, span=span,
-                                    batch=batch, progress=progress)
+                                    batch=batch, progress=progress, key=cache_key(store, record))
 
 
 def cached_landscape(store: RunStore, record: RunRecord, *, kind: str, seed: int, steps: int, span: float,
                      batch: int) -> landscape.Landscape | None:
     """The landscape if it is already on disk, else None (nothing is computed)."""
-    return landscape.read_cached(landscape.cache_path(store.root, record.run_id, kind, seed, steps, span, batch))
+    check_lesionable(store, record)
+    return landscape.read_cached(landscape.cache_path(store.root, cache_key(store, record), kind, seed, steps, span, batch))
 
 
 def cached_lesion(store: RunStore, record: RunRecord, *, images: int, k_images: int, draws: int,
                   seed: int = 0) -> lesion.LesionResult | None:
-    return lesion.read_cached(lesion.cache_path(store.root, record.run_id, images, k_images, draws, seed))
+    check_lesionable(store, record)
+    return lesion.read_cached(lesion.cache_path(store.root, cache_key(store, record), images, k_images, draws, seed))
 
 
 def matched_pair(records: list[RunRecord], depth: int | None = 56) -> tuple[RunRecord | None, RunRecord | None]:
@@ -147,7 +154,7 @@ def cmd_lesion(args) -> None:
     record = find_run(store, args.run)
     check_lesionable(store, record)
     if args.time:  # measure: drop the cached result first
-        lesion.cache_path(store.root, record.run_id, args.images, args.k_images, args.draws, args.seed).unlink(missing_ok=True)
+        lesion.cache_path(store.root, cache_key(store, record), args.images, args.k_images, args.draws, args.seed).unlink(missing_ok=True)
     bar = _bar(f"lesion {record.config.model_name}")
     t0 = time.perf_counter()
     try:
@@ -173,8 +180,9 @@ def cmd_landscape(args) -> None:
     store = RunStore(args.store)
     record = find_run(store, args.run)
     landscape.check_request(args.grid, args.span, args.batch)
+    check_lesionable(store, record)
     if args.time:
-        landscape.cache_path(store.root, record.run_id, args.kind, args.seed, args.grid, args.span, args.batch).unlink(missing_ok=True)
+        landscape.cache_path(store.root, cache_key(store, record), args.kind, args.seed, args.grid, args.span, args.batch).unlink(missing_ok=True)
     bar = _bar(f"landscape {record.config.model_name} {args.kind} {args.grid}{'x' + str(args.grid) if args.kind == '2d' else ''}")
     t0 = time.perf_counter()
     try:

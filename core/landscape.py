@@ -169,11 +169,11 @@ def compute(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, kin
 
 
 def cached_compute(root: str | Path, run_id: str, load, *, kind: str, seed: int, steps: int, span: float, batch: int,
-                   progress=None) -> Landscape:
+                   progress=None, key: str | None = None) -> Landscape:
     """The landscape from the disk cache, or computed and cached. ``load()`` gives (model, images, labels,
-    model label) and is called only on a cache miss."""
+    model label) and is called only on a cache miss; ``key`` (default the run id) names the cache file."""
     check_request(steps, span, batch)
-    path = cache_path(root, run_id, kind, seed, steps, span, batch)
+    path = cache_path(root, key or run_id, kind, seed, steps, span, batch)
     if (hit := read_cached(path)) is not None:
         return hit
     model, images, labels, label = load()

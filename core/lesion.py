@@ -269,7 +269,8 @@ def k_sentence(result: LesionResult) -> str:
     half = by_k.get(n // 2)
     text = f"{result.model}: {pct(by_k[1]['mean'])} error with 1 block deleted"
     if half:
-        text += f", {pct(half['mean'])} with {n // 2} (range over {half['draws']} draws {pct(half['min'])}–{pct(half['max'])})"
+        spread = (f" (range over {half['draws']} draws {pct(half['min'])}–{pct(half['max'])})" if half["draws"] > 1 else "")
+        text += f", {pct(half['mean'])} with {n // 2}{spread}"
     return text + f", {pct(by_k[n]['mean'])} with all {n} deleted ({result.k_images} test images)."
 
 

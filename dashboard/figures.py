@@ -759,17 +759,15 @@ def _image_panels(rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: s
         zmax = zmin + 1e-6
     grid_titles = []
     for label, panels in rows:
-        names = [name for name, _ in panels]
+        names = [name if a is not None else f"{name}:<br>none in a plain block" for name, a in panels]
         grid_titles += [f"{label}<br>{n}" if i == 0 else n for i, n in enumerate(names)] + [""] * (cols - len(panels))
     fig = make_subplots(rows=len(rows), cols=cols, subplot_titles=grid_titles, horizontal_spacing=0.015,
                         vertical_spacing=0.12 if len(rows) > 1 else 0.05)
     shown = False
     for r, (label, panels) in enumerate(rows, start=1):
         for c, (name, a) in enumerate(panels, start=1):
-            if a is None:
-                fig.add_annotation(text="no shortcut<br>in a plain block", xref=f"x{(r - 1) * cols + c} domain",
-                                   yref=f"y{(r - 1) * cols + c} domain", x=0.5, y=0.5, showarrow=False, font=dict(color="#666"))
-                continue
+            if a is None:  # a blank panel of the row's map size keeps the panels aligned
+                a = np.full_like(next(m for _, m in panels if m is not None), np.nan)
             fig.add_trace(go.Heatmap(z=a, zmin=zmin, zmax=zmax, colorscale=colorscale, showscale=not shown,
                                      colorbar=dict(title=dict(text=colour_title, side="right"), thickness=12),
                                      hovertemplate=f"{label} · {name}<br>(%{{x}}, %{{y}}): %{{z:.3g}}<extra></extra>"),

@@ -21,8 +21,8 @@ SETTINGS_KEYS = ("lesion_images", "lesion_k_images", "lesion_draws")
 
 store = common.get_store()
 st.title("Lesion study: delete a block, does the network survive?")
-st.markdown("Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. A ResNet barely "
-            "noticed; a plain net fell apart. Their reading: a ResNet behaves like an **ensemble of many paths** of "
+st.markdown("Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. In their "
+            "experiments a ResNet barely noticed and a plain net fell apart. Their reading: a ResNet behaves like an **ensemble of many paths** of "
             "different lengths, not like one deep chain. Try it on a plain net and a ResNet of the same depth.")
 
 records = inside.lookable_runs(store)
@@ -57,8 +57,8 @@ if missing:
             except (StoreError, DataUnavailable, lesion.LesionError) as e:
                 st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
             bar.empty()
-    if any(v is None for v in results.values()):
-        st.stop()
+        st.rerun()  # draw the results without the button
+    st.stop()
 
 res, pla = results[resnet.run_id], results[plain.run_id]
 bars = [inside.lesion_series(pla, plain)[0], inside.lesion_series(res, resnet)[0]]
@@ -73,7 +73,7 @@ if all(c.frame.empty for c in curves):
     st.info("The k-deletion curve was left out (0 test images).")
 else:
     st.plotly_chart(figures.lesion_k_figure(curves), width="stretch", key="lesion_k")
-    st.caption(f"Test error with k blocks deleted at random ({draws} draws per k; band: lowest to highest). "
+    st.caption(f"Test error with k blocks deleted at random ({draws} draw{'s' * (draws != 1)} per k; band: lowest to highest). "
                + " ".join(lesion.k_sentence(r) for r in (pla, res))
                + " **Veit et al.** found the ResNet's error rising smoothly with k, as an ensemble loses members one by one.")
 

@@ -112,6 +112,6 @@ for r in pair:
 st.plotly_chart(figures.response_std_figure(series, title="Std of each 3×3 layer's response for this image (cf. He et al. Fig. 7)"),
                 width="stretch", key="layers_std")
 st.caption("The std of each 3×3 layer's response (after BN, before the ReLU or the addition) over this one image's "
-           "maps, BN in eval mode. " + features.response_sentence(stds) + " **He et al.** (Fig. 7, CIFAR-10, over the "
-           "test set) found ResNets' responses generally smaller than plain nets': the residual functions stay close to "
-           "zero. One image is a noisy sample of that.")
+           "maps, BN in eval mode. " + features.response_sentence(stds, resnet.config.model_name) + " **He et al.** (Fig. 7, "
+           "CIFAR-10 after full training) found ResNets' responses generally smaller than plain nets': the residual "
+           "functions stay closer to zero.")

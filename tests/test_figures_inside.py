@@ -78,7 +78,8 @@ def test_feature_and_block_figures_draw_one_panel_per_map():
     parts = [("plain-56", [("F(x)", maps[0]), ("x (shortcut)", None), ("F(x) + x", maps[0]), ("output", maps[1])]),
              ("ResNet-56 (A)", [("F(x)", maps[0] - 1), ("x (shortcut)", maps[1]), ("F(x) + x", maps[2]), ("output", maps[2])])]
     fig = figures.block_parts_figure(parts, "stage2.block0", 3)
-    assert len(fig.data) == 7 and fig.data[0].zmin == -fig.data[0].zmax  # one symmetric scale: F(x) can be negative
-    assert any("no shortcut" in a.text for a in fig.layout.annotations)
+    assert len(fig.data) == 8 and fig.data[0].zmin == -fig.data[0].zmax  # one symmetric scale: F(x) can be negative
+    assert np.isnan(np.array(fig.data[1].z, dtype=float)).all()  # the plain block's shortcut panel is blank
+    assert any("none in a plain block" in a.text for a in fig.layout.annotations)
     assert "channel 3" in fig.layout.title.text
     assert "No feature maps" in figures.feature_maps_figure([], "stem").layout.annotations[0].text

@@ -2,6 +2,7 @@
 import copy
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -287,3 +288,18 @@ def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
     again, cached = inside.lesion_for_run(store, resnet, images=60, k_images=30, draws=1)
     assert cached and again == first
     assert inside.cached_lesion(store, plain, images=60, k_images=30, draws=1) is None
+    weights = store.weights_path(resnet.run_id)
+    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))  # the run was trained again
+    assert inside.cached_lesion(store, resnet, images=60, k_images=30, draws=1) is None
+    _, cached = inside.lesion_for_run(store, resnet, images=60, k_images=30, draws=1)
+    assert not cached
+
+
+def test_response_sentence_says_whether_the_resnet_is_the_smaller():
+    import pandas as pd
+    from core.features import response_sentence
+    small, large = pd.Series([0.2, 0.4]), pd.Series([0.9, 1.1])
+    text = response_sentence({"plain-56": large, "ResNet-56 (A)": small}, "ResNet-56 (A)")
+    assert "plain-56: mean 1 over its 2 3×3 layers; ResNet-56 (A): mean 0.3" in text and "as in the paper" in text
+    assert "do not show the paper's finding" in response_sentence({"plain-56": small, "ResNet-56 (A)": large}, "ResNet-56 (A)")
+    assert response_sentence({"x": pd.Series([], dtype=float)}) == ""
