@@ -25,7 +25,7 @@ from .data import load_dataset
 from .models import build_model
 from .paper import TABLE6_TEST_ERROR
 from .store import RunStore
-from .train import resolve_device, train
+from .train import resolve_device, train, uses_bf16
 
 WARMUP_STEPS = 5
 
@@ -125,7 +125,10 @@ def run_bench(depths=(20,), batch_size=128, images=4000, dataset="builtin", data
         for depth in depths:
             base = dict(depth=depth, dataset=dataset, subset=images, test_subset=200, epochs=1, batch_size=batch_size,
                         device=device, recipe="paper")
+            # "trainer" is the default ('auto' precision: bf16 where the hardware has it); fp32 is timed beside it.
             variants = {"trainer": dict(probe_every=0), "trainer_probes_every_step": dict(probe_every=1)}
+            if uses_bf16(RunConfig(**base), dev):
+                variants["trainer_fp32"] = dict(probe_every=0, precision="fp32")
             if compile:  # its compilation happens in the untimed first steps
                 variants["trainer_compiled"] = dict(probe_every=0, compile=True)
             numbers = {"reference": [], **{k: [] for k in variants}}
@@ -138,6 +141,9 @@ def run_bench(depths=(20,), batch_size=128, images=4000, dataset="builtin", data
             results.append({"model": f"ResNet-{depth} (A)", "depth": depth, "images_per_s": med, "all_runs": numbers,
                             "speedup_vs_reference": med["trainer"] / med["reference"],
                             "probe_overhead_pct": 100 * (med["trainer"] / med["trainer_probes_every_step"] - 1)})
+            if "trainer_fp32" in med:
+                results[-1]["bf16_speedup_vs_fp32"] = med["trainer"] / med["trainer_fp32"]
+                results[-1]["fp32_speedup_vs_reference"] = med["trainer_fp32"] / med["reference"]
             if compile:
                 results[-1]["compiled_speedup_vs_reference"] = med["trainer_compiled"] / med["reference"]
             target = target_accuracy(target_acc, depth)
@@ -153,7 +159,9 @@ def run_bench(depths=(20,), batch_size=128, images=4000, dataset="builtin", data
                   "warmup_steps_untimed": WARMUP_STEPS, "repeats": repeats, "reference_loader_workers": workers,
                   "reference": "DataLoader + per-image PIL transforms, fp32, NCHW, loss.item() each step",
                   "trainer": "core.train: uint8 data resident on the device, batched augmentation, channels_last"
-                             + (", bf16 autocast, fused optimizer" if dev.type == "cuda" else ", fp32"),
+                             + (", bf16 autocast" if uses_bf16(RunConfig(device=device), dev) else ", fp32")
+                             + (", fused optimizer" if dev.type == "cuda" else ""),
+                  "trainer_fp32": "the same in fp32 (measured where the default is bf16)",
                   "trainer_compiled": "the same with torch.compile" if compile else "not measured (--compile)"},
         "results": results,
     }
@@ -207,6 +215,7 @@ def cmd_bench(args) -> None:
         lines.append(f"  {r['model']}: reference {ips['reference']:.0f} img/s, trainer {ips['trainer']:.0f} img/s "
                      f"({r['speedup_vs_reference']:.2f}x), probes every step {ips['trainer_probes_every_step']:.0f} img/s "
                      f"(overhead {r['probe_overhead_pct']:.1f}%)"
+                     + (f", fp32 {ips['trainer_fp32']:.0f} img/s (bf16 {r['bf16_speedup_vs_fp32']:.2f}x fp32)" if "trainer_fp32" in ips else "")
                      + (f", compiled {ips['trainer_compiled']:.0f} img/s" if "trainer_compiled" in ips else ""))
         if "time_to_accuracy" in r:
             t = r["time_to_accuracy"]

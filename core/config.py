@@ -67,7 +67,7 @@ class RunConfig:
     augment: bool | None = None     # pad-4 crop + flip; None = the recipe's
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda
-    precision: str = "auto"         # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    precision: str = "auto"         # auto (bf16 on GPU and on CPUs with native bf16, else fp32) | fp32 | bf16
     probe_every: int = 50           # steps between gradient probes; 0 = never
     compile: bool = False           # torch.compile the training step's network (fewer kernel launches on a GPU)
 

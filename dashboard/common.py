@@ -26,6 +26,7 @@ from core.data import (CIFAR10_CLASSES, CIFAR_DIRNAME, CIFAR_TEST_FILE, CIFAR_TR
                        DEFAULT_CACHE, SHAPES10_CLASSES, resolve_data_dir)
 from core.progress import format_seconds  # noqa: E402
 from core.store import RunRecord, RunStore, StoreError, default_store_root  # noqa: E402
+from core.train import cpu_has_native_bf16  # noqa: E402
 
 PAGES_DIR = REPO_ROOT / "pages"
 TRAIN_PAGE = PAGES_DIR / "1_Train.py"
@@ -295,8 +296,9 @@ def device_info() -> dict:
         return {"kind": "GPU", "name": name, "summary": f"GPU: {name} ({memory:.0f} GiB), bf16 mixed precision"}
     cpu = _cpu_name()
     threads = torch.get_num_threads()
+    precision = "bf16 mixed precision (native on this CPU)" if cpu_has_native_bf16() else "fp32"
     return {"kind": "CPU", "name": cpu,
-            "summary": f"CPU: {cpu}, {threads} thread{'s' if threads != 1 else ''} for PyTorch (no CUDA GPU found), fp32"}
+            "summary": f"CPU: {cpu}, {threads} thread{'s' if threads != 1 else ''} for PyTorch (no CUDA GPU found), {precision}"}
 
 
 # ------------------------------------------------------------------- live runs and quick training

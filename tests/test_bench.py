@@ -35,3 +35,13 @@ def test_time_to_accuracy_stops_once_the_target_is_met(store):
     assert out["reached"] and out["epoch"] == 1 and out["seconds"] > 0
     out = time_to_accuracy(tiny_config(epochs=1), 1.01, store)
     assert not out["reached"]
+
+
+def test_bench_times_fp32_beside_the_bf16_default(tmp_path, monkeypatch):
+    import core.train
+    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: True)
+    report = run_bench(depths=(8,), batch_size=64, images=512, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None)
+    (row,) = report["results"]
+    ips = row["images_per_s"]
+    assert ips["trainer_fp32"] > 0 and row["bf16_speedup_vs_fp32"] == ips["trainer"] / ips["trainer_fp32"]
+    assert "bf16 autocast" in report["setup"]["trainer"]

@@ -103,3 +103,25 @@ def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
     assert list(compiled.history(b.run_id).steps.loss) == pytest.approx(list(eager.history(a.run_id).steps.loss), rel=1e-3)
     probes = compiled.history(b.run_id).probes
     assert sorted(probes.step.unique()) == [0, 3] and probes["value"].notna().all()  # probe steps run the eager net
+
+
+def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_native_bf16(monkeypatch, store):
+    import core.train
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    auto = tiny_config()
+    assert core.train.uses_bf16(auto, cuda) and not core.train.uses_bf16(dataclasses.replace(auto, precision="fp32"), cuda)
+    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: False)
+    assert not core.train.uses_bf16(auto, cpu) and core.train.uses_bf16(dataclasses.replace(auto, precision="bf16"), cpu)
+    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: True)
+    assert core.train.uses_bf16(auto, cpu)
+    # The run records what it trained in, and the convolutions really run in bf16.
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: seen.append(out.dtype) if isinstance(module, torch.nn.Conv2d) else None)
+    try:
+        record = train(auto, store).record
+    finally:
+        handle.remove()
+    assert record.info["precision"] == "bf16" and torch.bfloat16 in seen
+    record = train(dataclasses.replace(auto, precision="fp32"), store).record
+    assert record.info["precision"] == "fp32"
