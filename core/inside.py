@@ -140,6 +140,12 @@ def _positive(name: str, value: int, allow_zero: bool = False) -> None:
         raise ValueError(f"--{name} must be {'at least 0' if allow_zero else 'positive'}, got {value}")
 
 
+def _load() -> float | None:
+    """The 1-minute load average: timings on a shared machine mean little without it."""
+    import os
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def _bar(label: str):
     from .progress import ProgressBar
     return ProgressBar(label)
@@ -156,22 +162,23 @@ def cmd_lesion(args) -> None:
     if args.time:  # measure: drop the cached result first
         lesion.cache_path(store.root, cache_key(store, record), args.images, args.k_images, args.draws, args.seed).unlink(missing_ok=True)
     bar = _bar(f"lesion {record.config.model_name}")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         result, cached = lesion_for_run(store, record, images=args.images, k_images=args.k_images, draws=args.draws,
                                         seed=args.seed, data_dir=args.data_dir, progress=lambda d, t: bar.update(d, t))
     finally:
         bar.close()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     obj = {**result.to_dict(), "cached": cached, "k_summary": lesion.k_summary(result), "summary": lesion.sweep_summary(result),
-           "wall_seconds": round(wall, 2)}
+           "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "load_average": _load()}
     lines = [lesion.sweep_sentence(result), f"  deleted block (* changes the shape) → test error; deleting means: {result.rule}"]
     lines += [f"  {b['name'] + ('*' if b['changes_shape'] else ''):<17} {100 * b['error']:5.1f}%" for b in result.blocks]
     if result.k_curve:
         lines.append(lesion.k_sentence(result))
     if args.time:
         lines.append(f"seconds: single-block sweep {result.seconds['sweep']} ({result.images} images), "
-                     f"k-curve {result.seconds['k_curve']} ({result.k_images} images, {result.draws} draws), wall {wall:.1f}")
+                     f"k-curve {result.seconds['k_curve']} ({result.k_images} images, {result.draws} draws), wall {wall:.1f}, "
+                     f"CPU {cpu:.1f} (load average {_load()})")
     emit(args, obj, "\n".join(lines))
 
 
@@ -184,22 +191,24 @@ def cmd_landscape(args) -> None:
     if args.time:
         landscape.cache_path(store.root, cache_key(store, record), args.kind, args.seed, args.grid, args.span, args.batch).unlink(missing_ok=True)
     bar = _bar(f"landscape {record.config.model_name} {args.kind} {args.grid}{'x' + str(args.grid) if args.kind == '2d' else ''}")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         result = landscape_for_run(store, record, kind=args.kind, seed=args.seed, steps=args.grid, span=args.span,
                                    batch=args.batch, data_dir=args.data_dir, progress=lambda d, t: bar.update(d, t))
     finally:
         bar.close()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     smooth = landscape.smoothness(result)
-    obj = {**result.to_dict(), "cached": result.cached, "smoothness": smooth, "wall_seconds": round(wall, 2)}
+    obj = {**result.to_dict(), "cached": result.cached, "smoothness": smooth, "wall_seconds": round(wall, 2),
+           "cpu_seconds": round(cpu, 2), "load_average": _load()}
     if result.kind == "1d":
         lines = [landscape.slice_sentence([result])] + [f"  α {a:+.3f}  loss {v:.4g}" for a, v in zip(result.alphas, result.loss)]
     else:
         lines = [landscape.contour_sentence(result), "β = 0 row: " + landscape.slice_sentence([result])]
     if args.time:
         lines.append(f"seconds: {result.seconds} for {args.grid if args.kind == '1d' else args.grid ** 2} points on "
-                     f"{args.batch} images (wall {wall:.1f}, data and model loading included)")
+                     f"{args.batch} images (wall {wall:.1f}, data and model loading included; CPU {cpu:.1f}; "
+                     f"load average {_load()})")
     emit(args, obj, "\n".join(lines))
 
 

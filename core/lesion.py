@@ -119,6 +119,12 @@ def lesion_errors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     return [wrong[j] / min(limits[j], len(images)) for j in range(len(sets))]
 
 
+def sweep_passes(n: int) -> float:
+    """Full forward passes a single-block sweep of n blocks costs with prefix reuse: the intact pass, then
+    for each block i (from 0) the n - i blocks from i on, (n + 1) / 2 passes' worth in all."""
+    return 1 + (n + 1) / 2
+
+
 def random_sets(n: int, draws: int, seed: int = 0) -> list[tuple[int, ...]]:
     """``draws`` random sets of k block indices for every k = 1..n, in order of k."""
     rng = np.random.default_rng(seed)

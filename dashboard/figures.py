@@ -737,7 +737,7 @@ def landscape_contour_figure(planes: list[tuple[str, np.ndarray, np.ndarray, np.
             showscale=c == len(planes), hovertemplate=f"{label}<br>α %{{x:.2f}}, β %{{y:.2f}}<br>log10 loss %{{z:.2f}}<extra></extra>",
             colorbar=dict(title=dict(text="loss (nats,<br>log scale)", side="right"), tickvals=tickvals, ticktext=ticktext)),
             row=1, col=c)
-        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="x", size=10, color="white"),
+        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="x", size=11, color="white", line=dict(color="black", width=1)),
                                  name="trained weights", showlegend=c == 1, hoverinfo="skip"), row=1, col=c)
         fig.update_xaxes(title_text="α (direction δ)", row=1, col=c)
         fig.update_yaxes(title_text="β (direction η)", scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)

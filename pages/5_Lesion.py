@@ -46,9 +46,11 @@ results = {r.run_id: core_inside.cached_lesion(store, r, **settings) for r in (p
 missing = [r for r in (plain, resnet) if results[r.run_id] is None]
 if missing:
     names = " and ".join(r.config.model_name for r in missing)
-    st.markdown(f"Not computed yet for {names} with these settings. On a 2-core CPU the single-block sweep of a 56-layer "
-                "net on 500 images takes under a minute, the k-curve about as long; the result is kept, so the next "
-                "viewer (and `python -m core lesion`) gets it at once.")
+    n = (resnet.config.depth - 2) // 2
+    st.markdown(f"Not computed yet for {names} with these settings. Deleting each of the {n} blocks in turn costs about "
+                f"{lesion.sweep_passes(n):.0f} forward passes of the {images} test images (each lesioned pass starts at "
+                "the deleted block, reusing the intact pass up to there); the result is kept, so the next viewer (and "
+                "`python -m core lesion`) gets it at once.")
     if st.button(f"Run the lesion study on {names}", type="primary", key="lesion_run"):
         for record in missing:
             bar, report = inside.progress_reporter(f"Deleting blocks of {record.config.model_name}: image passes")

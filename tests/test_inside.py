@@ -98,6 +98,10 @@ def test_networks_that_cannot_be_lesioned_say_why():
         lesion.residual_blocks(build_model("torchvision-resnet18"))
 
 
+def test_a_sweep_costs_about_half_the_passes_of_a_naive_one():
+    assert lesion.sweep_passes(27) == 15 and lesion.sweep_passes(1) == 2
+
+
 def test_random_sets_cover_every_k_with_distinct_sorted_blocks():
     sets = lesion.random_sets(6, draws=3, seed=1)
     assert [len(s) for s in sets] == [k for k in range(1, 7) for _ in range(3)]
