@@ -12,7 +12,7 @@ from .config import ARCHS, DATASET_NAMES, DEVICES, PRECISIONS, RECIPES, SCHEDULE
 from .models import SHORTCUTS, build_model, count_params, weighted_layers
 from .paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from .progress import ProgressBar
-from .store import RunStore, StoreError
+from .store import AlreadyRunning, RunStore, StoreError
 
 
 class CliError(Exception):
@@ -79,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes (0 = none)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (worth it on a GPU; the first steps compile)")
-    p.add_argument("--restart", action="store_true", help="train again even if the store has this run")
+    p.add_argument("--restart", action="store_true", help="train again even if the store has this run (never a live one)")
+    p.add_argument("--teacher", action="store_true", help="allow --restart over a shipped reference run")
+    add_store_args(p)
+
+    p = sub.add_parser("queue", help="runs waiting for a worker and runs training, with their place")
+    add_store_args(p)
+
+    p = sub.add_parser("cancel", help="cancel a queued run, or stop a training one after its current step")
+    p.add_argument("run", help="run id (a unique prefix will do)")
     add_store_args(p)
 
     p = sub.add_parser("list", help="stored runs")
@@ -106,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    from . import bench  # noqa: E402  (kept beside its implementation)
+    from . import bench, worker  # noqa: E402  (kept beside their implementations)
     bench.add_parser(sub)
+    worker.add_parser(sub)
     from . import reproduce
     reproduce.add_parsers(sub)
     from . import inside
@@ -124,7 +133,11 @@ def config_from_args(args) -> RunConfig:
 
 
 def find_run(store: RunStore, prefix: str):
-    matches = [r for r in store.list() if r.run_id.startswith(prefix)]
+    listing = store.scan()
+    matches = [r for r in listing.records if r.run_id.startswith(prefix)]
+    damaged = [d for d in listing.damaged if d.run_id.startswith(prefix)]
+    if not matches and len(damaged) == 1:
+        raise CliError(f"run {damaged[0].run_id} cannot be read: {damaged[0].reason}")
     if not matches:
         raise CliError(f"no run matches {prefix!r} in {store.root}; 'python -m core list' shows the stored runs")
     if len(matches) > 1:
@@ -152,7 +165,8 @@ def cmd_describe(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .train import train
+    from . import jobs
+    from .train import TrainResult, train
     config = config_from_args(args)
     store = RunStore(args.store)
     bar = ProgressBar(config.label)
@@ -164,7 +178,10 @@ def cmd_train(args) -> None:
         bar.update(event["step"], event["total_steps"], text, force=event["kind"] == "epoch")
 
     try:
-        result = train(config, store, data_dir=args.data_dir, progress=on_progress, restart=args.restart)
+        result = train(config, store, data_dir=args.data_dir, progress=on_progress, restart=args.restart, teacher=args.teacher)
+    except AlreadyRunning as e:  # the same config asked for twice is one job: wait for it
+        print(f"{e}; waiting for it to finish", file=sys.stderr)
+        result = TrainResult(jobs.wait(store, config.run_id).record, cached=True)
     finally:
         bar.close()
     record = result.record
@@ -179,12 +196,34 @@ def cmd_train(args) -> None:
 
 
 def cmd_list(args) -> None:
-    records = RunStore(args.store).list()
-    rows = [r.summary() for r in records]
+    listing = RunStore(args.store).scan()
+    rows = [r.summary() for r in listing.records]
+    for d in listing.damaged:
+        print(f"warning: run {d.run_id} skipped: {d.reason}", file=sys.stderr)
     lines = [f"{'run':<13}{'status':<12}{'epochs':>7}  {'test acc':>9}  {'seconds':>8}  label"]
     lines += [f"{r['run_id']:<13}{r['status']:<12}{r['epochs_done']:>3}/{r['epochs']:<3}  {fmt_pct(r['test_acc']):>9}  "
               f"{r['seconds']:>8.1f}  {r['label']}" for r in rows]
-    emit(args, {"runs": rows}, "\n".join(lines) if rows else "no runs stored yet")
+    emit(args, {"runs": rows, "damaged": [{"run_id": d.run_id, "reason": d.reason} for d in listing.damaged]},
+         "\n".join(lines) if rows else "no runs stored yet")
+
+
+def cmd_queue(args) -> None:
+    from . import jobs
+    states = jobs.active(RunStore(args.store))
+    rows = [{"run_id": s.run_id, "status": str(s.status), "place": s.place, "label": s.record.label,
+             "requester": s.record.requester} for s in states]
+    lines = [f"{r['run_id']:<13}{jobs.RunState(r['run_id'], s.status, s.record, s.place).text():<14}{r['label']}"
+             for r, s in zip(rows, states)]
+    emit(args, {"runs": rows}, "\n".join(lines) if rows else "nothing queued or training")
+
+
+def cmd_cancel(args) -> None:
+    from . import jobs
+    store = RunStore(args.store)
+    record = find_run(store, args.run)
+    if not jobs.cancel(store, record.run_id):
+        raise CliError(f"run {record.run_id} is {record.status}: only a queued or training run can be cancelled")
+    emit(args, {"run_id": record.run_id, "cancelled": True}, f"cancel requested for {record.run_id} ({record.label})")
 
 
 def cmd_show(args) -> None:
@@ -233,7 +272,7 @@ def cmd_probe_init(args) -> None:
 
 
 COMMANDS = {"describe": cmd_describe, "train": cmd_train, "list": cmd_list, "show": cmd_show,
-            "export": cmd_export, "probe-init": cmd_probe_init}
+            "export": cmd_export, "probe-init": cmd_probe_init, "queue": cmd_queue, "cancel": cmd_cancel}
 
 
 def main(argv=None) -> None:

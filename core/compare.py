@@ -11,7 +11,6 @@ All errors and accuracies returned here are in percent.
 """
 from __future__ import annotations
 
-from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,13 +117,6 @@ def _metric_values(frame: pd.DataFrame, metric: str) -> pd.Series:
     return {"error": 100 * (1 - frame[column]), "acc": 100 * frame[column]}.get(unit, frame[column])
 
 
-def epoch_history(store: RunStore, run_id: str) -> pd.DataFrame:
-    """A run's per-epoch rows only (store.history also reads every step and probe, which a long run has many of)."""
-    with closing(store.connect()) as db:
-        return pd.read_sql_query("SELECT epoch, train_loss, train_acc, test_loss, test_acc FROM epochs "
-                                 "WHERE run_id = ? ORDER BY epoch", db, params=(run_id,))
-
-
 def depth_table(groups: list[RunGroup]) -> pd.DataFrame:
     """One row per group: final training and test error (%), mean and std over the seeds (NaN for one seed)."""
     rows = []
@@ -160,7 +152,7 @@ def seed_curves(store: RunStore, group: RunGroup, metric: str) -> pd.DataFrame:
     """Per-epoch mean and std of ``metric`` over the group's seeds: epoch, mean, std, seeds."""
     per_run = []
     for r in group.records:
-        epochs = epoch_history(store, r.run_id)
+        epochs = store.epoch_history(r.run_id)
         per_run.append(pd.Series(_metric_values(epochs, metric).to_numpy(), index=epochs["epoch"].astype(int)))
     table = pd.concat(per_run, axis=1)
     out = pd.DataFrame({"epoch": table.index, "mean": table.mean(axis=1).to_numpy(),

@@ -153,3 +153,10 @@ class RunConfig:
         if unknown:
             raise ConfigError(sorted(unknown)[0], f"unknown field; known fields: {', '.join(sorted(known))}")
         return cls(**d)
+
+    @classmethod
+    def from_stored(cls, d: dict) -> tuple["RunConfig", dict]:
+        """A config read back from a store, and the fields this version does not know (a newer version
+        wrote them): those are kept aside to be shown, not refused. Known fields are still validated."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known}), {k: v for k, v in d.items() if k not in known}

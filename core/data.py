@@ -345,6 +345,52 @@ def _full_stats(name: str, source: str | None):
     return _channel_stats((_read_cifar(source) if name == "cifar10" else _builtin_arrays(source))[0])
 
 
+@dataclass(frozen=True)
+class DatasetChoice:
+    name: str          # as RunConfig.dataset expects
+    title: str
+    available: bool
+    note: str          # where it comes from, or how to make it available
+    classes: tuple[str, ...] = ()
+
+
+def _cifar_dir_complete(directory: Path) -> Path | None:
+    """The batches directory under ``directory`` if all six CIFAR-10 files are there."""
+    for candidate in (directory / CIFAR_DIRNAME, directory):
+        if all((candidate / f).is_file() for f in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)):
+            return candidate
+    return None
+
+
+def dataset_choices(store_root: str | Path | None = None) -> list[DatasetChoice]:
+    """The data sets this machine can train on, and which copy (rebuilt or not). Only files are checked
+    here; nothing is loaded or downloaded. ``store_root``: also look in that store's data cache."""
+    choices = [DatasetChoice("builtin", "Shapes-10 (built-in synthetic)", True,
+                             "Generated on this machine, no download: 10 shape classes, 20,000 training and 4,000 "
+                             "test images; only shape tells the classes apart, never colour.", SHAPES10_CLASSES)]
+    named = resolve_data_dir(None)
+    if named is not None:
+        batches = _cifar_dir_complete(named) if named.is_dir() else None
+        if batches is not None:
+            rebuilt = any((d / "PROVENANCE.md").is_file() for d in (named, batches))
+            title = "CIFAR-10 (rebuilt copy)" if rebuilt else "CIFAR-10"
+            choices.append(DatasetChoice("cifar10", title, True, f"Read from {named} (${DATA_ENV}).", CIFAR10_CLASSES))
+        else:
+            choices.append(DatasetChoice("cifar10", "CIFAR-10", False,
+                                         f"${DATA_ENV} is set to {named}, but the CIFAR-10 files ({CIFAR_DIRNAME}/"
+                                         "data_batch_1..5, test_batch) are not there."))
+        return choices
+    caches = [DEFAULT_CACHE.expanduser()] + ([Path(store_root) / "datasets"] if store_root else [])
+    cached = next((found for d in caches if (found := _cifar_dir_complete(d)) is not None), None)
+    if cached is not None:
+        choices.append(DatasetChoice("cifar10", "CIFAR-10", True, f"Downloaded earlier to {cached.parent}.", CIFAR10_CLASSES))
+    else:
+        choices.append(DatasetChoice("cifar10", "CIFAR-10", False,
+                                     f"Not found. Set {DATA_ENV} to a directory holding {CIFAR_DIRNAME}/ "
+                                     "(the python version of CIFAR-10) before starting the dashboard."))
+    return choices
+
+
 def load_dataset(name: str, data_dir: str | None = None, subset: int | None = None,
                  test_subset: int | None = None, seed: int = 0, cache_dir: str | None = None) -> Dataset:
     """Load "cifar10" or "builtin", optionally as seeded class-balanced subsets of train and test.

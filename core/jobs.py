@@ -1,82 +1,194 @@
-"""Background training for an interactive front end: one thread per run, shared by every viewer.
+"""Training jobs: one interface (submit, state with place in queue, cancel, list, wait) over the store's queue.
 
-The dashboard calls ``start`` from its script thread and then only reads the run store (which the
-training thread fills through its RunWriter), so any number of browser tabs can watch one run and
-no UI code ever runs on the training thread. Jobs are process-wide, keyed by run id.
+The queue lives in the run store, so browser tabs, the command line and other processes share it: the
+same config asked for twice is one job wherever it is asked from. ``LocalWorkers`` runs the queue on
+a bounded pool of worker processes on this machine (``python -m core worker``), started when runs
+are waiting and leaving by themselves when the queue has been empty for a while. The web server
+never trains: it only writes requests and reads the store. Another backend (e.g. a cluster) plugs in
+behind the same ``JobBackend`` interface.
 """
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from .config import RunConfig
-from .store import RunStore
-from .train import train
+from .store import LIVE, RESUMABLE, RunRecord, RunStatus, RunStore, StoreError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKERS_ENV = "RESNET_LAB_WORKERS"
+WORKER_IDLE_EXIT_S = 60   # a worker with nothing to do for this long leaves; the next request starts one again
 
 
-@dataclass
-class Job:
-    config: RunConfig
-    store_root: str
-    thread: threading.Thread | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
-    progress: dict = field(default_factory=dict)   # the latest step/epoch event (plain data, read by the UI)
-    error: str | None = None
-    started: float = field(default_factory=time.time)
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where one run stands, from the job queue and the store together (the one answer every page uses)."""
+    run_id: str
+    status: RunStatus | None       # None: never asked for
+    record: RunRecord | None
+    place: int | None = None       # 1 = the next run a worker takes
 
     @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE
+
+    def text(self) -> str:
+        """A short line: 'queued: 3rd', 'training', 'done', ..."""
+        if self.status == RunStatus.QUEUED:
+            return f"queued: {ordinal(self.place)}" if self.place else "queued"
+        if self.status == RunStatus.RUNNING:
+            return "training"
+        return str(self.status) if self.status else "not stored"
 
 
-_jobs: dict[str, Job] = {}
-_lock = threading.Lock()
+class JobBackend(Protocol):
+    def submit(self, store: RunStore, config: RunConfig, requester: str = "", *, restart: bool = False,
+               limit: int | None = None, teacher: bool = False) -> RunState: ...
+
+    def state(self, store: RunStore, run_id: str) -> RunState: ...
+
+    def cancel(self, store: RunStore, run_id: str) -> bool: ...
+
+    def list(self, store: RunStore) -> list[RunState]: ...
+
+    def wait(self, store: RunStore, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> RunState: ...
 
 
-def _run(job: Job, data_dir: str | None, restart: bool) -> None:
-    try:
-        train(job.config, RunStore(job.store_root), data_dir=data_dir, stop=job.stop,
-              progress=job.progress.update, restart=restart)
-    except Exception as e:  # recorded in the store as 'failed' too; kept here for the UI
-        job.error = f"{type(e).__name__}: {e}"
+def default_workers() -> int:
+    """Worker processes for this machine: $RESNET_LAB_WORKERS, else 1 on a CPU (one training run already uses
+    every core) and, on a GPU, one per 10 GiB of its memory up to 4 (small runs leave a GPU mostly idle)."""
+    if os.environ.get(WORKERS_ENV):
+        try:
+            return max(1, int(os.environ[WORKERS_ENV]))
+        except ValueError:
+            raise StoreError(f"{WORKERS_ENV} must be a whole number of worker processes, got {os.environ[WORKERS_ENV]!r}")
+    import torch
+    if torch.cuda.is_available():
+        return max(1, min(4, int(torch.cuda.get_device_properties(0).total_memory / 2**30 // 10)))
+    return 1
 
 
-def start(config: RunConfig, store: RunStore, data_dir: str | None = None, restart: bool = False) -> str:
-    """Start training ``config`` in the background unless it is stored or already training; returns the run id."""
-    run_id = config.run_id
-    with _lock:
-        job = _jobs.get(run_id)
-        if job is not None and job.running:
-            return run_id
+class LocalWorkers:
+    """Worker processes on this machine, at most ``workers`` per store."""
+
+    def __init__(self, workers: int | None = None, idle_exit_s: float = WORKER_IDLE_EXIT_S):
+        self._workers, self.idle_exit_s = workers, idle_exit_s
+        self._children: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        if self._workers is None:
+            self._workers = default_workers()
+        return self._workers
+
+    def _reap(self) -> None:
+        """Collect this process's exited workers (an unreaped child would still look alive)."""
+        with self._lock:
+            self._children = [p for p in self._children if p.poll() is None]
+
+    def ensure_workers(self, store: RunStore) -> int:
+        """Start workers until ``workers`` serve the store (only while runs wait); returns how many are alive."""
+        self._reap()
+        with self._lock:
+            alive = store.live_workers()
+            if len(alive) >= self.workers or not store.has_queued():
+                return len(alive)
+            for _ in range(self.workers - len(alive)):
+                log = open(store.root / "worker.log", "ab")
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "core", "worker", "--store", str(store.root), "--idle-exit", str(self.idle_exit_s)],
+                    cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                log.close()
+                store.add_worker(process.pid)
+                self._children.append(process)
+            return len(alive) + self.workers - len(alive)
+
+    def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
+        record = store.request(config, requester, restart=restart, limit=limit, teacher=teacher)
+        self.ensure_workers(store)
+        return self.state(store, record.run_id)
+
+    def state(self, store: RunStore, run_id: str) -> RunState:
+        self._reap()
         record = store.get(run_id)
-        if record is not None and record.status in ("done", "diverged") and not restart:
-            return run_id
-        job = Job(config, str(store.root))
-        job.thread = threading.Thread(target=_run, args=(job, data_dir, restart), name=f"train-{run_id}", daemon=True)
-        _jobs[run_id] = job
-        job.thread.start()
-    return run_id
+        if record is None:
+            return RunState(run_id, None, None)
+        place = None
+        if record.status == RunStatus.QUEUED:
+            place = store.queue_place(run_id)
+            self.ensure_workers(store)  # e.g. the worker that would take it has died
+        return RunState(run_id, record.status, record, place)
+
+    def cancel(self, store: RunStore, run_id: str) -> bool:
+        return store.cancel(run_id) is not None
+
+    def list(self, store: RunStore) -> list[RunState]:
+        """Runs queued (in queue order) and training."""
+        self._reap()
+        queued = store.queue()
+        running = [r for r in store.list() if r.status == RunStatus.RUNNING]
+        return ([RunState(r.run_id, r.status, r, None) for r in running]
+                + [RunState(r.run_id, r.status, r, i + 1) for i, r in enumerate(queued)])
+
+    def wait(self, store: RunStore, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> RunState:
+        """Block until the run is neither queued nor training (or ``timeout`` seconds passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.state(store, run_id)
+            if not state.live or (deadline is not None and time.monotonic() > deadline):
+                return state
+            time.sleep(poll_s)
+
+    def stop_workers(self, timeout: float = 30) -> None:
+        """Ask this process's workers to leave (a run in progress is interrupted and resumes later)."""
+        self._reap()
+        for process in self._children:
+            process.terminate()
+        for process in self._children:
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._reap()
 
 
-def get(run_id: str) -> Job | None:
-    return _jobs.get(run_id)
+backend: JobBackend = LocalWorkers()
 
 
-def active() -> list[Job]:
-    return [j for j in _jobs.values() if j.running]
+def submit(store: RunStore, config: RunConfig, requester: str = "", *, restart: bool = False, limit: int | None = None,
+           teacher: bool = False) -> RunState:
+    """Queue ``config`` (or join the job already queued or training, or return the stored run)."""
+    return backend.submit(store, config, requester, restart=restart, limit=limit, teacher=teacher)
 
 
-def cancel(run_id: str) -> bool:
-    job = _jobs.get(run_id)
-    if job is None or not job.running:
-        return False
-    job.stop.set()
-    return True
+def state(store: RunStore, run_id: str) -> RunState:
+    return backend.state(store, run_id)
 
 
-def wait(run_id: str, timeout: float | None = None) -> bool:
-    """Block until the job ends (for tests and scripts); True if it has ended."""
-    job = _jobs.get(run_id)
-    if job is None or job.thread is None:
-        return True
-    job.thread.join(timeout)
-    return not job.thread.is_alive()
+def cancel(store: RunStore, run_id: str) -> bool:
+    """Cancel a queued run, or stop a training one after its current step; False if it is neither."""
+    return backend.cancel(store, run_id)
+
+
+def active(store: RunStore) -> list[RunState]:
+    return backend.list(store)
+
+
+def wait(store: RunStore, run_id: str, timeout: float | None = None) -> RunState:
+    return backend.wait(store, run_id, timeout)

@@ -140,11 +140,7 @@ def build_model(arch: str = "cifar", depth: int = 20, shortcut: str = "A", bn: b
 
 
 def resnet20(**kw): return CifarResNet(3, **kw)
-def resnet32(**kw): return CifarResNet(5, **kw)
-def resnet44(**kw): return CifarResNet(7, **kw)
 def resnet56(**kw): return CifarResNet(9, **kw)
-def resnet110(**kw): return CifarResNet(18, **kw)
-def resnet1202(**kw): return CifarResNet(200, **kw)
 
 
 def model_name(arch: str, depth: int, shortcut: str, bn: bool = True) -> str:

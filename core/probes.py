@@ -22,12 +22,6 @@ from .data import load_dataset, normalize
 from .models import build_model, count_params, model_name, weighted_layers
 
 PROBE_KINDS = ("grad_w", "grad_out", "response_std", "weight_norm")
-PROBE_TITLES = {
-    "grad_w": "‖∂L/∂W‖, gradient w.r.t. the weights",
-    "grad_out": "‖∂L/∂y‖, back-propagated signal at the layer output",
-    "response_std": "std of the response (after BN, before ReLU)",
-    "weight_norm": "‖W‖, weight norm",
-}
 
 
 def response_modules(model: nn.Module) -> dict[str, nn.Module]:

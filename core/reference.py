@@ -8,14 +8,13 @@ in float16, half the size; loaded back as float32). ``install`` copies them into
 import gzip
 import json
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
-from .store import RunStore, atomic_write
+from .store import RunStatus, RunStore, atomic_write
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
@@ -64,10 +63,10 @@ def install(store: RunStore, root: Path = REFERENCE_DIR) -> int:
     added = 0
     for path in sorted(root.glob("*/*.json.gz")):
         run_id = path.name.removesuffix(".json.gz")
-        existing = store.get(run_id)
-        if existing is not None and existing.status == "done":
-            continue
         try:
+            existing = store.get(run_id)
+            if existing is not None and existing.status == RunStatus.DONE:
+                continue
             payload = json.loads(gzip.decompress(path.read_bytes()))
             _install_one(store, payload, path.with_name(f"{run_id}.safetensors"))
             added += 1
@@ -84,23 +83,10 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
     if weights.exists():  # weights first: a run is only marked done once they are in place
         full = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights)).items()}
         atomic_write(store.weights_path(rec["run_id"]), lambda tmp: save_file(full, str(tmp)))
-    columns = {"steps": ("step", "epoch", "loss", "acc", "lr"),
+    history = {"steps": ("step", "epoch", "loss", "acc", "lr"),
                "epochs": ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"),
                "probes": ("step", "kind", "idx", "layer", "value")}
-    with closing(store.connect()) as db:
-        db.execute("BEGIN IMMEDIATE")
-        for table in ("runs",) + tuple(columns):
-            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rec["run_id"],))
-        for table, cols in columns.items():
-            data = payload[table]
-            rows = zip(*(data[c] for c in cols)) if data.get(cols[0]) else []
-            db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                           [(rec["run_id"], *row) for row in rows])
-        db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, heartbeat, epochs_done, seconds, "
-                   "metrics, info, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                   (rec["run_id"], json.dumps(rec["config"]), rec["status"], rec["message"], rec["created"], rec["created"],
-                    rec["created"], rec["epochs_done"], rec["seconds"], json.dumps(rec["metrics"]), json.dumps(rec["info"])))
-        db.execute("COMMIT")
+    store.install_reference(rec, {table: {c: payload[table].get(c, []) for c in cols} for table, cols in history.items()})
 
 
 def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print) -> int:

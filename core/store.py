@@ -1,31 +1,46 @@
-"""The run store: a registry and full histories in SQLite, weights in safetensors.
+"""The run store: a registry, the training queue and full histories in SQLite, weights in safetensors.
 
 Layout under the store root (``--store``, ``$RESNET_LAB_HOME``, else ``~/.local/share/resnet-lab``)::
 
-    runs.sqlite                      registry + history (WAL: readers see a run grow while it trains)
+    runs.sqlite                      registry + queue + history (WAL: readers see a run grow while it trains)
     runs/<run_id>/weights.safetensors  final weights, written only when a run completes
     runs/<run_id>/checkpoint.pt        last finished epoch, for resume (loaded with weights_only=True)
 
 Every file is written to a temporary name and renamed into place, and a run is marked ``done`` only
 after its weights are on disk, so a crash at any moment never leaves a run that looks complete
-but is not. A run whose process died while ``running`` reads back as ``interrupted``.
+but is not. A run whose process died while ``running`` reads back as ``interrupted``; a ``done``
+run whose weights file has gone reads back as ``interrupted`` too, so training it again rebuilds them.
+
+Who trains what is decided here, in one transaction each: ``request`` queues a config (the same
+config asked twice is one row), ``claim_next`` hands the oldest queued run to a worker, and
+``claim`` lets a process train one config directly (the command line). A claim records the owner's
+pid, host and a heartbeat, so the claim of a dead owner can be taken over, and no claim ever wipes
+the history of a run that is live.
+
+Damage stays local: a row this version cannot read is skipped and reported (``scan``), config fields
+written by a newer version are kept aside and shown, and any ``sqlite3.DatabaseError`` becomes a
+``StoreError`` that names the store and what to do.
 """
+from __future__ import annotations
+
 import json
 import os
 import queue
+import re
 import socket
 import sqlite3
 import threading
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -42,11 +57,37 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS probes (
     run_id TEXT, step INTEGER, kind TEXT, idx INTEGER, layer TEXT, value REAL,
     PRIMARY KEY (run_id, step, kind, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workers (pid INTEGER, host TEXT, started REAL, PRIMARY KEY (pid, host));
 """
+# Columns added to ``runs`` after the first release; older stores get them on open.
+RUN_COLUMNS_ADDED = {
+    "requester": "TEXT NOT NULL DEFAULT ''",      # who queued it (a browser session, 'cli', ...)
+    "queued": "REAL",                              # when it entered the queue (the queue's order)
+    "restart": "INTEGER NOT NULL DEFAULT 0",       # train it afresh when claimed
+    "cancel": "INTEGER NOT NULL DEFAULT 0",        # its owner stops at the next heartbeat
+    "name": "TEXT NOT NULL DEFAULT ''",            # a teacher's name for the run
+    "tags": "TEXT NOT NULL DEFAULT ''",            # a teacher's comma-separated tags
+}
 HISTORY_TABLES = ("steps", "epochs", "probes")
-STATUSES = ("running", "done", "cancelled", "interrupted", "diverged", "failed")
-RESUMABLE = ("cancelled", "interrupted")
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
+RUN_ID = re.compile(r"^[0-9a-f]{12}$")
+HOST = socket.gethostname()
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"            # waiting for a worker
+    RUNNING = "running"          # claimed by a live process
+    DONE = "done"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its process died, or its weights went missing
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+
+FINISHED = frozenset({RunStatus.DONE, RunStatus.DIVERGED})          # answered from the store, never retrained unasked
+RESUMABLE = frozenset({RunStatus.CANCELLED, RunStatus.INTERRUPTED})  # training again continues from the checkpoint
+LIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})              # a job exists: asking again joins it
 
 
 def default_store_root() -> Path:
@@ -56,10 +97,17 @@ def default_store_root() -> Path:
     return Path(xdg) / "resnet-lab"
 
 
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+TMP_PATTERN = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)``, fsync, then rename over ``path``: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = _tmp_name(path)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -69,7 +117,7 @@ def atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -81,15 +129,41 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def owner_alive(pid: int | None, host: str | None, heartbeat: float | None, now: float | None = None) -> bool:
+    """Whether the process that claimed a run still holds it: alive on this host, or (elsewhere) heard from lately."""
+    if host == HOST:
+        return pid_alive(pid)
+    return (now or time.time()) - (heartbeat or 0) <= STALE_HEARTBEAT_S
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is a run id (12 hex digits); a StoreError otherwise, before it can become a path."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise StoreError(f"{run_id!r} is not a run id (12 hexadecimal digits)")
+    return run_id
+
+
 class StoreError(RuntimeError):
     pass
+
+
+class AlreadyRunning(StoreError):
+    """Another live process trains this run right now."""
+
+
+class QueueFull(StoreError):
+    """The requester already has as many runs queued as allowed."""
+
+
+class Protected(StoreError):
+    """A shipped reference run: only a teacher may train over it or delete it."""
 
 
 @dataclass
 class RunRecord:
     run_id: str
     config: RunConfig
-    status: str
+    status: RunStatus
     message: str = ""
     created: float = 0.0
     updated: float = 0.0
@@ -98,19 +172,38 @@ class RunRecord:
     metrics: dict = field(default_factory=dict)   # train_loss, train_acc, test_loss, test_acc (fractions)
     info: dict = field(default_factory=dict)      # dataset title, device, versions, parameter count
     reference: bool = False
+    unknown: dict = field(default_factory=dict)   # config fields this version does not know (from a newer one)
+    requester: str = ""
+    queued: float | None = None
+    name: str = ""
+    tags: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return self.config.label + (" · reference" if self.reference else "")
+        return (self.name or self.config.label) + (" · reference" if self.reference else "")
 
     def summary(self) -> dict:
         """The flat JSON shape the CLI prints and scripts rely on."""
-        return {"run_id": self.run_id, "status": self.status, "message": self.message,
+        return {"run_id": self.run_id, "status": str(self.status), "message": self.message,
                 "model": self.config.model_name, "label": self.label, "dataset": self.info.get("dataset", self.config.dataset),
                 "epochs_done": self.epochs_done, "epochs": self.config.epochs,
                 "train_loss": self.metrics.get("train_loss"), "train_acc": self.metrics.get("train_acc"),
                 "test_loss": self.metrics.get("test_loss"), "test_acc": self.metrics.get("test_acc"),
-                "seconds": round(self.seconds, 2), "reference": self.reference, "config": self.config.to_dict()}
+                "seconds": round(self.seconds, 2), "reference": self.reference, "config": self.config.to_dict(),
+                "unknown_config": self.unknown, "tags": list(self.tags)}
+
+
+@dataclass(frozen=True)
+class DamagedRun:
+    """A row this version cannot read: skipped everywhere, reported where runs are listed."""
+    run_id: str
+    reason: str
+
+
+@dataclass
+class Listing:
+    records: list[RunRecord]
+    damaged: list[DamagedRun]
 
 
 @dataclass
@@ -120,27 +213,64 @@ class History:
     probes: pd.DataFrame   # step, kind, idx (forward order), layer, value   (kinds: grad_w, grad_out, response_std, weight_norm)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What a process that claimed a run must do: train afresh, or resume from the checkpoint."""
+    run_id: str
+    fresh: bool
+    record: RunRecord | None = None  # set instead when the run is already finished (nothing to train)
+
+
 class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser() if root else default_store_root()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test.{os.getpid()}.0.tmp"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise StoreError(f"the run store {self.root} cannot be used: {e.strerror or e}. "
+                             "Give --store (or RESNET_LAB_HOME) a directory you can write to.") from e
         self.db_path = self.root / "runs.sqlite"
         try:
             with closing(self.connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+                for column, kind in RUN_COLUMNS_ADDED.items():
+                    if column not in have:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"the run store {self.db_path} is unreadable ({e}); move it aside to start a fresh one") from e
+        self.clean_stale_files()
 
     # -- plumbing -----------------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=30000")
         return db
 
+    @contextmanager
+    def db(self):
+        """A connection whose database errors become StoreErrors naming the store and the way out."""
+        try:
+            with closing(self.connect()) as db:
+                yield db
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:  # pandas wraps sqlite's errors in its own
+            raise StoreError(self.damage_message(e.__cause__ if isinstance(e.__cause__, sqlite3.Error) else e)) from e
+
+    def damage_message(self, error: Exception) -> str:
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            return f"the run store {self.db_path} stayed busy for 30 s ({error}); try again in a moment"
+        return (f"the run store {self.db_path} is damaged ({error}). Runs stored elsewhere in it still open; to repair it, "
+                f"stop the dashboard and run `sqlite3 {self.db_path} .recover | sqlite3 recovered.sqlite`, "
+                "or move it aside to start a fresh store (weights under runs/ are kept)")
+
     def run_dir(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id
+        return self.root / "runs" / check_run_id(run_id)
 
     def weights_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "weights.safetensors"
@@ -148,37 +278,121 @@ class RunStore:
     def checkpoint_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "checkpoint.pt"
 
+    def clean_stale_files(self) -> int:
+        """Remove temporary files left by processes that died mid-write; returns how many."""
+        removed = 0
+        for path in [*self.root.glob(".*.tmp"), *(self.root / "runs").glob("*/.*.tmp")]:
+            match = TMP_PATTERN.match(path.name)
+            if match and not pid_alive(int(match.group(1))) or time.time() - _mtime(path) > 86400:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     # -- reading ------------------------------------------------------------------------------
-    def _record(self, row) -> RunRecord:
-        (run_id, config, status, message, created, updated, heartbeat, pid, host,
-         epochs_done, seconds, metrics, info, reference) = row
-        if status == "running":
-            dead_here = host == socket.gethostname() and not _pid_alive(pid)
-            if dead_here or time.time() - (heartbeat or 0) > STALE_HEARTBEAT_S:
-                status, message = "interrupted", "the training process stopped before finishing; resume to continue"
-                self.set_status(run_id, status, message)
-        return RunRecord(run_id, RunConfig.from_dict(json.loads(config)), status, message, created, updated,
-                         epochs_done, seconds, json.loads(metrics), json.loads(info), bool(reference))
+    def _status(self, row: sqlite3.Row, now: float) -> tuple[RunStatus, str]:
+        """The status a row really has: a dead owner's run is interrupted, a done run without weights is not done."""
+        status, message = RunStatus(row["status"]), row["message"]
+        if status == RunStatus.RUNNING and not owner_alive(row["pid"], row["host"], row["heartbeat"], now):
+            return RunStatus.INTERRUPTED, "the training process stopped before finishing; resume to continue"
+        if status == RunStatus.DONE and not row["reference"] and not self.weights_path(row["run_id"]).exists():
+            return RunStatus.INTERRUPTED, "its weights file is missing; training it again rebuilds it"
+        return status, message
+
+    def _record(self, row: sqlite3.Row, now: float | None = None) -> RunRecord:
+        """A record from a row; ValueError (with the reason) if this version cannot read it."""
+        run_id = row["run_id"]
+        check_run_id(run_id)
+        try:
+            stored = json.loads(row["config"])
+            metrics, info = json.loads(row["metrics"] or "{}"), json.loads(row["info"] or "{}")
+        except (TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"unreadable JSON ({e})") from e
+        if not isinstance(stored, dict) or not isinstance(metrics, dict) or not isinstance(info, dict):
+            raise ValueError("config, metrics and info must be JSON objects")
+        try:
+            config, unknown = RunConfig.from_stored(stored)
+            status, message = self._status(row, now or time.time())
+        except (ConfigError, ValueError) as e:
+            raise ValueError(str(e)) from e
+        if status != row["status"] and status == RunStatus.INTERRUPTED and row["status"] == RunStatus.RUNNING:
+            self._mark_interrupted(run_id, row["pid"], message)
+        return RunRecord(run_id, config, status, message, row["created"] or 0.0, row["updated"] or 0.0,
+                         row["epochs_done"] or 0, row["seconds"] or 0.0, metrics, info, bool(row["reference"]), unknown,
+                         row["requester"], row["queued"], row["name"], tuple(t for t in row["tags"].split(",") if t))
+
+    def _mark_interrupted(self, run_id: str, pid: int | None, message: str) -> None:
+        with self.db() as db:  # only if the same dead owner still holds it
+            db.execute("UPDATE runs SET status = ?, message = ?, updated = ? WHERE run_id = ? AND status = ? AND pid IS ?",
+                       (RunStatus.INTERRUPTED, message, time.time(), run_id, RunStatus.RUNNING, pid))
 
     def get(self, run_id: str) -> RunRecord | None:
-        with closing(self.connect()) as db:
+        """The run, or None if there is none; a StoreError if its row is damaged."""
+        check_run_id(run_id)
+        with self.db() as db:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return self._record(row) if row else None
+        if row is None:
+            return None
+        try:
+            return self._record(row)
+        except ValueError as e:
+            raise StoreError(f"run {run_id} in {self.db_path} cannot be read by this version ({e})") from e
 
-    def find(self, config: RunConfig) -> RunRecord | None:
-        return self.get(config.run_id)
+    def scan(self) -> Listing:
+        """Every readable run (newest first) and every row skipped, with why.
+
+        If a damaged page breaks the table scan, the runs are read one by one through the primary-key
+        index, so only the runs on that page are lost."""
+        now = time.time()
+        try:
+            with self.db() as db:
+                rows = db.execute("SELECT * FROM runs ORDER BY updated DESC").fetchall()
+        except StoreError as e:
+            rows, damaged = self._rows_one_by_one(e)
+        else:
+            damaged = []
+        records = []
+        for row in rows:
+            try:
+                records.append(self._record(row, now))
+            except (ValueError, StoreError) as e:
+                damaged.append(DamagedRun(str(row["run_id"]), str(e)))
+        return Listing(records, damaged)
+
+    def _rows_one_by_one(self, error: StoreError) -> tuple[list, list[DamagedRun]]:
+        rows, damaged = [], []
+        with self.db() as db:  # if even the index is unreadable, the StoreError names the store
+            ids = [r[0] for r in db.execute("SELECT run_id FROM runs INDEXED BY sqlite_autoindex_runs_1 ORDER BY run_id")]
+            for run_id in ids:
+                try:
+                    rows.append(db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
+                except sqlite3.DatabaseError as e:
+                    damaged.append(DamagedRun(str(run_id), f"on a damaged page of {self.db_path.name} ({e})"))
+        if not ids:
+            raise error
+        rows.sort(key=lambda r: r["updated"] or 0, reverse=True)
+        return rows, damaged
 
     def list(self, status: str | None = None) -> list[RunRecord]:
-        with closing(self.connect()) as db:
-            rows = db.execute("SELECT * FROM runs ORDER BY updated DESC").fetchall()
-        records = [self._record(r) for r in rows]
+        records = self.scan().records
         return [r for r in records if status is None or r.status == status]
 
+    def version(self, run_id: str | None = None) -> tuple:
+        """A cheap fingerprint that changes whenever the run (or, without an id, any run) gets new rows or a new
+        status (not on a mere heartbeat)."""
+        try:
+            with self.db() as db:
+                if run_id is None:
+                    return tuple(db.execute("SELECT COUNT(*), MAX(updated), SUM(epochs_done) FROM runs").fetchone())
+                row = db.execute("SELECT updated, status FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+        except StoreError:  # a damaged page: no fingerprint, so every read goes to the store (and reports the damage)
+            return ("unreadable", time.time())
+        return tuple(row) if row else ()
+
     def history(self, run_id: str, kinds: tuple[str, ...] | None = None) -> History:
-        with closing(self.connect()) as db:
+        check_run_id(run_id)
+        with self.db() as db:
             steps = pd.read_sql_query("SELECT step, epoch, loss, acc, lr FROM steps WHERE run_id = ? ORDER BY step", db, params=(run_id,))
-            epochs = pd.read_sql_query("SELECT epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds "
-                                       "FROM epochs WHERE run_id = ? ORDER BY epoch", db, params=(run_id,))
+            epochs = self._epochs(db, run_id)
             query, params = "SELECT step, kind, idx, layer, value FROM probes WHERE run_id = ?", [run_id]
             if kinds:
                 query += f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -186,34 +400,225 @@ class RunStore:
             probes = pd.read_sql_query(query + " ORDER BY step, kind, idx", db, params=params)
         return History(steps, epochs, probes)
 
+    @staticmethod
+    def _epochs(db, run_id: str) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT epoch, step, train_loss, train_acc, test_loss, test_acc, lr, seconds "
+                                 "FROM epochs WHERE run_id = ? ORDER BY epoch", db, params=(run_id,))
+
+    def epoch_history(self, run_id: str) -> pd.DataFrame:
+        """A run's per-epoch rows only (``history`` also reads every step and probe, which a long run has many of)."""
+        with self.db() as db:
+            return self._epochs(db, check_run_id(run_id))
+
     def last_step(self, run_id: str) -> int:
-        with closing(self.connect()) as db:
-            (step,) = db.execute("SELECT COALESCE(MAX(step), -1) FROM steps WHERE run_id = ?", (run_id,)).fetchone()
+        with self.db() as db:
+            (step,) = db.execute("SELECT COALESCE(MAX(step), -1) FROM steps WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
         return step
 
-    # -- writing ------------------------------------------------------------------------------
-    def begin(self, config: RunConfig, info: dict, fresh: bool) -> None:
-        """Register ``config`` as running in this process; ``fresh`` wipes any earlier history and files."""
-        run_id, now = config.run_id, time.time()
-        with closing(self.connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            if fresh:
-                for table in HISTORY_TABLES:
-                    db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-                db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-            db.execute("INSERT INTO runs (run_id, config, status, created, updated, heartbeat, pid, host, info) "
-                       "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET "
-                       "status = 'running', message = '', updated = excluded.updated, heartbeat = excluded.heartbeat, "
-                       "pid = excluded.pid, host = excluded.host, info = excluded.info",
-                       (run_id, json.dumps(config.to_dict()), now, now, now, os.getpid(), socket.gethostname(), json.dumps(info)))
-            db.execute("COMMIT")
-        if fresh:
-            for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):
-                path.unlink(missing_ok=True)
+    # -- the queue and claims ---------------------------------------------------------------------
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        with self.db() as db:
+            row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
 
+    def set_setting(self, key: str, value) -> None:
+        with self.db() as db:
+            db.execute("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, str(value)))
+
+    def request(self, config: RunConfig, requester: str = "", *, restart: bool = False, limit: int | None = None,
+                teacher: bool = False) -> RunRecord:
+        """Queue ``config`` for a worker unless it is stored or already queued or training; returns its record.
+
+        One transaction: the same config asked for by two tabs or processes at once is one row. ``limit``
+        caps how many runs ``requester`` may have queued; ``restart`` trains a finished run afresh (never
+        a live one; a reference run only for a teacher)."""
+        c = config.resolved()
+        run_id, now = c.run_id, time.time()
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                status = self._status(row, now)[0] if row is not None else None
+                if status in LIVE or (status in FINISHED and not restart):
+                    db.execute("ROLLBACK")
+                    return self.get(run_id)
+                if restart and row is not None and row["reference"] and not teacher:
+                    raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
+                if limit is not None and requester:
+                    (mine,) = db.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND requester = ?",
+                                         (RunStatus.QUEUED, requester)).fetchone()
+                    if mine >= limit:
+                        raise QueueFull(f"you already have {mine} run{'s' * (mine != 1)} waiting (the limit is {limit}); "
+                                        "cancel one or wait until one starts")
+                fresh = restart or status in (None, RunStatus.FAILED)
+                message = "waiting for a worker"
+                if row is None:
+                    db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, requester, queued, restart) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                               (run_id, json.dumps(c.to_dict()), RunStatus.QUEUED, message, now, now, requester, now))
+                else:
+                    db.execute("UPDATE runs SET status = ?, message = ?, updated = ?, requester = ?, queued = ?, restart = ?, "
+                               "cancel = 0, pid = NULL WHERE run_id = ?",
+                               (RunStatus.QUEUED, message, now, requester, now, int(fresh), run_id))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return self.get(run_id)
+
+    def queue(self) -> list[RunRecord]:
+        """Queued runs, first in line first."""
+        with self.db() as db:
+            ids = [r[0] for r in db.execute("SELECT run_id FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,))]
+        records = {r.run_id: r for r in self.list()}
+        return [records[i] for i in ids if i in records]
+
+    def queue_place(self, run_id: str) -> int | None:
+        """1 for the next run a worker takes, 2 for the one after, ...; None if it is not queued."""
+        with self.db() as db:
+            row = db.execute("SELECT queued FROM runs WHERE run_id = ? AND status = ?", (check_run_id(run_id), RunStatus.QUEUED)).fetchone()
+            if row is None:
+                return None
+            (ahead,) = db.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND (queued < ? OR (queued = ? AND run_id < ?))",
+                                  (RunStatus.QUEUED, row[0], row[0], run_id)).fetchone()
+        return ahead + 1
+
+    def has_queued(self) -> bool:
+        with self.db() as db:
+            return db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (RunStatus.QUEUED,)).fetchone() is not None
+
+    def claim_next(self) -> tuple[RunConfig, bool] | None:
+        """Take the oldest queued run for this process; (config, fresh) or None when the queue is empty."""
+        if not self.has_queued():  # a cheap read first: idle workers poll without taking the write lock
+            return None
+        now = time.time()
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in db.execute("SELECT * FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,)).fetchall():
+                    try:
+                        config, unknown = RunConfig.from_stored(json.loads(row["config"]))
+                        if unknown:  # trained here, it would not be the run that was asked for
+                            raise ValueError(f"it was queued by a newer version with settings this one cannot train "
+                                             f"({', '.join(sorted(unknown))})")
+                    except (ValueError, TypeError) as e:
+                        db.execute("UPDATE runs SET status = ?, message = ? WHERE run_id = ?",
+                                   (RunStatus.FAILED, f"its config cannot be trained by this version: {e}", row["run_id"]))
+                        continue
+                    fresh = bool(row["restart"])
+                    self._take(db, row["run_id"], fresh, now)
+                    db.execute("COMMIT")
+                    if fresh:
+                        self._remove_files(row["run_id"])
+                    return config, fresh
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return None
+
+    def claim(self, config: RunConfig, *, restart: bool = False, teacher: bool = False) -> Claim:
+        """Claim ``config`` for this process to train now (the command line's path); one transaction.
+
+        A finished run comes back as it is (``Claim.record``); a run another live process trains raises
+        AlreadyRunning; a queued run is taken out of the queue; a resumable one resumes."""
+        c = config.resolved()
+        run_id, now = c.run_id, time.time()
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                status = self._status(row, now)[0] if row is not None else None
+                if status == RunStatus.RUNNING:
+                    raise AlreadyRunning(f"run {run_id} ({c.label}) is being trained by another process right now "
+                                         f"(pid {row['pid']} on {row['host']})")
+                if status in FINISHED and not restart:
+                    db.execute("ROLLBACK")
+                    return Claim(run_id, False, self.get(run_id))
+                if restart and row is not None and row["reference"] and not teacher:
+                    raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
+                fresh = restart or status in (None, RunStatus.FAILED) or (status == RunStatus.QUEUED and bool(row["restart"]))
+                if row is None:
+                    db.execute("INSERT INTO runs (run_id, config, status, created, updated) VALUES (?, ?, ?, ?, ?)",
+                               (run_id, json.dumps(c.to_dict()), RunStatus.RUNNING, now, now))
+                self._take(db, run_id, fresh, now)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        if fresh:
+            self._remove_files(run_id)
+        return Claim(run_id, fresh)
+
+    def _take(self, db, run_id: str, fresh: bool, now: float) -> None:
+        """Inside a transaction: mark ``run_id`` running in this process, wiping its history if ``fresh``."""
+        if fresh:
+            for table in HISTORY_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+        db.execute("UPDATE runs SET status = ?, message = '', updated = ?, heartbeat = ?, pid = ?, host = ?, cancel = 0, "
+                   "restart = 0, reference = CASE WHEN ? THEN 0 ELSE reference END, "
+                   "epochs_done = CASE WHEN ? THEN 0 ELSE epochs_done END, metrics = CASE WHEN ? THEN '{}' ELSE metrics END "
+                   "WHERE run_id = ?", (RunStatus.RUNNING, now, now, os.getpid(), HOST, fresh, fresh, fresh, run_id))
+
+    def _remove_files(self, run_id: str) -> None:
+        for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):
+            path.unlink(missing_ok=True)
+
+    def set_info(self, run_id: str, info: dict) -> None:
+        with self.db() as db:
+            db.execute("UPDATE runs SET info = ?, updated = ? WHERE run_id = ?", (json.dumps(info), time.time(), check_run_id(run_id)))
+
+    def cancel(self, run_id: str) -> RunStatus | None:
+        """Cancel a queued run at once, or ask a running one's owner to stop after its current step.
+
+        Returns the status the run had (None if it is neither queued nor running)."""
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT status FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+            status = RunStatus(row[0]) if row is not None and row[0] in RunStatus.__members__.values() else None
+            if status == RunStatus.QUEUED:
+                db.execute("UPDATE runs SET status = ?, message = ?, updated = ?, queued = NULL WHERE run_id = ?",
+                           (RunStatus.CANCELLED, "cancelled while it waited for a worker", time.time(), run_id))
+            elif status == RunStatus.RUNNING:
+                db.execute("UPDATE runs SET cancel = 1 WHERE run_id = ?", (run_id,))
+            db.execute("COMMIT")
+        return status if status in LIVE else None
+
+    def beat(self, db, run_id: str, wrote: bool = True) -> bool:
+        """Record that the owner is alive (and, if it ``wrote`` rows, that the run changed); True if someone asked it to stop."""
+        now = time.time()
+        if wrote:
+            db.execute("UPDATE runs SET heartbeat = ?, updated = ?, epochs_done = (SELECT COUNT(*) FROM epochs WHERE run_id = ?) "
+                       "WHERE run_id = ?", (now, now, run_id, run_id))
+        else:
+            db.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", (now, run_id))
+        row = db.execute("SELECT cancel FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    # -- workers --------------------------------------------------------------------------------
+    def live_workers(self) -> list[int]:
+        """Pids of this host's worker processes that are alive (the dead are forgotten)."""
+        with self.db() as db:
+            pids = [r[0] for r in db.execute("SELECT pid FROM workers WHERE host = ?", (HOST,))]
+            dead = [p for p in pids if not pid_alive(p)]
+            db.executemany("DELETE FROM workers WHERE pid = ? AND host = ?", [(p, HOST) for p in dead])
+        return [p for p in pids if p not in dead]
+
+    def add_worker(self, pid: int) -> None:
+        with self.db() as db:
+            db.execute("INSERT OR REPLACE INTO workers VALUES (?, ?, ?)", (pid, HOST, time.time()))
+
+    def remove_worker(self, pid: int) -> None:
+        with self.db() as db:
+            db.execute("DELETE FROM workers WHERE pid = ? AND host = ?", (pid, HOST))
+
+    # -- writing ------------------------------------------------------------------------------
     def truncate_history(self, run_id: str, after_step: int, after_epoch: int) -> None:
         """Drop history recorded after the checkpoint a resumed run starts from."""
-        with closing(self.connect()) as db:
+        with self.db() as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM steps WHERE run_id = ? AND step > ?", (run_id, after_step))
             db.execute("DELETE FROM probes WHERE run_id = ? AND step > ?", (run_id, after_step))
@@ -221,21 +626,64 @@ class RunStore:
             db.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?", (after_epoch, run_id))
             db.execute("COMMIT")
 
-    def set_status(self, run_id: str, status: str, message: str = "", **columns) -> None:
-        assert status in STATUSES, status
+    def set_status(self, run_id: str, status: RunStatus, message: str = "", **columns) -> None:
+        status = RunStatus(status)
         sets = ["status = ?", "message = ?", "updated = ?"] + [f"{k} = ?" for k in columns]
         values = [status, message, time.time()] + [json.dumps(v) if isinstance(v, dict) else v for v in columns.values()]
-        with closing(self.connect()) as db:
-            db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*values, run_id))
+        if status not in LIVE:
+            sets.append("cancel = 0")
+        with self.db() as db:
+            db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*values, check_run_id(run_id)))
 
-    def delete(self, run_id: str) -> None:
-        with closing(self.connect()) as db:
+    def rename(self, run_id: str, name: str, tags: list[str] | tuple[str, ...] = ()) -> None:
+        clean = ",".join(t.strip().replace(",", " ") for t in tags if t.strip())
+        with self.db() as db:
+            db.execute("UPDATE runs SET name = ?, tags = ?, updated = ? WHERE run_id = ?",
+                       (name.strip(), clean, time.time(), check_run_id(run_id)))
+
+    def delete(self, run_id: str, *, teacher: bool = False) -> None:
+        """Remove a run, its history and its files; never a live one, and a reference run only for a teacher."""
+        with self.db() as db:
             db.execute("BEGIN IMMEDIATE")
-            for table in ("runs",) + HISTORY_TABLES:
-                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-            db.execute("COMMIT")
-        for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):
-            path.unlink(missing_ok=True)
+            try:
+                row = db.execute("SELECT * FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+                if row is not None:
+                    if self._status(row, time.time())[0] in LIVE:
+                        raise StoreError(f"run {run_id} is queued or training; cancel it first")
+                    if row["reference"] and not teacher:
+                        raise Protected(f"run {run_id} is a shipped reference run: only a teacher may delete it")
+                for table in ("runs",) + HISTORY_TABLES:
+                    db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        self._remove_files(run_id)
+
+    def install_reference(self, record: dict, history: dict[str, dict]) -> None:
+        """Write one shipped reference run (record fields, and per history table its columns as lists) in one transaction."""
+        run_id = check_run_id(record["run_id"])
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("runs",) + HISTORY_TABLES:
+                    db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+                for table, data in history.items():
+                    cols = list(data)
+                    rows = list(zip(*(data[c] for c in cols))) if cols and data[cols[0]] else []
+                    db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                                   [(run_id, *row) for row in rows])
+                db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, heartbeat, epochs_done, seconds, "
+                           "metrics, info, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                           (run_id, json.dumps(record["config"]), RunStatus(record["status"]), record["message"], record["created"],
+                            record["created"], record["created"], record["epochs_done"], record["seconds"],
+                            json.dumps(record["metrics"]), json.dumps(record["info"])))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     # -- weights and checkpoints ----------------------------------------------------------------
     def save_weights(self, run_id: str, model: torch.nn.Module) -> None:
@@ -271,19 +719,29 @@ class RunStore:
         except Exception as e:
             raise StoreError(f"the checkpoint of run {run_id} is unreadable ({e})") from e
 
-    def writer(self, run_id: str) -> "RunWriter":
-        return RunWriter(self, run_id)
+    def writer(self, run_id: str, stop: threading.Event | None = None) -> "RunWriter":
+        return RunWriter(self, run_id, stop=stop)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
 
 
 class RunWriter:
     """Takes a run's events from the training loop and writes them to SQLite on its own thread.
 
     ``put`` never waits on the database, so publishing costs the loop almost nothing; a reader in
-    another thread or process sees the rows within about ``interval`` seconds.
+    another thread or process sees the rows within about ``interval`` seconds. It also beats the run's
+    heartbeat at least every ``beat_every`` seconds and reads its cancel flag then.
     """
 
-    def __init__(self, store: RunStore, run_id: str, interval: float = 0.25):
-        self.store, self.run_id, self.interval = store, run_id, interval
+    def __init__(self, store: RunStore, run_id: str, interval: float = 0.25, stop: threading.Event | None = None,
+                 beat_every: float = 2.0):
+        self.store, self.run_id, self.interval, self.beat_every = store, run_id, interval, beat_every
+        self.stop = stop  # set when someone asks (through the store) for this run to stop
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.error: Exception | None = None
         self.thread = threading.Thread(target=self._run, name=f"run-writer-{run_id}", daemon=True)
@@ -320,8 +778,11 @@ class RunWriter:
         with closing(self.store.connect()) as db:
             stop = False
             while not stop:
-                items = [self.queue.get()]
-                time.sleep(self.interval)  # gather what arrives meanwhile into one transaction
+                try:
+                    items = [self.queue.get(timeout=self.beat_every)]
+                except queue.Empty:
+                    items = []  # nothing new: beat the heartbeat all the same
+                time.sleep(self.interval if items else 0)  # gather what arrives meanwhile into one transaction
                 while True:
                     try:
                         items.append(self.queue.get_nowait())
@@ -333,10 +794,10 @@ class RunWriter:
                         if kind in columns:
                             db.executemany(f"INSERT OR REPLACE INTO {kind} VALUES ({','.join('?' * columns[kind])})",
                                            [(self.run_id, *row) for row in payload])
-                    db.execute("UPDATE runs SET heartbeat = ?, updated = ?, epochs_done = "
-                               "(SELECT COUNT(*) FROM epochs WHERE run_id = ?) WHERE run_id = ?",
-                               (time.time(), time.time(), self.run_id, self.run_id))
+                    cancel = self.store.beat(db, self.run_id, wrote=any(kind in columns for kind, _ in items))
                     db.execute("COMMIT")
+                    if cancel and self.stop is not None:
+                        self.stop.set()
                 except sqlite3.Error as e:
                     self.error = e
                     if db.in_transaction:

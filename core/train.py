@@ -21,7 +21,7 @@ from .config import RunConfig
 from .data import augment, load_dataset, normalize
 from .models import build_model, count_params
 from .probes import LayerProbe
-from .store import RESUMABLE, RunRecord, RunStore, StoreError
+from .store import Claim, RunRecord, RunStatus, RunStore
 
 EVAL_BATCH = 1000
 
@@ -117,53 +117,60 @@ def run_info(config: RunConfig, device: torch.device, dataset, model, steps_per_
 
 
 def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | None = None,
-          stop: threading.Event | None = None, progress=None, restart: bool = False) -> TrainResult:
+          stop: threading.Event | None = None, progress=None, restart: bool = False, teacher: bool = False,
+          claim: Claim | None = None) -> TrainResult:
     """Train ``config`` into ``store``, or return the stored run if it is already there.
 
-    A stored ``done`` or ``diverged`` run is returned as it is (``cached=True``); a ``cancelled`` or
-    ``interrupted`` one resumes from its last finished epoch; ``restart=True`` trains afresh.
-    ``progress(event)`` is called from this thread with step and epoch events (for a progress bar).
+    The run is claimed in the store first (one transaction), so two processes asking for one config
+    never both train it: the second gets ``AlreadyRunning``. A stored ``done`` or ``diverged`` run is
+    returned as it is (``cached=True``); a ``cancelled`` or ``interrupted`` one resumes from its last
+    finished epoch; ``restart=True`` trains afresh (a reference run only with ``teacher=True``). A
+    worker that already claimed the run from the queue passes its ``claim``. ``stop`` is set by a
+    cancel request arriving through the store, or by the caller. ``progress(event)`` is called from
+    this thread with step and epoch events (for a progress bar).
     """
     store = store or RunStore()
     c = config.resolved()
     run_id = c.run_id
-    existing = store.get(run_id)
-    if existing and not restart:
-        if existing.status in ("done", "diverged"):
-            return TrainResult(existing, cached=True)
-        if existing.status == "running":
-            raise StoreError(f"run {run_id} ({c.label}) is being trained by another process right now")
-    resume = bool(existing) and existing.status in RESUMABLE and not restart
+    claim = claim or store.claim(c, restart=restart, teacher=teacher)
+    if claim.record is not None:
+        return TrainResult(claim.record, cached=True)
+    stop = stop or threading.Event()
+    try:
+        previous = store.get(run_id)
+        device = resolve_device(c.device)
+        dataset = load_dataset(c.dataset, data_dir, c.subset, c.test_subset, seed=0, cache_dir=str(store.root / "datasets"))
+        torch.manual_seed(c.seed)
+        gen = torch.Generator(device=device).manual_seed(c.seed)
+        model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(device, memory_format=torch.channels_last)
+        # The compiled network shares the weights; probe steps and evaluation call the eager one, whose hooks fire.
+        step_model = torch.compile(model) if c.compile else model
+        optimizer = make_optimizer(c, model, device)
+        autocast = autocast_for(c, device)
+        x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
+        x_test, y_test = dataset.x_test.to(device), dataset.y_test.to(device)
+        n, bs = len(x_train), min(c.batch_size, len(x_train))
+        steps_per_epoch = max(1, n // bs)  # drop the ragged last batch, as fast trainers do
+        total_steps = steps_per_epoch * c.epochs
+        sync_every = 1 if device.type == "cpu" else 25
 
-    device = resolve_device(c.device)
-    dataset = load_dataset(c.dataset, data_dir, c.subset, c.test_subset, seed=0, cache_dir=str(store.root / "datasets"))
-    torch.manual_seed(c.seed)
-    gen = torch.Generator(device=device).manual_seed(c.seed)
-    model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(device, memory_format=torch.channels_last)
-    # The compiled network shares the weights; probe steps and evaluation call the eager one, whose hooks fire.
-    step_model = torch.compile(model) if c.compile else model
-    optimizer = make_optimizer(c, model, device)
-    autocast = autocast_for(c, device)
-    x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
-    x_test, y_test = dataset.x_test.to(device), dataset.y_test.to(device)
-    n, bs = len(x_train), min(c.batch_size, len(x_train))
-    steps_per_epoch = max(1, n // bs)  # drop the ragged last batch, as fast trainers do
-    total_steps = steps_per_epoch * c.epochs
-    sync_every = 1 if device.type == "cpu" else 25
-
-    start_epoch, step, elapsed = 0, 0, 0.0
-    checkpoint = store.load_checkpoint(run_id) if resume else None
-    if checkpoint:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        gen.set_state(checkpoint["generator"].to(gen.get_state().device))
-        start_epoch, step, elapsed = int(checkpoint["epoch"]), int(checkpoint["step"]), float(checkpoint["seconds"])
-    store.begin(c, run_info(c, device, dataset, model, steps_per_epoch), fresh=not checkpoint)
-    if checkpoint:
-        store.truncate_history(run_id, step - 1, start_epoch)
+        start_epoch, step, elapsed = 0, 0, 0.0
+        checkpoint = None if claim.fresh else store.load_checkpoint(run_id)
+        if checkpoint:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            gen.set_state(checkpoint["generator"].to(gen.get_state().device))
+            start_epoch, step, elapsed = int(checkpoint["epoch"]), int(checkpoint["step"]), float(checkpoint["seconds"])
+        store.set_info(run_id, run_info(c, device, dataset, model, steps_per_epoch))
+        store.truncate_history(run_id, step - 1, start_epoch)  # without a checkpoint: all of it
+    except Exception as e:
+        store.set_status(run_id, RunStatus.FAILED, f"{type(e).__name__}: {e}")
+        raise
+    writer = store.writer(run_id, stop=stop)
     writer = store.writer(run_id)
     probe = LayerProbe(model) if c.probe_every else None
-    metrics: dict = {}
+    # A resume with nothing left to train (killed after its weights, before 'done') keeps the final metrics.
+    metrics: dict = dict(previous.metrics) if checkpoint and previous is not None else {}
     epoch = start_epoch  # named in the cancel message even if no epoch is left to run
     t0 = time.perf_counter() - elapsed
     try:
@@ -172,7 +179,7 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
             perm = torch.randperm(n, device=device, generator=gen)
             epoch_sums, pending = [0.0, 0.0, 0], []
             for i in range(steps_per_epoch):
-                if stop is not None and stop.is_set():
+                if stop.is_set():
                     raise Cancelled()
                 idx = perm[i * bs:(i + 1) * bs]
                 xb, yb = x_train[idx], y_train[idx]
@@ -217,25 +224,25 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
             writer.flush()  # the history up to here is committed before the checkpoint says so
             store.save_checkpoint(run_id, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                            "generator": gen.get_state(), "epoch": epoch + 1, "step": step, "seconds": seconds})
-            store.set_status(run_id, "running", metrics=metrics, seconds=seconds, epochs_done=epoch + 1)
+            store.set_status(run_id, RunStatus.RUNNING, metrics=metrics, seconds=seconds, epochs_done=epoch + 1)
             if progress:
                 progress({"kind": "epoch", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
                           "epochs": c.epochs, **metrics, "seconds": seconds})
         store.save_weights(run_id, model)
         writer.close()
-        store.set_status(run_id, "done", metrics=metrics, seconds=time.perf_counter() - t0, epochs_done=c.epochs)
+        store.set_status(run_id, RunStatus.DONE, metrics=metrics, seconds=time.perf_counter() - t0, epochs_done=c.epochs)
     except Cancelled:
         writer.close()
-        store.set_status(run_id, "cancelled", f"stopped during epoch {epoch + 1}; resuming continues from the last finished epoch")
+        store.set_status(run_id, RunStatus.CANCELLED, f"stopped during epoch {epoch + 1}; resuming continues from the last finished epoch")
     except Diverged as e:
         writer.close()
-        store.set_status(run_id, "diverged", str(e), seconds=time.perf_counter() - t0)
+        store.set_status(run_id, RunStatus.DIVERGED, str(e), seconds=time.perf_counter() - t0)
     except KeyboardInterrupt:
         writer.close()
-        store.set_status(run_id, "interrupted", "interrupted by the user; resume to continue")
+        store.set_status(run_id, RunStatus.INTERRUPTED, "interrupted by the user; resume to continue")
         raise
     except Exception as e:
         writer.close()
-        store.set_status(run_id, "failed", f"{type(e).__name__}: {e}")
+        store.set_status(run_id, RunStatus.FAILED, f"{type(e).__name__}: {e}")
         raise
     return TrainResult(store.get(run_id), cached=False)

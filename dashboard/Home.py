@@ -64,14 +64,14 @@ def home() -> None:
             st.caption("Without a GPU, keep runs small: a few thousand images, depth 20–56, a few epochs.")
     with data_col:
         st.markdown("**Data sets**")
-        for choice in common.dataset_choices():
+        for choice in common.dataset_choices(store.root):
             mark = ":material/check_circle:" if choice.available else ":material/block:"
             st.markdown(f"{mark} **{choice.title}**: {choice.note}")
             if choice.classes:
                 st.caption("Classes: " + ", ".join(choice.classes))
     with runs_col:
         st.markdown("**Stored runs**")
-        records = store.list()
+        records = common.stored_runs(store)
         if not records:
             st.markdown("None yet. The Train page trains one in the background, or opens a stored one instantly.")
         else:
@@ -81,12 +81,14 @@ def home() -> None:
                         + (f", of which ★ {shipped} are shipped reference runs" if shipped else ""))
             live = common.live_runs(store)
             if live:
-                st.markdown("Training now: " + "; ".join(r.config.label for r in live))
+                st.markdown("Queued or training now: " + "; ".join(f"{r.config.label} ({r.status})" for r in live))
         st.caption(f"Store: `{store.root}` (set RESNET_LAB_HOME to use another).")
+        common.damage_note(store)
+    common.teacher_tools(store)
     if records:
         with st.expander(f"All {len(records)} stored runs"):
             st.dataframe(pd.DataFrame([{
-                "run": common.run_label(r), "status": r.status,
+                "run": common.run_label(r), "status": str(r.status), "tags": ", ".join(r.tags),
                 "epochs": f"{r.epochs_done}/{r.config.epochs}", "dataset": r.info.get("dataset", r.config.dataset),
                 "test accuracy (%)": None if r.metrics.get("test_acc") is None else round(100 * r.metrics["test_acc"], 2),
                 "training time (s)": round(r.seconds, 1)} for r in records]), hide_index=True, width="stretch")
@@ -134,5 +136,6 @@ def lesson_steps(steps: list[tuple[str, str, str]], start: int) -> None:
 # Pages whose file is present; a missing page is simply left out of the menu.
 PAGES = {title: st.Page(common.PAGES_DIR / filename, title=title, icon=icon)
          for title, icon, filename in PAGE_FILES if (common.PAGES_DIR / filename).is_file()}
+common.teacher_login()
 navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), *PAGES.values()])
 navigation.run()

@@ -2,14 +2,18 @@
 live progress of background runs, and a one-click "train a small model" offer.
 
 Pages stay thin: they read widgets, call ``core``, and draw figures from ``dashboard.figures``.
-Nothing here runs on a training thread: training happens in ``core.jobs`` threads that only write
-the run store, and every page only reads it.
+Nothing here trains: pages queue runs through ``core.jobs`` (worker processes train them and write
+the run store) and read the store through snapshots shared by every session, refreshed only when a
+run has new rows.
 """
 from __future__ import annotations
 
+import hmac
+import os
 import platform
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +26,10 @@ import torch  # noqa: E402
 
 from core import jobs, reference  # noqa: E402
 from core.config import RunConfig  # noqa: E402
-from core.data import (CIFAR10_CLASSES, CIFAR_DIRNAME, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, DATA_ENV,  # noqa: E402
-                       DEFAULT_CACHE, SHAPES10_CLASSES, resolve_data_dir)
+from core.data import DatasetChoice, dataset_choices  # noqa: E402,F401  (pages read them through this module)
 from core.progress import format_seconds  # noqa: E402
-from core.store import RunRecord, RunStore, StoreError, default_store_root  # noqa: E402
+from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,  # noqa: E402
+                        StoreError, default_store_root)
 from core.train import cpu_has_native_bf16  # noqa: E402
 
 PAGES_DIR = REPO_ROOT / "pages"
@@ -35,6 +39,12 @@ FOCUS_RUN_KEY = "focus_run_id"
 # A ResNet-20 small enough to train in a few minutes on a laptop CPU (seconds on a GPU); probed
 # every 5 of its 45 steps, so that the Gradients page has something to draw.
 QUICK_CONFIG = RunConfig(depth=20, shortcut="A", dataset="builtin", subset=2000, test_subset=500, epochs=3, probe_every=5)
+REQUESTER_KEY = "queue_requester"       # this browser session's id in the run queue
+TEACHER_KEY = "teacher_unlocked"        # True once the teacher passphrase was given in this session
+TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
+QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser session may have waiting
+FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0     # live views refresh this often (see poll_interval)
+LIVENESS_S = 10                         # the shared run list is re-read at least this often
 # (training, test) images in each data set: the largest subsets a run can ask for.
 DATASET_SIZES = {"builtin": (20_000, 4_000), "cifar10": (50_000, 10_000)}
 
@@ -70,28 +80,175 @@ def get_store() -> RunStore:
     return store
 
 
-def has_weights(store: RunStore, record: RunRecord) -> bool:
-    return store.weights_path(record.run_id).exists()
+def store_failed(error: StoreError) -> None:
+    """Stop the page with the store's own explanation (which names the store and what to do)."""
+    st.error(f"The run store cannot be read: {error}", icon=":material/database:")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _listing(root: str, version: tuple, liveness_bucket: int) -> Listing:
+    """Every stored run, read once per change of the store and shared by every session (30 tabs, one read).
+    ``liveness_bucket`` re-reads now and then even without a change: a dead worker's run becomes 'interrupted'."""
+    return RunStore(root).scan()
+
+
+def listing(store: RunStore) -> Listing:
+    """The shared snapshot of the stored runs (rows that cannot be read are left out: see ``damage_note``)."""
+    try:
+        return _listing(str(store.root), store.version(), int(time.time() // LIVENESS_S))
+    except StoreError as e:
+        store_failed(e)
+
+
+def damage_text(damaged: list[DamagedRun], limit: int = 3) -> str:
+    n = len(damaged)
+    text = (f"{n} stored run{'s' * (n != 1)} could not be read and {'are' if n != 1 else 'is'} left out everywhere; "
+            "the others work as usual. " + "; ".join(f"`{d.run_id}`: {d.reason}" for d in damaged[:limit]))
+    return text + (f"; and {n - limit} more (`python -m core list` names them all)." if n > limit else ".")
+
+
+def damage_note(store: RunStore) -> None:
+    """A warning naming the stored runs this version cannot read, if there are any."""
+    damaged = listing(store).damaged
+    if damaged:
+        st.warning(damage_text(damaged), icon=":material/warning:")
 
 
 def stored_runs(store: RunStore, statuses: tuple[str, ...] | None = None, with_weights: bool = False) -> list[RunRecord]:
     """Stored runs, newest first; optionally only some statuses, or only runs with saved weights."""
-    records = store.list()
+    records = listing(store).records
     if statuses is not None:
         records = [r for r in records if r.status in statuses]
     if with_weights:
-        records = [r for r in records if has_weights(store, r)]
+        records = [r for r in records if store.weights_path(r.run_id).exists()]
     return records
 
 
 def live_runs(store: RunStore) -> list[RunRecord]:
-    """Runs training right now: this server's jobs plus any the store says are running (e.g. the CLI)."""
-    ids = [job.config.run_id for job in jobs.active()]
-    records = {r.run_id: r for r in store.list(status="running")}
-    for run_id in ids:
-        if run_id not in records and (record := store.get(run_id)) is not None:
-            records[run_id] = record
-    return sorted(records.values(), key=lambda r: r.created, reverse=True)
+    """Runs queued or training, wherever they were asked for (this server's tabs, the command line)."""
+    return [r for r in listing(store).records if r.status in LIVE]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _snapshot(root: str, run_id: str, version: tuple, kinds: tuple[str, ...] | None) -> History:
+    return RunStore(root).history(run_id, kinds=kinds)
+
+
+def run_history(store: RunStore, run_id: str, kinds: tuple[str, ...] | None = None) -> History:
+    """A run's history, read once per new rows and shared by every session watching it."""
+    try:
+        return _snapshot(str(store.root), run_id, store.version(run_id), kinds)
+    except StoreError as e:
+        store_failed(e)
+
+
+def run_state(store: RunStore, run_id: str) -> jobs.RunState:
+    """Where a run stands (queue and store together); the page stops with an explanation if the store fails."""
+    try:
+        return jobs.state(store, run_id)
+    except StoreError as e:
+        store_failed(e)
+
+
+def poll_interval(state: jobs.RunState, unchanged_polls: int) -> float | None:
+    """Seconds between refreshes of a live view: 2 s while a run trains and its rows keep coming, 5 s while
+    it waits in the queue or nothing has changed for 3 polls; None (no polling) once it has ended."""
+    if not state.live:
+        return None
+    return FAST_POLL_S if state.status == RunStatus.RUNNING and unchanged_polls < 3 else SLOW_POLL_S
+
+
+def teacher_passphrase() -> str | None:
+    """The teacher passphrase: $RESNET_LAB_TEACHER_PASSPHRASE, else ``teacher_passphrase`` in .streamlit/secrets.toml."""
+    if os.environ.get(TEACHER_ENV):
+        return os.environ[TEACHER_ENV]
+    try:
+        return st.secrets.get(TEACHER_SECRET) or None
+    except (FileNotFoundError, KeyError, OSError, ValueError):  # no secrets file, or an unreadable one
+        return None
+
+
+def passphrase_matches(given: str, expected: str | None) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def is_teacher() -> bool:
+    return bool(st.session_state.get(TEACHER_KEY))
+
+
+def teacher_login() -> None:
+    """A sidebar field that unlocks teacher actions for this browser session (delete, rename and tag runs,
+    change the queue limit, train over a reference run)."""
+    expected = teacher_passphrase()
+    with st.sidebar:
+        if is_teacher():
+            st.caption(":material/school: Teacher actions unlocked in this tab.")
+            return
+        if not expected:
+            return
+        given = st.text_input("Teacher passphrase", type="password", key="teacher_passphrase_input",
+                              help=f"Set by ${TEACHER_ENV} or `{TEACHER_SECRET}` in .streamlit/secrets.toml")
+        if given:
+            if passphrase_matches(given, expected):
+                st.session_state[TEACHER_KEY] = True
+                st.rerun()
+            st.error("That is not the teacher passphrase.")
+
+
+def teacher_tools(store: RunStore) -> None:
+    """Rename, tag and delete runs, and set the queue limit: shown only once the teacher passphrase is given."""
+    if not is_teacher():
+        return
+    records = stored_runs(store)
+    with st.expander("Teacher tools", icon=":material/school:"):
+        limit = st.number_input("Runs one browser session may have waiting in the queue", min_value=1, max_value=50,
+                                value=queue_limit(store), key="teacher_queue_limit")
+        if limit != queue_limit(store):
+            store.set_setting(QUEUE_LIMIT_SETTING, int(limit))
+            st.toast(f"Queue limit set to {int(limit)} per session.")
+        record = pick_run("Run", records, key="teacher_run")
+        if record is None:
+            return
+        name = st.text_input("Name shown for it", value=record.name, key=f"teacher_name_{record.run_id}")
+        tags = st.text_input("Tags (comma-separated)", value=", ".join(record.tags), key=f"teacher_tags_{record.run_id}")
+        save, cancel, delete = st.columns(3)
+        if save.button("Save name and tags", key="teacher_save"):
+            store.rename(record.run_id, name, tags.split(","))
+            st.rerun()
+        if cancel.button("Cancel or stop it", key="teacher_cancel", disabled=record.status not in LIVE):
+            jobs.cancel(store, record.run_id)
+            st.rerun()
+        if delete.button("Delete it", key="teacher_delete", disabled=record.status in LIVE,
+                         help="Removes its history and weights (a shipped reference run comes back on the next server start)"):
+            try:
+                store.delete(record.run_id, teacher=True)
+            except StoreError as e:
+                st.error(str(e))
+            else:
+                st.rerun()
+
+
+def requester_id() -> str:
+    """This browser session's name in the queue (it limits how many runs one session may queue)."""
+    return st.session_state.setdefault(REQUESTER_KEY, uuid.uuid4().hex[:12])
+
+
+def queue_limit(store: RunStore) -> int:
+    try:
+        return int(store.setting(QUEUE_LIMIT_SETTING, str(DEFAULT_QUEUE_LIMIT)))
+    except (StoreError, ValueError):
+        return DEFAULT_QUEUE_LIMIT
+
+
+def submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> jobs.RunState | None:
+    """Queue ``config`` for this session (within its limit); None, with the reason shown, if it is refused."""
+    try:
+        return jobs.submit(store, config, requester_id(), restart=restart, limit=None if is_teacher() else queue_limit(store),
+                           teacher=is_teacher())
+    except StoreError as e:  # the queue limit, a protected reference run, a damaged store
+        st.warning(str(e)[0].upper() + str(e)[1:], icon=":material/block:")
+        return None
 
 
 # -------------------------------------------------------------------------------- run pickers
@@ -152,16 +309,12 @@ def pick_runs(label: str, records: list[RunRecord], *, key: str, default_ids: li
 def find_equivalent(store: RunStore, config: RunConfig) -> RunRecord | None:
     """The stored run of ``config``, or else a finished run that differs from it only in settings
     that do not change the training itself (how often it was probed, which device, whether compiled)."""
-    record = store.get(config.run_id)
-    if record is not None:
-        return record
+    records = listing(store).records
+    exact = next((r for r in records if r.run_id == config.run_id), None)
+    if exact is not None:
+        return exact
     wanted = config.training_key()
-    return next((r for r in store.list(status="done") if r.config.training_key() == wanted), None)
-
-
-def find_runs(records: list[RunRecord], **fields) -> list[RunRecord]:
-    """Runs whose config matches every given field, e.g. ``find_runs(rs, shortcut="none", depth=56)``."""
-    return [r for r in records if all(getattr(r.config.resolved(), k) == v for k, v in fields.items())]
+    return next((r for r in records if r.status == RunStatus.DONE and r.config.training_key() == wanted), None)
 
 
 # ------------------------------------------------------------------------- status and progress
@@ -189,93 +342,56 @@ class Progress:
 
 
 def run_progress(store: RunStore, record: RunRecord) -> Progress:
-    """How far a run is. A job of this server reports each step; for a run trained elsewhere the
-    store's last step and the time per finished epoch give the estimate."""
+    """How far a run is, from the store alone (a worker process trains it): its last step and the time
+    per finished epoch give the estimate."""
     total = int(record.info.get("total_steps") or 0)
     epochs = record.config.epochs
-    job = jobs.get(record.run_id)
-    event = dict(job.progress) if job is not None else {}
-    if event and record.status == "running":
-        step = int(event.get("step", 0))  # steps finished so far
-        elapsed = float(event.get("seconds", 0.0))  # includes the earlier epochs of a resumed run, as step does
-        eta = elapsed / step * (total - step) if step and total else None
-        return Progress(min(step, total), total, int(event.get("epoch", record.epochs_done)), epochs, elapsed, eta)
     step = max(0, store.last_step(record.run_id) + 1)
-    if record.status == "done":
+    if record.status == RunStatus.DONE:
         step = total or step
     elapsed = record.seconds or None
     eta = None
-    if record.status == "running" and record.epochs_done and record.seconds and total:
+    if record.status == RunStatus.RUNNING and record.epochs_done and record.seconds and total:
         eta = record.seconds / max(1, step) * max(0, total - step)
-    epoch = min(epochs, record.epochs_done + 1) if record.status == "running" else record.epochs_done
+    epoch = min(epochs, record.epochs_done + 1) if record.status == RunStatus.RUNNING else record.epochs_done
     return Progress(step, total, epoch, epochs, elapsed, eta)
+
+
+def queue_text(state: jobs.RunState) -> str:
+    """'queued: 3rd (2 runs go first; it starts when a worker is free)'."""
+    if not state.place:
+        return "queued (it starts when a worker is free)"
+    ahead = state.place - 1
+    first = "next in line" if not ahead else f"{ahead} run{'s' * (ahead != 1)} go{'es' * (ahead == 1)} first"
+    return f"queued: {jobs.ordinal(state.place)} ({first}; it starts when a worker is free)"
 
 
 def show_status(record: RunRecord) -> None:
     """One coloured line that says where a run stands and, for failures, why."""
-    name = record.config.label
-    if record.status == "done":
+    name = record.label.removesuffix(" · reference")
+    if record.status == RunStatus.QUEUED:
+        st.info(f"**{name}** is queued: it starts when a worker is free.", icon=":material/schedule:")
+    elif record.status == RunStatus.DONE:
         acc = record.metrics.get("test_acc")
         score = f": test accuracy {100 * acc:.1f}%" if acc is not None else ""
         st.success(f"**{name}** finished{score} ({format_seconds(record.seconds)} of training).", icon=":material/check_circle:")
-    elif record.status == "running":
+    elif record.status == RunStatus.RUNNING:
         st.info(f"**{name}** is training.", icon=":material/hourglass_top:")
-    elif record.status in ("cancelled", "interrupted"):
+    elif record.status in RESUMABLE:
         why = (record.message or "start it again to resume from the last finished epoch").rstrip(".")
         st.warning(f"**{name}** was {record.status} after {record.epochs_done} of {record.config.epochs} epochs: {why}.",
                    icon=":material/pause_circle:")
-    elif record.status == "diverged":
+    elif record.status == RunStatus.DIVERGED:
         st.error(f"**{name}** diverged: {record.message.rstrip('.')}. The curves below show how it got there.",
                  icon=":material/error:")
     else:
         st.error(f"**{name}** failed: {record.message or 'no reason was recorded.'}", icon=":material/cancel:")
+    if record.unknown:
+        st.caption("Stored by a newer version of the lab, with settings this version does not know (shown, not used "
+                   "here): " + ", ".join(f"{k} = {v!r}" for k, v in sorted(record.unknown.items())))
 
 
 # ---------------------------------------------------------------------------- datasets, device
-
-@dataclass(frozen=True)
-class DatasetChoice:
-    name: str          # as RunConfig.dataset expects
-    title: str
-    available: bool
-    note: str          # where it comes from, or how to make it available
-    classes: tuple[str, ...] = ()
-
-
-def _cifar_dir_complete(directory: Path) -> Path | None:
-    """The batches directory under ``directory`` if all six CIFAR-10 files are there."""
-    for candidate in (directory / CIFAR_DIRNAME, directory):
-        if all((candidate / f).is_file() for f in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)):
-            return candidate
-    return None
-
-
-def dataset_choices() -> list[DatasetChoice]:
-    """The data sets this server can train on. Only files are checked here; nothing is loaded."""
-    choices = [DatasetChoice("builtin", "Shapes-10 (built-in synthetic)", True,
-                             "Generated on this machine, no download: 10 shape classes, 20,000 training and 4,000 "
-                             "test images; only shape tells the classes apart, never colour.", SHAPES10_CLASSES)]
-    named = resolve_data_dir(None)
-    if named is not None:
-        batches = _cifar_dir_complete(named) if named.is_dir() else None
-        if batches is not None:
-            rebuilt = any((d / "PROVENANCE.md").is_file() for d in (named, batches))
-            title = "CIFAR-10 (rebuilt copy)" if rebuilt else "CIFAR-10"
-            choices.append(DatasetChoice("cifar10", title, True, f"Read from {named} (${DATA_ENV}).", CIFAR10_CLASSES))
-        else:
-            choices.append(DatasetChoice("cifar10", "CIFAR-10", False,
-                                         f"${DATA_ENV} is set to {named}, but the CIFAR-10 files ({CIFAR_DIRNAME}/"
-                                         "data_batch_1..5, test_batch) are not there."))
-        return choices
-    cached = _cifar_dir_complete(DEFAULT_CACHE.expanduser())
-    if cached is not None:
-        choices.append(DatasetChoice("cifar10", "CIFAR-10", True, f"Downloaded earlier to {cached.parent}.", CIFAR10_CLASSES))
-    else:
-        choices.append(DatasetChoice("cifar10", "CIFAR-10", False,
-                                     f"Not found. Set {DATA_ENV} to a directory holding {CIFAR_DIRNAME}/ "
-                                     "(the python version of CIFAR-10) before starting the dashboard."))
-    return choices
-
 
 def _cpu_name() -> str:
     """The CPU model from /proc/cpuinfo on Linux, else what the platform module knows."""
@@ -309,36 +425,42 @@ def follow_run(run_id: str) -> None:
 
 
 def is_training(store: RunStore, run_id: str) -> bool:
-    """True while a run trains: a job of this server (perhaps still preparing its data) or a run the
-    store says is running (e.g. started from the command line)."""
-    job = jobs.get(run_id)
-    if job is not None and job.running:
-        return True
-    record = store.get(run_id)
-    return record is not None and record.status == "running"
+    """True while a run is queued or trains, wherever it was asked for."""
+    return run_state(store, run_id).live
 
 
-def progress_panel(store: RunStore, run_id: str, *, key: str, poll_s: float = 1.0) -> None:
-    """A progress bar with ETA and a Stop button for one run, refreshed every ``poll_s`` seconds
-    while it trains; when it ends the whole page reruns so that its results appear."""
+def live_panel(store: RunStore, state: jobs.RunState, *, key: str) -> None:
+    """For a live run: its place in the queue, or a progress bar with ETA; a Stop/Cancel button either way."""
+    record = state.record
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    if state.status == RunStatus.QUEUED:
+        left.info(f"**{record.label}**: {queue_text(state)}. Every tab sees the same queue.", icon=":material/schedule:")
+        label, why = "Cancel", "Take it out of the queue"
+    else:
+        progress = run_progress(store, record)
+        left.progress(progress.fraction, text=f"{record.label}: {progress.text()}")
+        label, why = "Stop", "Stop after the current step; start it again to resume from the last finished epoch"
+    if right.button(label, key=f"{key}_stop", help=why):
+        jobs.cancel(store, record.run_id)
+        st.toast("Cancelled." if label == "Cancel" else "Stopping after the current step…")
 
-    @st.fragment(run_every=poll_s)
+
+def progress_panel(store: RunStore, run_id: str, *, key: str) -> None:
+    """A run's place in the queue or its progress, refreshed while it is live; when it ends the whole page
+    reruns so that its results appear."""
+    state = run_state(store, run_id)
+    was_live = state.live
+
+    @st.fragment(run_every=poll_interval(state, 0))
     def panel():
-        if not is_training(store, run_id):
-            if st.session_state.get(f"{key}_was_running"):
-                st.session_state[f"{key}_was_running"] = False
+        now = run_state(store, run_id)
+        if not now.live:
+            if was_live:
                 st.rerun()  # the run just ended: redraw the page with its final state
             return
-        st.session_state[f"{key}_was_running"] = True
-        record = store.get(run_id)
-        if record is None:  # the job is still loading its data set
-            st.progress(0.0, text="Preparing the data set and the network…")
-            return
-        progress = run_progress(store, record)
-        left, right = st.columns([5, 1], vertical_alignment="center")
-        left.progress(progress.fraction, text=f"{record.config.label}: {progress.text()}")
-        if right.button("Stop", key=f"{key}_stop", help="Stop after the current step; start it again to resume"):
-            jobs.cancel(run_id)
+        if now.status != state.status:
+            st.rerun()  # queued -> training: poll at the other pace
+        live_panel(store, now, key=key)
 
     panel()
 
@@ -347,24 +469,22 @@ def offer_quick_training(store: RunStore, reason: str, *, key: str, config: RunC
     """Explain why a page has nothing to show, and offer one click that trains a small model.
 
     Returns the quick run's record once it is done (so the caller can use it), else None."""
-    record, job = store.get(config.run_id), jobs.get(config.run_id)
-    if record is not None and record.status == "done":
+    state = run_state(store, config.run_id)
+    record = state.record
+    if record is not None and record.status == RunStatus.DONE:
         return record
     st.info(reason, icon=":material/info:")
-    if is_training(store, config.run_id):
-        progress_panel(store, record.run_id, key=f"{key}_progress")
+    if state.live:
+        progress_panel(store, config.run_id, key=f"{key}_progress")
         st.page_link(str(TRAIN_PAGE), label="Watch its curves on the Train page", icon=":material/model_training:")
         return None
-    if record is not None and record.status in ("diverged", "failed"):
+    if record is not None and record.status in (RunStatus.DIVERGED, RunStatus.FAILED):
         show_status(record)
-    elif job is not None and job.error:
-        st.error(f"Training could not start: {job.error}", icon=":material/cancel:")
-    label = "Resume" if record is not None and record.status in ("cancelled", "interrupted") else "Train"
+    label = "Resume" if state.resumable else "Train"
     if st.button(f"{label} a small {config.model_name} on Shapes-10 ({config.subset:,} images, {config.epochs} epochs)",
                  key=f"{key}_start", type="primary",
                  help="Runs in the background; every page and browser tab sees its progress."):
-        jobs.start(config, store)
-        follow_run(config.run_id)
-        time.sleep(0.3)  # let the job register as running before the page redraws
-        st.rerun()
+        if submit(store, config) is not None:
+            follow_run(config.run_id)
+            st.rerun()
     return None

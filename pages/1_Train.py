@@ -1,7 +1,7 @@
 """Train: configure a network, train it in the background, watch it live, overlay several runs.
 
-Training runs on a core.jobs thread that only writes the run store; this page only reads the store,
-so every browser tab sees the same live run and no Streamlit call ever happens off the script thread.
+Training runs in a core.jobs worker process behind a queue; this page only queues runs and reads the
+store, so every browser tab sees the same live run (or its place in the queue).
 """
 import dataclasses
 import sys
@@ -13,7 +13,7 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page i
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core import jobs  # noqa: E402
+from core.store import FINISHED, LIVE, RESUMABLE, RunStatus  # noqa: E402
 from core.config import RECIPE_DEFAULTS, ConfigError, RunConfig  # noqa: E402
 from core.models import TORCHVISION_MODEL  # noqa: E402
 from dashboard import common, figures  # noqa: E402
@@ -35,12 +35,14 @@ OTHER_DEPTH = "other (6n+2)"
 PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
+POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
+RUN_PARAM = "run"                        # ?run=<id> opens the page on that run
 FIG6 = (("none", 20), ("none", 56), ("A", 56))  # the paper's Fig. 6 in miniature: plain-20, plain-56, ResNet-56
 
 store = common.get_store()
 st.title("Train a network")
 st.markdown("Choose a network and a recipe and press **Start**. Training runs in the background on this server "
-            "and the curves below update every second; another browser tab sees the same run. A configuration "
+            "and the curves below update every few seconds; another browser tab sees the same run. A configuration "
             "that is already stored opens instantly instead of training again.")
 
 
@@ -101,30 +103,31 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
 def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
     """Say what Start will do for this config, and do it when pressed."""
     existing = common.find_equivalent(store, config)
-    job = jobs.get(config.run_id)
-    status = existing.status if existing is not None else None
-    if job is not None and job.running:
-        status = "running"
+    state = common.run_state(store, existing.run_id) if existing is not None else None
+    status = state.status if state is not None else None
     restart = False
-    if status == "done":
+    if status == RunStatus.DONE:
         acc = existing.metrics.get("test_acc")
         st.info(f"This configuration is already stored{' (a shipped reference run)' if existing.reference else ''}: "
                 f"test accuracy {100 * acc:.1f}%. **Open** shows it instantly, without retraining."
                 if acc is not None else "This configuration is already stored: **Open** shows it instantly.", icon=":material/save:")
         action = "Open stored run"
-    elif status == "running":
+    elif status == RunStatus.QUEUED:
+        st.info(f"This configuration is {common.queue_text(state)}; **Watch** shows it below.", icon=":material/schedule:")
+        action = "Watch"
+    elif status == RunStatus.RUNNING:
         st.info("This configuration is training now (started here or in another tab); **Watch** shows it below.",
                 icon=":material/hourglass_top:")
         action = "Watch"
-    elif status in ("cancelled", "interrupted"):
+    elif status in RESUMABLE:
         st.info(f"Stored, but {status} after {existing.epochs_done} of {existing.config.epochs} epochs: **Resume** "
                 "continues from the last finished epoch.", icon=":material/pause_circle:")
         action = "Resume"
-    elif status == "diverged":
+    elif status == RunStatus.DIVERGED:
         st.warning(f"This configuration is stored and diverged: {existing.message.rstrip('.')}. **Open** shows where; "
                    "tick *train again from scratch* to retry.", icon=":material/error:")
         action = "Open stored run"
-    elif status == "failed":
+    elif status == RunStatus.FAILED:
         st.warning(f"This configuration failed last time: {existing.message.rstrip('.')}. **Start training** tries again "
                    "from scratch.", icon=":material/cancel:")
         action = "Start training"
@@ -134,18 +137,23 @@ def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
         steps = max(1, n // min(batch, n)) * config.epochs
         st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
         action = "Start training"
-    if status in ("done", "diverged", "cancelled", "interrupted"):
-        restart = st.checkbox("Train again from scratch (replaces the stored run)", key="train_restart")
+    if status in FINISHED or status in RESUMABLE:
+        protected = existing.reference and not common.is_teacher()
+        restart = st.checkbox("Train again from scratch (replaces the stored run)", key="train_restart", disabled=protected,
+                              help="A shipped reference run can only be replaced by the teacher." if protected else None)
         if restart:
             action = "Start training"
     if not st.button(action, type="primary", key="train_start", disabled=not data.available):
         return
-    if status in ("done", "diverged", "running") and not restart:
-        run_id = existing.run_id if existing is not None else config.run_id
-        if status != "running":
+    if (status in FINISHED or status in LIVE) and not restart:
+        run_id = existing.run_id
+        if status in FINISHED:
             st.session_state["train_flash"] = f"Opened the stored run {existing.config.label}: nothing was retrained."
     else:
-        run_id = jobs.start(config, store, restart=restart)
+        submitted = common.submit(store, config, restart=restart)
+        if submitted is None:
+            return
+        run_id = submitted.run_id
     common.follow_run(run_id)
     st.session_state[VIEW_KEY] = run_id
     st.rerun()  # redraw from the top, so the line above the button says what is happening now
@@ -164,43 +172,43 @@ def is_live(run_id: str) -> bool:
     return common.is_training(store, run_id)
 
 
-def view_labels(run_ids: list[str], records: list) -> dict[str, str]:
-    """Stable labels for the run selector, including a just-started job not yet in the store."""
-    labels = common.picker_labels([r for r in records if r.run_id in run_ids])
-    for run_id in run_ids:
-        if run_id not in labels:
-            job = jobs.get(run_id)
-            labels[run_id] = job.config.label if job is not None else run_id
-    return labels
-
-
 def series(record, frame: pd.DataFrame) -> figures.RunSeries:
     return figures.run_series(record.config.label, record.config, frame)
 
 
-def live_view(run_id: str, was_live: bool) -> None:
-    """Status, progress and curves of one run; re-drawn every second while it trains."""
-    record, job = store.get(run_id), jobs.get(run_id)
-    if was_live and not is_live(run_id):
+@st.cache_resource(show_spinner=False, max_entries=64)
+def live_figures(root: str, run_id: str, version: tuple, label: str, config: RunConfig) -> tuple:
+    """The four live charts of one run, built once per new rows and shared by every tab watching it."""
+    history = common.run_history(store, run_id, kinds=NO_PROBES)
+    one = [figures.run_series(label, config, history.steps)]
+    per_epoch = [figures.run_series(label, config, history.epochs)]
+    return (figures.step_curves(one, "loss"), figures.step_curves(one, "acc"),
+            figures.epoch_curves(per_epoch, "loss"), figures.epoch_curves(per_epoch, "acc"))
+
+
+def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
+    """Status, progress and curves of one run; re-drawn every few seconds while it is queued or trains."""
+    state = common.run_state(store, run_id)
+    record = state.record
+    if was_live and not state.live:
         st.rerun()  # it just ended: redraw the whole page once (and stop polling)
+    version = store.version(run_id)
+    unchanged = st.session_state.get(POLL_KEY, (None, 0))
+    unchanged = (version, unchanged[1] + 1 if unchanged[0] == version else 0)
+    st.session_state[POLL_KEY] = unchanged
+    if state.live and common.poll_interval(state, unchanged[1]) != interval:
+        st.rerun()  # back off (nothing new), or speed up again: the fragment's pace is set by a full run
     if record is None:
-        if job is not None and job.running:
-            st.info(f"Preparing the data set and building {job.config.model_name}…", icon=":material/hourglass_top:")
-        elif job is not None and job.error:
-            st.error(f"Training could not start: {job.error}", icon=":material/cancel:")
+        st.info("This run is not in the store (it may have been deleted).", icon=":material/info:")
         return
-    if job is not None and job.error and not job.running and record.status != "failed":
-        st.error(f"The last attempt to train this run stopped with an error: {job.error}", icon=":material/cancel:")
-    common.show_status(record)
-    if record.status == "running":
-        progress = common.run_progress(store, record)
-        bar, stop = st.columns([6, 1], vertical_alignment="center")
-        bar.progress(progress.fraction, text=progress.text())
-        if stop.button("Stop", key="train_stop", help="Stops after the current step; Resume continues from the last finished epoch",
-                       disabled=job is None or not job.running):
-            jobs.cancel(run_id)
-            st.toast("Stopping after the current step…")
-    history = store.history(run_id, kinds=NO_PROBES)
+    if state.status != RunStatus.QUEUED:  # a queued run's line is its place in the queue, below
+        common.show_status(record)
+    if state.live:
+        common.live_panel(store, state, key="train")
+    if state.status == RunStatus.QUEUED and not record.epochs_done:
+        st.caption("Its curves appear here as soon as a worker starts it.")
+        return  # nothing to chart yet: a waiting tab costs the server only this status line
+    history = common.run_history(store, run_id, kinds=NO_PROBES)
     epochs = history.epochs
     info = record.info
     facts = st.columns(4)
@@ -209,21 +217,20 @@ def live_view(run_id: str, was_live: bool) -> None:
     facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
     facts[3].metric("parameters", f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
                     help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}")
-    one = [series(record, history.steps)]
-    per_epoch = [series(record, epochs)]
+    charts = live_figures(str(store.root), run_id, version, record.config.label, record.config)
     left, right = st.columns(2)
-    left.plotly_chart(figures.step_curves(one, "loss"), width="stretch", key="train_live_step_loss")
-    right.plotly_chart(figures.step_curves(one, "acc"), width="stretch", key="train_live_step_acc")
-    left.plotly_chart(figures.epoch_curves(per_epoch, "loss"), width="stretch", key="train_live_epoch_loss")
-    right.plotly_chart(figures.epoch_curves(per_epoch, "acc"), width="stretch", key="train_live_epoch_acc")
+    for column, chart, key in zip((left, right, left, right), charts, ("step_loss", "step_acc", "epoch_loss", "epoch_acc")):
+        column.plotly_chart(chart, width="stretch", key=f"train_live_{key}")
 
 
 st.divider()
 st.subheader("Watch a run")
-records = store.list()
+records = common.stored_runs(store)
 live_ids = [r.run_id for r in common.live_runs(store)]
+if (shared := st.query_params.get(RUN_PARAM)) and shared in {r.run_id for r in records}:
+    common.follow_run(shared)  # a link to one run (?run=<id>), e.g. shared by the teacher
 focus = st.session_state.get(common.FOCUS_RUN_KEY)
-options = list(dict.fromkeys([*([focus] if focus and jobs.get(focus) else []), *live_ids, *(r.run_id for r in records)]))
+options = list(dict.fromkeys([*live_ids, *(r.run_id for r in records)]))
 if not options:
     st.info("No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a laptop CPU.")
 else:
@@ -231,14 +238,15 @@ else:
         st.session_state[VIEW_KEY] = focus
     if st.session_state.get(VIEW_KEY) not in options:
         st.session_state[VIEW_KEY] = live_ids[0] if live_ids else options[0]
+    labels = common.picker_labels(records)
     if live_ids:
-        st.caption(":material/hourglass_top: Training now: " + "; ".join(view_labels(live_ids, records).values())
+        st.caption(":material/hourglass_top: Queued or training now: " + "; ".join(labels[i] for i in live_ids)
                    + ". Pick one below to follow it; every browser tab sees the same runs.")
-    labels = view_labels(options, records)
     run_id = st.selectbox("Run shown below", options, key=VIEW_KEY, format_func=labels.get,
                           on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]))
-    was_live = is_live(run_id)
-    st.fragment(live_view, run_every=1.0 if was_live else None)(run_id, was_live)
+    first_state = common.run_state(store, run_id)
+    pace = common.poll_interval(first_state, st.session_state.get(POLL_KEY, (None, 0))[1])
+    st.fragment(live_view, run_every=pace)(run_id, first_state.live, pace)
 
 
 # ------------------------------------------------------------------------------------ overlay
@@ -254,7 +262,8 @@ def show_fig6(ids: list[str]) -> None:
 
 def train_missing(configs: list[RunConfig]) -> None:
     for c in configs:
-        jobs.start(c, store)
+        if common.submit(store, c) is None:
+            break
 
 
 st.divider()
@@ -264,7 +273,7 @@ st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56 and ResNet-56
 if config is not None:
     wanted = fig6_configs(config)
     found = [common.find_equivalent(store, c) for c in wanted]
-    missing = [c for c, r in zip(wanted, found) if r is None and not (jobs.get(c.run_id) and jobs.get(c.run_id).running)]
+    missing = [c for c, r in zip(wanted, found) if r is None or r.status not in FINISHED | LIVE]
     have = [r.run_id for r in found if r is not None]
     b1, b2 = st.columns(2)
     b1.button("Show plain-20, plain-56 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
@@ -272,7 +281,7 @@ if config is not None:
     b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All three are stored or training",
               key="train_fig6_train", on_click=train_missing, args=(missing,), disabled=not missing or not data.available,
               help="With the data and recipe settings above; they train side by side and share the CPU/GPU")
-records = store.list()
+records = common.stored_runs(store)
 # Add each run this tab starts or opens to the overlay once (the user may remove it again).
 seen = st.session_state.setdefault("train_overlay_seen", set())
 focus = st.session_state.get(common.FOCUS_RUN_KEY)
@@ -294,22 +303,32 @@ splits = split_col.multiselect("Curves", ("test", "train"), default=("test", "tr
                                disabled=per == "step")
 
 
-def overlay_chart(runs: list, was_live: bool) -> None:
-    """The overlay; re-drawn every two seconds while one of its runs trains, so its curves grow."""
-    if was_live and not any(is_live(r.run_id) for r in runs):
-        st.rerun()
-    histories = {r.run_id: store.history(r.run_id, kinds=NO_PROBES) for r in runs}
+@st.cache_resource(show_spinner=False, max_entries=64)
+def overlay_figure(versions: tuple, metric: str, per: str, splits: tuple[str, ...], _runs: tuple):
+    """The overlay figure, built once per new rows of its runs (``versions``) and shared by every tab."""
+    histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in _runs}
     if per == "epoch":
-        chart = figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in runs], metric, tuple(splits) or ("test",))
-    else:
-        chart = figures.step_curves([series(r, histories[r.run_id].steps) for r in runs], metric)
+        return figures.epoch_curves([series(r, histories[r.run_id].epochs) for r in _runs], metric, splits or ("test",))
+    return figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric)
+
+
+def is_running(run_id: str) -> bool:
+    return common.run_state(store, run_id).status == RunStatus.RUNNING
+
+
+def overlay_chart(runs: list, was_live: bool) -> None:
+    """The overlay; re-drawn every few seconds while one of its runs trains, so its curves grow."""
+    if was_live and not any(is_running(r.run_id) for r in runs):
+        st.rerun()
+    versions = tuple((r.run_id, store.version(r.run_id)) for r in runs)
+    chart = overlay_figure(versions, metric, per, tuple(splits), tuple(runs))
     st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
 
 
 if not chosen:
     st.caption("Pick one or more stored runs above.")
 else:
-    any_live = any(is_live(r.run_id) for r in chosen)
-    st.fragment(overlay_chart, run_every=2.0 if any_live else None)(chosen, any_live)
+    any_live = any(is_running(r.run_id) for r in chosen)  # a queued run has no rows to add yet
+    st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(chosen, any_live)
     st.caption("Solid: test set; dashed: training set. Runs of one family share a colour (plain red, ResNet blue, "
                "projection ResNet teal, dense green), deeper nets darker.")

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from core import jobs  # noqa: E402
+from core.store import RunStatus  # noqa: E402
 from core.data import load_dataset, normalize  # noqa: E402
 from core.probes import probe_at_init, response_std_note, shattering_table, summarize_init  # noqa: E402
 from dashboard import common, figures  # noqa: E402
@@ -192,7 +192,7 @@ if st.toggle("Measure it (a few seconds per network)", key="grad_shatter_on", va
 
 def probed_runs() -> list:
     """Stored runs that recorded probes (most recent first)."""
-    return [r for r in store.list() if r.config.probe_every > 0 and r.status != "failed"]
+    return [r for r in common.stored_runs(store) if r.config.probe_every > 0 and r.status != RunStatus.FAILED]
 
 
 def default_pair(records: list) -> tuple[str | None, str | None]:
@@ -233,9 +233,8 @@ if not records:
     if not pair_live and st.button(f"Train plain-20 and ResNet-20 ({common.QUICK_CONFIG.subset:,} Shapes-10 images, "
                                    f"{common.QUICK_CONFIG.epochs} epochs, gradients every {common.QUICK_CONFIG.probe_every} steps)",
                                    type="primary", key="grad_train_pair"):
-        for c in QUICK_PAIR:
-            jobs.start(c, store)
-        st.rerun()
+        if all(common.submit(store, c) is not None for c in QUICK_PAIR):
+            st.rerun()
 else:
     left_default, right_default = default_pair(records)
     pick_left, pick_right = st.columns(2)
@@ -244,7 +243,7 @@ else:
                             default_id=right_default, container=pick_right)
     kind_train = st.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key="grad_train_kind")
     chosen = [left] if left.run_id == right.run_id else [left, right]
-    probes = {r.run_id: store.history(r.run_id, kinds=(kind_train,)).probes for r in chosen}
+    probes = {r.run_id: common.run_history(store, r.run_id, kinds=(kind_train,)).probes for r in chosen}
     z_range = figures.log_range(*probes.values())
     for column, record in zip(st.columns(len(chosen)), chosen):
         column.plotly_chart(figures.gradient_heatmap(probes[record.run_id], kind_train, title=record.config.label, z_range=z_range),
@@ -283,7 +282,7 @@ else:
     chosen_std = common.pick_runs("Runs", with_std, key="grad_std_runs", default_ids=default_ids or [with_std[0].run_id])
     series, stds = [], {}
     for record in chosen_std:
-        p = store.history(record.run_id, kinds=("response_std",)).probes
+        p = common.run_history(store, record.run_id, kinds=("response_std",)).probes
         if p.empty:
             continue
         last = p[p["step"] == p["step"].max()]

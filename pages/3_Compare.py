@@ -23,7 +23,7 @@ st.caption("Finished runs only. Runs that differ only in their seed are averaged
            "the band or error bar one standard deviation across seeds.")
 
 store = common.get_store()
-records = store.list()
+records = common.stored_runs(store)
 groups = compare.group_runs(records)
 
 if not groups:

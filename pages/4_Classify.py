@@ -14,8 +14,7 @@ from PIL import Image  # noqa: E402
 
 from core import attribution  # noqa: E402
 from core.compare import setup_key  # noqa: E402
-from core.data import (CIFAR10_CLASSES, CIFAR_DIRNAME, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, DataUnavailable,  # noqa: E402
-                       ImageError, load_dataset, preprocess_image)
+from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)  # noqa: E402
 from core.store import RunStore, StoreError  # noqa: E402
 from dashboard import common, figures  # noqa: E402
 
@@ -34,11 +33,7 @@ def cached_model(store_root: str, run_id: str, weights_mtime: float) -> torch.nn
 def available_datasets(store_root: str) -> dict[str, str]:
     """Data sets on this machine, name -> title; never starts a download (CIFAR-10 may also sit in
     the store's own data cache, where training downloads it)."""
-    titles = {c.name: c.title for c in common.dataset_choices() if c.available}
-    cached = Path(store_root) / "datasets" / CIFAR_DIRNAME
-    if "cifar10" not in titles and all((cached / f).is_file() for f in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)):
-        titles["cifar10"] = "CIFAR-10"
-    return titles
+    return {c.name: c.title for c in common.dataset_choices(store_root) if c.available}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Reading the training images' colour statistics…")

@@ -103,9 +103,10 @@ def test_tiny_run_from_the_train_page(home):
     assert any("New configuration: ResNet-8 (A)" in c.value for c in at.caption)
     at.button(key="train_start").click().run()
     assert not at.exception
-    started = [j for j in jobs.active() if j.config.depth == 8 and j.config.subset == 256]
-    for job in started:
-        assert jobs.wait(job.config.run_id, timeout=600)
+    store = RunStore(home)
+    run_id = at.session_state[FOCUS_RUN_KEY]
+    assert jobs.state(store, run_id).status in ("queued", "running")  # a worker process trains it, not the page
+    assert jobs.wait(store, run_id, timeout=600).status == "done"
     at.run()
     assert not at.exception and not at.error
     assert any("finished" in s.value and "ResNet-8 (A)" in s.value for s in at.success)
@@ -123,7 +124,7 @@ def test_tiny_run_from_the_train_page(home):
     assert at.button(key="train_start").label == "Open stored run"
     at.button(key="train_start").click().run()
     assert any("nothing was retrained" in s.value for s in at.success)
-    assert not [j for j in jobs.active() if j.config.depth == 8 and j.config.subset == 256]
+    assert not jobs.active(store)
 
 
 def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
@@ -134,7 +135,7 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1), store, stop=stop).record
     assert cancelled.status == "cancelled"
     diverged = RunConfig(depth=8, shortcut="none", bn=False, subset=256, test_subset=200, epochs=1).resolved()
-    store.begin(diverged, info={}, fresh=True)
+    store.claim(diverged)
     store.set_status(diverged.run_id, "diverged", "the loss became nan at step 1 (epoch 1, lr 0.1).")
 
     at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
@@ -188,3 +189,27 @@ def test_gradients_page_with_trained_runs(home, probed_pair):
     assert any(t.startswith("‖∂L/∂W‖ per layer at step") for t in specs)
     assert any("Fig. 7" in t for t in specs)
     assert any(plain.config.label in c.value and "first conv" in c.value for c in at.caption)
+
+
+def test_teacher_actions_need_the_passphrase(home, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_TEACHER_PASSPHRASE", "barn owl")
+    at = open_page()
+    assert "Teacher tools" not in [e.label for e in at.expander]
+    at.text_input(key="teacher_passphrase_input").input("owl").run()
+    assert any("not the teacher passphrase" in e.value for e in at.error)
+    assert "Teacher tools" not in [e.label for e in at.expander]
+    at.text_input(key="teacher_passphrase_input").input("barn owl").run()
+    assert not at.exception and "Teacher tools" in [e.label for e in at.expander]
+    at.number_input(key="teacher_queue_limit").set_value(5).run()
+    assert RunStore(home).setting("queue_limit") == "5"
+
+
+def test_live_views_poll_slower_when_nothing_changes():
+    from core.jobs import RunState
+    from core.store import RunStatus
+    from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval, queue_text
+    running, queued = RunState("a" * 12, RunStatus.RUNNING, None), RunState("a" * 12, RunStatus.QUEUED, None, place=3)
+    assert poll_interval(running, 0) == FAST_POLL_S and poll_interval(running, 3) == SLOW_POLL_S
+    assert poll_interval(queued, 0) == SLOW_POLL_S and 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
+    assert poll_interval(RunState("a" * 12, RunStatus.DONE, None), 0) is None
+    assert queue_text(queued).startswith("queued: 3rd (2 runs go first")

@@ -10,11 +10,14 @@ from core import compare
 def fake_run(store, config, test_acc, train_acc=None):
     """A finished run with the given per-epoch accuracies, written straight into the store (no training)."""
     train_acc = train_acc or test_acc
-    store.begin(config, {"dataset": "Shapes-10 (built-in synthetic)"}, fresh=True)
+    store.claim(config)
+    store.set_info(config.run_id, {"dataset": "Shapes-10 (built-in synthetic)"})
     writer = store.writer(config.run_id)
     for epoch, (test, train) in enumerate(zip(test_acc, train_acc), start=1):
         writer.epoch((epoch, epoch * 4, 1 - train, train, 1 - test, test, 0.1, float(epoch)))
     writer.close()
+    store.weights_path(config.run_id).parent.mkdir(parents=True, exist_ok=True)
+    store.weights_path(config.run_id).write_bytes(b"")  # a done run has its weights file (its contents are not read here)
     store.set_status(config.run_id, "done", metrics={"train_acc": train_acc[-1], "test_acc": test_acc[-1],
                                                      "train_loss": 1 - train_acc[-1], "test_loss": 1 - test_acc[-1]})
     return store.get(config.run_id)
