@@ -1,4 +1,5 @@
-"""Command line: python -m core {describe,train,list,show,export,probe-init,bench,reproduce,reference,readme-tables} ...
+"""Command line: python -m core {describe,train,list,show,export,queue,cancel,worker,probe-init,bench,reproduce,reference,
+readme-tables,lesion,landscape,features} ...
 
 Every command has --help, and --json for one JSON object on stdout. Errors go to stderr (and into
 the JSON as {"error": ...}) with exit status 2.
@@ -121,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import readme, reproduce
     reproduce.add_parsers(sub)
     readme.add_parser(sub)
+    from . import inside
+    inside.add_parsers(sub)
     return parser
 
 

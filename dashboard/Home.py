@@ -21,7 +21,9 @@ from dashboard import common, figures, lesson  # noqa: E402
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).
 PAGE_FILES = [("Train", ":material/model_training:", "1_Train.py"), ("Gradients", ":material/insights:", "2_Gradients.py"),
-              ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py")]
+              ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py"),
+              ("Lesion", ":material/content_cut:", "5_Lesion.py"), ("Landscape", ":material/landscape:", "6_Landscape.py"),
+              ("Layers", ":material/layers:", "7_Layers.py")]
 
 
 def home() -> None:
@@ -97,7 +99,7 @@ def home() -> None:
 
     st.divider()
     st.subheader("A 10-minute lesson")
-    lesson_steps = [
+    main_steps = [
         ("Train", "3 min", "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
                   "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
                   "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
@@ -109,7 +111,23 @@ def home() -> None:
         ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
                      "side by side, which pixels each one looked at, and whether the image is like anything it was trained on."),
     ]
-    for number, (title, minutes, text) in enumerate(lesson_steps, start=1):
+    # Going further: three experiments from later papers that show *why* shortcuts help.
+    further = [
+        ("Lesion", "5 min", "Delete one block of a trained ResNet-56 and of plain-56 at test time and see which one "
+                   "survives. Veit et al. (2016) found that a ResNet acts like an ensemble of many shorter paths."),
+        ("Landscape", "5 min", "Walk the training loss along random directions around the trained weights (Li et al. "
+                      "2018): how steep and how bumpy is the surface of plain-56 against ResNet-56?"),
+        ("Layers", "3 min", "One image through both nets: each layer's feature maps, and inside a block the residual "
+                   "F(x) next to the shortcut x it is added to."),
+    ]
+    lesson_steps(main_steps, start=1)
+    st.markdown("**Going further**: three views from later papers on why shortcuts help.")
+    lesson_steps(further, start=len(main_steps) + 1)
+
+
+def lesson_steps(steps: list[tuple[str, str, str]], start: int) -> None:
+    """Numbered lesson steps: a link to the page, the minutes it takes, and what to do there."""
+    for number, (title, minutes, text) in enumerate(steps, start=start):
         page = PAGES.get(title)
         cols = st.columns([0.22, 1], vertical_alignment="center")
         with cols[0]:

@@ -720,3 +720,170 @@ def attribution_figure(seen: np.ndarray, heatmaps: dict[str, np.ndarray], title:
     fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left"), showlegend=False,
                       height=int(95 + 900 / cols), margin=dict(l=10, r=10, t=75, b=10))
     return fig
+
+
+# --- Inside the network: lesion study, loss landscape, feature maps ---
+# Lesion bars and k-curves (Veit et al. 2016), the binomial path-length distribution, 1-D loss slices
+# and 2-D contours (Li et al. 2018), and one image's feature maps of a plain net and a ResNet.
+
+def lesion_blocks_figure(series: list[RunSeries]) -> go.Figure:
+    """Test error with each single block deleted, one group of bars per network (frames: index, name,
+    changes_shape, error, intact as fractions); a dotted line marks each network's intact error and
+    hatched bars the blocks that change the shape."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No lesion results to show.", "Test error with one block deleted")
+    fig = go.Figure()
+    for s, colour in zip(series, _colours(series)):
+        f = s.frame.sort_values("index")
+        fig.add_trace(go.Bar(
+            x=f["index"] + 1, y=100 * _finite(f["error"]), name=s.label, marker_color=colour, legendgroup=s.label,
+            marker_pattern_shape=np.where(f["changes_shape"], "/", ""), customdata=f["name"],
+            hovertemplate=f"{s.label}<br>block %{{x}} (%{{customdata}}) deleted<br>test error %{{y:.1f}}%<extra></extra>"))
+        intact = 100 * float(f["intact"].iloc[0])
+        fig.add_trace(go.Scatter(x=[0.5, len(f) + 0.5], y=[intact, intact], mode="lines", legendgroup=s.label,
+                                 name=f"{s.label}: intact", line=dict(color=colour, dash="dot", width=2),
+                                 hovertemplate=f"{s.label} intact: %{{y:.1f}}%<extra></extra>"))
+    _style(fig, "Test error with one block deleted (hatched: blocks that change the shape)",
+           "deleted block (1 = first block after the stem)", METRIC_AXIS["error"], height=430)
+    fig.update_layout(barmode="group", bargap=0.15)
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def lesion_k_figure(series: list[RunSeries]) -> go.Figure:
+    """Test error against the number of randomly deleted blocks: mean over draws with the min–max
+    range shaded (frames: k, mean, min, max as fractions; k = 0 is the intact network)."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No k-deletion curve was computed.", "Test error with k random blocks deleted")
+    fig = go.Figure()
+    for s, colour in zip(series, _colours(series)):
+        f = s.frame.sort_values("k")
+        lo, hi = 100 * _finite(f["min"]), 100 * _finite(f["max"])
+        fig.add_trace(go.Scatter(x=np.concatenate([f["k"], f["k"][::-1]]), y=np.concatenate([hi, lo[::-1]]), mode="lines",
+                                 fill="toself", fillcolor=_translucent(colour, 0.18), line=dict(width=0),
+                                 legendgroup=s.label, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=f["k"], y=100 * _finite(f["mean"]), mode="lines+markers", name=s.label,
+                                 legendgroup=s.label, line=dict(color=colour, width=2.5), marker=dict(size=5),
+                                 customdata=np.stack([lo, hi], axis=-1),
+                                 hovertemplate=f"{s.label}<br>%{{x}} blocks deleted: %{{y:.1f}}% "
+                                               "(range %{customdata[0]:.1f}–%{customdata[1]:.1f}%)<extra></extra>"))
+    _style(fig, "Test error with k random blocks deleted (mean over draws, band: min–max)",
+           "blocks deleted (k)", METRIC_AXIS["error"], height=430)
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def path_length_figure(rows: pd.DataFrame, n: int) -> go.Figure:
+    """Veit et al.'s unrolled view: the share of the 2^n paths through n blocks that pass through k
+    residual branches (frame: k, count, share; binomial)."""
+    if rows.empty:
+        return empty_figure("No blocks.", "Path lengths")
+    fig = go.Figure(go.Bar(x=rows["k"], y=100 * rows["share"], marker_color=FAMILY_COLOURS["resnet"], name="share of paths",
+                           customdata=rows["count"].astype(float),
+                           hovertemplate="%{x} residual branches: %{customdata:.4g} paths (%{y:.3g}%)<extra></extra>"))
+    _style(fig, f"Path lengths through {n} residual blocks: binomial, C({n}, k) of 2^{n} paths",
+           "residual branches on the path (k)", "share of all paths (%)", height=360)
+    return fig
+
+
+def landscape_slice_figure(series: list[RunSeries]) -> go.Figure:
+    """1-D loss slices θ + αδ on a log axis (frames: alpha, loss); α = 0 is the trained network."""
+    if not series or all(s.frame.empty for s in series):
+        return empty_figure("No loss slices to show.", "Loss along a random direction")
+    fig = go.Figure()
+    left_out = 0
+    for s, colour in zip(series, _colours(series)):
+        y = _finite(s.frame["loss"], log=True)
+        left_out += int(np.isnan(y).sum())
+        fig.add_trace(go.Scatter(x=s.frame["alpha"], y=y, mode="lines+markers", name=s.label, line=dict(color=colour, width=2.5),
+                                 marker=dict(size=4),
+                                 hovertemplate=f"{s.label}<br>α = %{{x:.3g}}<br>loss %{{y:.4g}} nats<extra></extra>"))
+    fig.add_vline(x=0, line=dict(color="#999", dash="dot", width=1))
+    _style(fig, "Training loss along one filter-normalised random direction (α = 0: the trained weights)",
+           "step α along the direction (1 = as long as the weights, filter by filter)", "cross-entropy loss (nats, log scale)")
+    fig.update_yaxes(type="log", exponentformat="power")
+    if left_out:
+        _note(fig, f"{_count(left_out, 'loss is', 'losses are')} not finite and not drawn")
+    return fig
+
+
+def landscape_contour_figure(planes: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> go.Figure:
+    """2-D loss planes θ + αδ + βη side by side, contours of log10 loss on one shared scale
+    (items: label, alphas, betas, loss [len(betas), len(alphas)])."""
+    if not planes:
+        return empty_figure("No loss planes to show.", "Loss around the trained weights")
+    logs = [np.log10(np.where(np.isfinite(p[3]) & (p[3] > 0), p[3], np.nan)) for p in planes]
+    finite = np.concatenate([z[np.isfinite(z)] for z in logs] or [np.array([0.0])])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    hi = max(hi, lo + 1e-6)
+    tickvals, ticktext = _log_ticks(lo, hi)
+    fig = make_subplots(rows=1, cols=len(planes), subplot_titles=[p[0] for p in planes], horizontal_spacing=0.08)
+    for c, ((label, alphas, betas, _), z) in enumerate(zip(planes, logs), start=1):
+        fig.add_trace(go.Contour(
+            x=alphas, y=betas, z=z, zmin=lo, zmax=hi, colorscale="Viridis", ncontours=24, name=label,
+            contours=dict(coloring="heatmap", showlines=True), line=dict(width=0.6, color="rgba(255,255,255,0.5)"),
+            showscale=c == len(planes), hovertemplate=f"{label}<br>α %{{x:.2f}}, β %{{y:.2f}}<br>log10 loss %{{z:.2f}}<extra></extra>",
+            colorbar=dict(title=dict(text="loss (nats,<br>log scale)", side="right"), tickvals=tickvals, ticktext=ticktext)),
+            row=1, col=c)
+        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="x", size=11, color="white", line=dict(color="black", width=1)),
+                                 name="trained weights", showlegend=c == 1, hoverinfo="skip"), row=1, col=c)
+        fig.update_xaxes(title_text="α (direction δ)", row=1, col=c)
+        fig.update_yaxes(title_text="β (direction η)", scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
+    fig.update_layout(template=TEMPLATE, height=470, margin=dict(l=60, r=20, t=80, b=55),
+                      title=dict(text="Training loss on a plane of two filter-normalised random directions", x=0.0),
+                      legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    return fig
+
+
+def _image_panels(rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: str, colorscale: str, symmetric: bool,
+                  colour_title: str) -> go.Figure:
+    """Rows of small heatmaps (one row per network), one colour scale for all."""
+    cols = max(len(panels) for _, panels in rows)
+    values = np.concatenate([a.ravel() for _, panels in rows for _, a in panels if a is not None] or [np.zeros(1)])
+    values = values[np.isfinite(values)]
+    bound = float(np.abs(values).max()) if values.size else 1.0
+    zmin, zmax = (-bound, bound) if symmetric else (float(values.min()) if values.size else 0.0, bound)
+    if zmax <= zmin:
+        zmax = zmin + 1e-6
+    grid_titles = []
+    for label, panels in rows:
+        names = [name if a is not None else f"{name}:<br>none in a plain block" for name, a in panels]
+        grid_titles += [f"{label}<br>{n}" if i == 0 else n for i, n in enumerate(names)] + [""] * (cols - len(panels))
+    fig = make_subplots(rows=len(rows), cols=cols, subplot_titles=grid_titles, horizontal_spacing=0.015,
+                        vertical_spacing=0.12 if len(rows) > 1 else 0.05)
+    shown = False
+    for r, (label, panels) in enumerate(rows, start=1):
+        for c, (name, a) in enumerate(panels, start=1):
+            if a is None:  # a blank panel of the row's map size keeps the panels aligned
+                a = np.full_like(next(m for _, m in panels if m is not None), np.nan)
+            fig.add_trace(go.Heatmap(z=a, zmin=zmin, zmax=zmax, colorscale=colorscale, showscale=not shown,
+                                     colorbar=dict(title=dict(text=colour_title, side="right"), thickness=12),
+                                     hovertemplate=f"{label} · {name}<br>(%{{x}}, %{{y}}): %{{z:.3g}}<extra></extra>"),
+                          row=r, col=c)
+            shown = True
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", constrain="domain")
+    for i in range(1, len(rows) * cols + 1):  # square pixels in every panel
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
+    fig.update_annotations(font_size=11)
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0), showlegend=False,
+                      height=int(110 + len(rows) * 1100 / max(cols, 4)), margin=dict(l=10, r=10, t=90, b=10))
+    return fig
+
+
+def feature_maps_figure(rows: list[tuple[str, list[tuple[str, np.ndarray]]]], layer: str) -> go.Figure:
+    """One image's feature maps at one layer: a row of channels per network (items: label,
+    [(channel title, map [H, W])]), all on one colour scale (activations after the ReLU)."""
+    if not rows or not any(panels for _, panels in rows):
+        return empty_figure("No feature maps to show.", f"Feature maps at {layer}")
+    return _image_panels(rows, f"Feature maps at {layer} (strongest channels of each network, after the ReLU)",
+                         "Viridis", False, "activation")
+
+
+def block_parts_figure(rows: list[tuple[str, list[tuple[str, np.ndarray | None]]]], block: str, channel: int) -> go.Figure:
+    """Inside one block for one image and channel: F(x), the shortcut x, their sum before the ReLU and
+    the output, one row per network (a plain block has no shortcut: that panel says so)."""
+    if not rows:
+        return empty_figure("No block to show.", f"Inside {block}")
+    return _image_panels(rows, f"Inside {block}, channel {channel}: residual F(x), shortcut x, their sum (before the ReLU), output",
+                         "RdBu_r", True, "value")

@@ -1,7 +1,8 @@
 """The whole dashboard in a real browser: `streamlit run dashboard/Home.py` driven by headless chromium.
 
 Opens every page (no exception box), starts a short run on the Train page and watches its chart
-grow, uploads an image on Classify and sees predictions. Screenshots go to $RESNET_LAB_SCREENSHOTS
+grow, uploads an image on Classify and sees predictions, computes loss slices on Landscape and a small
+lesion study on Lesion, and opens a block on Layers. Screenshots go to $RESNET_LAB_SCREENSHOTS
 (default /tmp/resnet-lab-screenshots), outside the repository.
 """
 import io
@@ -22,7 +23,7 @@ from conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PAGES = ("Train", "Gradients", "Compare", "Classify")
+PAGES = ("Train", "Gradients", "Compare", "Classify", "Lesion", "Landscape", "Layers")
 EXCEPTION = '[data-testid="stException"]'
 RUNNING = '[data-testid="stStatusWidget"]'  # shown while a script run is in progress
 DONE = "finished: test accuracy"  # the Train page's line for a completed run
@@ -230,3 +231,43 @@ def test_an_uploaded_image_gets_predictions_on_classify(page, server, screenshot
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2  # probabilities and attributions
     wait_for_tables(page)
     page.screenshot(path=str(screenshots / "4_classify_upload.png"))
+
+
+def nudge_slider(tab, label: str, presses: int) -> None:
+    """Move a slider ``presses`` steps to the left with the keyboard, as a student could, and wait for the rerun."""
+    thumb = tab.get_by_role("slider", name=label)
+    for _ in range(presses):
+        thumb.press("ArrowLeft")
+        settle(tab)
+
+
+def test_layers_shows_feature_maps_of_both_shipped_nets(page, server, screenshots):
+    open_page(page, server, "Layers")
+    assert_no_exception(page, "Layers")
+    assert page.get_by_text("a plain block has no shortcut").count() and page.get_by_text("the residual F(x) has RMS").count()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+    page.screenshot(path=str(screenshots / "7_layers.png"), full_page=True)
+
+
+def test_landscape_computes_loss_slices_with_a_progress_bar(page, server, screenshots):
+    open_page(page, server, "Landscape")
+    nudge_slider(page, "Training images the loss is measured on", 1)  # 64 images
+    nudge_slider(page, "Points along the slice", 1)                    # 21 points: quick on a busy CPU
+    page.get_by_role("button", name=re.compile("Compute the 1-D slices")).click()
+    page.get_by_text("decades per unit of α").first.wait_for(timeout=300_000)
+    settle(page, timeout_s=300)
+    assert_no_exception(page, "Landscape after computing the slices")
+    page.screenshot(path=str(screenshots / "6_landscape_slices.png"), full_page=True)
+
+
+def test_lesion_study_of_the_shipped_pair(page, server, screenshots):
+    open_page(page, server, "Lesion")
+    nudge_slider(page, "Test images (single-block sweep)", 1)  # 200 images
+    nudge_slider(page, "Test images (k random blocks)", 1)     # 100 images
+    nudge_slider(page, "Random draws per k", 2)                # 1 draw
+    page.get_by_role("button", name=re.compile("Run the lesion study")).click()
+    page.get_by_text("On average one deleted block", exact=False).first.wait_for(timeout=540_000)
+    settle(page, timeout_s=300)
+    assert_no_exception(page, "Lesion after the study")
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+    page.screenshot(path=str(screenshots / "5_lesion.png"), full_page=True)

@@ -1,0 +1,72 @@
+"""What the Lesion, Landscape and Layers pages share: which stored runs can be looked inside, the
+matched plain/ResNet pair they open on, a progress bar fed from a core callback, and figure series."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import inside, lesion
+from core.store import RunRecord, RunStore
+from dashboard import common, figures
+
+# Session-state keys of the pair each page shows (one pair per page, so each page keeps its own choice).
+LESION_PAIR_KEYS = ("lesion_plain", "lesion_resnet")
+LANDSCAPE_PAIR_KEYS = ("landscape_plain", "landscape_resnet")
+LAYERS_PAIR_KEYS = ("layers_plain", "layers_resnet")
+
+
+def lookable_runs(store: RunStore) -> list[RunRecord]:
+    """Finished CIFAR-style runs with weights whose blocks these pages understand (plain, ResNet A or B)."""
+    return [r for r in common.stored_runs(store, statuses=("done",), with_weights=True)
+            if r.config.arch == "cifar" and r.config.shortcut in inside.LESION_SHORTCUTS]
+
+
+def pick_pair(records: list[RunRecord], keys: tuple[str, str]) -> tuple[RunRecord | None, RunRecord | None]:
+    """Two pickers, a plain net (left) and a ResNet (right), opening on the matched depth-56 pair."""
+    plains = [r for r in records if r.config.shortcut == "none"]
+    resnets = [r for r in records if r.config.shortcut != "none"]
+    plain_default, resnet_default = inside.matched_pair(records)
+    left, right = st.columns(2)
+    plain = common.pick_run("Plain net", plains, key=keys[0], container=left,
+                            default_id=plain_default.run_id if plain_default else None)
+    resnet = common.pick_run("ResNet", resnets, key=keys[1], container=right,
+                             default_id=resnet_default.run_id if resnet_default else None)
+    return plain, resnet
+
+
+def explain_missing(plain: RunRecord | None, resnet: RunRecord | None) -> bool:
+    """Say what is missing when a page has no plain net or no ResNet to show; True when both are there."""
+    if plain is not None and resnet is not None:
+        return True
+    missing = " and ".join(n for n, r in (("a plain net", plain), ("a ResNet", resnet)) if r is None)
+    st.info(f"No finished run of {missing} with saved weights is stored. The shipped reference runs include plain-56 and "
+            "ResNet-56; train others on the Train page.", icon=":material/info:")
+    return False
+
+
+def progress_reporter(text: str):
+    """A st.progress bar and a callback (done, total) for core's loops; called on the script thread."""
+    bar = st.progress(0.0, text=text)
+
+    def report(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total) if total else 1.0, text=f"{text} {done:,} of {total:,}")
+
+    return bar, report
+
+
+def mismatch_note(plain: RunRecord, resnet: RunRecord) -> str | None:
+    """A warning when the pair is not a fair contrast (different depth or different training)."""
+    from core.compare import setup_key
+    if plain.config.depth != resnet.config.depth:
+        return f"The two nets differ in depth ({plain.config.depth} vs {resnet.config.depth}): the paper's contrast is at equal depth."
+    if setup_key(plain.config) != setup_key(resnet.config) or plain.config.seed != resnet.config.seed:
+        return "The two runs were trained differently (data, recipe, epochs or seed): the contrast is not like for like."
+    return None
+
+
+def lesion_series(result: lesion.LesionResult, record: RunRecord) -> tuple[figures.RunSeries, figures.RunSeries]:
+    """Figure series for the per-block bars and the k-curve of one network."""
+    blocks = pd.DataFrame(result.blocks).assign(intact=result.intact_error)
+    curve = pd.DataFrame(lesion.k_summary(result)) if result.k_curve else pd.DataFrame()
+    label = record.config.model_name
+    return figures.run_series(label, record.config, blocks), figures.run_series(label, record.config, curve)

@@ -1,0 +1,98 @@
+"""The Lesion, Landscape and Layers pages under streamlit.testing.v1.AppTest: an empty store, and a store
+with a tiny plain net and ResNet (computing on a button press, then answering from the disk cache)."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, tiny_config
+from test_app_compare_classify import texts
+
+LESION = str(ROOT / "pages" / "5_Lesion.py")
+LANDSCAPE = str(ROOT / "pages" / "6_Landscape.py")
+LAYERS = str(ROOT / "pages" / "7_Layers.py")
+TIMEOUT = 300  # seconds per script run: lesion sweeps and landscapes on a shared 2-core CPU
+
+
+@pytest.fixture(scope="module")
+def pair_home(tmp_path_factory):
+    from core.store import RunStore
+    from core.train import train
+    home = tmp_path_factory.mktemp("inside_home")
+    store = RunStore(home)
+    for shortcut in ("none", "A"):
+        assert train(tiny_config(shortcut=shortcut, probe_every=0), store).record.status == "done"
+    return home
+
+
+@pytest.fixture
+def no_reference_runs(monkeypatch):
+    from core import reference
+    monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
+
+
+@pytest.fixture
+def home(pair_home, monkeypatch, no_reference_runs):
+    monkeypatch.setenv("RESNET_LAB_HOME", str(pair_home))
+    return pair_home
+
+
+def run(path: str) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("page", [LESION, LANDSCAPE, LAYERS])
+def test_with_an_empty_store_each_page_says_what_is_missing(tmp_path, monkeypatch, no_reference_runs, page):
+    monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path / "empty"))
+    at = run(page)
+    assert "No finished run of a plain net and a ResNet" in texts(at)
+    assert not at.get("plotly_chart")
+
+
+def test_lesion_page_computes_on_request_then_answers_from_the_cache(home):
+    at = run(LESION)
+    assert not at.get("plotly_chart") and "Not computed yet for plain-8 and ResNet-8 (A)" in texts(at)
+    at.select_slider(key="lesion_images").set_value(200)
+    at.select_slider(key="lesion_k_images").set_value(100)
+    at.slider(key="lesion_draws").set_value(2).run()
+    click(at, "lesion_run")
+    at.run()  # the results are on disk now: the page draws them without a button
+    assert len(at.get("plotly_chart")) == 3  # per-block bars, k-curve, path lengths
+    captions = texts(at)
+    assert "plain-8: intact" in captions and "ResNet-8 (A): intact" in captions and "on 200 images" in captions
+    assert "2^3 = 8 paths" in captions and "*not* measured here" in captions
+
+    fresh = run(LESION)  # a second viewer with the same settings gets the cached results at once
+    fresh.select_slider(key="lesion_images").set_value(200)
+    fresh.select_slider(key="lesion_k_images").set_value(100)
+    fresh.slider(key="lesion_draws").set_value(2).run()
+    assert len(fresh.get("plotly_chart")) == 3 and not fresh.button
+
+
+def test_landscape_page_computes_slices_and_planes(home):
+    at = run(LANDSCAPE)
+    at.select_slider(key="landscape_batch").set_value(64)
+    at.select_slider(key="landscape_slice_points").set_value(21).run()
+    click(at, "landscape_run_1d")
+    assert len(at.get("plotly_chart")) == 1 and "decades per unit of α" in texts(at)
+    click(at, "landscape_run_2d")
+    assert len(at.get("plotly_chart")) == 2 and "11×11 plane" in texts(at)
+    assert "running statistics" in texts(at)
+
+
+def test_layers_page_shows_both_nets_inside_a_block(home):
+    at = run(LAYERS)
+    assert len(at.get("plotly_chart")) == 3  # feature maps, block parts, response std
+    captions = texts(at)
+    assert "plain-8, stage2.block0: a plain block has no shortcut" in captions
+    assert "ResNet-8 (A), stage2.block0: the residual F(x) has RMS" in captions
+    at.selectbox(key="layers_block").set_value("stage3.block0")
+    at.slider(key="layers_image").set_value(7).run()
+    assert not at.exception and "ResNet-8 (A), stage3.block0" in texts(at)
