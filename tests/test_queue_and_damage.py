@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ROOT, tiny_config
 from core import jobs
+from core.config import RunConfig
 from core.store import FINISHED, RESUMABLE, AlreadyRunning, Claim, Protected, QueueFull, RunStatus, RunStore, StoreError
 from core.train import train
 
@@ -228,14 +229,17 @@ def test_queue_places_and_cancel_of_queued_and_running_runs(store):
 
     claimed, fresh = store.claim_next()
     assert claimed.run_id == configs[0].run_id and fresh
-    seen = []
+    seen, stop = [], threading.Event()
 
     def cancel_at_step_two(event):
         seen.append(event["step"])
         if event["step"] == 2:
             store.cancel(claimed.run_id)  # as another process would: through the store
+            # The run's writer thread reads the request at its next heartbeat and sets ``stop``; wait for it here,
+            # so a busy machine cannot let the tiny run finish first.
+            assert stop.wait(60), "the cancel request never reached the training loop"
 
-    record = train(claimed, store, progress=cancel_at_step_two, claim=Claim(claimed.run_id, fresh)).record
+    record = train(claimed, store, stop=stop, progress=cancel_at_step_two, claim=Claim(claimed.run_id, fresh)).record
     assert record.status == RunStatus.CANCELLED and max(seen) < 96
     assert store.queue_place(configs[2].run_id) == 1
     assert not store.cancel(claimed.run_id)  # neither queued nor running now
@@ -273,6 +277,13 @@ def cli_args(config):
             "--epochs", str(c.epochs), "--seed", str(c.seed), "--probe-every", str(c.probe_every)]
     args += ["--subset", str(c.subset)] if c.subset else []
     args += ["--test-subset", str(c.test_subset)] if c.test_subset else []
+    args += ["--batch-size", str(c.batch_size)] if c.batch_size else []
+    args += ["--lr", repr(c.lr)] if c.lr else []
+    args += ["--schedule", c.schedule] if c.schedule else []
+    args += [] if c.augment is None else ["--augment" if c.augment else "--no-augment"]
+    args += [] if c.bn else ["--no-bn"]
+    args += ["--init", c.init]
+    assert RunConfig.from_dict(c.to_dict()).run_id == c.run_id
     return args
 
 
