@@ -93,7 +93,7 @@ def matched_pair(records: list[RunRecord], depth: int | None = 56) -> tuple[RunR
     if not pairs:
         return None, None
     pairs.sort(key=lambda p: (p[0].config.depth != depth, not (p[0].reference and p[1].reference),
-                              p[1].config.shortcut != "A", -p[0].config.depth, -p[0].updated))
+                              p[1].config.shortcut != "A", -p[0].config.depth, p[0].config.seed, -p[0].updated))
     return pairs[0]
 
 

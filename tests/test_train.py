@@ -127,9 +127,9 @@ def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
     with sqlite3.connect(root / "runs.sqlite") as db:
         db.execute("CREATE TABLE epochs (run_id TEXT, epoch INTEGER, step INTEGER, train_loss REAL, train_acc REAL, "
                    "test_loss REAL, test_acc REAL, lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID")
-        db.execute("INSERT INTO epochs VALUES ('x', 1, 4, 2.0, 0.2, 2.1, 0.15, 0.1, 3.0)")
+        db.execute("INSERT INTO epochs VALUES ('0123456789ab', 1, 4, 2.0, 0.2, 2.1, 0.15, 0.1, 3.0)")
     s = RunStore(root)
-    h = s.history("x")
+    h = s.history("0123456789ab")
     assert h.epochs.test_acc.tolist() == [0.15] and h.epochs.train_eval_acc.isna().all() and h.evals.empty
     rec = train(tiny_config(probe_every=0), s).record
     assert s.history(rec.run_id).epochs.train_eval_acc.notna().all()

@@ -24,7 +24,10 @@ def test_the_margin_grows_with_fewer_test_images():
 
 
 def _finish(store, config, test_acc, status="done"):
-    store.begin(config, {"classes": list("abcdefghij"), "n_test": 1000}, fresh=True)
+    from core.models import build_model
+    store.claim(config)
+    store.set_info(config.run_id, {"classes": list("abcdefghij"), "n_test": 1000})
+    store.save_weights(config.run_id, build_model(depth=config.depth))  # a finished run has its weights
     store.set_status(config.run_id, status, metrics={"test_acc": test_acc, "train_acc": test_acc})
     return store.get(config.run_id)
 
