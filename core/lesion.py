@@ -29,6 +29,7 @@ import torch.nn as nn
 
 from .inputs import atomic_write_json, cpu_threads, fast_copy
 from .models import BasicBlock, CifarResNet, PadShortcut
+from .verdict import chance_margin
 
 # What a deleted block is replaced by, per shortcut kind, in words for the pages and the CLI.
 LESION_RULES = {
@@ -243,10 +244,20 @@ def lost_share(intact: float, lesioned: float, classes: int = 10) -> float:
     return float(np.clip((lesioned - intact) / room, -1, 1.5))
 
 
+def near_chance(result: LesionResult, classes: int = 10) -> bool:
+    """True when the intact network's error is within the chance margin of guessing on these images:
+    it has learned nothing that a deletion could take away."""
+    return (1 - 1 / classes) - sweep_summary(result)["intact"] < chance_margin(classes, result.images)
+
+
 def sweep_sentence(result: LesionResult, classes: int = 10) -> str:
     """What the per-block bars of one network show, with its numbers."""
     s = sweep_summary(result)
     share = lost_share(s["intact"], s["mean"], classes)
+    if near_chance(result, classes):
+        return (f"{result.model}: intact {pct(s['intact'])} test error on {result.images} images, near chance "
+                f"({pct(1 - 1 / classes)} for guessing): it did not learn, so deleting its blocks has nothing to take away "
+                f"({pct(s['mean'])} on average with one deleted).")
     tail = ("" if math.isnan(share) or share <= 0 else
             f", taking away {100 * share:.0f}% of its accuracy above chance ({pct(1 - 1 / classes)} error)")
     return (f"{result.model}: intact {pct(s['intact'])} test error on {result.images} images; with one of its {s['n']} blocks "
@@ -257,6 +268,10 @@ def sweep_sentence(result: LesionResult, classes: int = 10) -> str:
 def contrast_sentence(resnet: LesionResult, plain: LesionResult, classes: int = 10) -> str:
     """The side-by-side verdict: how much one deletion costs each net, relative to its room above chance."""
     r, p = sweep_summary(resnet), sweep_summary(plain)
+    stuck = [result.model for result in (plain, resnet) if near_chance(result, classes)]
+    if stuck:
+        return (f"This pair cannot show the contrast: {' and '.join(stuck)} never left chance, so a deletion has nothing "
+                "to take away. Choose a pair in which both networks learned (in the shipped runs, the 20-layer pair).")
     rs, ps = lost_share(r["intact"], r["mean"], classes), lost_share(p["intact"], p["mean"], classes)
     text = (f"On average one deleted block changes {resnet.model}'s test error by {100 * r['rise']:+.1f} points and "
             f"{plain.model}'s by {100 * p['rise']:+.1f} points")

@@ -147,6 +147,15 @@ def test_sentences_quote_the_numbers_of_the_data():
     assert lesion.lost_share(0.95, 0.96) != lesion.lost_share(0.95, 0.96)  # no room above chance: NaN
 
 
+def test_a_net_at_chance_is_named_and_no_contrast_is_drawn_from_it():
+    res = fake_result("ResNet-56 (A)", 0.26, [0.3, 0.4, 0.32, 0.36])
+    stuck = fake_result("plain-56", 0.88, [0.89, 0.9, 0.88, 0.89])  # 500 images: 2 points above guessing's 90%
+    assert lesion.near_chance(stuck) and not lesion.near_chance(res)
+    assert "near chance" in lesion.sweep_sentence(stuck) and "accuracy above chance" not in lesion.sweep_sentence(stuck)
+    c = lesion.contrast_sentence(res, stuck)
+    assert c.startswith("This pair cannot show the contrast: plain-56 never left chance") and "%" not in c
+
+
 def test_path_lengths_are_binomial():
     rows = lesion.path_lengths(27)
     assert [r["count"] for r in rows] == [math.comb(27, k) for k in range(28)]
