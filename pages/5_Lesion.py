@@ -13,6 +13,7 @@ from core import inside as core_inside  # noqa: E402
 from core import lesion  # noqa: E402
 from core.data import DataUnavailable  # noqa: E402
 from core.store import StoreError  # noqa: E402
+from core.verdict import record_verdict  # noqa: E402
 from dashboard import common, figures, inside  # noqa: E402
 
 IMAGE_CHOICES = (200, 500, 1000)
@@ -31,6 +32,10 @@ if not inside.explain_missing(plain, resnet):
     st.stop()
 if note := inside.mismatch_note(plain, resnet):
     st.warning(note, icon=":material/warning:")
+for record in (plain, resnet):
+    if flag := record_verdict(record):
+        st.warning(f"{record.config.model_name} {flag}: deleting its blocks has nothing to take away, so this pair "
+                   "cannot show the contrast. Choose a pair in which both networks learned.", icon=":material/warning:")
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
