@@ -2,17 +2,13 @@
 corrupt field, a row written by a newer version (an unknown config field), and a damaged database page.
 None may show an exception box; the runs not hit keep working."""
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, tiny_config
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGES, assert_no_exception, free_port, need_browser, open_page, settle
+from conftest import tiny_config
+from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGES, assert_no_exception, dashboard, need_browser, open_page, settle
 from test_queue_and_damage import damage_a_runs_page
 
 
@@ -30,31 +26,8 @@ def damaged_server(tmp_path_factory):
         store.claim(c)
         store.set_info(c.run_id, {"dataset": "Shapes-10 (built-in synthetic)", "note": "x" * 1500})
         store.set_status(c.run_id, RunStatus.DIVERGED, "the loss became nan at step 1 (epoch 1, lr 0.1).")
-    port = free_port()
-    log = open(home / "streamlit.log", "w")
-    env = {**os.environ, "RESNET_LAB_HOME": str(home), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port),
-                                "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    with dashboard(home) as url:
         yield url, store
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def corrupt_a_row(store) -> str:
