@@ -10,13 +10,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # so `import core` and `import dashboard` work from any working directory
     sys.path.insert(0, str(REPO_ROOT))
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide")
 
-from core.verdict import record_verdict  # noqa: E402
-from dashboard import common, figures, lesson  # noqa: E402
+# On a first start, loading PyTorch and installing the shipped runs take seconds: a tab opened then says so
+# instead of staying blank (the spinner shows only if this takes longer than half a second, so not on reruns).
+with st.spinner("Preparing the shipped reference runs… (the lab's first start takes a few seconds)"):
+    import pandas as pd  # noqa: E402
+    from core.verdict import record_verdict  # noqa: E402
+    from dashboard import common, figures, lesson  # noqa: E402
+    common.prepare_store()
 
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).

@@ -131,6 +131,15 @@ def _store_at(root: str) -> tuple[RunStore, str | None]:
     return store, note
 
 
+def prepare_store() -> None:
+    """Open the store and install the shipped reference runs now (once per server); failures are left for
+    ``get_store`` to explain on the page."""
+    try:
+        _store_at(str(default_store_root()))
+    except (StoreError, OSError):
+        pass
+
+
 def get_store() -> RunStore:
     """The run store under $RESNET_LAB_HOME (else ~/.local/share/resnet-lab); stops the page with
     an explanation if it cannot be opened."""
