@@ -12,7 +12,11 @@ if str(REPO_ROOT) not in sys.path:  # so `import core` and `import dashboard` wo
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide")
+from dashboard.keys import PROJECTOR  # noqa: E402
+
+# A link that opens in projector mode (a teacher's slide) starts with the sidebar folded: the room sees the page.
+st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide",
+                   initial_sidebar_state="collapsed" if st.query_params.get(PROJECTOR, "").lower() == "true" else "auto")
 
 # On a first start, loading PyTorch and installing the shipped runs take seconds: a tab opened then says so
 # instead of staying blank (the spinner shows only if this takes longer than half a second, so not on reruns).

@@ -95,13 +95,21 @@ def link_box(container) -> None:
 
 # ------------------------------------------------------------------------------- projector mode
 
-# Projector mode, all of it: type a room can read, and no element fading grey while it redraws
-# (Streamlit marks elements from the previous run with data-stale="true" and dims them).
+# Projector mode, all of it: larger text in the main area (Plotly charts keep their own sizes, so their
+# legends and axis titles keep their places), and no element fading grey while it redraws (Streamlit marks
+# the elements of the previous run with data-stale="true" and dims them).
 PROJECTOR_CSS = """
-html { font-size: 20px; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] :is(p, li, td, th) { font-size: 1.3rem; line-height: 1.5; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] :is(p, li) { font-size: 1.1rem; line-height: 1.45; }
+[data-testid="stMain"] [data-testid="stWidgetLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1.1rem; }
+[data-testid="stMain"] :is(input, [data-testid="stRadioOption"] p) { font-size: 1.1rem !important; }
+[data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem; line-height: 1.2; }
+[data-testid="stMain"] h1 { font-size: 3rem; }
+[data-testid="stMain"] h2 { font-size: 2.25rem; }
+[data-testid="stMain"] h3 { font-size: 1.9rem; }
+[data-testid="stMain"] h4 { font-size: 1.6rem; }
 [data-testid="stElementContainer"][data-stale="true"], [data-stale="true"] * {
     opacity: 1 !important; transition: none !important; filter: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 """
 
 
