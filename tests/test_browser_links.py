@@ -99,7 +99,7 @@ def shows(tab, key: str, wanted, timeout_s: float = 60) -> bool:
 
 
 def shown_link(tab) -> str:
-    return tab.locator('[data-testid="stSidebar"] [data-testid="stCode"] code').last.inner_text()
+    return tab.locator('[data-testid="stSidebar"] [data-testid="stCode"] code').last.text_content().strip()
 
 
 def test_lesson_links_open_gradients_train_and_classify_as_they_say(lab, tab):
@@ -179,12 +179,14 @@ def test_settings_survive_a_visit_to_another_page(lab, tab):
 
 def test_projector_mode_from_a_link(lab, tab):
     url, _ = lab
+    paragraph = "() => getComputedStyle(document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stMarkdownContainer\"] p')).fontSize"
     tab.goto(f"{url}/Compare")
     settle(tab, timeout_s=TIMEOUT_S)
-    normal = tab.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+    normal = float(tab.evaluate(paragraph).removesuffix("px"))
     open_link(tab, url, "Compare", {keys.PROJECTOR: ["true"]})
     assert shows(tab, keys.PROJECTOR, True), value(tab, keys.PROJECTOR)
-    assert tab.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "20px" != normal
+    assert float(tab.evaluate(paragraph).removesuffix("px")) > normal
+    assert tab.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"  # folded for the room
     assert tab.locator('[data-testid="stAppDeployButton"]').count() == 0
     assert tab.locator(RUNNING).count() == 0
     assert shown_link(tab).endswith("projector=true")
