@@ -6,8 +6,11 @@ The page scripts live in the top-level pages/ directory; st.navigation below wir
 import sys
 from pathlib import Path
 
+# The one place that sets the import path: `streamlit run dashboard/Home.py` puts only dashboard/ on it, and
+# every page runs in this process, so `import core` and `import dashboard` work from here on, from any working
+# directory. (The command line runs as `python -m core` from the repository root; pytest.ini sets pythonpath.)
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `import core` and `import dashboard` work from any working directory
+if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import pandas as pd  # noqa: E402

@@ -11,26 +11,23 @@ from __future__ import annotations
 import hmac
 import os
 import platform
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `import core` works however the app was launched
-    sys.path.insert(0, str(REPO_ROOT))
+import streamlit as st
+import torch
 
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-
-from core import jobs, reference  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.data import DatasetChoice, dataset_choices  # noqa: E402,F401  (pages read them through this module)
-from core.progress import format_seconds  # noqa: E402
-from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,  # noqa: E402
+from core import jobs, reference
+from core.config import RunConfig
+from core.data import DatasetChoice, dataset_choices  # noqa: F401  (pages read them through this module)
+from core.progress import format_seconds
+from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,
                         StoreError, default_store_root)
-from core.train import cpu_has_native_bf16  # noqa: E402
+from core.train import cpu_has_native_bf16
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PAGES_DIR = REPO_ROOT / "pages"
 TRAIN_PAGE = PAGES_DIR / "1_Train.py"
