@@ -16,11 +16,23 @@ FAMILIES = {"none": "plain", "A": "ResNet A", "B": "ResNet B", "concat": "concat
 TORCHVISION_FAMILY = "torchvision ResNet-18"
 FAMILY_NAMES = (*FAMILIES.values(), TORCHVISION_FAMILY)
 DATASET_TITLES = {"builtin": "Shapes-10", "cifar10": "CIFAR-10"}
+# Short names for the command line (the shortcut options' own names too).
+FAMILY_ALIASES = {"plain": "plain", "A": "ResNet A", "B": "ResNet B", "concat": "concat-merge", "torchvision": TORCHVISION_FAMILY}
 
 
 def family(config: RunConfig) -> str:
     """'plain', 'ResNet A', 'ResNet B', 'concat-merge' or 'torchvision ResNet-18'."""
     return TORCHVISION_FAMILY if config.arch == TORCHVISION_MODEL else FAMILIES[config.shortcut]
+
+
+def parse_family(text: str) -> str:
+    """A family from its name or short name, any case ('plain', 'a', 'ResNet A', 'none', 'torchvision'); else ValueError."""
+    wanted = text.strip().lower()
+    names = {**{k.lower(): v for k, v in FAMILY_ALIASES.items()}, **{v.lower(): v for v in FAMILY_NAMES}, "none": "plain"}
+    if wanted not in names:
+        raise ValueError(f"{text!r} is not a network family; one of: {', '.join(FAMILY_ALIASES)} "
+                         f"(or {', '.join(FAMILY_NAMES)})")
+    return names[wanted]
 
 
 def depth(config: RunConfig) -> int:
