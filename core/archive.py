@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -128,11 +130,11 @@ class _Run:
     label: str
 
 
-def read_lesson(path: str | Path) -> tuple[dict, list[_Run]]:
-    """The manifest and every run of a lesson file, each checked; ArchiveError (naming the file and the reason) if
-    anything is wrong. Nothing is written anywhere."""
+def read_lesson(path: str | Path, name: str | None = None) -> tuple[dict, list[_Run]]:
+    """The manifest and every run of a lesson file, each checked; ArchiveError (naming the file, as ``name`` if
+    given, and the reason) if anything is wrong. Nothing is written anywhere."""
     path = Path(path)
-    where = f"{path.name}"
+    where = name or path.name
 
     def refuse(reason: str) -> ArchiveError:
         return ArchiveError(f"{where} cannot be imported: {reason}")
@@ -243,13 +245,15 @@ def _check_weights(config: RunConfig, blob: bytes, run_id: str, refuse) -> None:
         raise refuse(f"run {run_id}: its weights do not fit {c.model_name} ({str(e).splitlines()[0]})") from None
 
 
-def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False, teacher: bool = False) -> ImportResult:
+def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False, teacher: bool = False,
+                  name: str | None = None) -> ImportResult:
     """Check a lesson file completely, then add its runs to ``store`` in one transaction (all or none).
 
     Runs the store has are left as they are unless ``overwrite``; a live run is never replaced and a shipped
-    reference run only by a teacher (a StoreError says so, and nothing is imported)."""
+    reference run only by a teacher (a StoreError says so, and nothing is imported). ``name``: the file's
+    name in messages (an upload's own name rather than the temporary file holding it)."""
     path = Path(path)
-    _, runs = read_lesson(path)
+    _, runs = read_lesson(path, name)
     staged: dict[str, Path] = {}
     try:
         for run in runs:  # weights next to their final place first, so the commit only renames them
@@ -267,3 +271,28 @@ def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False,
             tmp.unlink(missing_ok=True)
     labels = {r.data["run"]["run_id"]: r.label for r in runs}
     return ImportResult(path, done["added"], done["replaced"], done["skipped"], labels)
+
+
+def lesson_file_name(title: str = "") -> str:
+    """'resnet-lab-week-3-depth.zip' from a title, else 'resnet-lab-lesson-<date>.zip'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60]
+    return f"resnet-lab-{slug or 'lesson-' + datetime.now(timezone.utc).strftime('%Y%m%d')}{SUFFIX}"
+
+
+def export_lesson_bytes(store: RunStore, records: list[RunRecord], *, title: str = "",
+                        filters: dict | None = None) -> tuple[bytes, ExportResult]:
+    """A lesson file's bytes (for a download), and what went into it."""
+    with tempfile.TemporaryDirectory(prefix="resnet-lab-export-") as tmp:
+        result = export_lesson(store, Path(tmp) / lesson_file_name(title), records, title=title, filters=filters)
+        return result.path.read_bytes(), result
+
+
+def import_lesson_bytes(store: RunStore, data: bytes, name: str, *, overwrite: bool = False,
+                        teacher: bool = False) -> ImportResult:
+    """Import an uploaded lesson file (its bytes and its name, for messages)."""
+    with tempfile.TemporaryDirectory(prefix="resnet-lab-import-") as tmp:
+        path = Path(tmp) / "upload.zip"
+        path.write_bytes(data)
+        result = import_lesson(store, path, overwrite=overwrite, teacher=teacher, name=name)
+    result.path = Path(name)
+    return result

@@ -25,6 +25,14 @@ def family(config: RunConfig) -> str:
     return TORCHVISION_FAMILY if config.arch == TORCHVISION_MODEL else FAMILIES[config.shortcut]
 
 
+def dataset_title(name: str) -> str:
+    return DATASET_TITLES.get(name, name)
+
+
+def recipe_name(recipe: str) -> str:
+    return RECIPE_NAMES.get(recipe, recipe)
+
+
 def parse_family(text: str) -> str:
     """A family from its name or short name, any case ('plain', 'a', 'ResNet A', 'none', 'torchvision'); else ValueError."""
     wanted = text.strip().lower()
@@ -77,9 +85,9 @@ class RunFilter:
         """'CIFAR-10 · plain, ResNet A · depth 20, 56 · tag week-3', or 'all runs'."""
         if self.empty:
             return "all runs"
-        parts = [", ".join(DATASET_TITLES.get(d, d) for d in self.datasets), ", ".join(self.families),
+        parts = [", ".join(map(dataset_title, self.datasets)), ", ".join(self.families),
                  ("depth " + ", ".join(map(str, self.depths))) if self.depths else "",
-                 ", ".join(RECIPE_NAMES.get(r, r) for r in self.recipes),
+                 ", ".join(map(recipe_name, self.recipes)),
                  ("tag " + ", ".join(self.tags)) if self.tags else ""]
         return " · ".join(p for p in parts if p)
 
@@ -92,3 +100,14 @@ def facets(records: list[RunRecord]) -> dict[str, list]:
             seen[name].update(values)
     order = {name: i for i, name in enumerate(FAMILY_NAMES)}
     return {name: sorted(values, key=(order.get if name == "families" else None)) for name, values in seen.items()}
+
+
+def table_row(record: RunRecord) -> dict:
+    """One run as the Runs page lists it (rounded numbers, names a person reads)."""
+    c = record.config
+    acc = record.metrics.get("test_acc")
+    return {"run": ("★ " if record.reference else "") + (record.name or c.label), "status": str(record.status),
+            "data set": dataset_title(c.dataset), "family": family(c), "depth": depth(c), "recipe": recipe_name(c.recipe), "tags": ", ".join(record.tags),
+            "epochs": f"{record.epochs_done}/{c.epochs}",
+            "test accuracy (%)": None if acc is None or acc != acc else round(100 * acc, 2),
+            "training time (s)": round(record.seconds, 1), "id": record.run_id}

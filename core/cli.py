@@ -264,7 +264,7 @@ def summary(record) -> dict:
 
 
 def cmd_list(args) -> None:
-    from .catalog import DATASET_TITLES
+    from .catalog import dataset_title
     from .reference import install_once
     store = RunStore(args.store)
     installed = install_once(store, log=lambda m: print(m, file=sys.stderr)) if args.shipped else 0
@@ -275,7 +275,7 @@ def cmd_list(args) -> None:
     for d in listing.damaged:
         print(f"warning: run {d.run_id} skipped: {d.reason}", file=sys.stderr)
     lines = [f"{'run':<13}{'status':<12}{'data set':<11}{'epochs':>7}  {'test acc':>9}  {'seconds':>8}  label"]
-    lines += [f"{r['run_id']:<13}{r['status']:<12}{DATASET_TITLES.get(c.dataset, c.dataset):<11}{r['epochs_done']:>3}/{r['epochs']:<3}  "
+    lines += [f"{r['run_id']:<13}{r['status']:<12}{dataset_title(c.dataset):<11}{r['epochs_done']:>3}/{r['epochs']:<3}  "
               f"{fmt_pct(r['test_acc']):>9}  {r['seconds']:>8.1f}  {r['label']}" + ("  ! near chance" if r["flag"] else "")
               for r, c in zip(rows, (rec.config for rec in records))]
     empty = "no runs stored yet" if not listing.records else f"no stored run matches ({chosen.text()})"

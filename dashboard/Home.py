@@ -26,7 +26,7 @@ from dashboard import common, figures, lesson  # noqa: E402
 PAGE_FILES = [("Train", ":material/model_training:", "1_Train.py"), ("Gradients", ":material/insights:", "2_Gradients.py"),
               ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py"),
               ("Lesion", ":material/content_cut:", "5_Lesion.py"), ("Landscape", ":material/landscape:", "6_Landscape.py"),
-              ("Layers", ":material/layers:", "7_Layers.py")]
+              ("Layers", ":material/layers:", "7_Layers.py"), ("Runs", ":material/folder_managed:", "8_Runs.py")]
 
 
 def home() -> None:
