@@ -36,6 +36,7 @@ from .store import FINISHED, HISTORY_TABLES, RunRecord, RunStatus, RunStore, Sto
 FORMAT, VERSION = "resnet-lab-lesson", 1
 MANIFEST = "manifest.json"
 SUFFIX = ".zip"
+MAX_UPLOAD_MB = 512             # the largest lesson file the Runs page accepts (the command line has no limit)
 MAX_UNPACKED_BYTES = 8 * 2**30  # refuse archives that would unpack to more than this (a zip bomb, or not ours)
 
 

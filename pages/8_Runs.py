@@ -20,7 +20,7 @@ chosen = catalog.RunFilter(
                                  format_func=catalog.dataset_title, placeholder="any"),
     families=cols[1].multiselect("Family", options["families"], key=K.RUNS_FAMILY, bind="query-params", placeholder="any",
                                  help="plain: no shortcuts; ResNet A: identity shortcuts, zero-padded where the width "
-                                      "grows; ResNet B: 1×1 projections where it grows (He et al. 2015, §4.2)"),
+                                      "grows; ResNet B: 1×1 projections where it grows (He et al. 2015, §3.3)"),
     depths=cols[2].multiselect("Depth", options["depths"], key=K.RUNS_DEPTH, bind="query-params", placeholder="any"),
     recipes=cols[3].multiselect("Recipe", options["recipes"], key=K.RUNS_RECIPE, bind="query-params", placeholder="any",
                                 format_func=catalog.recipe_name),
@@ -89,6 +89,7 @@ with left:
     st.markdown(f"**Export** the {len(shown)} run{'s' * (len(shown) != 1)} shown above (finished ones: configs, "
                 "histories, probes and weights) as one file.")
     title = st.text_input("Title", key=K.RUNS_EXPORT_TITLE, placeholder="e.g. Week 3: depth")
+    selection = (tuple(r.run_id for r in shown), title)  # a file prepared for another selection is not offered
     if st.button("Prepare the lesson file", key=K.RUNS_EXPORT_PREPARE, disabled=not shown):
         try:
             data, result = archive.export_lesson_bytes(store, shown, title=title, filters=chosen.to_dict())
@@ -96,19 +97,20 @@ with left:
             st.error(str(e))
         else:
             left_out = f"; {len(result.left_out)} not finished left out" if result.left_out else ""
-            st.session_state[K.RUNS_EXPORT_FILE] = (archive.lesson_file_name(title), data,
-                                                    f"{len(result.runs)} runs, {result.weights} with weights, "
-                                                    f"{result.bytes / 1e6:.1f} MB{left_out}")
+            st.session_state[K.RUNS_EXPORT_FILE] = (selection, archive.lesson_file_name(title), data,
+                                                    f"{len(result.runs)} run{'s' * (len(result.runs) != 1)}, "
+                                                    f"{result.weights} with weights, {result.bytes / 1e6:.1f} MB{left_out}")
     prepared = st.session_state.get(K.RUNS_EXPORT_FILE)
-    if prepared:
-        file_name, data, summary = prepared
+    if prepared and prepared[0] == selection:
+        _, file_name, data, summary = prepared
         st.download_button(f"Download {file_name}", data, file_name=file_name, mime="application/zip",
                            icon=":material/download:", on_click="ignore")
         st.caption(summary)
 with right:
     st.markdown("**Import** a lesson file exported here or on another machine. It is checked completely first; "
                 "a damaged or foreign file is refused and nothing changes.")
-    upload = st.file_uploader("Lesson file", type=["zip"], key=K.RUNS_IMPORT_UPLOAD)
+    upload = st.file_uploader("Lesson file", type=["zip"], key=K.RUNS_IMPORT_UPLOAD, max_upload_size=archive.MAX_UPLOAD_MB,
+                              help="Larger lesson files: `python -m core import-lesson FILE` on the server")
     overwrite = st.checkbox("Replace runs this store already has", key=K.RUNS_IMPORT_OVERWRITE,
                             help="Otherwise they are left as they are. A queued or training run is never replaced.")
     if st.button("Import", key=K.RUNS_IMPORT_BUTTON, disabled=upload is None):

@@ -102,11 +102,15 @@ def test_teacher_renames_tags_exports_imports_and_deletes(home, tmp_path, monkey
 
     at.text_input(key=K.RUNS_EXPORT_TITLE).input("Week 3").run()
     at.button(key=K.RUNS_EXPORT_PREPARE).click().run()
-    name, data, summary = at.session_state[K.RUNS_EXPORT_FILE]
-    assert name == "resnet-lab-week-3.zip" and summary.startswith("1 runs, 1 with weights")
+    _, name, data, summary = at.session_state[K.RUNS_EXPORT_FILE]
+    assert name == "resnet-lab-week-3.zip" and summary.startswith("1 run, 1 with weights")
     assert at.download_button[0].label == f"Download {name}"
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert f"runs/{own}/weights.safetensors" in z.namelist()
+    at.text_input(key=K.RUNS_EXPORT_TITLE).input("Week 4").run()
+    assert not at.download_button  # prepared for another title: not offered until prepared again
+    at.text_input(key=K.RUNS_EXPORT_TITLE).input("Week 3").run()
+    assert at.download_button
 
     weights = store.weights_path(own).read_bytes()
     at.button(key=f"runs_delete_{own}").click().run()
