@@ -4,8 +4,8 @@ import streamlit as st
 
 from core import archive, catalog, jobs
 from core.store import LIVE, StoreError
-from dashboard import common
-from dashboard import keys as K
+from dashboard import common, keys
+from dashboard.common import BIND
 
 st.title("Runs")
 store = common.get_store()
@@ -14,22 +14,32 @@ common.damage_note(store)
 
 # -- filters (in the URL: a link opens the same selection) -------------------------------------------------
 options = catalog.facets(records)
+
+
+def facet(container, label: str, name: str, key: str, what: str, **kwargs) -> list:
+    """One filter: a multiselect over the values stored runs have, bound to the URL; a link's value that no
+    stored run has is left out with a note."""
+    asked = common.link_values(key)
+    chosen = container.multiselect(label, options[name], key=key, bind=BIND, placeholder="any", **kwargs)
+    common.note_ignored(asked, map(kwargs.get("format_func", str), options[name]), what, container)
+    return chosen
+
+
 cols = st.columns(5)
 chosen = catalog.RunFilter(
-    datasets=cols[0].multiselect("Data set", options["datasets"], key=K.RUNS_DATASET, bind="query-params",
-                                 format_func=catalog.dataset_title, placeholder="any"),
-    families=cols[1].multiselect("Family", options["families"], key=K.RUNS_FAMILY, bind="query-params", placeholder="any",
-                                 help="plain: no shortcuts; ResNet A: identity shortcuts, zero-padded where the width "
-                                      "grows; ResNet B: 1×1 projections where it grows (He et al. 2015, §3.3)"),
-    depths=cols[2].multiselect("Depth", options["depths"], key=K.RUNS_DEPTH, bind="query-params", placeholder="any"),
-    recipes=cols[3].multiselect("Recipe", options["recipes"], key=K.RUNS_RECIPE, bind="query-params", placeholder="any",
-                                format_func=catalog.recipe_name),
-    tags=cols[4].multiselect("Tag", options["tags"], key=K.RUNS_TAG, bind="query-params", placeholder="any",
-                             help="Tags a teacher gave runs (any of the chosen ones matches)"),
+    datasets=facet(cols[0], "Data set", "datasets", keys.RUNS_DATASET, "data sets of stored runs",
+                   format_func=catalog.dataset_title),
+    families=facet(cols[1], "Family", "families", keys.RUNS_FAMILY, "families of stored runs",
+                   help="plain: no shortcuts; ResNet A: identity shortcuts, zero-padded where the width grows; "
+                        "ResNet B: 1×1 projections where it grows (He et al. 2015, §3.3)"),
+    depths=facet(cols[2], "Depth", "depths", keys.RUNS_DEPTH, "depths of stored runs"),
+    recipes=facet(cols[3], "Recipe", "recipes", keys.RUNS_RECIPE, "recipes of stored runs", format_func=catalog.recipe_name),
+    tags=facet(cols[4], "Tag", "tags", keys.RUNS_TAG, "tags of stored runs",
+               help="Tags a teacher gave runs (any of the chosen ones matches)"),
 )
 shown = chosen.apply(records)
 
-note = st.session_state.pop(K.RUNS_NOTE, None)
+note = st.session_state.pop(keys.RUNS_NOTE, None)
 if note:
     (st.success if note[0] == "ok" else st.error)(note[1])
 
@@ -51,13 +61,13 @@ if not common.is_teacher():
 
 def done(kind: str, text: str) -> None:
     """Show ``text`` once after the page reruns with the store's new contents."""
-    st.session_state[K.RUNS_NOTE] = (kind, text)
+    st.session_state[keys.RUNS_NOTE] = (kind, text)
     st.rerun()
 
 
 # -- one run: name, tags, cancel, delete ---------------------------------------------------------------------
 st.subheader("Manage a run")
-record = common.pick_run("Run", shown, key=K.RUNS_PICK, help="Among the runs the filters above show")
+record = common.pick_run("Run", shown, key=keys.RUNS_PICK, help="Among the runs the filters above show", bind=False)
 if record is None:
     st.caption("No run matches the filters.")
 else:
@@ -88,19 +98,19 @@ left, right = st.columns(2, gap="large")
 with left:
     st.markdown(f"**Export** the {len(shown)} run{'s' * (len(shown) != 1)} shown above (finished ones: configs, "
                 "histories, probes and weights) as one file.")
-    title = st.text_input("Title", key=K.RUNS_EXPORT_TITLE, placeholder="e.g. Week 3: depth")
+    title = st.text_input("Title", key=keys.RUNS_EXPORT_TITLE, placeholder="e.g. Week 3: depth")
     selection = (tuple(r.run_id for r in shown), title)  # a file prepared for another selection is not offered
-    if st.button("Prepare the lesson file", key=K.RUNS_EXPORT_PREPARE, disabled=not shown):
+    if st.button("Prepare the lesson file", key=keys.RUNS_EXPORT_PREPARE, disabled=not shown):
         try:
             data, result = archive.export_lesson_bytes(store, shown, title=title, filters=chosen.to_dict())
         except StoreError as e:
             st.error(str(e))
         else:
             left_out = f"; {len(result.left_out)} not finished left out" if result.left_out else ""
-            st.session_state[K.RUNS_EXPORT_FILE] = (selection, archive.lesson_file_name(title), data,
+            st.session_state[keys.RUNS_EXPORT_FILE] = (selection, archive.lesson_file_name(title), data,
                                                     f"{len(result.runs)} run{'s' * (len(result.runs) != 1)}, "
                                                     f"{result.weights} with weights, {result.bytes / 1e6:.1f} MB{left_out}")
-    prepared = st.session_state.get(K.RUNS_EXPORT_FILE)
+    prepared = st.session_state.get(keys.RUNS_EXPORT_FILE)
     if prepared and prepared[0] == selection:
         _, file_name, data, summary = prepared
         st.download_button(f"Download {file_name}", data, file_name=file_name, mime="application/zip",
@@ -109,11 +119,11 @@ with left:
 with right:
     st.markdown("**Import** a lesson file exported here or on another machine. It is checked completely first; "
                 "a damaged or foreign file is refused and nothing changes.")
-    upload = st.file_uploader("Lesson file", type=["zip"], key=K.RUNS_IMPORT_UPLOAD, max_upload_size=archive.MAX_UPLOAD_MB,
+    upload = st.file_uploader("Lesson file", type=["zip"], key=keys.RUNS_IMPORT_UPLOAD, max_upload_size=archive.MAX_UPLOAD_MB,
                               help="Larger lesson files: `python -m core import-lesson FILE` on the server")
-    overwrite = st.checkbox("Replace runs this store already has", key=K.RUNS_IMPORT_OVERWRITE,
+    overwrite = st.checkbox("Replace runs this store already has", key=keys.RUNS_IMPORT_OVERWRITE,
                             help="Otherwise they are left as they are. A queued or training run is never replaced.")
-    if st.button("Import", key=K.RUNS_IMPORT_BUTTON, disabled=upload is None):
+    if st.button("Import", key=keys.RUNS_IMPORT_BUTTON, disabled=upload is None):
         try:
             result = archive.import_lesson_bytes(store, upload.getvalue(), upload.name, overwrite=overwrite, teacher=True)
         except StoreError as e:  # ArchiveError too: the file is refused, the store unchanged

@@ -10,7 +10,7 @@ from conftest import ROOT, tiny_config
 from core import archive, reference
 from core.catalog import family
 from core.store import RunStore
-from dashboard import keys as K
+from dashboard import keys
 from dashboard.common import TEACHER_KEY
 
 RUNS = str(ROOT / "pages" / "8_Runs.py")
@@ -56,14 +56,14 @@ def test_filters_narrow_the_list_and_students_only_read(home):
     at = open_runs()
     total = len(RunStore(root).list())
     assert len(table(at)) == total and f"{total} of {total} stored runs match (all runs)" in at.caption[0].value
-    at.multiselect(key=K.RUNS_FAMILY).select("plain").run()
-    at.multiselect(key=K.RUNS_DEPTH).select(56).run()
+    at.multiselect(key=keys.RUNS_FAMILY).select("plain").run()
+    at.multiselect(key=keys.RUNS_DEPTH).select(56).run()
     rows = table(at)
     assert len(rows) >= 1 and set(rows["family"]) == {"plain"} and set(rows["depth"]) == {56}
     assert f"of {total} stored runs match (plain · depth 56)" in at.caption[0].value
-    at.multiselect(key=K.RUNS_FAMILY).unselect("plain").run()
-    at.multiselect(key=K.RUNS_DEPTH).unselect(56).run()
-    at.multiselect(key=K.RUNS_TAG).select("week-3").run()
+    at.multiselect(key=keys.RUNS_FAMILY).unselect("plain").run()
+    at.multiselect(key=keys.RUNS_DEPTH).unselect(56).run()
+    at.multiselect(key=keys.RUNS_TAG).select("week-3").run()
     assert list(table(at)["id"]) == [own] and list(table(at)["run"]) == ["my ResNet-8 B"]
     # no teacher actions without the passphrase: no buttons, no uploader, and the page says how to unlock them
     assert not at.button and not at.file_uploader and not at.text_input
@@ -71,10 +71,14 @@ def test_filters_narrow_the_list_and_students_only_read(home):
 
 
 def test_a_link_opens_the_same_selection(home):
-    at = open_runs(query={K.RUNS_FAMILY: "ResNet A", K.RUNS_DEPTH: "20"})
-    assert at.multiselect(key=K.RUNS_FAMILY).value == ["ResNet A"] and at.multiselect(key=K.RUNS_DEPTH).value == [20]
+    at = open_runs(query={keys.RUNS_FAMILY: ["ResNet A", "wide ResNet"], keys.RUNS_DEPTH: "20",
+                          keys.RUNS_RECIPE: "Adam (seed study)"})  # a selection's value travels as its label
+    assert at.multiselect(key=keys.RUNS_FAMILY).value == ["ResNet A"] and at.multiselect(key=keys.RUNS_DEPTH).value == [20]
+    assert at.multiselect(key=keys.RUNS_RECIPE).value == ["seed"]
     rows = table(at)
     assert len(rows) >= 1 and set(rows["family"]) == {"ResNet A"} and set(rows["depth"]) == {20}
+    note = [c.value for c in at.caption if c.value.startswith(":material/link_off:")]
+    assert note and "wide ResNet" in note[0] and "families of stored runs" in note[0]
 
 
 def test_the_passphrase_unlocks_the_teacher_actions(home, monkeypatch):
@@ -85,43 +89,43 @@ def test_the_passphrase_unlocks_the_teacher_actions(home, monkeypatch):
     assert any("give the teacher passphrase in the sidebar" in c.value for c in at.caption)
     at.text_input(key="teacher_passphrase_input").input("barn owl").run()
     assert not at.exception and "Manage a run" in [s.value for s in at.subheader]
-    assert at.button(key=K.RUNS_EXPORT_PREPARE) and at.file_uploader(key=K.RUNS_IMPORT_UPLOAD)
+    assert at.button(key=keys.RUNS_EXPORT_PREPARE) and at.file_uploader(key=keys.RUNS_IMPORT_UPLOAD)
 
 
 def test_teacher_renames_tags_exports_imports_and_deletes(home, tmp_path, monkeypatch):
     root, own = home
     store = RunStore(root)
     at = open_runs(teacher=True)
-    at.multiselect(key=K.RUNS_TAG).select("week-3").run()
-    assert at.selectbox(key=K.RUNS_PICK).value == own
+    at.multiselect(key=keys.RUNS_TAG).select("week-3").run()
+    assert at.selectbox(key=keys.RUNS_PICK).value == own
     at.text_input(key=f"runs_name_{own}").input("ResNet-8 B, week 3").run()
     at.text_input(key=f"runs_tags_{own}").input("week-3, shortcuts").run()
     at.button(key=f"runs_save_{own}").click().run()
     assert store.get(own).name == "ResNet-8 B, week 3" and store.get(own).tags == ("week-3", "shortcuts")
     assert any("Saved the name and tags" in s.value for s in at.success)
 
-    at.text_input(key=K.RUNS_EXPORT_TITLE).input("Week 3").run()
-    at.button(key=K.RUNS_EXPORT_PREPARE).click().run()
-    _, name, data, summary = at.session_state[K.RUNS_EXPORT_FILE]
+    at.text_input(key=keys.RUNS_EXPORT_TITLE).input("Week 3").run()
+    at.button(key=keys.RUNS_EXPORT_PREPARE).click().run()
+    _, name, data, summary = at.session_state[keys.RUNS_EXPORT_FILE]
     assert name == "resnet-lab-week-3.zip" and summary.startswith("1 run, 1 with weights")
     assert at.download_button[0].label == f"Download {name}"
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert f"runs/{own}/weights.safetensors" in z.namelist()
-    at.text_input(key=K.RUNS_EXPORT_TITLE).input("Week 4").run()
+    at.text_input(key=keys.RUNS_EXPORT_TITLE).input("Week 4").run()
     assert not at.download_button  # prepared for another title: not offered until prepared again
-    at.text_input(key=K.RUNS_EXPORT_TITLE).input("Week 3").run()
+    at.text_input(key=keys.RUNS_EXPORT_TITLE).input("Week 3").run()
     assert at.download_button
 
     weights = store.weights_path(own).read_bytes()
     at.button(key=f"runs_delete_{own}").click().run()
     assert store.get(own) is None and any("Deleted" in s.value for s in at.success)
 
-    at.file_uploader(key=K.RUNS_IMPORT_UPLOAD).set_value(("week3.zip", data[:500], "application/zip")).run()
-    at.button(key=K.RUNS_IMPORT_BUTTON).click().run()
+    at.file_uploader(key=keys.RUNS_IMPORT_UPLOAD).set_value(("week3.zip", data[:500], "application/zip")).run()
+    at.button(key=keys.RUNS_IMPORT_BUTTON).click().run()
     assert any("week3.zip cannot be imported" in e.value for e in at.error) and store.get(own) is None
 
-    at.file_uploader(key=K.RUNS_IMPORT_UPLOAD).set_value(("week3.zip", data, "application/zip")).run()
-    at.button(key=K.RUNS_IMPORT_BUTTON).click().run()
+    at.file_uploader(key=keys.RUNS_IMPORT_UPLOAD).set_value(("week3.zip", data, "application/zip")).run()
+    at.button(key=keys.RUNS_IMPORT_BUTTON).click().run()
     assert not at.exception and any("week3.zip: 1 run added" in s.value for s in at.success)
     assert store.get(own).name == "ResNet-8 B, week 3" and store.weights_path(own).read_bytes() == weights
 
@@ -130,14 +134,14 @@ def test_a_shipped_run_can_be_deleted_by_the_teacher_and_a_filter_with_no_match_
     root, _ = home
     store = RunStore(root)
     shipped = next(r for r in store.list() if r.reference and family(r.config) == "ResNet B")
-    at = open_runs(teacher=True, query={K.RUNS_FAMILY: "ResNet B"})
-    at.selectbox(key=K.RUNS_PICK).select(shipped.run_id).run()
+    at = open_runs(teacher=True, query={keys.RUNS_FAMILY: "ResNet B"})
+    at.selectbox(key=keys.RUNS_PICK).select(shipped.run_id).run()
     at.button(key=f"runs_delete_{shipped.run_id}").click().run()
     assert store.get(shipped.run_id) is None
     reference.install(store)  # as the next server start does
-    at = open_runs(teacher=True, query={K.RUNS_FAMILY: "plain", K.RUNS_DEPTH: "110"})  # the shipped set has no plain-110
+    at = open_runs(teacher=True, query={keys.RUNS_FAMILY: "plain", keys.RUNS_DEPTH: "110"})  # the shipped set has no plain-110
     assert not at.dataframe and any("No run matches the filters" in c.value for c in at.caption)
-    assert at.button(key=K.RUNS_EXPORT_PREPARE).disabled
+    assert at.button(key=keys.RUNS_EXPORT_PREPARE).disabled
 
 
 def test_lesson_file_names_come_from_the_title():
