@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from .config import RECIPE_NAMES, RunConfig
 from .models import TORCHVISION_MODEL
 from .store import RunRecord
+from .verdict import record_verdict
 
 # The family of a network: how its blocks are wired, whatever its depth.
 FAMILIES = {"none": "plain", "A": "ResNet A", "B": "ResNet B", "concat": "concat-merge"}
@@ -110,4 +111,4 @@ def table_row(record: RunRecord) -> dict:
             "data set": dataset_title(c.dataset), "family": family(c), "depth": depth(c), "recipe": recipe_name(c.recipe), "tags": ", ".join(record.tags),
             "epochs": f"{record.epochs_done}/{c.epochs}",
             "test accuracy (%)": None if acc is None or acc != acc else round(100 * acc, 2),
-            "training time (s)": round(record.seconds, 1), "id": record.run_id}
+            "training time (s)": round(record.seconds, 1), "flag": record_verdict(record) or "", "id": record.run_id}
