@@ -25,7 +25,7 @@ def facet(container, label: str, name: str, key: str, what: str, **kwargs) -> li
     return chosen
 
 
-cols = st.columns(5)
+cols = st.columns([1, 1.6, 1, 1.3, 1])  # family names and recipe names are the longest
 chosen = catalog.RunFilter(
     datasets=facet(cols[0], "Data set", "datasets", keys.RUNS_DATASET, "data sets of stored runs",
                    format_func=catalog.dataset_title),
