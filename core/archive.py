@@ -31,7 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
 from .config import ConfigError, RunConfig
-from .store import FINISHED, HISTORY_TABLES, RunRecord, RunStatus, RunStore, StoreError, atomic_write, check_run_id
+from .store import FINISHED, HISTORY_TABLES, PORTABLE_COLUMNS, RunRecord, RunStatus, RunStore, StoreError, atomic_write, check_run_id
 
 FORMAT, VERSION = "resnet-lab-lesson", 1
 MANIFEST = "manifest.json"
@@ -119,7 +119,10 @@ def export_lesson(store: RunStore, path: str | Path, records: list[RunRecord], *
             for name, data in files.items():  # histories compress well; float weights barely, so they are stored as they are
                 z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED)
 
-    atomic_write(path, write)
+    try:
+        atomic_write(path, write)
+    except OSError as e:
+        raise ArchiveError(f"the lesson file {path} could not be written: {e.strerror or e}") from e
     result.bytes = path.stat().st_size
     return result
 
@@ -215,8 +218,13 @@ def _check_run(entry, member, refuse, seen: set) -> _Run:
             raise ValueError("its config does not hash to its run id")
         if RunStatus(run["status"]) not in FINISHED:
             raise ValueError(f"it is {run['status']}, not finished")
-        if not isinstance(run.get("metrics"), dict) or not isinstance(run.get("info"), dict):
+        if missing := [c for c in PORTABLE_COLUMNS if c not in run]:
+            raise ValueError(f"its record lacks {', '.join(missing)}")
+        if not isinstance(run["metrics"], dict) or not isinstance(run["info"], dict):
             raise ValueError("its metrics and info must be objects")
+        if not all(isinstance(run[c], str) for c in ("name", "tags", "message")) or not all(
+                isinstance(run[c], (int, float)) and not isinstance(run[c], bool) for c in ("epochs_done", "seconds")):
+            raise ValueError("its name, tags and message must be text, its epochs and seconds numbers")
         if not isinstance(history, dict) or set(history) - set(HISTORY_TABLES):
             raise ValueError("its history has unknown tables")
         for table, columns in history.items():
@@ -267,6 +275,9 @@ def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False,
                     os.fsync(f.fileno())
                 staged[run_id] = tmp
         done = store.import_runs([r.data for r in runs], staged, overwrite=overwrite, teacher=teacher)
+    except OSError as e:  # a full disk, a read-only store: nothing was imported
+        raise StoreError(f"{name or path.name} could not be imported into {store.root}: {e.strerror or e}; "
+                         "nothing was changed") from e
     finally:
         for tmp in staged.values():  # renamed into place on success; left over only if the import failed
             tmp.unlink(missing_ok=True)

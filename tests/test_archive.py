@@ -206,8 +206,15 @@ def test_consistent_but_wrong_contents_are_refused(source, tmp_path):
     def live(data, members, entry):
         data["run"]["status"] = "running"
 
+    def no_tags(data, members, entry):
+        del data["run"]["tags"]
+
+    def list_name(data, members, entry):
+        data["run"]["name"] = ["not", "text"]
+
     for edit, reason in ((other_weights, "do not fit"), (other_config, "does not hash to its run id"),
-                         (newer_field, "newer version"), (live, "not finished")):
+                         (newer_field, "newer version"), (live, "not finished"), (no_tags, "lacks tags"),
+                         (list_name, "must be text")):
         with pytest.raises(ArchiveError, match=reason):
             import_lesson(dest, rewrite(path, tmp_path / f"{edit.__name__}.zip", edit))
     assert dest.list() == []
@@ -252,6 +259,10 @@ def test_export_with_nothing_finished_is_refused(source, tmp_path):
     with pytest.raises(ArchiveError, match="no finished run"):
         export_lesson(src, tmp_path / "empty.zip", queued)
     assert not (tmp_path / "empty.zip").exists()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    with pytest.raises(ArchiveError, match="could not be written"):
+        export_lesson(src, blocked / "lesson.zip", src.list())
 
 
 def test_history_tables_all_travel(source, tmp_path):
