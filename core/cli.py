@@ -267,7 +267,12 @@ def cmd_list(args) -> None:
     from .catalog import dataset_title
     from .reference import install_once
     store = RunStore(args.store)
-    installed = install_once(store, log=lambda m: print(m, file=sys.stderr)) if args.shipped else 0
+    installed = 0
+    if args.shipped:
+        try:
+            installed = install_once(store, log=lambda m: print(m, file=sys.stderr))
+        except StoreError as e:  # a damaged store still lists the runs it can read
+            print(f"warning: the shipped reference runs were not installed: {e}", file=sys.stderr)
     listing = store.scan()
     chosen = run_filter(args)
     records = chosen.apply(listing.records)
