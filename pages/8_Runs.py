@@ -43,10 +43,10 @@ note = st.session_state.pop(keys.RUNS_NOTE, None)
 if note:
     (st.success if note[0] == "ok" else st.error)(note[1])
 
-if not records:
+if not records:  # a teacher may still import a lesson below
     st.info("No runs are stored yet. The Train page trains one in the background.", icon=":material/info:")
-    st.stop()
-st.caption(f"{len(shown)} of {len(records)} stored runs match ({chosen.text()}). ★ marks a shipped reference run.")
+else:
+    st.caption(f"{len(shown)} of {len(records)} stored runs match ({chosen.text()}). ★ marks a shipped reference run.")
 if shown:
     st.dataframe([catalog.table_row(r) for r in shown], hide_index=True, width="stretch",
                  column_config={"test accuracy (%)": st.column_config.NumberColumn(format="%.2f"),

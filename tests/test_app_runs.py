@@ -147,3 +147,17 @@ def test_a_shipped_run_can_be_deleted_by_the_teacher_and_a_filter_with_no_match_
 def test_lesson_file_names_come_from_the_title():
     assert archive.lesson_file_name("Week 3: depth!") == "resnet-lab-week-3-depth.zip"
     assert archive.lesson_file_name("").startswith("resnet-lab-lesson-")
+
+
+def test_an_empty_store_can_import_a_lesson(shipped_home, tmp_path, monkeypatch):
+    from core import reference as ref
+    root, own = shipped_home
+    data, _ = archive.export_lesson_bytes(RunStore(root), [RunStore(root).get(own)])
+    monkeypatch.setattr(ref, "install", lambda store, *args, **kwargs: 0)  # a store without the shipped runs
+    monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path / "empty"))
+    at = open_runs(teacher=True)
+    assert any("No runs are stored yet" in i.value for i in at.info) and at.button(key=keys.RUNS_EXPORT_PREPARE).disabled
+    at.file_uploader(key=keys.RUNS_IMPORT_UPLOAD).set_value(("lesson.zip", data, "application/zip")).run()
+    at.button(key=keys.RUNS_IMPORT_BUTTON).click().run()
+    assert not at.exception and [r.run_id for r in RunStore(tmp_path / "empty").list()] == [own]
+    assert len(table(at)) == 1
