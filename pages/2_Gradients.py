@@ -21,6 +21,9 @@ from dashboard import common, figures, lesson  # noqa: E402
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
 KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-propagated signal ‖∂L/∂y‖"}
+# The during-training pair (left, right run ids) the step slider and the Fig. 7 runs were last chosen for.
+PAIR_SEEN_KEY = "grad_pair_seen"
+STEP_KEY, STD_RUNS_KEY = "grad_train_step", "grad_std_runs"
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
 # A matched pair for the "during training" view when nothing probed is stored yet.
 QUICK_PAIR = (dataclasses.replace(common.QUICK_CONFIG, shortcut="none"), common.QUICK_CONFIG)
@@ -182,10 +185,16 @@ else:
     st.caption(f"Each cell is one layer's {KIND_LABELS[kind_train]} at one probed training step, on one colour scale "
                "shared by both runs (log scale: each colour step is a factor of ten). The paper reports healthy norms "
                "for BN plain nets during training; compare the bottom rows (first layers) of the two maps.")
-    all_steps = np.array(sorted(set().union(*(set(p["step"]) for p in probes.values()))))
-    if len(all_steps):
-        step = st.select_slider("Training step", options=list(all_steps), value=int(all_steps[-1]) if len(all_steps) else 0,
-                                key="grad_train_step") if len(all_steps) > 1 else int(all_steps[0])
+    all_steps = [int(s) for s in sorted(set().union(*(set(p["step"]) for p in probes.values())))]
+    pair, seen_pair = (left.run_id, right.run_id), st.session_state.get(PAIR_SEEN_KEY)
+    if all_steps:
+        # A new pair starts at its last probed step (lesson.step_to_show); the same pair keeps the step chosen.
+        step = lesson.step_to_show(all_steps, st.session_state.get(STEP_KEY), pair, seen_pair)
+        if STEP_KEY in st.session_state:
+            st.session_state[STEP_KEY] = step
+        if len(all_steps) > 1:
+            step = st.select_slider("Training step", options=all_steps, key=STEP_KEY,
+                                    **({} if STEP_KEY in st.session_state else {"value": step}))
         profiles = []
         for record in chosen:
             p = probes[record.run_id]
@@ -209,8 +218,12 @@ with_std = [r for r in records if r.epochs_done > 0]
 if not with_std:
     st.info("Needs runs that have finished at least one epoch with probes on (see section 2, or the Train page).")
 else:
-    default_ids = [i for i in (st.session_state.get("grad_left"), st.session_state.get("grad_right")) if i]
-    chosen_std = common.pick_runs("Runs", with_std, key="grad_std_runs", default_ids=default_ids or [with_std[0].run_id])
+    # The runs follow the during-training pair whenever it changes (lesson.runs_to_show).
+    shown = lesson.runs_to_show(st.session_state.get(STD_RUNS_KEY), pair, seen_pair, [r.run_id for r in with_std])
+    if STD_RUNS_KEY in st.session_state:
+        st.session_state[STD_RUNS_KEY] = shown
+    chosen_std = common.pick_runs("Runs", with_std, key=STD_RUNS_KEY, default_ids=shown,
+                                  help="Set to the two runs of section 2 whenever that pair changes; add or remove runs here.")
     series, stds = [], {}
     for record in chosen_std:
         p = common.run_history(store, record.run_id, kinds=("response_std",)).probes
@@ -224,3 +237,6 @@ else:
                "each run's last probe, measured on one training batch. The paper finds ResNet responses generally "
                "smaller than plain-net responses, and smaller still in deeper ResNets: residual functions stay close "
                "to zero. " + response_std_note(stds))
+
+if records:
+    st.session_state[PAIR_SEEN_KEY] = (left.run_id, right.run_id)  # what the next rerun compares the pair with

@@ -122,3 +122,86 @@ def test_compare_csv_downloads_carry_rounded_numbers_and_the_axis_can_be_fixed(s
     assert y_ranges(at) == [[0, 100], [0, 100]]
     at.radio(key="compare_metric").set_value("test_loss").run()  # a loss keeps its own scale
     assert y_ranges(at) == [[0, 100], None]
+
+
+# ------------------------------------------------------------------------------------ Gradients
+
+@pytest.fixture(scope="module")
+def probed_runs(tmp_path_factory):
+    """plain-8 and ResNet-8 probed every 2 steps, and a ResNet-8 of another seed probed every 3: two epochs
+    of 4 steps each, so the pairs have different probed steps."""
+    from core.store import RunStore
+    from core.train import train
+    home = tmp_path_factory.mktemp("probed_home")
+    store = RunStore(home)
+    runs = [train(tiny_config(shortcut=shortcut, seed=seed, probe_every=every, epochs=2), store).record
+            for shortcut, seed, every in (("none", 0, 2), ("A", 0, 2), ("A", 1, 3))]
+    assert all(r.status == "done" for r in runs)
+    return home, runs
+
+
+def profile_title(at: AppTest) -> str:
+    return next(t for t in (json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart"))
+                if "per layer at step" in t)
+
+
+def test_gradients_step_resets_and_fig7_follows_when_the_pair_changes(probed_runs, monkeypatch, no_reference_runs):
+    home, (plain, resnet, other) = probed_runs
+    monkeypatch.setenv("RESNET_LAB_HOME", str(home))
+    at = AppTest.from_file(GRADIENTS, default_timeout=TIMEOUT)
+    at.session_state["grad_init_depths"] = [8]  # keep the at-initialisation probe small
+    at.session_state["grad_init_nets"] = ["plain"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="grad_left").set_value(plain.run_id)
+    at.selectbox(key="grad_right").set_value(resnet.run_id).run()
+    assert at.multiselect(key="grad_std_runs").value == [plain.run_id, resnet.run_id]  # Fig. 7 shows the pair
+    steps = at.select_slider(key="grad_train_step").options
+    last = steps[-1]
+    assert profile_title(at).endswith(f"at step {last}")
+    # An earlier step, kept while the pair stays (another quantity is a rerun with the same pair).
+    at.select_slider(key="grad_train_step").set_value(2).run()
+    at.radio(key="grad_train_kind").set_value("grad_out").run()
+    assert at.select_slider(key="grad_train_step").value == 2 and profile_title(at).endswith("at step 2")
+    at.multiselect(key="grad_std_runs").set_value([plain.run_id]).run()  # the teacher narrows Fig. 7
+    # A new right-hand run: the step goes to the new pair's last probe, Fig. 7 to the new pair.
+    at.selectbox(key="grad_right").set_value(other.run_id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    new_last = int(at.select_slider(key="grad_train_step").options[-1])
+    assert at.select_slider(key="grad_train_step").value == new_last != 2
+    assert profile_title(at).endswith(f"at step {new_last}")
+    assert at.multiselect(key="grad_std_runs").value == [plain.run_id, other.run_id]
+
+
+# ------------------------------------------------------------------------------------- Classify
+
+CLASSIFY = str(ROOT / "pages" / "4_Classify.py")
+
+
+def accuracy_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if "test accuracy" in c.value.lower()]
+
+
+def test_classify_shows_each_models_stored_test_accuracy_beside_its_predictions(probed_runs, tmp_path, monkeypatch,
+                                                                                no_reference_runs):
+    import shutil
+    from core.store import RunStore
+    source, (plain, resnet, other) = probed_runs
+    home = tmp_path / "home"
+    shutil.copytree(source, home)
+    RunStore(home).set_status(other.run_id, "done", metrics={"train_loss": 1.0, "train_acc": 0.5})  # no test accuracy
+    monkeypatch.setenv("RESNET_LAB_HOME", str(home))
+    at = AppTest.from_file(CLASSIFY, default_timeout=TIMEOUT)
+    at.session_state["classify_methods"] = []  # no attribution maps: this test is about the predictions
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="classify_models").value == [plain.run_id, resnet.run_id]
+    captions = accuracy_captions(at)
+    assert len(captions) == 2
+    for record, caption in zip((plain, resnet), captions):
+        assert f"**{100 * record.metrics['test_acc']:.1f}%**" in caption
+        assert "200 of the 4,000 Shapes-10" in caption and "epoch 2" in caption
+    at.multiselect(key="classify_models").set_value([plain.run_id, other.run_id]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption if "test accuracy" in c.value.lower()]
+    assert captions[1] == "No test accuracy is stored for this run."
