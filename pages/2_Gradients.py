@@ -16,14 +16,14 @@ from core.data import load_dataset, normalize  # noqa: E402
 from core.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,  # noqa: E402
                          shattering_table, summarize_init)
 from dashboard.lesson import fmt  # noqa: E402
-from dashboard import common, figures, lesson  # noqa: E402
+from dashboard import common, figures, keys, lesson  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
 KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-propagated signal ‖∂L/∂y‖"}
 # The during-training pair (left, right run ids) the step slider and the Fig. 7 runs were last chosen for.
 PAIR_SEEN_KEY = "grad_pair_seen"
-STEP_KEY, STD_RUNS_KEY = "grad_train_step", "grad_std_runs"
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
 # A matched pair for the "during training" view when nothing probed is stored yet.
 QUICK_PAIR = (dataclasses.replace(common.QUICK_CONFIG, shortcut="none"), common.QUICK_CONFIG)
@@ -55,17 +55,19 @@ st.markdown("Fresh networks, one batch of 64 test images, one forward and backwa
             "Each network is probed once and remembered, so changing the choices below only probes what is new.")
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.4, 1, 0.8, 1])
-    depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key="grad_init_depths",
+    depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key=keys.GRAD_DEPTHS, bind=BIND,
                             help="Depth 110 shows the same effects, larger; it takes a few seconds more per network")
-    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key="grad_init_nets")
-    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key="grad_init_bn")
-    inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key="grad_init_inits",
+    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key=keys.GRAD_NETS, bind=BIND)
+    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key=keys.GRAD_BN, bind=BIND)
+    inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key=keys.GRAD_INIT, bind=BIND,
                            format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
     k1, k2 = st.columns([1.4, 2.8])
-    kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key="grad_init_kind")
+    kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key=keys.GRAD_KIND, bind=BIND)
     available = [c for c in common.dataset_choices() if c.available]
-    dataset = k2.selectbox("Images", [c.name for c in available], key="grad_init_dataset",
+    asked = common.link_values(keys.GRAD_DATASET)
+    dataset = k2.selectbox("Images", [c.name for c in available], key=keys.GRAD_DATASET, bind=BIND,
                            format_func={c.name: c.title for c in available}.get)
+    common.note_ignored(asked, [c.title for c in available], "data sets available here", k2)
 
 specs = [dict(depth=d, shortcut=NETWORKS[n], bn=b == "on", init=i)
          for n in nets for b in bns for i in inits for d in sorted(depths)]
@@ -123,7 +125,7 @@ st.subheader("Shattered gradients (BN on)")
 st.markdown("Walk in small steps along a straight line through input space and take the gradient of the output "
             "with respect to the input at every step. Are neighbouring gradients alike? Fresh networks, BN on, "
             "kaiming init; the same images as above.")
-if st.toggle("Measure it (a few seconds per network)", key="grad_shatter_on", value=False):
+if st.toggle("Measure it (a few seconds per network)", key=keys.SHATTER, bind=BIND, value=False):
     shatter = shattering(dataset, str(store.root), SHATTER_DEPTHS)
     st.plotly_chart(figures.shattering_figure(shatter), width="stretch", key="grad_shatter")
     by = shatter.set_index(["shortcut", "depth"]).correlation
@@ -172,10 +174,10 @@ if not records:
 else:
     left_default, right_default = lesson.default_pair(records)
     pick_left, pick_right = st.columns(2)
-    left = common.pick_run("Left (e.g. a plain net)", records, key="grad_left", default_id=left_default, container=pick_left)
-    right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key="grad_right",
+    left = common.pick_run("Left (e.g. a plain net)", records, key=keys.GRAD_LEFT, default_id=left_default, container=pick_left)
+    right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key=keys.GRAD_RIGHT,
                             default_id=right_default, container=pick_right)
-    kind_train = st.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key="grad_train_kind")
+    kind_train = st.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key=keys.GRAD_TRAIN_KIND, bind=BIND)
     chosen = [left] if left.run_id == right.run_id else [left, right]
     probes = {r.run_id: common.run_history(store, r.run_id, kinds=(kind_train,)).probes for r in chosen}
     z_range = figures.log_range(*probes.values())
@@ -189,12 +191,12 @@ else:
     pair, seen_pair = (left.run_id, right.run_id), st.session_state.get(PAIR_SEEN_KEY)
     if all_steps:
         # A new pair starts at its last probed step (lesson.step_to_show); the same pair keeps the step chosen.
-        step = lesson.step_to_show(all_steps, st.session_state.get(STEP_KEY), pair, seen_pair)
-        if STEP_KEY in st.session_state:
-            st.session_state[STEP_KEY] = step
+        step = lesson.step_to_show(all_steps, st.session_state.get(keys.GRAD_STEP), pair, seen_pair)
+        if keys.GRAD_STEP in st.session_state:
+            st.session_state[keys.GRAD_STEP] = step
         if len(all_steps) > 1:
-            step = st.select_slider("Training step", options=all_steps, key=STEP_KEY,
-                                    **({} if STEP_KEY in st.session_state else {"value": step}))
+            step = st.select_slider("Training step", options=all_steps, key=keys.GRAD_STEP, bind=BIND,
+                                    **({} if keys.GRAD_STEP in st.session_state else {"value": step}))
         profiles = []
         for record in chosen:
             p = probes[record.run_id]
@@ -219,10 +221,10 @@ if not with_std:
     st.info("Needs runs that have finished at least one epoch with probes on (see section 2, or the Train page).")
 else:
     # The runs follow the during-training pair whenever it changes (lesson.runs_to_show).
-    shown = lesson.runs_to_show(st.session_state.get(STD_RUNS_KEY), pair, seen_pair, [r.run_id for r in with_std])
-    if STD_RUNS_KEY in st.session_state:
-        st.session_state[STD_RUNS_KEY] = shown
-    chosen_std = common.pick_runs("Runs", with_std, key=STD_RUNS_KEY, default_ids=shown,
+    shown = lesson.runs_to_show(st.session_state.get(keys.STD_RUNS), pair, seen_pair, [r.run_id for r in with_std])
+    if keys.STD_RUNS in st.session_state:
+        st.session_state[keys.STD_RUNS] = shown
+    chosen_std = common.pick_runs("Runs", with_std, key=keys.STD_RUNS, default_ids=shown,
                                   help="Set to the two runs of section 2 whenever that pair changes; add or remove runs here.")
     series, stds = [], {}
     for record in chosen_std:

@@ -12,9 +12,8 @@ import streamlit as st  # noqa: E402
 from core import compare  # noqa: E402
 from core.paper import TABLE3_SOURCE, TABLE3_TOP1  # noqa: E402
 from dashboard import common, figures, keys, lesson  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 from dashboard.lesson import STUDY_001, STUDY_004, TERMS  # noqa: E402
-
-NETWORKS_KEY = "compare_networks"
 
 
 def mean_std(mean: float, std: float) -> str:
@@ -41,15 +40,17 @@ if not groups:
 
 unfinished = sum(r.status != "done" for r in records)
 setup_labels = compare.setups(groups)
-setup = st.selectbox("Training setup", list(setup_labels), format_func=setup_labels.get,
+asked = common.link_values(keys.CMP_SETUP)
+setup = st.selectbox("Training setup", list(setup_labels), format_func=setup_labels.get, key=keys.CMP_SETUP, bind=BIND,
                      help="Only runs trained the same way are compared with each other; each setup lists the "
                           "networks trained with it. " + TERMS["training setup"])
+common.note_ignored(asked, setup_labels.values(), "training setups stored here")
 in_setup = [g for g in groups if g.setup == setup]
 dataset, dataset_title = in_setup[0].dataset, in_setup[0].dataset_title
 st.caption(f"{len(in_setup)} network(s), {sum(len(g.records) for g in in_setup)} run(s) in this setup"
            + (f"; {unfinished} unfinished run(s) in the store are left out." if unfinished else "."))
 
-percent_axis = st.checkbox("Error and accuracy on a fixed 0–100% axis", key=keys.CMP_PERCENT, bind="query-params",
+percent_axis = st.checkbox("Error and accuracy on a fixed 0–100% axis", key=keys.CMP_PERCENT, bind=BIND,
                            help="The same scale on every chart and every setup, so that a class compares them at a "
                                 "glance; off, each chart zooms to its own data. Losses keep their own scale.")
 
@@ -83,16 +84,18 @@ st.download_button("Download this table (CSV)", compare.depth_csv(depth_table), 
 st.subheader("Learning curves, mean ± std over seeds")
 by_key = {g.key: g for g in in_setup}
 names = {g.key: f"{g.label} ({len(g.records)} seed{'s' * (len(g.records) != 1)})" for g in in_setup}
+asked = common.link_values(keys.CMP_NETS)
 # A choice made in another setup keeps the networks this setup has too (else the default pair): compare.keep_selection.
-kept = compare.keep_selection(st.session_state.get(NETWORKS_KEY), groups, setup)[:6]
-if NETWORKS_KEY in st.session_state:
-    st.session_state[NETWORKS_KEY] = kept
-chosen = st.multiselect("Networks", list(by_key), default=None if NETWORKS_KEY in st.session_state else kept,
-                        format_func=names.get, max_selections=6, key=NETWORKS_KEY,
+kept = compare.keep_selection(st.session_state.get(keys.CMP_NETS), groups, setup)[:6]
+if keys.CMP_NETS in st.session_state:
+    st.session_state[keys.CMP_NETS] = kept
+chosen = st.multiselect("Networks", list(by_key), default=None if keys.CMP_NETS in st.session_state else kept,
+                        format_func=names.get, max_selections=6, key=keys.CMP_NETS, bind=BIND,
                         help=f"{STUDY_001.capitalize()} compared option A with option B this way, each curve the mean "
                              f"of 5 seeds. {STUDY_001.capitalize()}: {TERMS[STUDY_001]} Option A/B: {TERMS['option A/B']}")
+common.note_ignored(asked, names.values(), "networks of this setup")
 metric = st.radio("Quantity", list(compare.METRICS), format_func=lambda m: compare.METRICS[m][0], horizontal=True,
-                  key="compare_metric")
+                  key=keys.CMP_METRIC, bind=BIND)
 if not any(g.config.shortcut == "B" for g in in_setup):
     st.caption(f"To compare shortcut options A and B as {STUDY_001} did, train a ResNet with option B at a depth "
                "you already have, with the same setup.", help=TERMS["option A/B"])

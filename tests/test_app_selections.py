@@ -61,21 +61,21 @@ def choose_setup(at: AppTest, epochs: int) -> AppTest:
 def test_compare_keeps_the_networks_a_new_setup_also_has_else_the_default_pair(setups_home):
     at = run_compare()
     assert "2 epochs" in at.selectbox[0].options[at.selectbox[0].index]  # the setup with the most networks first
-    networks = at.multiselect(key="compare_networks")
+    networks = at.multiselect(key="cmp_nets")
     assert networks.values == ["ResNet-8 (A) (2 seeds)", "ResNet-8 (B) (1 seed)"]  # the default pair: A vs B
     networks.set_value([network(2, "A"), network(2, "none")]).run()
-    assert at.multiselect(key="compare_networks").values == ["ResNet-8 (A) (2 seeds)", "plain-8 (1 seed)"]
+    assert at.multiselect(key="cmp_nets").values == ["ResNet-8 (A) (2 seeds)", "plain-8 (1 seed)"]
     # The 3-epoch setup has both networks: the choice stays, in its order.
     choose_setup(at, 3)
-    assert at.multiselect(key="compare_networks").values == ["ResNet-8 (A) (1 seed)", "plain-8 (1 seed)"]
+    assert at.multiselect(key="cmp_nets").values == ["ResNet-8 (A) (1 seed)", "plain-8 (1 seed)"]
     assert list(at.dataframe[-1].value.columns) == ["ResNet-8 (A) (1 seed)", "plain-8 (1 seed)"]
     # The 4-epoch setup has neither: its default pair (ResNet-14 vs plain-14), never an empty box.
     choose_setup(at, 4)
-    assert at.multiselect(key="compare_networks").values == ["ResNet-14 (A) (1 seed)", "plain-14 (1 seed)"]
+    assert at.multiselect(key="cmp_nets").values == ["ResNet-14 (A) (1 seed)", "plain-14 (1 seed)"]
     assert not any("Choose at least one network" in i.value for i in at.info)
     # A box the user emptied stays empty in its own setup.
-    at.multiselect(key="compare_networks").set_value([]).run()
-    assert at.multiselect(key="compare_networks").value == []
+    at.multiselect(key="cmp_nets").set_value([]).run()
+    assert at.multiselect(key="cmp_nets").value == []
     assert any("Choose at least one network" in i.value for i in at.info)
 
 
@@ -120,7 +120,7 @@ def test_compare_csv_downloads_carry_rounded_numbers_and_the_axis_can_be_fixed(s
     assert "0000000" not in text and "9999999" not in text
     at.checkbox(key="cmp_pct").check().run()
     assert y_ranges(at) == [[0, 100], [0, 100]]
-    at.radio(key="compare_metric").set_value("test_loss").run()  # a loss keeps its own scale
+    at.radio(key="cmp_y").set_value("test_loss").run()  # a loss keeps its own scale
     assert y_ranges(at) == [[0, 100], None]
 
 
@@ -149,28 +149,28 @@ def test_gradients_step_resets_and_fig7_follows_when_the_pair_changes(probed_run
     home, (plain, resnet, other) = probed_runs
     monkeypatch.setenv("RESNET_LAB_HOME", str(home))
     at = AppTest.from_file(GRADIENTS, default_timeout=TIMEOUT)
-    at.session_state["grad_init_depths"] = [8]  # keep the at-initialisation probe small
-    at.session_state["grad_init_nets"] = ["plain"]
+    at.session_state["grad_depths"] = [8]  # keep the at-initialisation probe small
+    at.session_state["grad_nets"] = ["plain"]
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="grad_left").set_value(plain.run_id)
     at.selectbox(key="grad_right").set_value(resnet.run_id).run()
-    assert at.multiselect(key="grad_std_runs").value == [plain.run_id, resnet.run_id]  # Fig. 7 shows the pair
-    steps = at.select_slider(key="grad_train_step").options
+    assert at.multiselect(key="std_runs").value == [plain.run_id, resnet.run_id]  # Fig. 7 shows the pair
+    steps = at.select_slider(key="grad_step").options
     last = steps[-1]
     assert profile_title(at).endswith(f"at step {last}")
     # An earlier step, kept while the pair stays (another quantity is a rerun with the same pair).
-    at.select_slider(key="grad_train_step").set_value(2).run()
-    at.radio(key="grad_train_kind").set_value("grad_out").run()
-    assert at.select_slider(key="grad_train_step").value == 2 and profile_title(at).endswith("at step 2")
-    at.multiselect(key="grad_std_runs").set_value([plain.run_id]).run()  # the teacher narrows Fig. 7
+    at.select_slider(key="grad_step").set_value(2).run()
+    at.radio(key="grad_train_y").set_value("grad_out").run()
+    assert at.select_slider(key="grad_step").value == 2 and profile_title(at).endswith("at step 2")
+    at.multiselect(key="std_runs").set_value([plain.run_id]).run()  # the teacher narrows Fig. 7
     # A new right-hand run: the step goes to the new pair's last probe, Fig. 7 to the new pair.
     at.selectbox(key="grad_right").set_value(other.run_id).run()
     assert not at.exception, [e.value for e in at.exception]
-    new_last = int(at.select_slider(key="grad_train_step").options[-1])
-    assert at.select_slider(key="grad_train_step").value == new_last != 2
+    new_last = int(at.select_slider(key="grad_step").options[-1])
+    assert at.select_slider(key="grad_step").value == new_last != 2
     assert profile_title(at).endswith(f"at step {new_last}")
-    assert at.multiselect(key="grad_std_runs").value == [plain.run_id, other.run_id]
+    assert at.multiselect(key="std_runs").value == [plain.run_id, other.run_id]
 
 
 # ------------------------------------------------------------------------------------- Classify
@@ -192,16 +192,16 @@ def test_classify_shows_each_models_stored_test_accuracy_beside_its_predictions(
     RunStore(home).set_status(other.run_id, "done", metrics={"train_loss": 1.0, "train_acc": 0.5})  # no test accuracy
     monkeypatch.setenv("RESNET_LAB_HOME", str(home))
     at = AppTest.from_file(CLASSIFY, default_timeout=TIMEOUT)
-    at.session_state["classify_methods"] = []  # no attribution maps: this test is about the predictions
+    at.session_state["methods"] = []  # no attribution maps: this test is about the predictions
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.multiselect(key="classify_models").value == [plain.run_id, resnet.run_id]
+    assert at.multiselect(key="models").value == [plain.run_id, resnet.run_id]
     captions = accuracy_captions(at)
     assert len(captions) == 2
     for record, caption in zip((plain, resnet), captions):
         assert f"**{100 * record.metrics['test_acc']:.1f}%**" in caption
         assert "200 of the 4,000 Shapes-10" in caption and "epoch 2" in caption
-    at.multiselect(key="classify_models").set_value([plain.run_id, other.run_id]).run()
+    at.multiselect(key="models").set_value([plain.run_id, other.run_id]).run()
     assert not at.exception, [e.value for e in at.exception]
     captions = [c.value for c in at.caption if "test accuracy" in c.value.lower()]
     assert captions[1] == "No test accuracy is stored for this run."
