@@ -37,6 +37,16 @@ TERMS = {
     "init": "Kaiming (He) init, the paper's: weights drawn with variance 2 / fan-in, which keeps a signal's size "
             "through ReLU layers (He et al. 2015, 'Delving deep into rectifiers'). PyTorch's default init draws "
             "them with variance 1 / (3 · fan-in), six times smaller.",
+    "concat": "Concatenate + 1×1 merge: instead of adding its input back, a block concatenates it with its output and a "
+              "learned 1×1 convolution maps the doubled channels back to the stage's width. No identity path is left, "
+              "so at initialisation it behaves like another plain stack.",
+    "layer names": "stem is the first 3×3 convolution (with its BN and ReLU); stageS.blockB is block B (counted from 0) of "
+                   "stage S, each block two 3×3 convolutions. Stages 1, 2 and 3 work on 32×32, 16×16 and 8×8 maps with 16, "
+                   "32 and 64 channels.",
+    "attribution": "Each method scores the image's pixels by how much they drove one class score. Integrated Gradients "
+                   "adds up the gradients along a straight path from a plain mean-colour image to this one (Sundararajan "
+                   "et al. 2017); Saliency is one gradient; Grad-CAM weighs the last stage's feature maps by their "
+                   "gradients (Selvaraju et al. 2017); Occlusion covers patches and measures the drop.",
     "training setup": "Everything about training except the network: data set, number of images, recipe (optimiser, "
                       "learning rate, batch, schedule, augmentation), epochs, BN and init. \"SGD (paper's settings)\" "
                       "is He et al.'s recipe; \"Adam (seed study)\" is the recipe of " + STUDY_001 + ".",

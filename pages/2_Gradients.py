@@ -57,10 +57,13 @@ with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.4, 1, 0.8, 1])
     depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key=keys.GRAD_DEPTHS, bind=BIND,
                             help="Depth 110 shows the same effects, larger; it takes a few seconds more per network")
-    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key=keys.GRAD_NETS, bind=BIND)
-    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key=keys.GRAD_BN, bind=BIND)
+    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key=keys.GRAD_NETS, bind=BIND,
+                          help=f"Plain: the same layers without shortcuts. ResNet-A/B: {lesson.TERMS['option A/B']} "
+                               f"{lesson.TERMS['concat']}")
+    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key=keys.GRAD_BN, bind=BIND, help=lesson.TERMS["BN"])
     inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key=keys.GRAD_INIT, bind=BIND,
-                           format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
+                           format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get,
+                           help=lesson.TERMS["init"])
     k1, k2 = st.columns([1.4, 2.8])
     kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key=keys.GRAD_KIND, bind=BIND)
     available = [c for c in common.dataset_choices() if c.available]

@@ -236,7 +236,7 @@ st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
 st.subheader("Where did each model look?")
 left, right = st.columns(2)
 methods = left.multiselect("Attribution methods", attribution.METHODS, default=list(attribution.METHODS),
-                           key=keys.METHODS, bind=BIND)
+                           key=keys.METHODS, bind=BIND, help=lesson.TERMS["attribution"])
 shared = [c for c in specs[chosen[0].run_id][0] if all(c in specs[i][0] for i in predictions)]
 explain = right.selectbox("Class to explain", ["each model's top prediction", *shared], key=keys.EXPLAIN, bind=BIND,
                           help="Attributions explain one class score; by default the class each model chose.")

@@ -118,6 +118,13 @@ def test_compare_csv_downloads_carry_rounded_numbers_and_the_axis_can_be_fixed(s
     assert epochs.iloc[0].tolist() == [1, 55.0, 50.0]
     text = "".join(str(v) for frame in (depth, curves, epochs) for v in frame.to_numpy().ravel())
     assert "0000000" not in text and "9999999" not in text
+    # The page explains its terms where they appear, and never names a study by number alone.
+    shown = [e.value for kind in ("markdown", "caption", "info") for e in getattr(at, kind)]
+    helps = [w.help or "" for w in (*at.multiselect, *at.selectbox, *at.metric, *at.caption)]
+    assert not any("seed study 00" in t.lower() for t in shown + helps)
+    assert "Biéchy & Cavalier" in at.multiselect(key="cmp_nets").help
+    ssr = next(m for m in at.metric if "(SSR)" in m.label)
+    assert "at every epoch both have, take the difference" in ssr.help
     at.checkbox(key="cmp_pct").check().run()
     assert y_ranges(at) == [[0, 100], [0, 100]]
     at.radio(key="cmp_y").set_value("test_loss").run()  # a loss keeps its own scale
