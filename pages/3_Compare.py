@@ -1,19 +1,13 @@
 """Compare: final error vs depth (with the paper's Table 6 on CIFAR-10), learning curves averaged over
 seeds with the sum of squared residuals between them (as student study 001 did), and a per-epoch test
 accuracy table (as student study 004 did)."""
-import sys
-from pathlib import Path
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the page can also be run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import streamlit as st  # noqa: E402
-
-from core import compare  # noqa: E402
-from core.paper import TABLE3_SOURCE, TABLE3_TOP1  # noqa: E402
-from dashboard import common, figures, keys, lesson  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
-from dashboard.lesson import STUDY_001, STUDY_004, TERMS  # noqa: E402
+from core import compare
+from core.paper import TABLE3_SOURCE, TABLE3_TOP1
+from dashboard import common, figures, keys, lesson
+from dashboard.common import BIND
+from dashboard.lesson import STUDY_001, STUDY_004, TERMS
 
 
 def mean_std(mean: float, std: float) -> str:
