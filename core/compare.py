@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import SAME_TRAINING, RunConfig
+from .config import RECIPE_NAMES, SAME_TRAINING, RunConfig
 from .store import RunRecord, RunStore
 
 from .paper import SOURCE as PAPER_SOURCE
 from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_TEST_ERROR
+from .tables import DEFAULT_DIGITS, PERCENT_DIGITS, csv_text
 from .verdict import record_verdict
 
 # The depths this lab trains (1202 is out of a classroom's reach).
@@ -47,9 +48,10 @@ def group_key(config: RunConfig) -> str:
 
 
 def setup_label(config: RunConfig, dataset_title: str | None = None) -> str:
-    """What the runs of a setup share, for a select box: 'Shapes-10 · paper recipe, 10 epochs, 2k images'."""
+    """What the runs of a setup share, for a select box:
+    'Shapes-10 · SGD (paper's settings), 10 epochs, 2,000 training images'."""
     c = config.resolved()
-    parts = [f"{c.recipe} recipe", f"{c.epochs} epoch{'s' * (c.epochs != 1)}"]
+    parts = [RECIPE_NAMES[c.recipe], f"{c.epochs} epoch{'s' * (c.epochs != 1)}"]
     if c.subset:
         parts.append(f"{c.subset:,} training images")
     defaults = RunConfig(recipe=c.recipe).resolved()
@@ -261,3 +263,53 @@ def default_pair(groups: list[RunGroup]) -> tuple[RunGroup, RunGroup] | None:
             if g.config.shortcut == "A" and g.config.arch == "cifar" and (match := find(other, g.config.depth)):
                 return g, match
     return (groups[0], groups[1]) if len(groups) >= 2 else None
+
+
+def network_of(config: RunConfig) -> tuple:
+    """What names a network across setups: its architecture, depth and shortcut."""
+    c = config.resolved()
+    return tuple(getattr(c, name) for name in NETWORK_FIELDS)
+
+
+def keep_selection(previous: list[str] | None, groups: list[RunGroup], setup: str) -> list[str]:
+    """The networks (group keys) to show in ``setup`` after the setup or the stored runs changed.
+
+    A choice already of this setup is kept as it is (an empty one too: the user emptied it). A choice made
+    in another setup keeps the networks that this setup also has (same architecture, depth and shortcut),
+    in the order chosen; if it has none of them, or there was no choice yet, the default pair
+    (``default_pair``), else the setup's first network.
+    """
+    in_setup = [g for g in groups if g.setup == setup]
+    keys = {g.key for g in in_setup}
+    if previous is not None and all(k in keys for k in previous):
+        return list(previous)
+    by_key = {g.key: g for g in groups}
+    here = {network_of(g.config): g.key for g in in_setup}
+    carried = [here.get(network_of(by_key[k].config)) for k in previous or () if k in by_key]
+    carried = list(dict.fromkeys(k for k in carried if k is not None))
+    if carried:
+        return carried
+    pair = default_pair(in_setup)
+    return [g.key for g in pair] if pair else [g.key for g in in_setup[:1]]
+
+
+# ------------------------------------------------------------------------------- CSV downloads
+
+def metric_digits(metric: str) -> int:
+    """Decimals a CSV keeps for ``metric``: percentages to a thousandth, losses (nats) to DEFAULT_DIGITS."""
+    return PERCENT_DIGITS if METRICS[metric][2] else DEFAULT_DIGITS
+
+
+def depth_csv(table: pd.DataFrame) -> str:
+    """depth_table as CSV: every error (mean, std, the paper's) in % to PERCENT_DIGITS decimals."""
+    return csv_text(table, default=PERCENT_DIGITS)
+
+
+def curves_csv(curves: dict[str, pd.DataFrame], metric: str) -> str:
+    """curves_long as CSV, the mean and std rounded for the metric's unit."""
+    return csv_text(curves_long(curves, metric), default=metric_digits(metric))
+
+
+def per_epoch_csv(table: pd.DataFrame) -> str:
+    """per_epoch_table of test accuracies (%) as CSV, epochs in the first column."""
+    return csv_text(table, default=PERCENT_DIGITS, index=True)

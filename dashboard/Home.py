@@ -112,7 +112,8 @@ def home() -> None:
         ("Gradients", "3 min", "Compare gradient norms at initialisation across depths with batch norm on and off. "
                       "Check for yourself which nets have vanishing gradients, which have exploding ones, and which neither."),
         ("Compare", "2 min", "Final error against depth for plain nets and ResNets, and learning curves averaged over "
-                    "seeds: does the deeper plain net lose, and is the gap larger than the spread between seeds?"),
+                    "seeds (runs that differ only in their random seed): does the deeper plain net lose, and is the gap "
+                    "larger than the spread between seeds?"),
         ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
                      "side by side, which pixels each one looked at, and whether the image is like anything it was trained on."),
     ]

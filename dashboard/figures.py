@@ -28,6 +28,7 @@ FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8"
 FAMILY_NAMES = {"plain": "plain net", "resnet": "ResNet (A, identity)", "resnet-b": "ResNet (B, projection)",
                 "dense": "concat + 1×1 merge", "torchvision": "torchvision ResNet-18"}
 TEMPLATE = "plotly_white"
+PERCENT_RANGE = [0, 100]  # the fixed axis of an error or an accuracy, so that charts of a lesson compare at a glance
 METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
 PROBE_AXIS = {"grad_w": "‖∂L/∂W‖ (log scale)", "grad_out": "‖∂L/∂y‖ (log scale)",
               "response_std": "std of the layer response", "weight_norm": "‖W‖ (log scale)"}
@@ -606,10 +607,11 @@ def _translucent(hex_colour: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, dataset_title: str = "") -> go.Figure:
+def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, dataset_title: str = "", *,
+                       percent_axis: bool = False) -> go.Figure:
     """Final error against depth, one colour per family, test solid and training dashed, error bars
     = std over seeds (table from core.compare.depth_table); ``paper`` (depth, test_error) adds the
-    paper's Table 6 as black stars."""
+    paper's Table 6 as black stars; ``percent_axis`` fixes the error axis at 0–100%."""
     if table is None or table.empty:
         return empty_figure("No finished runs in this setup.", "Final error vs depth")
     fig = go.Figure()
@@ -634,13 +636,17 @@ def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, d
     _style(fig, title, "depth (weighted layers)", "error (%)", height=460)
     depths = sorted(set(table["depth"]) | (set(paper["depth"]) if paper is not None else set()))
     fig.update_xaxes(tickvals=depths)
-    fig.update_yaxes(rangemode="tozero")
+    if percent_axis:
+        fig.update_yaxes(range=PERCENT_RANGE)
+    else:
+        fig.update_yaxes(rangemode="tozero")
     return fig
 
 
-def seed_band_figure(series: list[RunSeries], y_title: str) -> go.Figure:
+def seed_band_figure(series: list[RunSeries], y_title: str, *, percent_axis: bool = False) -> go.Figure:
     """Mean curve per network with a shaded band of ± one std over its seeds (frames: epoch, mean,
-    std, seeds, from core.compare.seed_curves)."""
+    std, seeds, from core.compare.seed_curves); ``percent_axis`` fixes the y axis at 0–100% (for an
+    error or an accuracy)."""
     if not series or all(s.frame.empty for s in series):
         return empty_figure("No finished epochs for these networks.", "Per-epoch curves over seeds")
     fig = go.Figure()
@@ -660,6 +666,8 @@ def seed_band_figure(series: list[RunSeries], y_title: str) -> go.Figure:
     _style(fig, f"{y_title[0].upper()}{y_title[1:]} per epoch: mean ± std over seeds", "epoch", y_title, height=440)
     max_epoch = max(int(s.frame["epoch"].max()) for s in series if not s.frame.empty)
     fig.update_xaxes(dtick=1 if max_epoch <= 20 else None)
+    if percent_axis:
+        fig.update_yaxes(range=PERCENT_RANGE)
     return fig
 
 

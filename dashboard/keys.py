@@ -54,6 +54,7 @@ STD_RUNS = "std_runs"
 CMP_SETUP = "cmp_setup"
 CMP_NETS = "cmp_nets"
 CMP_METRIC = "cmp_y"
+CMP_PERCENT = "cmp_pct"          # error and accuracy on a fixed 0–100% axis
 
 # Classify (an uploaded image is not part of a link)
 MODELS = "models"

@@ -10,6 +10,49 @@ import math
 import pandas as pd
 
 
+# Terms the pages use, explained once for a student (help texts and captions read them from here).
+STUDY_001 = "student study 001"
+STUDY_004 = "student study 004"
+TERMS = {
+    STUDY_001: "An earlier student study of this paper (Biéchy & Cavalier, Faculté des Sciences d'Orsay) that this lab "
+               "grew from: ResNets of 20 to 56 layers with shortcut option A and B beside plain nets of equal depth, "
+               "trained on CIFAR-10 with Adam (default settings), batch 32, 10 epochs, no augmentation, PyTorch's "
+               "default init; every curve the mean of 5 identically configured models. The recipe called "
+               "\"Adam (seed study)\" here is theirs.",
+    STUDY_004: "An earlier student report that trained a sequential (plain) and a residual network in Keras on CIFAR-10 "
+               "for 20 epochs and tabulated the test accuracy after every epoch (at epoch 19: residual 85.69%, "
+               "sequential 81.13%).",
+    "SSR": "Sum of squared residuals between two curves: at every epoch both have, take the difference between the "
+           "two, square it, and add these up. 0 means the curves coincide; the larger it is, the further apart they "
+           "are (in the curve's unit, squared).",
+    "seed": "The random seed fixes a run's random choices (initial weights, order of the images, augmentation). Runs "
+            "that differ only in their seed show how much a result varies by chance.",
+    "option A/B": "How a ResNet's shortcut crosses a change of shape (where the feature map halves and the channels "
+                  "double): option A takes every second pixel and pads the new channels with zeros, adding no "
+                  "parameters; option B uses a learned 1×1 convolution (a projection). Elsewhere both are the "
+                  "identity (He et al. 2015, Sec. 3.3).",
+    "BN": "Batch normalisation (Ioffe & Szegedy 2015): after each convolution, every channel is normalised to zero mean "
+          "and unit variance (with the batch's statistics while training, running averages at test time), then "
+          "scaled and shifted by learned parameters.",
+    "init": "Kaiming (He) init, the paper's: weights drawn with variance 2 / fan-in, which keeps a signal's size "
+            "through ReLU layers (He et al. 2015, 'Delving deep into rectifiers'). PyTorch's default init draws "
+            "them with variance 1 / (3 · fan-in), six times smaller.",
+    "concat": "Concatenate + 1×1 merge: instead of adding its input back, a block concatenates it with its output and a "
+              "learned 1×1 convolution maps the doubled channels back to the stage's width. No identity path is left, "
+              "so at initialisation it behaves like another plain stack.",
+    "layer names": "stem is the first 3×3 convolution (with its BN and ReLU); stageS.blockB is block B (counted from 0) of "
+                   "stage S, each block two 3×3 convolutions. Stages 1, 2 and 3 work on 32×32, 16×16 and 8×8 maps with 16, "
+                   "32 and 64 channels.",
+    "attribution": "Each method scores the image's pixels by how much they drove one class score. Integrated Gradients "
+                   "adds up the gradients along a straight path from a plain mean-colour image to this one (Sundararajan "
+                   "et al. 2017); Saliency is one gradient; Grad-CAM weighs the last stage's feature maps by their "
+                   "gradients (Selvaraju et al. 2017); Occlusion covers patches and measures the drop.",
+    "training setup": "Everything about training except the network: data set, number of images, recipe (optimiser, "
+                      "learning rate, batch, schedule, augmentation), epochs, BN and init. \"SGD (paper's settings)\" "
+                      "is He et al.'s recipe; \"Adam (seed study)\" is the recipe of " + STUDY_001 + ".",
+}
+
+
 def fmt(x: float) -> str:
     """A number for a sentence: 3 significant digits, 0 written as 0."""
     return "0" if x == 0 else f"{x:.3g}"
@@ -184,6 +227,25 @@ def default_pair(records: list) -> tuple[str | None, str | None]:
     return left.run_id, right.run_id
 
 
+def step_to_show(steps: list[int], chosen: int | None, pair: tuple[str, ...], seen_pair: tuple[str, ...] | None) -> int:
+    """The probed training step the Gradients profile shows: the last one when the pair of runs changed since
+    the last view (``seen_pair``) or none was chosen; else the chosen step, or the nearest probed one."""
+    if chosen is None or (seen_pair is not None and tuple(pair) != tuple(seen_pair)):
+        return steps[-1]
+    return min(steps, key=lambda s: (abs(s - chosen), s))
+
+
+def runs_to_show(chosen: list[str] | None, pair: tuple[str, ...], seen_pair: tuple[str, ...] | None,
+                 available: list[str]) -> list[str]:
+    """The runs of the Fig. 7 chart (run ids among ``available``): the during-training pair on a first view and
+    whenever the pair changed, else the runs chosen. If neither run of a new pair is available (no finished
+    epoch yet), the chosen runs stay, else the first available run."""
+    usable = [i for i in chosen or () if i in available]
+    if chosen is None or (seen_pair is not None and tuple(pair) != tuple(seen_pair)):
+        return [i for i in dict.fromkeys(pair) if i in available] or usable or available[:1]
+    return usable
+
+
 # ---------------------------------------------------------------------------------- Compare page
 
 def _trend(rows: pd.DataFrame, column: str) -> str | None:
@@ -255,3 +317,21 @@ def default_models(records) -> list[str]:
                         and c.seed == res.config.seed and (record_verdict(other) is None or not learned_only)):
                     return [other.run_id, res.run_id]
     return [ranked[0].run_id] if ranked else []
+
+
+def test_accuracy_line(record, test_images: int | None = None) -> str:
+    """What a stored run says about its own test accuracy, for the Classify page: the accuracy after its last
+    epoch, on how many of the data set's ``test_images`` test images; or that none is stored."""
+    acc = (record.metrics or {}).get("test_acc")
+    if acc is None or acc != acc:  # NaN != NaN
+        return "No test accuracy is stored for this run."
+    title = record.info.get("dataset") or record.config.dataset
+    n = record.info.get("n_test")
+    if not n:
+        where = f"{title} test images (how many was not recorded)"
+    elif test_images and n < test_images:
+        where = f"{n:,} of the {test_images:,} {title} test images"
+    else:
+        where = f"all {n:,} {title} test images"
+    epochs = record.epochs_done or record.config.epochs
+    return f"Test accuracy **{100 * acc:.1f}%** on {where}, measured after its last epoch (epoch {epochs}) and stored with the run."

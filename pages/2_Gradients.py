@@ -18,6 +18,8 @@ from dashboard.common import BIND
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
 KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-propagated signal ‖∂L/∂y‖"}
+# The during-training pair (left, right run ids) the step slider and the Fig. 7 runs were last chosen for.
+PAIR_SEEN_KEY = "grad_pair_seen"
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
 # A matched pair for the "during training" view when nothing probed is stored yet.
 QUICK_PAIR = (dataclasses.replace(common.QUICK_CONFIG, shortcut="none"), common.QUICK_CONFIG)
@@ -51,10 +53,13 @@ with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.4, 1, 0.8, 1])
     depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key=keys.GRAD_DEPTHS, bind=BIND,
                             help="Depth 110 shows the same effects, larger; it takes a few seconds more per network")
-    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key=keys.GRAD_NETS, bind=BIND)
-    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key=keys.GRAD_BN, bind=BIND)
+    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key=keys.GRAD_NETS, bind=BIND,
+                          help=f"Plain: the same layers without shortcuts. ResNet-A/B: {lesson.TERMS['option A/B']} "
+                               f"{lesson.TERMS['concat']}")
+    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key=keys.GRAD_BN, bind=BIND, help=lesson.TERMS["BN"])
     inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key=keys.GRAD_INIT, bind=BIND,
-                           format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
+                           format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get,
+                           help=lesson.TERMS["init"])
     k1, k2 = st.columns([1.4, 2.8])
     kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key=keys.GRAD_KIND, bind=BIND)
     available = [c for c in common.dataset_choices() if c.available]
@@ -181,10 +186,16 @@ else:
     st.caption(f"Each cell is one layer's {KIND_LABELS[kind_train]} at one probed training step, on one colour scale "
                "shared by both runs (log scale: each colour step is a factor of ten). The paper reports healthy norms "
                "for BN plain nets during training; compare the bottom rows (first layers) of the two maps.")
-    all_steps = np.array(sorted(set().union(*(set(p["step"]) for p in probes.values()))))
-    if len(all_steps):
-        step = st.select_slider("Training step", options=list(all_steps), value=int(all_steps[-1]) if len(all_steps) else 0,
-                                key=keys.GRAD_STEP, bind=BIND) if len(all_steps) > 1 else int(all_steps[0])
+    all_steps = [int(s) for s in sorted(set().union(*(set(p["step"]) for p in probes.values())))]
+    pair, seen_pair = (left.run_id, right.run_id), st.session_state.get(PAIR_SEEN_KEY)
+    if all_steps:
+        # A new pair starts at its last probed step (lesson.step_to_show); the same pair keeps the step chosen.
+        step = lesson.step_to_show(all_steps, st.session_state.get(keys.GRAD_STEP), pair, seen_pair)
+        if keys.GRAD_STEP in st.session_state:
+            st.session_state[keys.GRAD_STEP] = step
+        if len(all_steps) > 1:
+            step = st.select_slider("Training step", options=all_steps, key=keys.GRAD_STEP, bind=BIND,
+                                    **({} if keys.GRAD_STEP in st.session_state else {"value": step}))
         profiles = []
         for record in chosen:
             p = probes[record.run_id]
@@ -208,8 +219,12 @@ with_std = [r for r in records if r.epochs_done > 0]
 if not with_std:
     st.info("Needs runs that have finished at least one epoch with probes on (see section 2, or the Train page).")
 else:
-    default_ids = [i for i in (st.session_state.get(keys.GRAD_LEFT), st.session_state.get(keys.GRAD_RIGHT)) if i]
-    chosen_std = common.pick_runs("Runs", with_std, key=keys.STD_RUNS, default_ids=default_ids or [with_std[0].run_id])
+    # The runs follow the during-training pair whenever it changes (lesson.runs_to_show).
+    shown = lesson.runs_to_show(st.session_state.get(keys.STD_RUNS), pair, seen_pair, [r.run_id for r in with_std])
+    if keys.STD_RUNS in st.session_state:
+        st.session_state[keys.STD_RUNS] = shown
+    chosen_std = common.pick_runs("Runs", with_std, key=keys.STD_RUNS, default_ids=shown,
+                                  help="Set to the two runs of section 2 whenever that pair changes; add or remove runs here.")
     series, stds = [], {}
     for record in chosen_std:
         p = common.run_history(store, record.run_id, kinds=("response_std",)).probes
@@ -223,3 +238,6 @@ else:
                "each run's last probe, measured on one training batch. The paper finds ResNet responses generally "
                "smaller than plain-net responses, and smaller still in deeper ResNets: residual functions stay close "
                "to zero. " + response_std_note(stds))
+
+if records:
+    st.session_state[PAIR_SEEN_KEY] = (left.run_id, right.run_id)  # what the next rerun compares the pair with

@@ -214,13 +214,15 @@ for record in chosen:
 if not predictions:
     st.stop()
 
+by_id = {r.run_id: r for r in chosen}
 for column, (run_id, top) in zip(st.columns(len(predictions)), predictions.items()):
     column.markdown(f"**{names[run_id]}**")
+    record = by_id[run_id]
+    column.caption(lesson.test_accuracy_line(record, common.DATASET_SIZES.get(record.config.dataset, (None, None))[1]))
     table = pd.DataFrame({"rank": range(1, len(top) + 1), "class": [c for c, _ in top],
                           "probability": [100 * p for _, p in top]})
     column.dataframe(table, hide_index=True, width="stretch", key=f"top5_{run_id}", column_config={
         "probability": st.column_config.ProgressColumn("probability (%)", format="%.1f%%", min_value=0, max_value=100)})
-by_id = {r.run_id: r for r in chosen}
 series = [figures.run_series(names[i], by_id[i].config.resolved(),
                              pd.DataFrame({"class": [c for c, _ in top], "probability": [p for _, p in top]}))
           for i, top in predictions.items()]
@@ -230,7 +232,7 @@ st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
 st.subheader("Where did each model look?")
 left, right = st.columns(2)
 methods = left.multiselect("Attribution methods", attribution.METHODS, default=list(attribution.METHODS),
-                           key=keys.METHODS, bind=BIND)
+                           key=keys.METHODS, bind=BIND, help=lesson.TERMS["attribution"])
 shared = [c for c in specs[chosen[0].run_id][0] if all(c in specs[i][0] for i in predictions)]
 explain = right.selectbox("Class to explain", ["each model's top prediction", *shared], key=keys.EXPLAIN, bind=BIND,
                           help="Attributions explain one class score; by default the class each model chose.")

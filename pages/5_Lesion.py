@@ -10,6 +10,7 @@ from core.store import StoreError
 from core.verdict import record_verdict
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
+from dashboard.lesson import TERMS
 
 IMAGE_CHOICES = (200, 500, 1000)
 K_IMAGE_CHOICES = (0, 100, 200, 500)
@@ -39,7 +40,8 @@ with st.container(border=True):
                                 help="0 leaves the k-deletion curve out")
     draws = c3.slider("Random draws per k", 1, 5, 3, key=SETTINGS_KEYS[2], bind=BIND)
     st.caption(f"What *deleting* means here. ResNet: {lesion.LESION_RULES[resnet.config.shortcut]}. "
-               f"Plain net: {lesion.LESION_RULES['none']}. BN uses its running statistics; all other layers are as trained.")
+               f"Plain net: {lesion.LESION_RULES['none']}. BN uses its running statistics; all other layers are as trained.",
+               help=f"Option A/B: {TERMS['option A/B']} BN: {TERMS['BN']}")
 
 settings = dict(images=images, k_images=k_images, draws=draws)
 results = {r.run_id: core_inside.cached_lesion(store, r, **settings) for r in (plain, resnet)}

@@ -10,6 +10,7 @@ from core.data import DataUnavailable
 from core.store import StoreError
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
+from dashboard.lesson import TERMS
 
 SLICE_POINTS = (21, 41, 81)
 PLANE_POINTS = {"coarse, 11×11": 11, "medium, 21×21": 21, "fine, 41×41": 41}
@@ -39,7 +40,7 @@ with st.container(border=True):
     seed = c3.number_input("Directions seed", 0, 999, 0, key=keys.LAND_SEED, bind=BIND, help="Another seed draws other directions")
     st.caption("BN is in eval mode and uses the running statistics stored with the weights; BN scales and shifts and "
                "all biases are left unperturbed, as in the paper. Results are kept on disk, so a second viewer (and "
-               "`python -m core landscape`) gets them at once.")
+               "`python -m core landscape`) gets them at once.", help=TERMS["BN"])
 
 
 def compute_missing(kind: str, steps: int, label: str) -> None:

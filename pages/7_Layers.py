@@ -11,6 +11,7 @@ from core.inputs import display_image, test_images
 from core.store import RunStore
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
+from dashboard.lesson import TERMS
 
 TEST_IMAGES = 100  # class-balanced test images to choose from
 CHANNELS = 8       # strongest channels drawn per network
@@ -62,9 +63,10 @@ with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.1, 1, 1, 0.8])
     image_index = c1.slider("Test image", 0, TEST_IMAGES - 1, 0, key=keys.LAYERS_IMAGE, bind=BIND)
     layer = c2.selectbox("Layer for feature maps", names, index=names.index("stage2.block0") if "stage2.block0" in names else 0,
-                         key=keys.LAYER, bind=BIND)
+                         key=keys.LAYER, bind=BIND, help=TERMS["layer names"])
     block = c3.selectbox("Block to open", blocks, index=blocks.index("stage2.block0") if "stage2.block0" in blocks else 0,
-                         key=keys.BLOCK, bind=BIND, help="stage2.block0 and stage3.block0 halve the map and double the channels")
+                         key=keys.BLOCK, bind=BIND, help="stage2.block0 and stage3.block0 halve the map and double the channels. "
+                                                        + TERMS["layer names"])
     picture = Image.fromarray(display_image(x_test[image_index], resnet)).resize((PREVIEW_PX, PREVIEW_PX), Image.NEAREST)
     c4.image(picture, caption=f"class: {classes[int(y_test[image_index])]} (32×32)", width=PREVIEW_PX)
 
