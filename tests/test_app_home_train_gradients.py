@@ -12,6 +12,7 @@ from core import jobs
 from core.config import RunConfig
 from core.store import RunStore
 from core.train import train
+from dashboard import keys
 from dashboard.common import FOCUS_RUN_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +81,8 @@ def test_train_page_widgets(home):
     from core.reference import SHAPES10_LESSON
     assert at.radio(key="train_recipe").value == SHAPES10_LESSON["recipe"]
     assert at.number_input(key="train_epochs").value == SHAPES10_LESSON["epochs"]
-    assert at.selectbox(key="train_schedule").value == SHAPES10_LESSON["schedule"]
-    assert at.selectbox(key="train_batch").value == SHAPES10_LESSON["batch_size"]
+    assert at.selectbox(key=keys.SCHEDULE).value == SHAPES10_LESSON["schedule"]
+    assert at.selectbox(key=keys.BATCH).value == SHAPES10_LESSON["batch_size"]
     assert at.number_input(key="train_subset_builtin").value == SHAPES10_LESSON["subset"]
     assert at.number_input(key="train_seed").value == 0
     # ...so ResNet-20 with the defaults is a shipped run, which opens instantly.
