@@ -172,18 +172,9 @@ class RunConfig:
         parts = [self.model_name]
         if self.init != "kaiming":
             parts.append(f"{self.init} init")
-        changed = self.changed_from_recipe()
-        parts.append((RECIPE_SHORT if changed else RECIPE_NAMES)[self.recipe])
-        if "lr" in changed:
-            parts.append(f"lr {exact_number(self.lr)}")
-        if "batch_size" in changed:
-            parts.append(f"batch {self.batch_size}")
-        if "schedule" in changed:
-            parts.append(SCHEDULE_NAMES[self.schedule])
-        if "augment" in changed:
-            parts.append("crop + flip" if self.augment else "no augmentation")
-        if "warmup" in changed:
-            parts.append(f"warm-up {self.warmup:,} steps" if self.warmup else "no warm-up")
+        changes = self.recipe_changes()
+        parts.append((RECIPE_SHORT if changes else RECIPE_NAMES)[self.recipe])
+        parts += changes
         parts.append(f"{self.epochs} ep")
         if self.subset:
             parts.append(f"{self.subset:,} imgs")
@@ -195,6 +186,21 @@ class RunConfig:
             parts.append(self.precision)
         text = parts[0] + " · " + ", ".join(parts[1:])
         return text + (" · CIFAR-10" if self.dataset == "cifar10" else "")
+
+    def recipe_changes(self) -> list[str]:
+        """What this run changes in its recipe, in words ('lr 0.003', 'batch 16', 'cosine decay', ...)."""
+        changed, words = self.changed_from_recipe(), []
+        if "lr" in changed:
+            words.append(f"lr {exact_number(self.lr)}")
+        if "batch_size" in changed:
+            words.append(f"batch {self.batch_size}")
+        if "schedule" in changed:
+            words.append(SCHEDULE_NAMES[self.schedule])
+        if "augment" in changed:
+            words.append("crop + flip" if self.augment else "no augmentation")
+        if "warmup" in changed:
+            words.append(f"warm-up {self.warmup:,} steps" if self.warmup else "no warm-up")
+        return words
 
     def changed_from_recipe(self) -> tuple[str, ...]:
         """The OVERRIDES this run sets to something other than its recipe's (the ones its label names)."""

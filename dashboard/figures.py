@@ -289,15 +289,17 @@ def step_curves(series: list[RunSeries], metric: str = "loss", smoothing: float 
 
 
 def lr_curves(series: list[RunSeries], title: str | None = None, max_points: int = 2000) -> go.Figure:
-    """The learning rate of every training step (frames: step, lr), one line per run; a log axis when it
-    spans more than a decade and a half (the paper's ÷10 steps read as equal stairs)."""
+    """The learning rate of every training step (frames: step, lr), one line per run; a log axis for stairs
+    spanning more than a decade and a half (the paper's ÷10 steps then read as equal steps)."""
     frames = [s.frame.dropna(subset=["lr"]) if "lr" in s.frame else s.frame.iloc[0:0] for s in series]
     if not frames or all(f.empty for f in frames):
         return empty_figure("No learning rate recorded yet.", title or "Learning rate per step")
     fig = go.Figure()
     values = [_finite(f["lr"], log=True) for f in frames]
     finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
-    use_log = bool(len(finite)) and finite.max() / finite.min() > 30
+    # Stairs (÷10 steps, a warm-up) spanning more than a decade and a half read best on a log axis; a smooth decay
+    # (cosine, which ends near zero) on a linear one.
+    use_log = bool(len(finite)) and finite.max() / finite.min() > 30 and len(np.unique(finite)) <= 12
     for s, colour, frame, y in zip(series, _colours(series), frames, values):
         keep = slice(None, None, max(1, math.ceil(len(frame) / max_points)))
         fig.add_trace(go.Scatter(x=frame["step"].to_numpy()[keep], y=y[keep], mode="lines", name=s.label, legendgroup=s.label,

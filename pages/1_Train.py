@@ -42,7 +42,7 @@ NO_PROBES = ("-",)                       # a probe-kind filter that matches noth
 VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
 STARTED_KEY, STARTED_NOTE_KEY = "train_started_ids", "train_started_note"  # runs a "train the missing" click queued
 POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
-URL_RUN_KEY = "train_url_run"            # the ?run=<id> this tab last saw or wrote (a different one: a link was opened)
+URL_RUN_KEY = "train_url_read"           # set once this tab has read the ?run=<id> it was opened with
 DEFAULT_SMOOTHING = 0.6                  # TensorBoard's default
 FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
 # ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show learning in order
@@ -132,6 +132,9 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     except ConfigError as e:
         st.error(f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:")
         return None, data
+    changes = config.recipe_changes()
+    st.caption("**Advanced** settings that differ from the recipe: " + ", ".join(changes) + "." if changes
+               else "**Advanced**: the recipe's own settings.")
     return config, data
 
 
@@ -290,11 +293,12 @@ axis_col.toggle("Error and accuracy on a fixed 0–100% axis", key=keys.FULL_PER
 records = common.stored_runs(store)
 live_ids = [r.run_id for r in common.live_runs(store)]
 ids = [r.run_id for r in records]
-if (shared := st.query_params.get(keys.RUN)) and shared != st.session_state.get(URL_RUN_KEY):
-    st.session_state[URL_RUN_KEY] = shared  # a link to one run (?run=<id>) was opened, e.g. shared by the teacher
-    if shared in ids or common.run_state(store, shared).record is not None:
+if URL_RUN_KEY not in st.session_state:  # the address this tab was opened with: read once, since later reruns
+    st.session_state[URL_RUN_KEY] = True  # may carry an address this page has just replaced
+    shared = st.query_params.get(keys.RUN)  # a link to one run (?run=<id>), e.g. shared by the teacher
+    if shared and (shared in ids or common.run_state(store, shared).record is not None):
         common.follow_run(shared)
-    else:
+    elif shared:
         st.warning(f"The link names run `{shared}`, which this server's store does not have.", icon=":material/link_off:")
 focus = st.session_state.get(common.FOCUS_RUN_KEY)
 if focus and focus not in ids and (followed := common.run_state(store, focus).record) is not None:
@@ -307,7 +311,6 @@ else:
     st.session_state[VIEW_KEY] = watched
     if st.query_params.get(keys.RUN) != watched:  # the address names the run shown, so a link opens it
         st.query_params[keys.RUN] = watched
-    st.session_state[URL_RUN_KEY] = watched
     labels = common.picker_labels(records)
     if live_ids:
         st.caption(":material/hourglass_top: Queued or training now: " + "; ".join(labels[i] for i in live_ids if i in labels)

@@ -124,6 +124,9 @@ def test_lr_curves_draw_the_recorded_rates_on_a_log_axis_for_steps():
     assert fig.layout.xaxis.title.text == "training step" and "learning rate" in fig.layout.yaxis.title.text
     flat = F.lr_curves([F.RunSeries("r", "resnet", 20, pd.DataFrame({"step": [0, 1], "lr": [1e-3, 1e-3]}))])
     assert flat.layout.yaxis.type != "log"
+    steps = np.arange(100)
+    cosine = pd.DataFrame({"step": steps, "lr": 1e-3 * 0.5 * (1 + np.cos(np.pi * steps / 100))})  # ends near zero
+    assert F.lr_curves([F.RunSeries("r", "resnet", 20, cosine)]).layout.yaxis.type != "log"
     assert not F.lr_curves([F.RunSeries("r", "resnet", 20, pd.DataFrame({"step": [0], "lr": [np.nan]}))]).data
 
 
