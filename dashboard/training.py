@@ -10,6 +10,8 @@ from core.jobs import RunState, ordinal
 from core.store import RESUMABLE, RunStatus
 from core.train import learning_rates
 
+RUN_PARAM = "run"  # ?run=<id>: the run the Watch view shows (written by the page, not a widget's binding)
+
 
 # ------------------------------------------------------------------------------ advanced settings
 

@@ -20,6 +20,7 @@ from core.reference import SHAPES10_LESSON as LESSON  # noqa: E402
 from core.verdict import steps_warning  # noqa: E402
 from core.models import TORCHVISION_MODEL  # noqa: E402
 from dashboard import common, figures, keys, lesson, training  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
@@ -39,7 +40,8 @@ NAMED_DEPTHS = (20, 32, 44, 56, 110)
 OTHER_DEPTH = "other (6n+2)"
 PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
-VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
+VIEW_KEY = "train_view"
+OVERLAY_KEY = keys.OVERLAY
 STARTED_KEY, STARTED_NOTE_KEY = "train_started_ids", "train_started_note"  # runs a "train the missing" click queued
 POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
 URL_RUN_KEY = "train_url_read"           # set once this tab has read the ?run=<id> it was opened with
@@ -62,60 +64,60 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     with st.container(border=True):
         net_col, recipe_col, data_col = st.columns(3, gap="large")
     with net_col:
-        arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key="train_arch")
+        arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key=keys.ARCH, bind=BIND)
         arch, shortcut, about = ARCHITECTURES[arch_label]
         st.caption(about)
         fixed = arch == TORCHVISION_MODEL
-        depth_choice = st.selectbox("Depth (weighted layers)", [*NAMED_DEPTHS, OTHER_DEPTH], key="train_depth",
+        depth_choice = st.selectbox("Depth (weighted layers)", [*NAMED_DEPTHS, OTHER_DEPTH], key=keys.DEPTH, bind=BIND,
                                     disabled=fixed, help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier")
         depth = depth_choice
         if depth_choice == OTHER_DEPTH:
-            n = st.number_input("n, blocks per stage", min_value=1, max_value=200, value=1, key="train_n", disabled=fixed)
+            n = st.number_input("n, blocks per stage", min_value=1, max_value=200, value=1, key=keys.BLOCKS, bind=BIND, disabled=fixed)
             depth = 6 * int(n) + 2
             st.caption(f"depth = 6·{int(n)} + 2 = **{depth}** layers")
-        bn = st.toggle("Batch normalisation after every conv", value=True, key="train_bn", disabled=fixed)
-        init = st.radio("Initialisation", ("kaiming", "default"), key="train_init", horizontal=True,
+        bn = st.toggle("Batch normalisation after every conv", value=True, key=keys.BN, bind=BIND, disabled=fixed)
+        init = st.radio("Initialisation", ("kaiming", "default"), key=keys.INIT, bind=BIND, horizontal=True,
                         format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
     with recipe_col:
         recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
-                          key="train_recipe", format_func=RECIPE_NAMES.get)
+                          key=keys.RECIPE, bind=BIND, format_func=RECIPE_NAMES.get)
         st.caption(RECIPE_DESCRIPTIONS[recipe] + ". **Advanced** below changes any of these; a run's label names "
                    "only what differs from the recipe.")
-        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key="train_epochs")
-        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train_seed",
+        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND)
+        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=keys.SEED, bind=BIND,
                                help="Same settings and seed give the same run (and the same stored result)")
-        probes = st.toggle("Record per-layer gradients", value=True, key="train_probes",
+        probes = st.toggle("Record per-layer gradients", value=True, key=keys.PROBES, bind=BIND,
                            help=f"About {PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
                                 "each costs a fraction of a training step")
     with data_col:
         choices = {c.name: c for c in common.dataset_choices()}
-        dataset = st.selectbox("Data set", list(choices), key="train_dataset",
+        dataset = st.selectbox("Data set", list(choices), key=keys.DATASET, bind=BIND,
                                format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"))
         data = choices[dataset]
         (st.caption if data.available else st.warning)(data.note)
         n_train, n_test = common.DATASET_SIZES[dataset]
         subset = st.number_input(f"Training images (of {n_train:,}, class-balanced)", min_value=10, max_value=n_train,
-                                 value=min(LESSON["subset"], n_train), step=500, key=f"train_subset_{dataset}")
+                                 value=min(LESSON["subset"], n_train), step=500, key=keys.TRAIN_IMAGES[dataset], bind=BIND)
         test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
-                                      value=min(LESSON["test_subset"], n_test), step=500, key=f"train_test_subset_{dataset}")
+                                      value=min(LESSON["test_subset"], n_test), step=500, key=keys.TEST_IMAGES[dataset], bind=BIND)
     with st.expander("Advanced: learning rate, batch size, schedule, augmentation, warm-up", icon=":material/tune:"):
         lr_col, b_col, s_col, a_col, w_col = st.columns(5)
-        lr_text = lr_col.text_input("Learning rate", key=keys.LR, bind="query-params",
+        lr_text = lr_col.text_input("Learning rate", key=keys.LR, bind=BIND,
                                     placeholder=training.recipe_setting_text(recipe, "lr"),
                                     help="Empty: the recipe's. A number such as 0.1 or 3e-4, in (0, 10].")
         batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
-                                     key=keys.BATCH, bind="query-params", format_func=lambda b: (
+                                     key=keys.BATCH, bind=BIND, format_func=lambda b: (
                                          training.recipe_setting_text(recipe, "batch_size") if b is None else str(b)))
         schedule = s_col.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
-                                   key=keys.SCHEDULE, bind="query-params",
+                                   key=keys.SCHEDULE, bind=BIND,
                                    format_func=lambda k: (f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
                                                           if k is None else SCHEDULE_NAMES[k]))
         augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
-                                  key=keys.AUGMENT, bind="query-params", format_func=lambda a: (
+                                  key=keys.AUGMENT, bind=BIND, format_func=lambda a: (
                                       training.recipe_setting_text(recipe, "augment") if a is None
                                       else ("crop + flip" if a else "none")))
         warmup = w_col.number_input("Warm-up steps at lr/10", min_value=0, max_value=MAX_WARMUP, value=None, step=100,
-                                    key=keys.WARMUP, bind="query-params",
+                                    key=keys.WARMUP, bind=BIND,
                                     placeholder=training.recipe_setting_text(recipe, "warmup", depth if not fixed else 20),
                                     help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
                                          "rate. Empty: the recipe's; 0: none.")
@@ -286,16 +288,16 @@ st.divider()
 st.subheader("Watch a run")
 smooth_col, axis_col = st.columns(2)
 smooth_col.slider("Smoothing of the per-step curves", 0.0, 0.99, DEFAULT_SMOOTHING, 0.01, key=keys.SMOOTHING,
-                  bind="query-params", help="TensorBoard's: an exponential moving average, debiased so the first steps "
+                  bind=BIND, help="TensorBoard's: an exponential moving average, debiased so the first steps "
                                             "are not pulled towards zero. 0 shows each mini-batch as it is.")
-axis_col.toggle("Error and accuracy on a fixed 0–100% axis", key=keys.FULL_PERCENT, bind="query-params",
+axis_col.toggle("Error and accuracy on a fixed 0–100% axis", key=keys.FULL_PERCENT, bind=BIND,
                 help="So runs and moments compare at a glance; off, the axis zooms to the curves.")
 records = common.stored_runs(store)
 live_ids = [r.run_id for r in common.live_runs(store)]
 ids = [r.run_id for r in records]
 if URL_RUN_KEY not in st.session_state:  # the address this tab was opened with: read once, since later reruns
     st.session_state[URL_RUN_KEY] = True  # may carry an address this page has just replaced
-    shared = st.query_params.get(keys.RUN)  # a link to one run (?run=<id>), e.g. shared by the teacher
+    shared = st.query_params.get(training.RUN_PARAM)  # a link to one run (?run=<id>), e.g. shared by the teacher
     if shared and (shared in ids or common.run_state(store, shared).record is not None):
         common.follow_run(shared)
     elif shared:
@@ -309,8 +311,8 @@ if watched is None:
 else:
     options = list(dict.fromkeys([*live_ids, *ids]))
     st.session_state[VIEW_KEY] = watched
-    if st.query_params.get(keys.RUN) != watched:  # the address names the run shown, so a link opens it
-        st.query_params[keys.RUN] = watched
+    if st.query_params.get(training.RUN_PARAM) != watched:  # the address names the run shown, so a link opens it
+        st.query_params[training.RUN_PARAM] = watched
     labels = common.picker_labels(records)
     if live_ids:
         st.caption(":material/hourglass_top: Queued or training now: " + "; ".join(labels[i] for i in live_ids if i in labels)
@@ -389,11 +391,11 @@ default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(
                else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""])
 chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 metric_col, x_col, split_col = st.columns(3)
-metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key="train_overlay_metric",
+metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key=keys.OVERLAY_METRIC, bind=BIND,
                           format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
-per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key="train_overlay_x",
+per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key=keys.OVERLAY_X, bind=BIND,
                   format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get)
-splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key="train_overlay_splits",
+splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key=keys.OVERLAY_SPLITS, bind=BIND,
                                disabled=per == "step", format_func=lambda k: figures.SPLITS[k][0])
 
 

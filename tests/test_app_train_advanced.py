@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.store import RunStore
-from dashboard import keys
+from dashboard import keys, training
 from dashboard.common import FOCUS_RUN_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def home(shared_home, monkeypatch):
 def train_page(run: str | None = None) -> AppTest:
     at = AppTest.from_file(str(TRAIN), default_timeout=TIMEOUT)
     if run:
-        at.query_params[keys.RUN] = run
+        at.query_params[training.RUN_PARAM] = run
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -52,7 +52,7 @@ def test_advanced_settings_are_validated_with_the_field_named_and_change_the_lab
     assert any("**lr**" in e.value and "(0, 10]" in e.value for e in at.error)
     at.text_input(key=keys.LR).input("0.001").run()  # the recipe's own: not in the label
     assert not at.error
-    at.number_input(key="train_epochs").set_value(3).run()
+    at.number_input(key=keys.EPOCHS).set_value(3).run()
     assert "lr" not in new_config_caption(at).split(" · ")[1]
     at.text_input(key=keys.LR).input("3e-4").run()
     at.number_input(key=keys.WARMUP).set_value(40).run()
@@ -88,7 +88,7 @@ def test_chart_settings_smooth_and_fix_the_axis_and_captions_follow(home):
     accuracy = specs[titles.index("Training accuracy per step (mini-batch)")]
     assert accuracy["layout"]["yaxis"]["range"] == [0, 100]
     assert any("smoothing 0.90" in c.value for c in at.caption)
-    at.radio(key="train_overlay_x").set_value("step").run()
+    at.radio(key=keys.OVERLAY_X).set_value("step").run()
     captions = [c.value for c in at.caption]
     assert any("No test curve in this view" in c for c in captions)
 
@@ -96,8 +96,8 @@ def test_chart_settings_smooth_and_fix_the_axis_and_captions_follow(home):
 def test_train_the_missing_follows_the_runs_it_queued(home):
     store = RunStore(home)
     at = train_page()
-    at.number_input(key="train_subset_builtin").set_value(100)
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key=keys.TRAIN_IMAGES["builtin"]).set_value(100)
+    at.number_input(key=keys.EPOCHS).set_value(1).run()
     button = at.button(key="train_fig6_train")
     assert button.label == "Train the missing 4 of them in the background"
     button.click().run()
@@ -106,7 +106,7 @@ def test_train_the_missing_follows_the_runs_it_queued(home):
         assert len(started) == 2  # a student may have two runs waiting: the rest are refused, and the page says so
         assert any("Queued 2 of the 4 missing runs" in w.value and "press the button again" in w.value for w in at.warning)
         assert any("The runs this tab queued" in m.value for m in at.markdown)
-        assert set(started) <= set(at.session_state["train_overlay"])
+        assert set(started) <= set(at.session_state[keys.OVERLAY])
     finally:
         for run_id in at.session_state["train_started_ids"]:
             jobs.cancel(store, run_id)
