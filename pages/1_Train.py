@@ -289,7 +289,7 @@ st.subheader("Watch a run")
 smooth_col, axis_col = st.columns(2)
 smooth_col.slider("Smoothing of the per-step curves", 0.0, 0.99, DEFAULT_SMOOTHING, 0.01, key=keys.SMOOTHING,
                   bind=BIND, help="TensorBoard's: an exponential moving average, debiased so the first steps "
-                                            "are not pulled towards zero. 0 shows each mini-batch as it is.")
+                                  "are not pulled towards zero. 0 shows each mini-batch as it is.")
 axis_col.toggle("Error and accuracy on a fixed 0–100% axis", key=keys.FULL_PERCENT, bind=BIND,
                 help="So runs and moments compare at a glance; off, the axis zooms to the curves.")
 records = common.stored_runs(store)
