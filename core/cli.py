@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="override the recipe's learning rate")
     p.add_argument("--schedule", choices=SCHEDULES, help="override the recipe's schedule")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="pad-crop-flip augmentation")
+    p.add_argument("--warmup", type=int, help="train this many first steps at lr/10 (default: the recipe's, "
+                                              "400 for the paper's 110-layer nets, else none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -190,7 +192,7 @@ def config_from_args(args) -> RunConfig:
     return RunConfig(arch=args.arch, depth=args.depth, shortcut=args.shortcut, bn=args.bn, init=args.init,
                      dataset=args.dataset, subset=args.subset, test_subset=args.test_subset, recipe=args.recipe,
                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                     augment=args.augment, seed=args.seed, device=args.device, precision=args.precision,
+                     augment=args.augment, warmup=args.warmup, seed=args.seed, device=args.device, precision=args.precision,
                      probe_every=args.probe_every, compile=args.compile)
 
 

@@ -31,13 +31,22 @@ RECIPE_DESCRIPTIONS = {
             "no augmentation",
 }
 SCHEDULE_NAMES = {"step": "÷10 at 50% and 75%", "cosine": "cosine decay", "constant": "constant lr"}
-# The paper warms ResNet-110 up at lr 0.01 for about 400 iterations.
+# The paper warms ResNet-110 up at lr 0.01 for about 400 iterations (its recipe's rule: at most 10% of a run).
 WARMUP_MIN_DEPTH, WARMUP_STEPS, WARMUP_FACTOR = 110, 400, 0.1
+MAX_WARMUP = 100_000
+# Fields a run may set to change its recipe; None keeps the recipe's.
+OVERRIDES = ("batch_size", "lr", "schedule", "augment", "warmup")
 # Fields that do not change what a run computes, so they stay out of its id.
 NOT_HASHED = ("device", "compile")
 # ...and with these, fields that change neither the weights nor the curves (probes only read): runs that
 # differ only here are the same experiment.
 SAME_TRAINING = NOT_HASHED + ("probe_every",)
+
+
+def exact_number(x: float) -> str:
+    """A number as short as it can be written without changing it: 0.1, 3e-05, 0.12345678."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 class ConfigError(ValueError):
@@ -76,6 +85,7 @@ class RunConfig:
     lr: float | None = None         # None = the recipe's
     schedule: str | None = None     # step (/10 at 50%, 75%) | cosine | constant; None = the recipe's
     augment: bool | None = None     # pad-4 crop + flip; None = the recipe's
+    warmup: int | None = None       # steps at lr/10 before the schedule; None = the recipe's (see recipe_warmup)
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda
     precision: str = "auto"         # auto (bf16 on GPU and on CPUs with native bf16, else fp32) | fp32 | bf16
@@ -104,6 +114,7 @@ class RunConfig:
             _check_choice("schedule", self.schedule, SCHEDULES)
         if self.augment is not None and not isinstance(self.augment, bool):
             raise ConfigError("augment", f"must be true, false or unset, got {self.augment!r}")
+        _check_int("warmup", self.warmup, 0, MAX_WARMUP, optional=True)
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_choice("device", self.device, DEVICES)
         _check_choice("precision", self.precision, PRECISIONS)
@@ -117,16 +128,27 @@ class RunConfig:
         changes = {k: defaults[k] for k in ("batch_size", "lr", "schedule", "augment") if getattr(self, k) is None}
         if self.arch == TORCHVISION_MODEL:  # fields that mean nothing for torchvision's net
             changes.update(depth=18, shortcut="B", bn=True)
-        return dataclasses.replace(self, **changes)
+        resolved = dataclasses.replace(self, **changes)
+        if resolved.warmup == 0 and resolved.recipe_warmup == 0:  # no warm-up asked for, none in the recipe: the same run
+            resolved = dataclasses.replace(resolved, warmup=None)
+        return resolved
 
     @property
     def optimizer(self) -> str:
         return RECIPE_DEFAULTS[self.recipe]["optimizer"]
 
     @property
-    def warmup_steps(self) -> int:
+    def recipe_warmup(self) -> int:
+        """The recipe's warm-up: the paper's 400 steps at lr/10 for its 110-layer nets, none otherwise."""
         paper_deep = self.recipe == "paper" and self.arch == "cifar" and self.depth >= WARMUP_MIN_DEPTH
         return WARMUP_STEPS if paper_deep else 0
+
+    def warmup_for(self, total_steps: int) -> int:
+        """Steps trained at lr × WARMUP_FACTOR in a run of ``total_steps``: the ``warmup`` asked for, else the
+        recipe's (capped at a tenth of the run, so a short run is not all warm-up)."""
+        if self.warmup is not None:
+            return min(self.warmup, total_steps)
+        return min(self.recipe_warmup, total_steps // 10 + 1)
 
     @property
     def run_id(self) -> str:
@@ -135,6 +157,8 @@ class RunConfig:
     def training_key(self, ignore: tuple[str, ...] = SAME_TRAINING) -> str:
         """A hash of the resolved config without the ``ignore``d fields: equal keys, equal training."""
         items = {k: v for k, v in dataclasses.asdict(self.resolved()).items() if k not in ignore}
+        if items.get("warmup", 0) is None:  # runs stored before warm-up could be chosen keep their ids
+            del items["warmup"]
         return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
@@ -143,27 +167,46 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        """A short legend entry: model, recipe and what differs from the recipe's defaults."""
+        """A short legend entry: model, recipe and what differs from the recipe's defaults. Exact (no rounding),
+        so runs that train differently never share a label."""
         parts = [self.model_name]
         if self.init != "kaiming":
             parts.append(f"{self.init} init")
-        defaults = RECIPE_DEFAULTS[self.recipe]
-        changed = any(getattr(self, k) is not None and getattr(self, k) != defaults[k] for k in ("batch_size", "lr", "schedule", "augment"))
-        parts.append((RECIPE_SHORT if changed else RECIPE_NAMES)[self.recipe])
-        if self.lr is not None and self.lr != defaults["lr"]:
-            parts.append(f"lr {self.lr:g}")
-        if self.batch_size is not None and self.batch_size != defaults["batch_size"]:
-            parts.append(f"batch {self.batch_size}")
-        if self.schedule is not None and self.schedule != defaults["schedule"]:
-            parts.append(SCHEDULE_NAMES[self.schedule])
-        if self.augment is not None and self.augment != defaults["augment"]:
-            parts.append("crop + flip" if self.augment else "no augmentation")
+        changes = self.recipe_changes()
+        parts.append((RECIPE_SHORT if changes else RECIPE_NAMES)[self.recipe])
+        parts += changes
         parts.append(f"{self.epochs} ep")
         if self.subset:
-            parts.append(f"{self.subset // 1000}k imgs" if self.subset >= 1000 else f"{self.subset} imgs")
+            parts.append(f"{self.subset:,} imgs")
+        if self.test_subset:
+            parts.append(f"{self.test_subset:,} test imgs")
         if self.seed:
             parts.append(f"seed {self.seed}")
-        return parts[0] + " · " + ", ".join(parts[1:])
+        if self.precision != "auto":
+            parts.append(self.precision)
+        text = parts[0] + " · " + ", ".join(parts[1:])
+        return text + (" · CIFAR-10" if self.dataset == "cifar10" else "")
+
+    def recipe_changes(self) -> list[str]:
+        """What this run changes in its recipe, in words ('lr 0.003', 'batch 16', 'cosine decay', ...)."""
+        changed, words = self.changed_from_recipe(), []
+        if "lr" in changed:
+            words.append(f"lr {exact_number(self.lr)}")
+        if "batch_size" in changed:
+            words.append(f"batch {self.batch_size}")
+        if "schedule" in changed:
+            words.append(SCHEDULE_NAMES[self.schedule])
+        if "augment" in changed:
+            words.append("crop + flip" if self.augment else "no augmentation")
+        if "warmup" in changed:
+            words.append(f"warm-up {self.warmup:,} steps" if self.warmup else "no warm-up")
+        return words
+
+    def changed_from_recipe(self) -> tuple[str, ...]:
+        """The OVERRIDES this run sets to something other than its recipe's (the ones its label names)."""
+        defaults = {**RECIPE_DEFAULTS[self.recipe], "warmup": None}
+        resolved = self.resolved()
+        return tuple(k for k in OVERRIDES if getattr(self, k) is not None and getattr(resolved, k) != defaults[k])
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

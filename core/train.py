@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig
+from .config import WARMUP_FACTOR, RunConfig
 from .data import augment, load_dataset, normalize
 from .models import build_model, count_params
 from .probes import LayerProbe
@@ -87,14 +87,20 @@ def autocast_for(config: RunConfig, device: torch.device):
 
 def lr_at(config: RunConfig, step: int, total_steps: int) -> float:
     """The learning rate for ``step`` of ``total_steps`` (config must be resolved)."""
-    if step < config.warmup_steps and step < total_steps // 10 + 1:
-        return config.lr * 0.1  # the paper's ResNet-110 warm-up
+    if step < config.warmup_for(total_steps):
+        return config.lr * WARMUP_FACTOR  # the paper's ResNet-110 warm-up, or the one asked for
     progress = step / total_steps
     if config.schedule == "step":
         return config.lr * (0.1 if progress >= 0.5 else 1.0) * (0.1 if progress >= 0.75 else 1.0)
     if config.schedule == "cosine":
         return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
     return config.lr
+
+
+def learning_rates(config: RunConfig, total_steps: int, steps=None) -> list[float]:
+    """The learning rate of each of ``steps`` (default: every step of the run), by ``lr_at``: what the trainer
+    uses, for runs whose recorded history lacks it (config must be resolved)."""
+    return [lr_at(config, int(s), total_steps) for s in (range(total_steps) if steps is None else steps)]
 
 
 def make_optimizer(config: RunConfig, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:

@@ -304,14 +304,21 @@ def queue_limit(store: RunStore) -> int:
         return DEFAULT_QUEUE_LIMIT
 
 
-def submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> jobs.RunState | None:
-    """Queue ``config`` for this session (within its limit); None, with the reason shown, if it is refused."""
+def try_submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> tuple[jobs.RunState | None, str | None]:
+    """Queue ``config`` for this session (within its limit): its state, or None and why it was refused."""
     try:
         return jobs.submit(store, config, requester_id(), restart=restart, limit=None if is_teacher() else queue_limit(store),
-                           teacher=is_teacher())
+                           teacher=is_teacher()), None
     except StoreError as e:  # the queue limit, a protected reference run, a damaged store
-        st.warning(str(e)[0].upper() + str(e)[1:], icon=":material/block:")
-        return None
+        return None, str(e)[0].upper() + str(e)[1:]
+
+
+def submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> jobs.RunState | None:
+    """Queue ``config`` for this session (within its limit); None, with the reason shown, if it is refused."""
+    state, refused = try_submit(store, config, restart=restart)
+    if refused:
+        st.warning(refused, icon=":material/block:")
+    return state
 
 
 # -------------------------------------------------------------------------------- run pickers
@@ -320,10 +327,7 @@ def run_label(record: RunRecord) -> str:
     """A run's label: ★ for a shipped reference run, the config's label, and the data set if not the
     built-in one. It leaves the status out on purpose: Streamlit keys a picker's choice by its label,
     so a label that changed while a run trains would drop the user's choice."""
-    text = ("★ " if record.reference else "") + record.config.label
-    if record.config.dataset != "builtin":
-        text += " · CIFAR-10"
-    return text
+    return ("★ " if record.reference else "") + record.config.label  # the label names a data set other than Shapes-10
 
 
 def picker_labels(records: list[RunRecord]) -> dict[str, str]:

@@ -27,6 +27,7 @@ FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8"
                   "dense": "#2ca02c", "torchvision": "#9467bd"}
 FAMILY_NAMES = {"plain": "plain net", "resnet": "ResNet (A, identity)", "resnet-b": "ResNet (B, projection)",
                 "dense": "concat + 1×1 merge", "torchvision": "torchvision ResNet-18"}
+COLOUR_NAMES = {"plain": "red", "resnet": "blue", "resnet-b": "teal", "dense": "green", "torchvision": "purple"}
 TEMPLATE = "plotly_white"
 PERCENT_RANGE = [0, 100]  # the fixed axis of an error or an accuracy, so that charts of a lesson compare at a glance
 METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
@@ -233,22 +234,32 @@ def _auto_log(arrays: list[np.ndarray]) -> bool:
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """Exponential moving average that skips gaps (NaN); weight 0 returns the values unchanged."""
+    """TensorBoard's smoothing: an exponential moving average of the finite values, debiased (divided by
+    1 − weight^k after k values, so the first point is not pulled towards zero), with gaps (NaN, ±inf) left
+    as gaps and skipped. Weight 0 returns the values unchanged.
+
+    Equal to pandas' ``ewm(alpha=1 − weight, adjust=True)``: y_k = Σ w^i x_(k−i) / Σ w^i (vectorised)."""
+    values = np.asarray(values, dtype=float)
     if weight <= 0:
         return values
-    out, last = np.empty_like(values), np.nan
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            last = v if not np.isfinite(last) else weight * last + (1 - weight) * v
-        out[i] = last if np.isfinite(v) else np.nan
+    finite = np.isfinite(values)
+    out = np.full(len(values), np.nan)
+    out[finite] = pd.Series(values[finite]).ewm(alpha=1 - weight, adjust=True).mean().to_numpy()
     return out
 
 
+def _fixed_percent(fig: go.Figure, metric: str, full_range: bool) -> None:
+    """A 0–100% y-axis for error and accuracy when asked for, so runs and moments compare at a glance."""
+    if full_range and metric in ("acc", "error"):
+        fig.update_yaxes(range=[0, 100], autorange=False)
+
+
 def step_curves(series: list[RunSeries], metric: str = "loss", smoothing: float = 0.6,
-                title: str | None = None, log_y: bool | None = None, max_points: int = 2000) -> go.Figure:
-    """Per-step training loss or accuracy (frames: step, loss, acc). The raw values are drawn faintly
-    under an exponential moving average (``smoothing`` in [0, 1)); long runs are thinned to about
-    ``max_points`` points per curve after smoothing, so the browser stays quick."""
+                title: str | None = None, log_y: bool | None = None, max_points: int = 2000,
+                full_range: bool = False) -> go.Figure:
+    """Per-step training loss, accuracy or error (frames: step, loss, acc). The raw values are drawn faintly
+    under TensorBoard's debiased moving average (``smoothing`` in [0, 1)); long runs are thinned to about
+    ``max_points`` points per curve after smoothing, so the browser stays quick. ``full_range``: a 0–100% axis."""
     if not series or all(s.frame.empty for s in series):
         return empty_figure("No training steps recorded yet.", title or "Training, step by step")
     column = "loss" if metric == "loss" else "acc"
@@ -260,19 +271,45 @@ def step_curves(series: list[RunSeries], metric: str = "loss", smoothing: float 
         smooth = ema(y, smoothing)
         keep = slice(None, None, max(1, math.ceil(len(x) / max_points)))
         x, y, smooth = x[keep], y[keep], smooth[keep]
+        meta = dict(split="batch", family=s.family, depth=s.depth)
         if smoothing > 0:
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=1), opacity=0.25,
-                                     legendgroup=s.label, showlegend=False, hoverinfo="skip"))
+                                     legendgroup=s.label, showlegend=False, hoverinfo="skip", meta={**meta, "raw": True}))
         fig.add_trace(go.Scatter(x=x, y=smooth, mode="lines", name=s.label, legendgroup=s.label,
-                                 line=dict(color=colour, width=2.2),
+                                 line=dict(color=colour, width=2.2), meta={**meta, "smoothing": smoothing},
                                  hovertemplate=f"{s.label}<br>step %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
     what = {"loss": "Training loss", "acc": "Training accuracy", "error": "Training error"}[metric]
     _style(fig, title or f"{what} per step (mini-batch)", "training step",
            METRIC_AXIS[metric] + (" (log scale)" if use_log else ""))
     if use_log:
         fig.update_yaxes(type="log")
+    _fixed_percent(fig, metric, full_range)
     if smoothing > 0:
         _note(fig, f"bold: moving average (smoothing {smoothing:.2f}); faint: each mini-batch")
+    return fig
+
+
+def lr_curves(series: list[RunSeries], title: str | None = None, max_points: int = 2000) -> go.Figure:
+    """The learning rate of every training step (frames: step, lr), one line per run; a log axis for stairs
+    spanning more than a decade and a half (the paper's ÷10 steps then read as equal steps)."""
+    frames = [s.frame.dropna(subset=["lr"]) if "lr" in s.frame else s.frame.iloc[0:0] for s in series]
+    if not frames or all(f.empty for f in frames):
+        return empty_figure("No learning rate recorded yet.", title or "Learning rate per step")
+    fig = go.Figure()
+    values = [_finite(f["lr"], log=True) for f in frames]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
+    # Stairs (÷10 steps, a warm-up) spanning more than a decade and a half read best on a log axis; a smooth decay
+    # (cosine, which ends near zero) on a linear one.
+    use_log = bool(len(finite)) and finite.max() / finite.min() > 30 and len(np.unique(finite)) <= 12
+    for s, colour, frame, y in zip(series, _colours(series), frames, values):
+        keep = slice(None, None, max(1, math.ceil(len(frame) / max_points)))
+        fig.add_trace(go.Scatter(x=frame["step"].to_numpy()[keep], y=y[keep], mode="lines", name=s.label, legendgroup=s.label,
+                                 line=dict(color=colour, width=2, shape="hv"),
+                                 meta=dict(split="lr", family=s.family, depth=s.depth),
+                                 hovertemplate=f"{s.label}<br>step %{{x}}<br>learning rate %{{y:.3g}}<extra></extra>"))
+    _style(fig, title or "Learning rate per step", "training step", "learning rate" + (" (log scale)" if use_log else ""))
+    if use_log:
+        fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
 
@@ -343,7 +380,7 @@ def training_points(epochs: pd.DataFrame, evals: pd.DataFrame | None = None) -> 
 
 
 def training_curves(series: list[RunSeries], metric: str = "error", splits: tuple[str, ...] = ("test", "train"),
-                    title: str | None = None) -> go.Figure:
+                    title: str | None = None, full_range: bool = False) -> go.Figure:
     """The paper's Fig. 6 view: frames from ``training_points``; test solid (many points per epoch),
     training error in eval mode dashed, the running training-mode mean dotted (if asked for)."""
     if not series or all(s.frame.empty for s in series):
@@ -362,6 +399,8 @@ def training_curves(series: list[RunSeries], metric: str = "error", splits: tupl
                 x=points["epoch"], y=y, mode="lines+markers" if len(points) <= 60 else "lines",
                 name=f"{s.label} · {legend.split(' (')[0]}", legendgroup=s.label,
                 line=dict(color=colour, width=width, dash=dash), marker=dict(size=5 if split == "test" else 4),
+                meta=dict(split=split, family=s.family, depth=s.depth,
+                          within_epoch=bool((points["epoch"] % 1 != 0).any())),
                 hovertemplate=f"{s.label}<br>{legend}<br>epoch %{{x:.2f}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
     what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
     parts = [f"{SPLITS[k][0]}: {SPLITS[k][1]}" for k in splits]
@@ -369,7 +408,54 @@ def training_curves(series: list[RunSeries], metric: str = "error", splits: tupl
     _note(fig, "; ".join(parts))
     if not drawn:
         _note(fig, "these runs have none of the chosen curves")
+    _fixed_percent(fig, metric, full_range)
     return fig
+
+
+# What each drawn curve is, for captions built from a figure's traces (their ``meta``).
+SPLIT_WORDS = {
+    "test": "test {what}, on the whole test set at each epoch's end",
+    "test_within": "test {what}, on a test subset several times an epoch and on the whole test set at each epoch's end",
+    "train": "training {what} as the paper plots it: the network in eval mode on a fixed training subset at each "
+             "epoch's end",
+    "running": "the running mean of the training {what} over the epoch's mini-batches in training mode (augmented "
+               "images where the run augments, weights still moving), so it lags behind the eval-mode curve",
+}
+WHAT = {"loss": "loss", "acc": "accuracy", "error": "error"}
+LINE_WORDS = {"solid": "Solid", "dash": "Dashed", "dot": "Dotted"}
+
+
+def curves_caption(fig: go.Figure, metric: str) -> str:
+    """A caption for a training-curve figure that names only what it draws: its kinds of line (from each
+    trace's ``meta``) and the colours of the families in it. '' for a figure with no curves."""
+    metas = [t.meta for t in fig.data if isinstance(t.meta, dict)]
+    if not metas:
+        return ""
+    what = WHAT[metric]
+    splits = list(dict.fromkeys(m["split"] for m in metas))
+    sentences = []
+    if "batch" in splits:
+        smoothing = next((m["smoothing"] for m in metas if "smoothing" in m), 0)
+        one = f"each mini-batch's training {what}, in training mode"
+        if any(m.get("raw") for m in metas):
+            sentences.append(f"Bold: TensorBoard's debiased moving average (smoothing {smoothing:.2f}) of {one}; faint: "
+                             "the values themselves")
+        else:
+            sentences.append(f"Lines: {one}" + (f", smoothed ({smoothing:.2f})" if smoothing else ", unsmoothed"))
+        sentences.append("No test curve in this view: test points are measured per epoch (choose *epochs*)")
+    for split in ("test", "train", "running"):
+        if split in splits:
+            within = split == "test" and any(m.get("within_epoch") for m in metas if m["split"] == "test")
+            words = SPLIT_WORDS["test_within" if within else split].format(what=what)
+            sentences.append(f"{LINE_WORDS[SPLITS[split][1]]}: {words}")
+    if "lr" in splits:
+        sentences.append("The learning rate of every step, as the trainer set it")
+    families = list(dict.fromkeys(m["family"] for m in metas))
+    colours = ", ".join(f"{FAMILY_NAMES[f]} {COLOUR_NAMES[f]}" for f in families)
+    depths = {f: {m["depth"] for m in metas if m["family"] == f} for f in families}
+    darker = any(len(d) > 1 for d in depths.values())
+    sentences.append(f"Colour: {colours}" + ("; deeper nets of a family darker" if darker else ""))
+    return ". ".join(sentences) + "."
 
 
 # --------------------------------------------------------------------------------- gradients

@@ -20,9 +20,12 @@ BLOCKS = "n"                     # blocks per stage, when the depth is "other (6
 BN = "bn"
 INIT = "init"
 RECIPE = "recipe"
+# ...and its advanced settings (each left at "the recipe's" stays out of the URL and out of the run's label)
+LR = "lr"
 SCHEDULE = "schedule"
 BATCH = "batch"
 AUGMENT = "augment"
+WARMUP = "warmup"
 EPOCHS = "epochs"
 SEED = "seed"
 PROBES = "probes"
@@ -30,6 +33,9 @@ DATASET = "data"
 # The subset sizes have one widget per data set (their ranges differ).
 TRAIN_IMAGES = {"builtin": "imgs", "cifar10": "cifar_imgs"}
 TEST_IMAGES = {"builtin": "test_imgs", "cifar10": "cifar_test_imgs"}
+# Train: how the charts are drawn
+SMOOTHING = "smooth"
+FULL_PERCENT = "y100"
 # Train: the overlay of several runs
 OVERLAY = "overlay"
 OVERLAY_METRIC = "y"

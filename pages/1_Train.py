@@ -9,11 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from core.store import FINISHED, LIVE, RESUMABLE, RunStatus
-from core.config import RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES, ConfigError, RunConfig
+from core.config import (MAX_WARMUP, RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES,
+                         ConfigError, RunConfig)
 from core.reference import SHAPES10_LESSON as LESSON
 from core.verdict import steps_warning
 from core.models import TORCHVISION_MODEL
-from dashboard import common, figures, keys, lesson
+from dashboard import common, figures, keys, lesson, training
 from dashboard.common import BIND
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
@@ -36,8 +37,10 @@ PROBES_PER_RUN = 60                      # gradient probes spread over a run, fo
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY = "train_view"
 OVERLAY_KEY = keys.OVERLAY
+STARTED_KEY, STARTED_NOTE_KEY = "train_started_ids", "train_started_note"  # runs a "train the missing" click queued
 POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
-RUN_PARAM = "run"                        # ?run=<id> opens the page on that run
+URL_RUN_KEY = "train_url_read"           # set once this tab has read the ?run=<id> it was opened with
+DEFAULT_SMOOTHING = 0.6                  # TensorBoard's default
 FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
 # ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show learning in order
 OVERLAY_FIRST = FIG6 + (("none", 32), ("A", 44))
@@ -73,19 +76,8 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     with recipe_col:
         recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
                           key=keys.RECIPE, bind=BIND, format_func=RECIPE_NAMES.get)
-        st.caption(RECIPE_DESCRIPTIONS[recipe] + ". The settings below can change the schedule, batch and augmentation.")
-        schedule = st.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
-                                key=keys.SCHEDULE, bind=BIND,
-                                format_func=lambda k: f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
-                                if k is None else SCHEDULE_NAMES[k])
-        b_col, a_col = st.columns(2)
-        batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
-                                     key=keys.BATCH, bind=BIND, format_func=lambda b: f"the recipe's ({RECIPE_DEFAULTS[recipe]['batch_size']})"
-                                     if b is None else str(b))
-        augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
-                                  key=keys.AUGMENT, bind=BIND, format_func=lambda a: ("the recipe's (" + (
-                                      "crop + flip" if RECIPE_DEFAULTS[recipe]["augment"] else "none") + ")") if a is None
-                                  else ("crop + flip" if a else "none"))
+        st.caption(RECIPE_DESCRIPTIONS[recipe] + ". **Advanced** below changes any of these; a run's label names "
+                   "only what differs from the recipe.")
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND)
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=keys.SEED, bind=BIND,
                                help="Same settings and seed give the same run (and the same stored result)")
@@ -103,20 +95,43 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
                                  value=min(LESSON["subset"], n_train), step=500, key=keys.TRAIN_IMAGES[dataset], bind=BIND)
         test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
                                       value=min(LESSON["test_subset"], n_test), step=500, key=keys.TEST_IMAGES[dataset], bind=BIND)
+    with st.expander("Advanced: learning rate, batch size, schedule, augmentation, warm-up", icon=":material/tune:"):
+        lr_col, b_col, s_col, a_col, w_col = st.columns(5)
+        lr_text = lr_col.text_input("Learning rate", key=keys.LR, bind=BIND,
+                                    placeholder=training.recipe_setting_text(recipe, "lr"),
+                                    help="Empty: the recipe's. A number such as 0.1 or 3e-4, in (0, 10].")
+        batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
+                                     key=keys.BATCH, bind=BIND, format_func=lambda b: (
+                                         training.recipe_setting_text(recipe, "batch_size") if b is None else str(b)))
+        schedule = s_col.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
+                                   key=keys.SCHEDULE, bind=BIND,
+                                   format_func=lambda k: (f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
+                                                          if k is None else SCHEDULE_NAMES[k]))
+        augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
+                                  key=keys.AUGMENT, bind=BIND, format_func=lambda a: (
+                                      training.recipe_setting_text(recipe, "augment") if a is None
+                                      else ("crop + flip" if a else "none")))
+        warmup = w_col.number_input("Warm-up steps at lr/10", min_value=0, max_value=MAX_WARMUP, value=None, step=100,
+                                    key=keys.WARMUP, bind=BIND,
+                                    placeholder=training.recipe_setting_text(recipe, "warmup", depth if not fixed else 20),
+                                    help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
+                                         "rate. Empty: the recipe's; 0: none.")
     batch = batch_size or RECIPE_DEFAULTS[recipe]["batch_size"]
     total_steps = max(1, int(subset) // min(batch, int(subset))) * int(epochs)
     try:
+        advanced = training.overrides(recipe, lr=training.parse_lr(lr_text), batch_size=batch_size, schedule=schedule,
+                                      augment=augment, warmup=None if warmup is None else int(warmup))
         config = RunConfig(arch=arch, depth=int(depth) if not fixed else 18, shortcut=shortcut, bn=bool(bn), init=init,
                            dataset=dataset, subset=None if subset == n_train else int(subset),
                            test_subset=None if test_subset == n_test else int(test_subset), recipe=recipe,
-                           schedule=schedule if schedule != RECIPE_DEFAULTS[recipe]["schedule"] else None,
-                           batch_size=batch_size if batch_size != RECIPE_DEFAULTS[recipe]["batch_size"] else None,
-                           augment=augment if augment != RECIPE_DEFAULTS[recipe]["augment"] else None,
-                           epochs=int(epochs), seed=int(seed),
+                           epochs=int(epochs), seed=int(seed), **advanced,
                            probe_every=max(1, total_steps // PROBES_PER_RUN) if probes else 0)
     except ConfigError as e:
         st.error(f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:")
         return None, data
+    changes = config.recipe_changes()
+    st.caption("**Advanced** settings that differ from the recipe: " + ", ".join(changes) + "." if changes
+               else "**Advanced**: the recipe's own settings.")
     return config, data
 
 
@@ -158,11 +173,18 @@ def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
         st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
         if warning := steps_warning(config, n):
             st.warning(warning, icon=":material/warning:")
+        if warning := training.warmup_warning(config, steps):
+            st.warning(warning, icon=":material/warning:")
         action = "Start training"
     if status in FINISHED or status in RESUMABLE:
         protected = existing.reference and not common.is_teacher()
-        restart = st.checkbox("Train again from scratch (replaces the stored run)", key="train_restart", disabled=protected,
-                              help="A shipped reference run can only be replaced by the teacher." if protected else None)
+        what = training.restart_text(reference=existing.reference, teacher=common.is_teacher(), status=status,
+                                     epochs_done=existing.epochs_done, epochs=existing.config.epochs)
+        restart = st.checkbox("Train again from scratch" + (" (replaces the shipped ★ run)" if existing.reference
+                                                           else " (replaces the stored run)"),
+                              key="train_restart", disabled=protected, help=what)
+        if restart or protected:
+            st.caption(what)
         if restart:
             action = "Start training"
     if not st.button(action, type="primary", key="train_start", disabled=not data.available):
@@ -195,13 +217,18 @@ def series(record, frame: pd.DataFrame) -> figures.RunSeries:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def live_figures(root: str, run_id: str, version: tuple, label: str, config: RunConfig) -> tuple:
-    """The four live charts of one run, built once per new rows and shared by every tab watching it."""
+def live_figures(root: str, run_id: str, version: tuple, label: str, config: RunConfig, total_steps: int | None,
+                 smoothing: float, full_range: bool) -> tuple:
+    """The live charts of one run (loss and learning rate per step, accuracy per step, error and loss during
+    training), built once per new rows and chart settings and shared by every tab watching it."""
     history = common.run_history(store, run_id, kinds=NO_PROBES)
     one = [figures.run_series(label, config, history.steps)]
+    rates = [figures.run_series(label, config, training.lr_frame(config, history.steps, total_steps))]
     points = [figures.run_series(label, config, figures.training_points(history.epochs, history.evals))]
-    return (figures.step_curves(one, "loss"), figures.step_curves(one, "acc"),
-            figures.training_curves(points, "loss", tuple(figures.SPLITS)), figures.training_curves(points, "error", tuple(figures.SPLITS)))
+    return (figures.step_curves(one, "loss", smoothing=smoothing), figures.lr_curves(rates),
+            figures.step_curves(one, "acc", smoothing=smoothing, full_range=full_range),
+            figures.training_curves(points, "error", tuple(figures.SPLITS), full_range=full_range),
+            figures.training_curves(points, "loss", tuple(figures.SPLITS)))
 
 
 def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
@@ -235,30 +262,55 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
     facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
     facts[3].metric("parameters", f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
                     help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}")
-    charts = live_figures(str(store.root), run_id, version, record.config.label, record.config)
-    left, right = st.columns(2)
-    for column, chart, key in zip((left, right, left, right), charts, ("step_loss", "step_acc", "epoch_loss", "epoch_acc")):
-        column.plotly_chart(chart, width="stretch", key=f"train_live_{key}")
+    smoothing, full_range = chart_settings()
+    charts = live_figures(str(store.root), run_id, version, record.config.label, record.config, info.get("total_steps"),
+                          smoothing, full_range)
+    names = ("step_loss", "step_lr", "step_acc", "epoch_error", "epoch_loss")
+    for row in ((0, 1), (2, 3), (4,)):
+        columns = st.columns(2)
+        for column, i in zip(columns, row):
+            column.plotly_chart(charts[i], width="stretch", key=f"train_live_{names[i]}")
+            if i in (2, 3):  # one caption per kind of view: the steps (left) and the epochs (right)
+                column.caption(figures.curves_caption(charts[i], "acc" if i == 2 else "error"))
+
+
+def chart_settings() -> tuple[float, bool]:
+    """The smoothing and the fixed-axis choice, read from the widgets drawn once above the charts."""
+    return float(st.session_state.get(keys.SMOOTHING, DEFAULT_SMOOTHING)), bool(st.session_state.get(keys.FULL_PERCENT, False))
 
 
 st.divider()
 st.subheader("Watch a run")
+smooth_col, axis_col = st.columns(2)
+smooth_col.slider("Smoothing of the per-step curves", 0.0, 0.99, DEFAULT_SMOOTHING, 0.01, key=keys.SMOOTHING,
+                  bind=BIND, help="TensorBoard's: an exponential moving average, debiased so the first steps "
+                                  "are not pulled towards zero. 0 shows each mini-batch as it is.")
+axis_col.toggle("Error and accuracy on a fixed 0–100% axis", key=keys.FULL_PERCENT, bind=BIND,
+                help="So runs and moments compare at a glance; off, the axis zooms to the curves.")
 records = common.stored_runs(store)
 live_ids = [r.run_id for r in common.live_runs(store)]
-if (shared := st.query_params.get(RUN_PARAM)) and shared in {r.run_id for r in records}:
-    common.follow_run(shared)  # a link to one run (?run=<id>), e.g. shared by the teacher
+ids = [r.run_id for r in records]
+if URL_RUN_KEY not in st.session_state:  # the address this tab was opened with: read once, since later reruns
+    st.session_state[URL_RUN_KEY] = True  # may carry an address this page has just replaced
+    shared = st.query_params.get(training.RUN_PARAM)  # a link to one run (?run=<id>), e.g. shared by the teacher
+    if shared and (shared in ids or common.run_state(store, shared).record is not None):
+        common.follow_run(shared)
+    elif shared:
+        st.warning(f"The link names run `{shared}`, which this server's store does not have.", icon=":material/link_off:")
 focus = st.session_state.get(common.FOCUS_RUN_KEY)
-options = list(dict.fromkeys([*live_ids, *(r.run_id for r in records)]))
-if not options:
+if focus and focus not in ids and (followed := common.run_state(store, focus).record) is not None:
+    records, ids = [followed, *records], [focus, *ids]  # started a moment ago: not in the shared listing yet
+watched = training.watched_run(focus, ids, live_ids)
+if watched is None:
     st.info("No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a laptop CPU.")
 else:
-    if focus in options:  # a run just started here, or handed over by another page
-        st.session_state[VIEW_KEY] = focus
-    if st.session_state.get(VIEW_KEY) not in options:
-        st.session_state[VIEW_KEY] = live_ids[0] if live_ids else options[0]
+    options = list(dict.fromkeys([*live_ids, *ids]))
+    st.session_state[VIEW_KEY] = watched
+    if st.query_params.get(training.RUN_PARAM) != watched:  # the address names the run shown, so a link opens it
+        st.query_params[training.RUN_PARAM] = watched
     labels = common.picker_labels(records)
     if live_ids:
-        st.caption(":material/hourglass_top: Queued or training now: " + "; ".join(labels[i] for i in live_ids)
+        st.caption(":material/hourglass_top: Queued or training now: " + "; ".join(labels[i] for i in live_ids if i in labels)
                    + ". Pick one below to follow it; every browser tab sees the same runs.")
     run_id = st.selectbox("Run shown below", options, key=VIEW_KEY, format_func=labels.get,
                           on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]))
@@ -279,9 +331,29 @@ def show_fig6(ids: list[str]) -> None:
 
 
 def train_missing(configs: list[RunConfig]) -> None:
+    """Queue the missing runs; this tab follows them (progress below) and overlays them."""
+    started, refused = list(st.session_state.get(STARTED_KEY, [])), None
     for c in configs:
-        if common.submit(store, c) is None:
+        state, refused = common.try_submit(store, c)
+        if state is None:
             break
+        started.append(state.run_id)
+    queued = len(started) - len(st.session_state.get(STARTED_KEY, []))
+    st.session_state[STARTED_KEY] = list(dict.fromkeys(started))
+    st.session_state[OVERLAY_KEY] = list(dict.fromkeys([*st.session_state.get(OVERLAY_KEY, []), *started]))
+    st.session_state[STARTED_NOTE_KEY] = (f"Queued {queued} of the {len(configs)} missing runs. {refused.rstrip('.')}: "
+                                          "press the button again when one has started." if refused else None)
+
+
+def started_progress(ids: list[str], was_live: bool) -> None:
+    """Where the runs this tab queued stand: one line, then a place in the queue or a progress bar for each live one."""
+    states = [common.run_state(store, i) for i in ids]
+    live = [s for s in states if s.live]
+    if was_live and not live:
+        st.rerun()  # the last one just ended: redraw the page (the overlay stops polling)
+    st.markdown(f":material/model_training: **The runs this tab queued**: {training.started_summary(states)}.")
+    for s in live:
+        common.live_panel(store, s, key=f"train_started_{s.run_id}")
 
 
 st.divider()
@@ -323,37 +395,50 @@ splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", 
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def overlay_figure(versions: tuple, metric: str, per: str, splits: tuple[str, ...], _runs: tuple):
-    """The overlay figure, built once per new rows of its runs (``versions``) and shared by every tab."""
+def overlay_figures(versions: tuple, metric: str, per: str, splits: tuple[str, ...], smoothing: float, full_range: bool,
+                    _runs: tuple) -> tuple:
+    """The overlay figure (and, along steps, the learning rates beside it), built once per new rows of its runs
+    (``versions``) and chart settings, and shared by every tab."""
     histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in _runs}
     if per == "epoch":
-        return figures.training_curves([series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
-                                        for r in _runs], metric, splits or ("test",))
-    return figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric)
+        return (figures.training_curves([series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
+                                         for r in _runs], metric, splits or ("test",), full_range=full_range), None)
+    rates = [series(r, training.lr_frame(r.config, histories[r.run_id].steps, r.info.get("total_steps"))) for r in _runs]
+    return (figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric, smoothing=smoothing,
+                                full_range=full_range), figures.lr_curves(rates))
 
 
-def is_running(run_id: str) -> bool:
-    return common.run_state(store, run_id).status == RunStatus.RUNNING
+def is_live(run_id: str) -> bool:
+    return common.run_state(store, run_id).live
 
 
 def overlay_chart(runs: list, was_live: bool) -> None:
-    """The overlay; re-drawn every few seconds while one of its runs trains, so its curves grow."""
-    if was_live and not any(is_running(r.run_id) for r in runs):
+    """The overlay and its caption (built from the curves drawn); re-drawn every few seconds while one of its
+    runs is queued or trains, so its curves appear and grow."""
+    if was_live and not any(is_live(r.run_id) for r in runs):
         st.rerun()
     versions = tuple((r.run_id, store.version(r.run_id)) for r in runs)
-    chart = overlay_figure(versions, metric, per, tuple(splits), tuple(runs))
-    st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
+    smoothing, full_range = chart_settings()
+    chart, rates = overlay_figures(versions, metric, per, tuple(splits), smoothing, full_range, tuple(runs))
+    if rates is None:
+        st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
+    else:
+        left, right = st.columns([3, 2])
+        left.plotly_chart(chart, width="stretch", key="train_overlay_chart")
+        right.plotly_chart(rates, width="stretch", key="train_overlay_lr")
+    st.caption(figures.curves_caption(chart, metric))
 
 
+if STARTED_KEY in st.session_state:
+    if note := st.session_state.get(STARTED_NOTE_KEY):
+        st.warning(note, icon=":material/block:")
+    started = st.session_state[STARTED_KEY]
+    started_live = any(is_live(i) for i in started)
+    st.fragment(started_progress, run_every=common.SLOW_POLL_S if started_live else None)(started, started_live)
 if not chosen:
     st.caption("Pick one or more stored runs above.")
 else:
-    any_live = any(is_running(r.run_id) for r in chosen)  # a queued run has no rows to add yet
+    any_live = any(is_live(r.run_id) for r in chosen)
     st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(chosen, any_live)
-    st.caption("Solid: test error, measured on a test subset several times an epoch and on the whole test set at each "
-               "epoch's end; dashed: training error as the paper plots it, the network in eval mode on a fixed training "
-               "subset at each epoch's end; dotted (if chosen): the running mean over the epoch's augmented mini-batches "
-               "in training mode, which lags and sits above. Runs of one family share a colour (plain red, ResNet blue, "
-               "projection ResNet teal, concat + merge green), deeper nets darker.")
     for sentence in lesson.fig6_sentences(chosen):
         st.markdown("- " + sentence)

@@ -134,7 +134,7 @@ def open_page(tab, server: str, name: str, timeout_s: float = 300, required: boo
         settle(tab)
     if name:
         tab.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
-        tab.wait_for_url(f"{server}/{name}")
+        tab.wait_for_url(re.compile(re.escape(f"{server}/{name}") + r"(\?.*)?$"))  # pages may add settings, e.g. ?run=<id>
     return settle(tab, timeout_s=timeout_s, required=required)
 
 

@@ -75,3 +75,11 @@ def test_reproduce_writes_table_and_figure(tmp_path):
     assert [row["model"] for row in report["rows"]] == ["plain-8", "ResNet-8 (A)"]
     assert all(0 <= row["train_error_pct"] <= 100 and row["paper_test_error_pct"] is None for row in report["rows"])
     assert (out / "fig6.png").stat().st_size > 10_000 and "| plain-8 |" in (out / "table.md").read_text()
+
+
+def test_train_names_the_field_of_an_invalid_advanced_setting(tmp_path):
+    for flag, value in (("--warmup", "-5"), ("--lr", "50")):
+        out = cli("train", *TINY, flag, value, "--json", store=tmp_path)
+        assert out.returncode == 2
+        error = json.loads(out.stdout)["error"]
+        assert error.startswith(flag.removeprefix("--") + ":"), error

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from core.config import ConfigError, RunConfig
@@ -45,6 +47,53 @@ def test_config_is_frozen_and_round_trips():
         RunConfig.from_dict({"depht": 20})
 
 
-def test_warmup_only_for_deep_paper_runs():
-    assert RunConfig(depth=110).warmup_steps == 400
-    assert RunConfig(depth=56).warmup_steps == 0 and RunConfig(depth=110, recipe="seed").warmup_steps == 0
+def test_the_recipes_warmup_only_for_deep_paper_runs_and_capped_at_a_tenth():
+    assert RunConfig(depth=110).recipe_warmup == 400
+    assert RunConfig(depth=56).recipe_warmup == 0 and RunConfig(depth=110, recipe="seed").recipe_warmup == 0
+    assert RunConfig(depth=110).warmup_for(64_000) == 400 and RunConfig(depth=110).warmup_for(1000) == 101
+    assert RunConfig(depth=56).warmup_for(64_000) == 0
+
+
+def test_a_chosen_warmup_is_kept_exactly_and_named_in_the_label():
+    c = RunConfig(depth=20, warmup=250)
+    assert c.warmup_for(64_000) == 250 and c.warmup_for(100) == 100  # never more steps than the run has
+    assert "warm-up 250 steps" in c.label and c.label.split(" · ")[1].startswith("SGD,")
+    assert "no warm-up" in RunConfig(depth=110, warmup=0).label
+    assert "warm-up" not in RunConfig(depth=110).label
+
+
+def test_warmup_zero_where_the_recipe_has_none_is_the_same_run_and_old_ids_stay():
+    assert RunConfig(depth=20, warmup=0).run_id == RunConfig(depth=20).run_id
+    assert RunConfig(depth=20, warmup=0).label == RunConfig(depth=20).label
+    assert RunConfig(depth=110, warmup=0).run_id != RunConfig(depth=110).run_id
+    assert RunConfig(depth=20, warmup=10).run_id != RunConfig(depth=20).run_id
+    assert RunConfig(depth=20, shortcut="none", dataset="builtin").run_id == "42969e22a77d"
+
+
+@pytest.mark.parametrize("value", [-1, 100_001, 2.5, True, "400"])
+def test_an_invalid_warmup_names_the_field(value):
+    with pytest.raises(ConfigError) as err:
+        RunConfig(warmup=value)
+    assert err.value.field == "warmup" and "[0, 100000]" in str(err.value)
+
+
+def test_labels_are_exact_and_unique_for_runs_that_train_differently():
+    assert "1,100 imgs" in RunConfig(subset=1100).label and "1,600 imgs" in RunConfig(subset=1600).label
+    assert "lr 0.12345678" in RunConfig(lr=0.12345678).label and "lr 3e-05" in RunConfig(lr=3e-5).label
+    grid = itertools.product(
+        ("paper", "seed"), (None, 1000, 1100, 1500, 1600, 20_000), (None, 500, 510), (None, 0.1, 0.1000001, 3e-4),
+        (None, 16, 128), (None, "step", "cosine", "constant"), (None, True, False), (None, 0, 400),
+        ((20, "A", True), (110, "A", True), (20, "none", True), (20, "A", False)), ("builtin", "cifar10"),
+        (0, 1), ("auto", "bf16"))
+    seen: dict[str, str] = {}
+    count = 0
+    for recipe, subset, test_subset, lr, batch, schedule, augment, warmup, (depth, shortcut, bn), dataset, seed, precision in grid:
+        count += 1
+        if count % 5:  # every fifth combination keeps the test quick (the grid is ~60k)
+            continue
+        c = RunConfig(recipe=recipe, subset=subset, test_subset=test_subset, lr=lr, batch_size=batch, schedule=schedule,
+                      augment=augment, warmup=warmup, depth=depth, shortcut=shortcut, bn=bn, dataset=dataset, seed=seed,
+                      precision=precision)
+        key = c.training_key()
+        assert seen.setdefault(c.label, key) == key, f"two different runs share the label {c.label!r}"
+    assert len(seen) > 5_000

@@ -82,10 +82,70 @@ def test_step_curves_nan_and_divergence():
     assert "log scale" in fig.layout.yaxis.title.text
 
 
-def test_ema_skips_gaps():
-    out = F.ema(np.array([1.0, np.nan, 3.0]), 0.5)
-    assert out[0] == 1.0 and np.isnan(out[1]) and out[2] == 2.0
+def test_ema_is_tensorboards_debiased_smoothing_by_hand():
+    # w = 0.5 on 1, 2, 3 (TensorBoard: last = w·last + (1−w)·x from 0, divided by 1 − w^k):
+    # 0.5/0.5 = 1; (0.25 + 1)/0.75 = 5/3; (0.625 + 1.5)/0.875 = 17/7.
+    assert F.ema(np.array([1.0, 2.0, 3.0]), 0.5) == pytest.approx([1.0, 5 / 3, 17 / 7])
+    # a constant stays constant from its first point (no pull towards zero)
+    assert F.ema(np.full(50, 4.0), 0.99) == pytest.approx(np.full(50, 4.0))
+
+
+def test_ema_skips_gaps_and_weight_zero_is_the_identity():
+    out = F.ema(np.array([1.0, np.nan, 3.0, np.inf, 5.0]), 0.5)
+    assert out[0] == 1.0 and np.isnan(out[1]) and np.isnan(out[3])
+    assert out[2] == pytest.approx((0.5 * 1 + 3) / 1.5) and out[4] == pytest.approx((0.25 + 1.5 + 5) / 1.75)
     assert np.array_equal(F.ema(np.array([1.0, 2.0]), 0), [1.0, 2.0])
+
+
+def test_ema_of_a_long_series_matches_the_recurrence():
+    rng = np.random.default_rng(0)
+    x, w = rng.random(5000), 0.95
+    last, expected = 0.0, []
+    for k, v in enumerate(x, start=1):
+        last = w * last + (1 - w) * v
+        expected.append(last / (1 - w ** k))
+    assert F.ema(x, w) == pytest.approx(expected)
+
+
+def test_fixed_percent_axis_for_error_and_accuracy_only():
+    runs = [F.RunSeries("r", "resnet", 20, steps_frame())]
+    assert tuple(F.step_curves(runs, "acc", full_range=True).layout.yaxis.range) == (0, 100)
+    assert F.step_curves(runs, "acc").layout.yaxis.range is None
+    assert F.step_curves(runs, "loss", full_range=True).layout.yaxis.range is None
+    points = pd.DataFrame({"epoch": [1, 2], "split": "test", "loss": [1.0, 0.5], "acc": [0.5, 0.7]})
+    assert tuple(F.training_curves([F.RunSeries("r", "resnet", 20, points)], "error", full_range=True).layout.yaxis.range) == (0, 100)
+
+
+def test_lr_curves_draw_the_recorded_rates_on_a_log_axis_for_steps():
+    frame = pd.DataFrame({"step": range(100), "lr": [0.1] * 50 + [0.01] * 25 + [0.001] * 25})
+    fig = F.lr_curves([F.RunSeries("ResNet-20", "resnet", 20, frame)])
+    (trace,) = fig.data
+    assert list(trace.y) == pytest.approx(frame["lr"].tolist()) and fig.layout.yaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "training step" and "learning rate" in fig.layout.yaxis.title.text
+    flat = F.lr_curves([F.RunSeries("r", "resnet", 20, pd.DataFrame({"step": [0, 1], "lr": [1e-3, 1e-3]}))])
+    assert flat.layout.yaxis.type != "log"
+    steps = np.arange(100)
+    cosine = pd.DataFrame({"step": steps, "lr": 1e-3 * 0.5 * (1 + np.cos(np.pi * steps / 100))})  # ends near zero
+    assert F.lr_curves([F.RunSeries("r", "resnet", 20, cosine)]).layout.yaxis.type != "log"
+    assert not F.lr_curves([F.RunSeries("r", "resnet", 20, pd.DataFrame({"step": [0], "lr": [np.nan]}))]).data
+
+
+def test_captions_name_only_the_curves_drawn():
+    runs = [F.RunSeries("plain-20", "plain", 20, steps_frame()), F.RunSeries("ResNet-56", "resnet", 56, steps_frame())]
+    steps = F.curves_caption(F.step_curves(runs, "loss", smoothing=0.6), "loss")
+    assert "Bold" in steps and "smoothing 0.60" in steps and "No test curve" in steps and "Solid" not in steps
+    assert "plain net red" in steps and "ResNet (A, identity) blue" in steps and "darker" not in steps
+    assert "faint" not in F.curves_caption(F.step_curves(runs, "loss", smoothing=0), "loss")
+    epoch_only = pd.DataFrame({"epoch": [1, 2, 1, 2], "split": ["test", "test", "train", "train"],
+                               "loss": [1, 0.5, 1, 0.5], "acc": [0.5, 0.7, 0.6, 0.8]})
+    fig = F.training_curves([F.RunSeries("a", "resnet", 20, epoch_only), F.RunSeries("b", "resnet", 56, epoch_only)],
+                            "error", ("test", "train", "running"))
+    text = F.curves_caption(fig, "error")
+    assert "Solid: test error, on the whole test set at each epoch's end" in text and "Dashed: training error" in text
+    assert "Dotted" not in text and "No test curve" not in text and "deeper nets of a family darker" in text
+    within = epoch_only.assign(epoch=[0.5, 1, 1, 2])
+    assert "several times an epoch" in F.curves_caption(F.training_curves([F.RunSeries("a", "resnet", 20, within)]), "error")
+    assert F.curves_caption(F.step_curves([], "loss"), "loss") == ""
 
 
 def test_epoch_curves_test_solid_train_dashed_and_error():

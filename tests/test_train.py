@@ -7,7 +7,7 @@ import torch
 
 from conftest import tiny_config
 from core.config import RunConfig
-from core.train import lr_at, train
+from core.train import learning_rates, lr_at, train
 
 
 def test_training_stores_config_history_metrics_and_weights(store):
@@ -80,6 +80,14 @@ def test_paper_schedule_divides_by_ten_at_half_and_three_quarters():
     assert [lr_at(c, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     deep = RunConfig(depth=110).resolved()
     assert lr_at(deep, 0, 64000) == pytest.approx(0.01) and lr_at(deep, 400, 64000) == pytest.approx(0.1)
+
+
+def test_a_chosen_warmup_trains_its_steps_at_a_tenth_and_is_recorded(store):
+    config = tiny_config(epochs=2, warmup=3, schedule="cosine", lr=0.05, probe_every=0)
+    rec = train(config, store).record
+    recorded = store.history(rec.run_id).steps["lr"].tolist()
+    assert recorded[:3] == pytest.approx([0.005] * 3) and recorded[3] == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 8)))
+    assert recorded == pytest.approx(learning_rates(config.resolved(), rec.info["total_steps"]))
 
 
 def test_cifar10_paper_recipe_learns(store, cifar_dir):
