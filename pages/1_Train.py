@@ -360,3 +360,6 @@ else:
                "projection ResNet teal, concat + merge green), deeper nets darker.")
     for sentence in lesson.fig6_sentences(chosen):
         st.markdown("- " + sentence)
+
+from dashboard.sweep import sweep_panel  # noqa: E402
+sweep_panel(store)
