@@ -45,13 +45,41 @@ TICK_S = 0.25              # the owner drains events this often (the history a p
 BEAT_S = 2.0               # ...and beats the heartbeat of, and reads cancels for, the runs it dispatched this often
 SEND_S = 0.25              # a worker gathers events for this long before sending them in one call
 LOCAL_OBJECT_STORE = 200 * 2**20  # 'local': a small object store (events and checkpoints are small)
+NODE_CACHE = Path(tempfile.gettempdir()) / "resnet-lab-ray"  # each node's cache (the built-in data set it generates)
+
+
+_connect_lock = threading.Lock()
 
 
 def connect(address: str) -> None:
     """Join the Ray cluster at ``address`` ('auto': the one running here; 'local': start one in this process)."""
     import ray
-    if ray.is_initialized():
-        return
+    with _connect_lock:
+        if ray.is_initialized():
+            return
+        if threading.current_thread() is threading.main_thread():
+            _init(address)
+            return
+        # Ray ties the processes it starts to the thread that starts them (they die with it), and a page's script
+        # thread ends after each run: start it from a thread that lives as long as this process.
+        done, failure = threading.Event(), []
+
+        def hold() -> None:
+            try:
+                _init(address)
+            except Exception as e:
+                failure.append(e)
+            done.set()
+            threading.Event().wait()
+
+        threading.Thread(target=hold, name="ray-connection", daemon=True).start()
+        done.wait()
+        if failure:
+            raise failure[0]
+
+
+def _init(address: str) -> None:
+    import ray
     # The core package travels with the job, so cluster nodes need only the requirements installed.
     runtime_env = {"py_modules": [str(CORE_DIR)], "excludes": ["__pycache__"]}
     try:
@@ -264,8 +292,7 @@ def train_task(config: dict, hub, data_dir: str | None) -> str:
     c = RunConfig.from_dict(config)
     run_id = c.run_id
     start = ray.get(hub.start.remote(run_id, os.getpid(), socket.gethostname()))
-    # Each node caches the built-in data set it generates under its own temporary directory.
-    sink = RemoteStore(hub, run_id, start, Path(tempfile.gettempdir()) / "resnet-lab-ray")
+    sink = RemoteStore(hub, run_id, start, NODE_CACHE)
     try:
         result = train(c, sink, data_dir=data_dir, stop=sink.stop, claim=Claim(run_id, start["fresh"]))
     finally:
