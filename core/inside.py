@@ -151,6 +151,18 @@ def _bar(label: str):
     return ProgressBar(label)
 
 
+def _timed(label: str, work):
+    """``work(progress)`` under a progress bar on stderr; returns its result and the wall and CPU seconds it took."""
+    bar = _bar(label)
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        result = work(lambda done, total: bar.update(done, total))
+    finally:
+        bar.close()
+    return result, {"wall_seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2),
+                    "load_average": _load()}
+
+
 def cmd_lesion(args) -> None:
     from .cli import emit, find_run
     for name in ("images", "draws"):
@@ -161,24 +173,19 @@ def cmd_lesion(args) -> None:
     check_lesionable(store, record)
     if args.time:  # measure: drop the cached result first
         lesion.cache_path(store.root, cache_key(store, record), args.images, args.k_images, args.draws, args.seed).unlink(missing_ok=True)
-    bar = _bar(f"lesion {record.config.model_name}")
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        result, cached = lesion_for_run(store, record, images=args.images, k_images=args.k_images, draws=args.draws,
-                                        seed=args.seed, data_dir=args.data_dir, progress=lambda d, t: bar.update(d, t))
-    finally:
-        bar.close()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    (result, cached), timing = _timed(f"lesion {record.config.model_name}", lambda progress: lesion_for_run(
+        store, record, images=args.images, k_images=args.k_images, draws=args.draws, seed=args.seed,
+        data_dir=args.data_dir, progress=progress))
     obj = {**result.to_dict(), "cached": cached, "k_summary": lesion.k_summary(result), "summary": lesion.sweep_summary(result),
-           "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "load_average": _load()}
+           **timing}
     lines = [lesion.sweep_sentence(result), f"  deleted block (* changes the shape) → test error; deleting means: {result.rule}"]
     lines += [f"  {b['name'] + ('*' if b['changes_shape'] else ''):<17} {100 * b['error']:5.1f}%" for b in result.blocks]
     if result.k_curve:
         lines.append(lesion.k_sentence(result))
     if args.time:
         lines.append(f"seconds: single-block sweep {result.seconds['sweep']} ({result.images} images), "
-                     f"k-curve {result.seconds['k_curve']} ({result.k_images} images, {result.draws} draws), wall {wall:.1f}, "
-                     f"CPU {cpu:.1f} (load average {_load()})")
+                     f"k-curve {result.seconds['k_curve']} ({result.k_images} images, {result.draws} draws), "
+                     f"wall {timing['wall_seconds']:.1f}, CPU {timing['cpu_seconds']:.1f} (load average {timing['load_average']})")
     emit(args, obj, "\n".join(lines))
 
 
@@ -190,25 +197,19 @@ def cmd_landscape(args) -> None:
     check_lesionable(store, record)
     if args.time:
         landscape.cache_path(store.root, cache_key(store, record), args.kind, args.seed, args.grid, args.span, args.batch).unlink(missing_ok=True)
-    bar = _bar(f"landscape {record.config.model_name} {args.kind} {args.grid}{'x' + str(args.grid) if args.kind == '2d' else ''}")
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        result = landscape_for_run(store, record, kind=args.kind, seed=args.seed, steps=args.grid, span=args.span,
-                                   batch=args.batch, data_dir=args.data_dir, progress=lambda d, t: bar.update(d, t))
-    finally:
-        bar.close()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    smooth = landscape.smoothness(result)
-    obj = {**result.to_dict(), "cached": result.cached, "smoothness": smooth, "wall_seconds": round(wall, 2),
-           "cpu_seconds": round(cpu, 2), "load_average": _load()}
+    label = f"landscape {record.config.model_name} {args.kind} {args.grid}{'x' + str(args.grid) if args.kind == '2d' else ''}"
+    result, timing = _timed(label, lambda progress: landscape_for_run(
+        store, record, kind=args.kind, seed=args.seed, steps=args.grid, span=args.span, batch=args.batch,
+        data_dir=args.data_dir, progress=progress))
+    obj = {**result.to_dict(), "cached": result.cached, "smoothness": landscape.smoothness(result), **timing}
     if result.kind == "1d":
         lines = [landscape.slice_sentence([result])] + [f"  α {a:+.3f}  loss {v:.4g}" for a, v in zip(result.alphas, result.loss)]
     else:
         lines = [landscape.contour_sentence(result), "β = 0 row: " + landscape.slice_sentence([result])]
     if args.time:
         lines.append(f"seconds: {result.seconds} for {args.grid if args.kind == '1d' else args.grid ** 2} points on "
-                     f"{args.batch} images (wall {wall:.1f}, data and model loading included; CPU {cpu:.1f}; "
-                     f"load average {_load()})")
+                     f"{args.batch} images (wall {timing['wall_seconds']:.1f}, data and model loading included; "
+                     f"CPU {timing['cpu_seconds']:.1f}; load average {timing['load_average']})")
     emit(args, obj, "\n".join(lines))
 
 

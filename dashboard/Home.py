@@ -142,6 +142,10 @@ def lesson_steps(steps: list[tuple[str, str, str]], start: int) -> None:
 # Pages whose file is present; a missing page is simply left out of the menu.
 PAGES = {title: st.Page(common.PAGES_DIR / filename, title=title, icon=icon)
          for title, icon, filename in PAGE_FILES if (common.PAGES_DIR / filename).is_file()}
+common.projector_mode()
 common.teacher_login()
 navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), *PAGES.values()])
+link = st.sidebar.empty()
+common.link_box(link)   # the address as the browser sent it; redrawn below once the page has set its widgets
 navigation.run()
+common.link_box(link)

@@ -14,6 +14,7 @@ import platform
 import sys
 import time
 import uuid
+from urllib.parse import quote, urlencode
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from core.progress import format_seconds  # noqa: E402
 from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,  # noqa: E402
                         StoreError, default_store_root)
 from core.train import cpu_has_native_bf16  # noqa: E402
+from dashboard import keys  # noqa: E402
 
 PAGES_DIR = REPO_ROOT / "pages"
 TRAIN_PAGE = PAGES_DIR / "1_Train.py"
@@ -48,6 +50,70 @@ FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0     # live views refresh this often (see pol
 LIVENESS_S = 10                         # the shared run list is re-read at least this often
 # (training, test) images in each data set: the largest subsets a run can ask for.
 DATASET_SIZES = {"builtin": (20_000, 4_000), "cifar10": (50_000, 10_000)}
+
+
+# ------------------------------------------------------------------------- lesson links (the URL)
+
+BIND = "query-params"  # widgets created with bind=BIND keep their value in the page's URL (see dashboard/keys.py)
+
+
+def link_values(key: str) -> list[str]:
+    """The values the URL gives for ``key`` now (read before the widget of that key is created)."""
+    return st.query_params.get_all(key)
+
+
+def ignored_values(asked: list[str], offered) -> list[str]:
+    """The values a link asked for that are not among the labels ``offered`` (Streamlit drops them from the URL)."""
+    offered = set(offered)
+    return [value for value in asked if value not in offered]
+
+
+def note_ignored(asked: list[str], offered, what: str, container=st) -> None:
+    """A quiet note under a widget when a link named choices this page does not offer."""
+    if ignored := ignored_values(asked, offered):
+        container.caption(f":material/link_off: From the link, not among the {what}, so left out: "
+                          + "; ".join(f"*{value}*" for value in ignored) + ".")
+
+
+def view_link(page_url: str | None, params: dict[str, list[str]]) -> str:
+    """The link that reopens this view: the page's address (without its old query) and every setting the
+    URL holds now, repeated parameters kept in order. Without an address (no browser), the query alone."""
+    query = urlencode([(name, value) for name, values in params.items() for value in values], quote_via=quote)
+    base = (page_url or "").split("?", 1)[0].split("#", 1)[0]
+    return f"{base}?{query}" if query else (base or "?")
+
+
+def current_params() -> dict[str, list[str]]:
+    return {name: st.query_params.get_all(name) for name in st.query_params}
+
+
+def link_box(container) -> None:
+    """"Link to this view" with a copy button, for slides and for the class (see dashboard/keys.py)."""
+    with container.container():
+        st.caption(":material/link: Link to this view (its settings are in the address; copy it with the button)")
+        st.code(view_link(st.context.url, current_params()), language=None, wrap_lines=True)
+
+
+# ------------------------------------------------------------------------------- projector mode
+
+# Projector mode, all of it: type a room can read, and no element fading grey while it redraws
+# (Streamlit marks elements from the previous run with data-stale="true" and dims them).
+PROJECTOR_CSS = """
+html { font-size: 20px; }
+[data-testid="stElementContainer"][data-stale="true"], [data-stale="true"] * {
+    opacity: 1 !important; transition: none !important; filter: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+"""
+
+
+def projector_mode() -> bool:
+    """The sidebar's projector switch, bound to the URL (``?projector=true`` opens a page in it)."""
+    on = st.sidebar.toggle("Projector mode", key=keys.PROJECTOR, bind=BIND,
+                           help="Larger type for a room, and charts that do not fade while they redraw. "
+                                "Links copied in this mode open in it.")
+    if on:
+        st.html(f"<style>{PROJECTOR_CSS}</style>")
+    return on
 
 
 # ------------------------------------------------------------------------------------ the store
@@ -208,7 +274,7 @@ def teacher_tools(store: RunStore) -> None:
         if limit != queue_limit(store):
             store.set_setting(QUEUE_LIMIT_SETTING, int(limit))
             st.toast(f"Queue limit set to {int(limit)} per session.")
-        record = pick_run("Run", records, key="teacher_run")
+        record = pick_run("Run", records, key="teacher_run", bind=False)
         if record is None:
             return
         name = st.text_input("Name shown for it", value=record.name, key=f"teacher_name_{record.run_id}")
@@ -274,36 +340,43 @@ def picker_labels(records: list[RunRecord]) -> dict[str, str]:
 
 
 def pick_run(label: str, records: list[RunRecord], *, key: str, default_id: str | None = None,
-             help: str | None = None, container=st) -> RunRecord | None:
+             help: str | None = None, container=st, bind: bool = True) -> RunRecord | None:
     """A selectbox over ``records`` by label; None when there are none. A choice kept in session
-    state wins over ``default_id`` while it is still among the records."""
+    state wins over ``default_id`` while it is still among the records. Bound to the URL unless
+    ``bind`` is False; a run named by a link but not stored here is ignored with a note."""
     if not records:
         return None
     by_id = {r.run_id: r for r in records}
     labels = picker_labels(records)
     ids = list(by_id)
+    asked = link_values(key) if bind else []
     if st.session_state.get(key) not in by_id:  # a run deleted or filtered out since it was chosen
         st.session_state.pop(key, None)
     # The index is the default for a first render only; passing it with a value already in session
     # state would make Streamlit warn about two sources for one value.
     start = {} if key in st.session_state else {"index": ids.index(default_id) if default_id in by_id else 0}
-    chosen = container.selectbox(label, ids, key=key, help=help, format_func=labels.get, **start)
+    chosen = container.selectbox(label, ids, key=key, help=help, format_func=labels.get, bind=BIND if bind else None,
+                                 **start)
+    note_ignored(asked, labels.values(), "runs stored here", container)
     return by_id.get(chosen)
 
 
 def pick_runs(label: str, records: list[RunRecord], *, key: str, default_ids: list[str] | tuple[str, ...] = (),
               max_selections: int | None = None, help: str | None = None, container=st) -> list[RunRecord]:
-    """A multiselect over ``records`` by label, in the order chosen. A choice kept in session state
-    (e.g. set by a button's callback) wins over ``default_ids``."""
+    """A multiselect over ``records`` by label, in the order chosen, bound to the URL. A choice kept in
+    session state (e.g. set by a button's callback) wins over ``default_ids``; runs named by a link but
+    not stored here are ignored with a note."""
     by_id = {r.run_id: r for r in records}
     labels = picker_labels(records)
+    asked = link_values(key)
     if key in st.session_state:
         st.session_state[key] = [i for i in st.session_state[key] if i in by_id][:max_selections]
         default = None
     else:
         default = [i for i in dict.fromkeys(default_ids) if i in by_id][:max_selections]
-    chosen = container.multiselect(label, list(by_id), default=default, key=key, help=help,
+    chosen = container.multiselect(label, list(by_id), default=default, key=key, help=help, bind=BIND,
                                    max_selections=max_selections, format_func=labels.get)
+    note_ignored(asked, labels.values(), "runs stored here", container)
     return [by_id[i] for i in chosen if i in by_id]
 
 

@@ -7,12 +7,12 @@ import streamlit as st
 
 from core import inside, lesion
 from core.store import RunRecord, RunStore
-from dashboard import common, figures
+from dashboard import common, figures, keys
 
 # Session-state keys of the pair each page shows (one pair per page, so each page keeps its own choice).
-LESION_PAIR_KEYS = ("lesion_plain", "lesion_resnet")
-LANDSCAPE_PAIR_KEYS = ("landscape_plain", "landscape_resnet")
-LAYERS_PAIR_KEYS = ("layers_plain", "layers_resnet")
+LESION_PAIR_KEYS = (keys.LESION_PLAIN, keys.LESION_RESNET)
+LANDSCAPE_PAIR_KEYS = (keys.LAND_PLAIN, keys.LAND_RESNET)
+LAYERS_PAIR_KEYS = (keys.LAYERS_PLAIN, keys.LAYERS_RESNET)
 
 
 def lookable_runs(store: RunStore) -> list[RunRecord]:
@@ -21,15 +21,15 @@ def lookable_runs(store: RunStore) -> list[RunRecord]:
             if r.config.arch == "cifar" and r.config.shortcut in inside.LESION_SHORTCUTS]
 
 
-def pick_pair(records: list[RunRecord], keys: tuple[str, str]) -> tuple[RunRecord | None, RunRecord | None]:
+def pick_pair(records: list[RunRecord], pair_keys: tuple[str, str]) -> tuple[RunRecord | None, RunRecord | None]:
     """Two pickers, a plain net (left) and a ResNet (right), opening on the matched depth-56 pair."""
     plains = [r for r in records if r.config.shortcut == "none"]
     resnets = [r for r in records if r.config.shortcut != "none"]
     plain_default, resnet_default = inside.matched_pair(records)
     left, right = st.columns(2)
-    plain = common.pick_run("Plain net", plains, key=keys[0], container=left,
+    plain = common.pick_run("Plain net", plains, key=pair_keys[0], container=left,
                             default_id=plain_default.run_id if plain_default else None)
-    resnet = common.pick_run("ResNet", resnets, key=keys[1], container=right,
+    resnet = common.pick_run("ResNet", resnets, key=pair_keys[1], container=right,
                              default_id=resnet_default.run_id if resnet_default else None)
     return plain, resnet
 

@@ -18,7 +18,8 @@ from core.config import RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHE
 from core.reference import SHAPES10_LESSON as LESSON  # noqa: E402
 from core.verdict import steps_warning  # noqa: E402
 from core.models import TORCHVISION_MODEL  # noqa: E402
-from dashboard import common, figures, lesson  # noqa: E402
+from dashboard import common, figures, keys, lesson  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
@@ -38,7 +39,8 @@ NAMED_DEPTHS = (20, 32, 44, 56, 110)
 OTHER_DEPTH = "other (6n+2)"
 PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
-VIEW_KEY, OVERLAY_KEY = "train_view", "train_overlay"
+VIEW_KEY = "train_view"
+OVERLAY_KEY = keys.OVERLAY
 POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
 RUN_PARAM = "run"                        # ?run=<id> opens the page on that run
 FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
@@ -59,53 +61,53 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     with st.container(border=True):
         net_col, recipe_col, data_col = st.columns(3, gap="large")
     with net_col:
-        arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key="train_arch")
+        arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key=keys.ARCH, bind=BIND)
         arch, shortcut, about = ARCHITECTURES[arch_label]
         st.caption(about)
         fixed = arch == TORCHVISION_MODEL
-        depth_choice = st.selectbox("Depth (weighted layers)", [*NAMED_DEPTHS, OTHER_DEPTH], key="train_depth",
+        depth_choice = st.selectbox("Depth (weighted layers)", [*NAMED_DEPTHS, OTHER_DEPTH], key=keys.DEPTH, bind=BIND,
                                     disabled=fixed, help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier")
         depth = depth_choice
         if depth_choice == OTHER_DEPTH:
-            n = st.number_input("n, blocks per stage", min_value=1, max_value=200, value=1, key="train_n", disabled=fixed)
+            n = st.number_input("n, blocks per stage", min_value=1, max_value=200, value=1, key=keys.BLOCKS, bind=BIND, disabled=fixed)
             depth = 6 * int(n) + 2
             st.caption(f"depth = 6·{int(n)} + 2 = **{depth}** layers")
-        bn = st.toggle("Batch normalisation after every conv", value=True, key="train_bn", disabled=fixed)
-        init = st.radio("Initialisation", ("kaiming", "default"), key="train_init", horizontal=True,
+        bn = st.toggle("Batch normalisation after every conv", value=True, key=keys.BN, bind=BIND, disabled=fixed)
+        init = st.radio("Initialisation", ("kaiming", "default"), key=keys.INIT, bind=BIND, horizontal=True,
                         format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
     with recipe_col:
         recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
-                          key="train_recipe", format_func=RECIPE_NAMES.get)
+                          key=keys.RECIPE, bind=BIND, format_func=RECIPE_NAMES.get)
         st.caption(RECIPE_DESCRIPTIONS[recipe] + ". The settings below can change the schedule, batch and augmentation.")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
-                                key="train_schedule",
+                                key=keys.SCHEDULE, bind=BIND,
                                 format_func=lambda k: f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
                                 if k is None else SCHEDULE_NAMES[k])
         b_col, a_col = st.columns(2)
         batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
-                                     key="train_batch", format_func=lambda b: f"the recipe's ({RECIPE_DEFAULTS[recipe]['batch_size']})"
+                                     key=keys.BATCH, bind=BIND, format_func=lambda b: f"the recipe's ({RECIPE_DEFAULTS[recipe]['batch_size']})"
                                      if b is None else str(b))
         augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
-                                  key="train_augment", format_func=lambda a: ("the recipe's (" + (
+                                  key=keys.AUGMENT, bind=BIND, format_func=lambda a: ("the recipe's (" + (
                                       "crop + flip" if RECIPE_DEFAULTS[recipe]["augment"] else "none") + ")") if a is None
                                   else ("crop + flip" if a else "none"))
-        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key="train_epochs")
-        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="train_seed",
+        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND)
+        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=keys.SEED, bind=BIND,
                                help="Same settings and seed give the same run (and the same stored result)")
-        probes = st.toggle("Record per-layer gradients", value=True, key="train_probes",
+        probes = st.toggle("Record per-layer gradients", value=True, key=keys.PROBES, bind=BIND,
                            help=f"About {PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
                                 "each costs a fraction of a training step")
     with data_col:
         choices = {c.name: c for c in common.dataset_choices()}
-        dataset = st.selectbox("Data set", list(choices), key="train_dataset",
+        dataset = st.selectbox("Data set", list(choices), key=keys.DATASET, bind=BIND,
                                format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"))
         data = choices[dataset]
         (st.caption if data.available else st.warning)(data.note)
         n_train, n_test = common.DATASET_SIZES[dataset]
         subset = st.number_input(f"Training images (of {n_train:,}, class-balanced)", min_value=10, max_value=n_train,
-                                 value=min(LESSON["subset"], n_train), step=500, key=f"train_subset_{dataset}")
+                                 value=min(LESSON["subset"], n_train), step=500, key=keys.TRAIN_IMAGES[dataset], bind=BIND)
         test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
-                                      value=min(LESSON["test_subset"], n_test), step=500, key=f"train_test_subset_{dataset}")
+                                      value=min(LESSON["test_subset"], n_test), step=500, key=keys.TEST_IMAGES[dataset], bind=BIND)
     batch = batch_size or RECIPE_DEFAULTS[recipe]["batch_size"]
     total_steps = max(1, int(subset) // min(batch, int(subset))) * int(epochs)
     try:
@@ -317,11 +319,11 @@ default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(
                else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""])
 chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 metric_col, x_col, split_col = st.columns(3)
-metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key="train_overlay_metric",
+metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key=keys.OVERLAY_METRIC, bind=BIND,
                           format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
-per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key="train_overlay_x",
+per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key=keys.OVERLAY_X, bind=BIND,
                   format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get)
-splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key="train_overlay_splits",
+splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key=keys.OVERLAY_SPLITS, bind=BIND,
                                disabled=per == "step", format_func=lambda k: figures.SPLITS[k][0])
 
 

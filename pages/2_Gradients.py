@@ -16,7 +16,8 @@ from core.data import load_dataset, normalize  # noqa: E402
 from core.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,  # noqa: E402
                          shattering_table, summarize_init)
 from dashboard.lesson import fmt  # noqa: E402
-from dashboard import common, figures, lesson  # noqa: E402
+from dashboard import common, figures, keys, lesson  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
@@ -52,17 +53,19 @@ st.markdown("Fresh networks, one batch of 64 test images, one forward and backwa
             "Each network is probed once and remembered, so changing the choices below only probes what is new.")
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.4, 1, 0.8, 1])
-    depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key="grad_init_depths",
+    depths = c1.multiselect("Depths", INIT_DEPTHS, default=(20, 56), key=keys.GRAD_DEPTHS, bind=BIND,
                             help="Depth 110 shows the same effects, larger; it takes a few seconds more per network")
-    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key="grad_init_nets")
-    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key="grad_init_bn")
-    inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key="grad_init_inits",
+    nets = c2.multiselect("Networks", list(NETWORKS), default=("plain", "ResNet-A"), key=keys.GRAD_NETS, bind=BIND)
+    bns = c3.multiselect("BN", ("on", "off"), default=("on", "off"), key=keys.GRAD_BN, bind=BIND)
+    inits = c4.multiselect("Init", ("kaiming", "default"), default=("kaiming", "default"), key=keys.GRAD_INIT, bind=BIND,
                            format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
     k1, k2 = st.columns([1.4, 2.8])
-    kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key="grad_init_kind")
+    kind = k1.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, key=keys.GRAD_KIND, bind=BIND)
     available = [c for c in common.dataset_choices() if c.available]
-    dataset = k2.selectbox("Images", [c.name for c in available], key="grad_init_dataset",
+    asked = common.link_values(keys.GRAD_DATASET)
+    dataset = k2.selectbox("Images", [c.name for c in available], key=keys.GRAD_DATASET, bind=BIND,
                            format_func={c.name: c.title for c in available}.get)
+    common.note_ignored(asked, [c.title for c in available], "data sets available here", k2)
 
 specs = [dict(depth=d, shortcut=NETWORKS[n], bn=b == "on", init=i)
          for n in nets for b in bns for i in inits for d in sorted(depths)]
@@ -120,7 +123,7 @@ st.subheader("Shattered gradients (BN on)")
 st.markdown("Walk in small steps along a straight line through input space and take the gradient of the output "
             "with respect to the input at every step. Are neighbouring gradients alike? Fresh networks, BN on, "
             "kaiming init; the same images as above.")
-if st.toggle("Measure it (a few seconds per network)", key="grad_shatter_on", value=False):
+if st.toggle("Measure it (a few seconds per network)", key=keys.SHATTER, bind=BIND, value=False):
     shatter = shattering(dataset, str(store.root), SHATTER_DEPTHS)
     st.plotly_chart(figures.shattering_figure(shatter), width="stretch", key="grad_shatter")
     by = shatter.set_index(["shortcut", "depth"]).correlation
@@ -169,10 +172,10 @@ if not records:
 else:
     left_default, right_default = lesson.default_pair(records)
     pick_left, pick_right = st.columns(2)
-    left = common.pick_run("Left (e.g. a plain net)", records, key="grad_left", default_id=left_default, container=pick_left)
-    right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key="grad_right",
+    left = common.pick_run("Left (e.g. a plain net)", records, key=keys.GRAD_LEFT, default_id=left_default, container=pick_left)
+    right = common.pick_run("Right (e.g. the ResNet of the same depth)", records, key=keys.GRAD_RIGHT,
                             default_id=right_default, container=pick_right)
-    kind_train = st.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key="grad_train_kind")
+    kind_train = st.radio("Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key=keys.GRAD_TRAIN_KIND, bind=BIND)
     chosen = [left] if left.run_id == right.run_id else [left, right]
     probes = {r.run_id: common.run_history(store, r.run_id, kinds=(kind_train,)).probes for r in chosen}
     z_range = figures.log_range(*probes.values())
@@ -185,7 +188,7 @@ else:
     all_steps = np.array(sorted(set().union(*(set(p["step"]) for p in probes.values()))))
     if len(all_steps):
         step = st.select_slider("Training step", options=list(all_steps), value=int(all_steps[-1]) if len(all_steps) else 0,
-                                key="grad_train_step") if len(all_steps) > 1 else int(all_steps[0])
+                                key=keys.GRAD_STEP, bind=BIND) if len(all_steps) > 1 else int(all_steps[0])
         profiles = []
         for record in chosen:
             p = probes[record.run_id]
@@ -209,8 +212,8 @@ with_std = [r for r in records if r.epochs_done > 0]
 if not with_std:
     st.info("Needs runs that have finished at least one epoch with probes on (see section 2, or the Train page).")
 else:
-    default_ids = [i for i in (st.session_state.get("grad_left"), st.session_state.get("grad_right")) if i]
-    chosen_std = common.pick_runs("Runs", with_std, key="grad_std_runs", default_ids=default_ids or [with_std[0].run_id])
+    default_ids = [i for i in (st.session_state.get(keys.GRAD_LEFT), st.session_state.get(keys.GRAD_RIGHT)) if i]
+    chosen_std = common.pick_runs("Runs", with_std, key=keys.STD_RUNS, default_ids=default_ids or [with_std[0].run_id])
     series, stds = [], {}
     for record in chosen_std:
         p = common.run_history(store, record.run_id, kinds=("response_std",)).probes

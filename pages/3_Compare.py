@@ -11,7 +11,8 @@ import streamlit as st  # noqa: E402
 
 from core import compare  # noqa: E402
 from core.paper import TABLE3_SOURCE, TABLE3_TOP1  # noqa: E402
-from dashboard import common, figures, lesson  # noqa: E402
+from dashboard import common, figures, keys, lesson  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 
 def mean_std(mean: float, std: float) -> str:
@@ -38,9 +39,11 @@ if not groups:
 
 unfinished = sum(r.status != "done" for r in records)
 setup_labels = compare.setups(groups)
-setup = st.selectbox("Training setup", list(setup_labels), format_func=setup_labels.get,
+asked = common.link_values(keys.CMP_SETUP)
+setup = st.selectbox("Training setup", list(setup_labels), format_func=setup_labels.get, key=keys.CMP_SETUP, bind=BIND,
                      help="Only runs trained the same way (data set, recipe, epochs, images) are compared with "
                           "each other; each setup lists the networks trained with it.")
+common.note_ignored(asked, setup_labels.values(), "training setups stored here")
 in_setup = [g for g in groups if g.setup == setup]
 dataset, dataset_title = in_setup[0].dataset, in_setup[0].dataset_title
 st.caption(f"{len(in_setup)} network(s), {sum(len(g.records) for g in in_setup)} run(s) in this setup"
@@ -77,11 +80,13 @@ st.subheader("Learning curves, mean ± std over seeds")
 by_key = {g.key: g for g in in_setup}
 names = {g.key: f"{g.label} ({len(g.records)} seed{'s' * (len(g.records) != 1)})" for g in in_setup}
 pair = compare.default_pair(in_setup)
+asked = common.link_values(keys.CMP_NETS)
 chosen = st.multiselect("Networks", list(by_key), default=[g.key for g in pair] if pair else list(by_key)[:1],
-                        format_func=names.get, max_selections=6, key="compare_networks",
+                        format_func=names.get, max_selections=6, key=keys.CMP_NETS, bind=BIND,
                         help="Seed study 001 compared option A with option B this way, each curve the mean of 5 seeds.")
+common.note_ignored(asked, names.values(), "networks of this setup")
 metric = st.radio("Quantity", list(compare.METRICS), format_func=lambda m: compare.METRICS[m][0], horizontal=True,
-                  key="compare_metric")
+                  key=keys.CMP_METRIC, bind=BIND)
 if not any(g.config.shortcut == "B" for g in in_setup):
     st.caption("To compare shortcut options A and B as seed study 001 did, train a ResNet with option B at a depth "
                "you already have, with the same setup.")

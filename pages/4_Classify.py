@@ -16,7 +16,8 @@ from core import attribution, ood  # noqa: E402
 from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)  # noqa: E402
 from core.store import RunStore, StoreError  # noqa: E402
 from core.verdict import record_verdict  # noqa: E402
-from dashboard import common, figures, lesson  # noqa: E402
+from dashboard import common, figures, keys, lesson  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
@@ -105,14 +106,14 @@ if not models:
         st.stop()
     models = [quick]
 
-chosen = common.pick_runs("Models", models, key="classify_models", default_ids=lesson.default_models(models), max_selections=4,
+chosen = common.pick_runs("Models", models, key=keys.MODELS, default_ids=lesson.default_models(models), max_selections=4,
                           help="Up to four stored runs, side by side. Each uses its own data set's classes and normalisation.")
 if not chosen:
     st.info("Choose at least one model above.")
     st.stop()
 
 # ------------------------------------------------------------------------------------ the image
-source = st.radio("Image", ["A test image from a data set", "Upload your own"], horizontal=True, key="classify_source")
+source = st.radio("Image", ["A test image from a data set", "Upload your own"], horizontal=True, key=keys.IMAGE_SOURCE, bind=BIND)
 true_class, sample_dataset = None, None
 if source == "Upload your own":
     uploaded = st.file_uploader("Upload an image (PNG, JPEG, WebP, BMP or GIF)", type=UPLOAD_TYPES, key="classify_upload",
@@ -130,16 +131,18 @@ else:
     titles = available_datasets(root)
     wanted = chosen[0].config.dataset
     left, middle, right = st.columns([3, 3, 2], vertical_alignment="bottom")
+    asked = common.link_values(keys.CLS_DATASET)
     sample_dataset = left.selectbox("Data set", list(titles), index=list(titles).index(wanted) if wanted in titles else 0,
-                                    format_func=titles.get, key="classify_dataset",
+                                    format_func=titles.get, key=keys.CLS_DATASET, bind=BIND,
                                     help="Test images are never seen during training.")
+    common.note_ignored(asked, titles.values(), "data sets available here", left)
     try:
         x_test, y_test, sample_classes, _ = sample_images(sample_dataset, root)
     except DataUnavailable as e:
         st.error(f"The test images cannot be read: {e}")
         st.stop()
-    index_key = f"classify_index_{sample_dataset}"
-    middle.number_input(f"Test image number (0 to {len(x_test) - 1:,})", 0, len(x_test) - 1, 0, step=1, key=index_key)
+    index_key = keys.CLS_INDEX[sample_dataset]
+    middle.number_input(f"Test image number (0 to {len(x_test) - 1:,})", 0, len(x_test) - 1, 0, step=1, key=index_key, bind=BIND)
     right.button("Another image", key="classify_random",
                  on_click=lambda: st.session_state.update({index_key: random.randrange(len(x_test))}))
     index = int(st.session_state[index_key])
@@ -231,9 +234,9 @@ st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
 st.subheader("Where did each model look?")
 left, right = st.columns(2)
 methods = left.multiselect("Attribution methods", attribution.METHODS, default=list(attribution.METHODS),
-                           key="classify_methods")
+                           key=keys.METHODS, bind=BIND)
 shared = [c for c in specs[chosen[0].run_id][0] if all(c in specs[i][0] for i in predictions)]
-explain = right.selectbox("Class to explain", ["each model's top prediction", *shared], key="classify_target",
+explain = right.selectbox("Class to explain", ["each model's top prediction", *shared], key=keys.EXPLAIN, bind=BIND,
                           help="Attributions explain one class score; by default the class each model chose.")
 if methods:
     image_bytes = image.contiguous().numpy().tobytes()

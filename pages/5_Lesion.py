@@ -14,11 +14,12 @@ from core import lesion  # noqa: E402
 from core.data import DataUnavailable  # noqa: E402
 from core.store import StoreError  # noqa: E402
 from core.verdict import record_verdict  # noqa: E402
-from dashboard import common, figures, inside  # noqa: E402
+from dashboard import common, figures, inside, keys  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 IMAGE_CHOICES = (200, 500, 1000)
 K_IMAGE_CHOICES = (0, 100, 200, 500)
-SETTINGS_KEYS = ("lesion_images", "lesion_k_images", "lesion_draws")
+SETTINGS_KEYS = (keys.LESION_IMAGES, keys.LESION_K_IMAGES, keys.LESION_DRAWS)
 
 store = common.get_store()
 st.title("Lesion study: delete a block, does the network survive?")
@@ -39,10 +40,10 @@ for record in (plain, resnet):
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
-    images = c1.select_slider("Test images (single-block sweep)", IMAGE_CHOICES, value=500, key=SETTINGS_KEYS[0])
-    k_images = c2.select_slider("Test images (k random blocks)", K_IMAGE_CHOICES, value=200, key=SETTINGS_KEYS[1],
+    images = c1.select_slider("Test images (single-block sweep)", IMAGE_CHOICES, value=500, key=SETTINGS_KEYS[0], bind=BIND)
+    k_images = c2.select_slider("Test images (k random blocks)", K_IMAGE_CHOICES, value=200, key=SETTINGS_KEYS[1], bind=BIND,
                                 help="0 leaves the k-deletion curve out")
-    draws = c3.slider("Random draws per k", 1, 5, 3, key=SETTINGS_KEYS[2])
+    draws = c3.slider("Random draws per k", 1, 5, 3, key=SETTINGS_KEYS[2], bind=BIND)
     st.caption(f"What *deleting* means here. ResNet: {lesion.LESION_RULES[resnet.config.shortcut]}. "
                f"Plain net: {lesion.LESION_RULES['none']}. BN uses its running statistics; all other layers are as trained.")
 

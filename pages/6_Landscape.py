@@ -14,7 +14,8 @@ from core import inside as core_inside  # noqa: E402
 from core import landscape  # noqa: E402
 from core.data import DataUnavailable  # noqa: E402
 from core.store import StoreError  # noqa: E402
-from dashboard import common, figures, inside  # noqa: E402
+from dashboard import common, figures, inside, keys  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 SLICE_POINTS = (21, 41, 81)
 PLANE_POINTS = {"coarse, 11×11": 11, "medium, 21×21": 21, "fine, 41×41": 41}
@@ -38,10 +39,10 @@ pair = (plain, resnet)
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
-    span = c1.select_slider("Span: α and β from −span to +span", SPANS, value=1.0, key="landscape_span")
-    batch = c2.select_slider("Training images the loss is measured on", BATCHES, value=128, key="landscape_batch",
+    span = c1.select_slider("Span: α and β from −span to +span", SPANS, value=1.0, key=keys.SPAN, bind=BIND)
+    batch = c2.select_slider("Training images the loss is measured on", BATCHES, value=128, key=keys.LAND_BATCH, bind=BIND,
                              help="One fixed, class-balanced batch of each run's own training images")
-    seed = c3.number_input("Directions seed", 0, 999, 0, key="landscape_seed", help="Another seed draws other directions")
+    seed = c3.number_input("Directions seed", 0, 999, 0, key=keys.LAND_SEED, bind=BIND, help="Another seed draws other directions")
     st.caption("BN is in eval mode and uses the running statistics stored with the weights; BN scales and shifts and "
                "all biases are left unperturbed, as in the paper. Results are kept on disk, so a second viewer (and "
                "`python -m core landscape`) gets them at once.")
@@ -75,7 +76,7 @@ def loaded(kind: str, steps: int) -> list:
 
 # ------------------------------------------------------------------------------------ 1-D slices
 st.header("1 · A slice through the weights", divider="gray")
-slice_points = st.select_slider("Points along the slice", SLICE_POINTS, value=41, key="landscape_slice_points")
+slice_points = st.select_slider("Points along the slice", SLICE_POINTS, value=41, key=keys.SLICE_POINTS, bind=BIND)
 compute_missing("1d", slice_points, f"1-D slices ({slice_points} points)")
 slices = loaded("1d", slice_points)
 if slices:
@@ -90,7 +91,7 @@ if slices:
 
 # ------------------------------------------------------------------------------------ 2-D planes
 st.header("2 · A plane of two directions", divider="gray")
-resolution = st.radio("Grid", list(PLANE_POINTS), horizontal=True, key="landscape_grid",
+resolution = st.radio("Grid", list(PLANE_POINTS), horizontal=True, key=keys.GRID, bind=BIND,
                       help="One forward pass per grid point and network: 121 for coarse, 441 for medium, 1,681 for fine")
 steps = PLANE_POINTS[resolution]
 compute_missing("2d", steps, f"2-D planes ({steps}×{steps})")

@@ -15,7 +15,8 @@ from core import inside as core_inside  # noqa: E402
 from core.data import DataUnavailable  # noqa: E402
 from core.inputs import display_image, test_images  # noqa: E402
 from core.store import RunStore  # noqa: E402
-from dashboard import common, figures, inside  # noqa: E402
+from dashboard import common, figures, inside, keys  # noqa: E402
+from dashboard.common import BIND  # noqa: E402
 
 TEST_IMAGES = 100  # class-balanced test images to choose from
 CHANNELS = 8       # strongest channels drawn per network
@@ -65,11 +66,11 @@ names = features.layer_names(model)
 blocks = names[1:]
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.1, 1, 1, 0.8])
-    image_index = c1.slider("Test image", 0, TEST_IMAGES - 1, 0, key="layers_image")
+    image_index = c1.slider("Test image", 0, TEST_IMAGES - 1, 0, key=keys.LAYERS_IMAGE, bind=BIND)
     layer = c2.selectbox("Layer for feature maps", names, index=names.index("stage2.block0") if "stage2.block0" in names else 0,
-                         key="layers_layer")
+                         key=keys.LAYER, bind=BIND)
     block = c3.selectbox("Block to open", blocks, index=blocks.index("stage2.block0") if "stage2.block0" in blocks else 0,
-                         key="layers_block", help="stage2.block0 and stage3.block0 halve the map and double the channels")
+                         key=keys.BLOCK, bind=BIND, help="stage2.block0 and stage3.block0 halve the map and double the channels")
     picture = Image.fromarray(display_image(x_test[image_index], resnet)).resize((PREVIEW_PX, PREVIEW_PX), Image.NEAREST)
     c4.image(picture, caption=f"class: {classes[int(y_test[image_index])]} (32×32)", width=PREVIEW_PX)
 
@@ -90,7 +91,7 @@ st.caption(f"The {CHANNELS} channels with the largest mean activation at the out
 # ----------------------------------------------------------------------------- inside a block
 parts = {r.run_id: views[r.run_id][1] for r in pair}
 output = parts[resnet.run_id].parts["output"]
-channel = st.slider("Channel", 0, output.shape[0] - 1, features.strongest_channels(output, 1)[0], key="layers_channel",
+channel = st.slider("Channel", 0, output.shape[0] - 1, features.strongest_channels(output, 1)[0], key=keys.CHANNEL, bind=BIND,
                     help="Opens on the ResNet's strongest output channel of this block")
 part_rows = []
 for r in pair:

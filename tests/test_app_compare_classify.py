@@ -8,6 +8,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, tiny_config
+from dashboard import keys
 
 COMPARE = str(ROOT / "pages" / "3_Compare.py")
 CLASSIFY = str(ROOT / "pages" / "4_Classify.py")
@@ -80,7 +81,7 @@ def top5_tables(at: AppTest):
 
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
-    at.radio(key="classify_source").set_value("Upload your own").run()
+    at.radio(key=keys.IMAGE_SOURCE).set_value("Upload your own").run()
     at.file_uploader(key="classify_upload").set_value((name, data, mime)).run()
     assert not at.exception, [e.value for e in at.exception]
     return at

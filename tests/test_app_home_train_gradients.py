@@ -13,6 +13,7 @@ from core.config import RunConfig
 from core.store import RunStore
 from core.train import train
 from dashboard.common import FOCUS_RUN_KEY
+from dashboard import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / "dashboard" / "Home.py"
@@ -72,42 +73,42 @@ def test_home_renders_concepts_machine_and_lesson(home):
 
 def test_train_page_widgets(home):
     at = open_page(TRAIN)
-    assert at.radio(key="train_arch").options == ["plain", "ResNet-A", "ResNet-B", "concat + 1×1 merge", "torchvision ResNet-18"]
-    assert at.selectbox(key="train_depth").options == ["20", "32", "44", "56", "110", "other (6n+2)"]
-    assert at.toggle(key="train_bn").value is True
-    assert at.radio(key="train_init").value == "kaiming"
+    assert at.radio(key=keys.ARCH).options == ["plain", "ResNet-A", "ResNet-B", "concat + 1×1 merge", "torchvision ResNet-18"]
+    assert at.selectbox(key=keys.DEPTH).options == ["20", "32", "44", "56", "110", "other (6n+2)"]
+    assert at.toggle(key=keys.BN).value is True
+    assert at.radio(key=keys.INIT).value == "kaiming"
     # The defaults are the shipped Shapes-10 set's recipe, so the lesson's runs open from it.
     from core.reference import SHAPES10_LESSON
-    assert at.radio(key="train_recipe").value == SHAPES10_LESSON["recipe"]
-    assert at.number_input(key="train_epochs").value == SHAPES10_LESSON["epochs"]
-    assert at.selectbox(key="train_schedule").value == SHAPES10_LESSON["schedule"]
-    assert at.selectbox(key="train_batch").value == SHAPES10_LESSON["batch_size"]
-    assert at.number_input(key="train_subset_builtin").value == SHAPES10_LESSON["subset"]
-    assert at.number_input(key="train_seed").value == 0
+    assert at.radio(key=keys.RECIPE).value == SHAPES10_LESSON["recipe"]
+    assert at.number_input(key=keys.EPOCHS).value == SHAPES10_LESSON["epochs"]
+    assert at.selectbox(key=keys.SCHEDULE).value == SHAPES10_LESSON["schedule"]
+    assert at.selectbox(key=keys.BATCH).value == SHAPES10_LESSON["batch_size"]
+    assert at.number_input(key=keys.TRAIN_IMAGES["builtin"]).value == SHAPES10_LESSON["subset"]
+    assert at.number_input(key=keys.SEED).value == 0
     # ...so ResNet-20 with the defaults is a shipped run, which opens instantly.
     assert at.button(key="train_start").label == "Open stored run"
     assert any("shipped reference run" in i.value for i in at.info)
     # A custom depth: n blocks per stage give 6n+2 layers.
-    at.selectbox(key="train_depth").select("other (6n+2)").run()
-    at.number_input(key="train_n").set_value(2).run()
+    at.selectbox(key=keys.DEPTH).select("other (6n+2)").run()
+    at.number_input(key=keys.BLOCKS).set_value(2).run()
     assert any("**14**" in c.value for c in at.caption)
 
 
 def test_missing_cifar_is_explained_and_cannot_start(home, tmp_path, monkeypatch):
     monkeypatch.setenv("RESNET_LAB_DATA", str(tmp_path / "no-cifar-here"))
     at = open_page(TRAIN)
-    at.selectbox(key="train_dataset").select("cifar10").run()
+    at.selectbox(key=keys.DATASET).select("cifar10").run()
     assert any("no-cifar-here" in w.value for w in at.warning)
     assert at.button(key="train_start").disabled
 
 
 def test_tiny_run_from_the_train_page(home):
     at = open_page(TRAIN)
-    at.selectbox(key="train_depth").select("other (6n+2)").run()
-    at.number_input(key="train_n").set_value(1)
-    at.number_input(key="train_subset_builtin").set_value(256)
-    at.number_input(key="train_test_subset_builtin").set_value(200)
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.selectbox(key=keys.DEPTH).select("other (6n+2)").run()
+    at.number_input(key=keys.BLOCKS).set_value(1)
+    at.number_input(key=keys.TRAIN_IMAGES["builtin"]).set_value(256)
+    at.number_input(key=keys.TEST_IMAGES["builtin"]).set_value(200)
+    at.number_input(key=keys.EPOCHS).set_value(1).run()
     assert any("New configuration: ResNet-8 (A)" in c.value for c in at.caption)
     at.button(key="train_start").click().run()
     assert not at.exception
@@ -152,21 +153,21 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     at.session_state[FOCUS_RUN_KEY] = diverged.run_id
     at.switch_page(TRAIN).run()
     assert any("diverged" in e.value and "loss became nan" in e.value for e in at.error)
-    at.selectbox(key="train_depth").select("other (6n+2)").run()
-    at.number_input(key="train_n").set_value(1)
-    at.number_input(key="train_subset_builtin").set_value(256)
-    at.number_input(key="train_test_subset_builtin").set_value(200)
-    at.number_input(key="train_epochs").set_value(2).run()
+    at.selectbox(key=keys.DEPTH).select("other (6n+2)").run()
+    at.number_input(key=keys.BLOCKS).set_value(1)
+    at.number_input(key=keys.TRAIN_IMAGES["builtin"]).set_value(256)
+    at.number_input(key=keys.TEST_IMAGES["builtin"]).set_value(200)
+    at.number_input(key=keys.EPOCHS).set_value(2).run()
     assert at.button(key="train_start").label == "Resume"
     assert any("cancelled after 0 of 2 epochs" in i.value for i in at.info)
 
 
 def test_gradients_page_at_initialisation(home):
     at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
-    at.session_state["grad_init_depths"] = [8, 14]  # small nets keep the probe to seconds
+    at.session_state[keys.GRAD_DEPTHS] = [8, 14]  # small nets keep the probe to seconds
     at.switch_page(GRADIENTS).run()
     assert not at.exception and not at.error
-    for key in ("grad_init_depths", "grad_init_nets", "grad_init_bn", "grad_init_inits"):
+    for key in (keys.GRAD_DEPTHS, keys.GRAD_NETS, keys.GRAD_BN, keys.GRAD_INIT):
         assert at.multiselect(key=key).value
     titles = chart_titles(at)
     assert any("at initialisation" in t for t in titles)
@@ -176,10 +177,10 @@ def test_gradients_page_at_initialisation(home):
     assert any("Balduzzi" in m.value for m in at.markdown)
     assert not any("size* of their gradients" in m.value for m in at.markdown)
     # The back-propagated signal is one click away.
-    at.radio(key="grad_init_kind").set_value("grad_out").run()
+    at.radio(key=keys.GRAD_KIND).set_value("grad_out").run()
     assert any("‖∂L/∂y‖" in t for t in chart_titles(at))
     # Shattered gradients are measured on request, and the caption quotes the measured numbers.
-    at.toggle(key="grad_shatter_on").set_value(True).run()
+    at.toggle(key=keys.SHATTER).set_value(True).run()
     assert not at.exception
     assert any("Shattered gradients" in t for t in chart_titles(at))
     assert any("plain-56 gives" in c.value and "ResNet-56" in c.value for c in at.caption)
@@ -188,11 +189,11 @@ def test_gradients_page_at_initialisation(home):
 def test_gradients_page_with_trained_runs(home, probed_pair):
     plain, resnet = probed_pair
     at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT).run()
-    at.session_state["grad_init_depths"] = [8]
+    at.session_state[keys.GRAD_DEPTHS] = [8]
     at.switch_page(GRADIENTS).run()
     assert not at.exception and not at.error
-    at.selectbox(key="grad_left").select(plain.run_id)
-    at.selectbox(key="grad_right").select(resnet.run_id).run()
+    at.selectbox(key=keys.GRAD_LEFT).select(plain.run_id)
+    at.selectbox(key=keys.GRAD_RIGHT).select(resnet.run_id).run()
     specs = {c["layout"]["title"]["text"]: c for c in charts(at)}
     heatmaps = [specs[r.config.label] for r in (plain, resnet)]
     assert all(h["data"][0]["type"] == "heatmap" for h in heatmaps)

@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, tiny_config
 from test_app_compare_classify import texts
+from dashboard import keys
 
 LESION = str(ROOT / "pages" / "5_Lesion.py")
 LANDSCAPE = str(ROOT / "pages" / "6_Landscape.py")
@@ -59,9 +60,9 @@ def test_with_an_empty_store_each_page_says_what_is_missing(tmp_path, monkeypatc
 def test_lesion_page_computes_on_request_then_answers_from_the_cache(home):
     at = run(LESION)
     assert not at.get("plotly_chart") and "Not computed yet for plain-8 and ResNet-8 (A)" in texts(at)
-    at.select_slider(key="lesion_images").set_value(200)
-    at.select_slider(key="lesion_k_images").set_value(100)
-    at.slider(key="lesion_draws").set_value(2).run()
+    at.select_slider(key=keys.LESION_IMAGES).set_value(200)
+    at.select_slider(key=keys.LESION_K_IMAGES).set_value(100)
+    at.slider(key=keys.LESION_DRAWS).set_value(2).run()
     click(at, "lesion_run")
     at.run()  # the results are on disk now: the page draws them without a button
     assert len(at.get("plotly_chart")) == 3  # per-block bars, k-curve, path lengths
@@ -70,16 +71,16 @@ def test_lesion_page_computes_on_request_then_answers_from_the_cache(home):
     assert "2^3 = 8 paths" in captions and "*not* measured here" in captions
 
     fresh = run(LESION)  # a second viewer with the same settings gets the cached results at once
-    fresh.select_slider(key="lesion_images").set_value(200)
-    fresh.select_slider(key="lesion_k_images").set_value(100)
-    fresh.slider(key="lesion_draws").set_value(2).run()
+    fresh.select_slider(key=keys.LESION_IMAGES).set_value(200)
+    fresh.select_slider(key=keys.LESION_K_IMAGES).set_value(100)
+    fresh.slider(key=keys.LESION_DRAWS).set_value(2).run()
     assert len(fresh.get("plotly_chart")) == 3 and not fresh.button
 
 
 def test_landscape_page_computes_slices_and_planes(home):
     at = run(LANDSCAPE)
-    at.select_slider(key="landscape_batch").set_value(64)
-    at.select_slider(key="landscape_slice_points").set_value(21).run()
+    at.select_slider(key=keys.LAND_BATCH).set_value(64)
+    at.select_slider(key=keys.SLICE_POINTS).set_value(21).run()
     click(at, "landscape_run_1d")
     assert len(at.get("plotly_chart")) == 1 and "decades per unit of α" in texts(at)
     click(at, "landscape_run_2d")
@@ -93,6 +94,6 @@ def test_layers_page_shows_both_nets_inside_a_block(home):
     captions = texts(at)
     assert "plain-8, stage2.block0: a plain block has no shortcut" in captions
     assert "ResNet-8 (A), stage2.block0: the residual F(x) has RMS" in captions
-    at.selectbox(key="layers_block").set_value("stage3.block0")
-    at.slider(key="layers_image").set_value(7).run()
+    at.selectbox(key=keys.BLOCK).set_value("stage3.block0")
+    at.slider(key=keys.LAYERS_IMAGE).set_value(7).run()
     assert not at.exception and "ResNet-8 (A), stage3.block0" in texts(at)
