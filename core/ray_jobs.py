@@ -369,6 +369,7 @@ class Dispatcher:
         self.task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(train_task)
         self.inflight: dict[str, InFlight] = {}
         self.attempts: dict[str, list] = {}
+        self.dropped: set[str] = set()  # runs settled here: later events of theirs are not applied
         self.wake, self.closing = threading.Event(), threading.Event()
         self.last_beat = 0.0
         self.error: Exception | None = None
@@ -380,9 +381,14 @@ class Dispatcher:
             self.hub.cancel.remote(run_id)
 
     def close(self) -> None:
+        import ray
         self.closing.set()
         self.wake.set()
         self.thread.join(30)
+        try:
+            ray.kill(self.hub)
+        except Exception:  # the cluster is already gone
+            pass
 
     def _loop(self) -> None:
         while not self.closing.is_set():
@@ -399,9 +405,13 @@ class Dispatcher:
         self._apply(ray.get(self.hub.drain.remote()))
         if self.inflight and time.monotonic() - self.last_beat >= BEAT_S:
             self.last_beat = time.monotonic()
-            for run_id in list(self.inflight):
+            for run_id, flight in list(self.inflight.items()):
                 if self.store.append_history(run_id, []):  # a heartbeat; True: a cancel arrived through the store
                     self.hub.cancel.remote(run_id)
+                    if not self.attempts.get(run_id):  # still waiting for room on the cluster: take it back at once
+                        ray.cancel(flight.ref)
+                        self.dropped.add(run_id)
+                        self.store.set_status(run_id, RunStatus.CANCELLED, "cancelled while it waited for a Ray worker")
         if self.inflight:
             refs = {f.ref: f for f in self.inflight.values()}
             ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
@@ -448,6 +458,8 @@ class Dispatcher:
     def _apply(self, outbox: dict[str, list]) -> None:
         """Write each run's events into the store, in the order the worker sent them."""
         for run_id, events in outbox.items():
+            if run_id in self.dropped:
+                continue
             rows: list = []
             for event in events:
                 kind = event[0]
@@ -488,6 +500,9 @@ class Dispatcher:
             error = e
         ray.get(self.hub.close.remote(run_id))
         del self.inflight[run_id]
+        if run_id in self.dropped:
+            self.dropped.discard(run_id)
+            return
         record = self.store.get(run_id)
         if record is not None and record.status == RunStatus.RUNNING:
             if isinstance(error, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,

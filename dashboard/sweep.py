@@ -98,11 +98,11 @@ def sweep_panel(store) -> None:
                     "open at once and are not trained again.")
         preset_col, seeds_col, data_col = st.columns([3, 1, 2])
         preset = preset_col.selectbox("Networks", list(PRESETS), format_func=lambda k: PRESETS[k][0], key=SWEEP_PRESET,
-                                      bind="query-params")
-        seeds = seeds_col.number_input("Seeds", 1, MAX_SEEDS, 3, key=SWEEP_SEEDS, bind="query-params")
+                                      bind=common.BIND)
+        seeds = seeds_col.number_input("Seeds", 1, MAX_SEEDS, 3, key=SWEEP_SEEDS, bind=common.BIND)
         choices = {c.name: c for c in common.dataset_choices()}
         dataset = data_col.selectbox("Data", list(choices), format_func=lambda k: choices[k].title, key=SWEEP_DATA,
-                                     bind="query-params")
+                                     bind=common.BIND)
         configs = stored_or_wanted(store, sweep_configs(preset, int(seeds), dataset))
         st.button(f"Start the sweep ({len(configs)} runs)", key=SWEEP_START, on_click=_start, args=(store, configs),
                   disabled=not choices[dataset].available, help=choices[dataset].note)

@@ -78,8 +78,9 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(tmp_path, ra
     store, twin = RunStore(tmp_path / "killed"), RunStore(tmp_path / "twin")
     ray_backend.submit(twin, config)   # the same run, never interrupted (on the second CPU)
     state = ray_backend.submit(store, config)
-    record = wait_for(lambda: (r := store.get(state.run_id)) and r.epochs_done >= 1 and r.status == RunStatus.RUNNING and r)
-    assert record.status == RunStatus.RUNNING  # never shown done before it is
+    # the owner has written a checkpoint: the hub that relayed it holds it for a retry
+    wait_for(lambda: store.checkpoint_path(state.run_id).exists())
+    assert store.get(state.run_id).status == RunStatus.RUNNING  # never shown done before it is
     (attempt, pid, node, from_epoch), = ray_backend.attempts(store, state.run_id)
     os.kill(pid, signal.SIGKILL)
 
@@ -125,3 +126,10 @@ def test_cancel_reaches_the_ray_worker(tmp_path, ray_backend):
     final = ray_backend.wait(store, state.run_id, timeout=TIMEOUT)
     assert final.status == RunStatus.CANCELLED and final.record.epochs_done < 30
     assert not store.weights_path(state.run_id).exists()
+
+
+def test_a_run_asking_for_more_gpus_than_the_cluster_has_fails_with_the_reason(tmp_path, ray_backend):
+    store = RunStore(tmp_path / "s")
+    state = ray_backend.submit(store, RunConfig(depth=8, num_gpus=1, **{**TINY, "device": "auto"}))
+    final = ray_backend.wait(store, state.run_id, timeout=TIMEOUT)
+    assert final.status == RunStatus.FAILED and "asks for 1 GPUs and the Ray cluster has 0" in final.record.message
