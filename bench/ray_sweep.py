@@ -9,7 +9,8 @@ runs it trains at once) not spent inside ``train``'s loop (process start, import
 scheduling), divided by the runs. Then the time from ``submit`` to the first live point (the first
 training step in the store, which the Train page's live chart draws at its next poll, every
 ``FAST_POLL_S`` seconds): for the sweep's first run (cold: workers start) and for one more run after
-it (warm). The built-in data set is generated into both backends' caches first, so neither pays for
+it (warm). The local backend is measured twice: with torch's default threads (all cores) and with one
+thread per run, as a Ray task with num_cpus=1 gets. The built-in data set is generated into both backends' caches first, so neither pays for
 it in the timings. The machine's load average is recorded beside every phase: on a shared machine the
 numbers move with it. Results go to bench/results/ray-sweep-*.json. No test asserts on them.
 """
@@ -102,6 +103,18 @@ def main(argv=None) -> dict:
         finally:
             local.stop_workers()
     print(json.dumps(result["backends"]["local"]), file=sys.stderr)
+    # The same with one thread per run, as a Ray task with num_cpus=1 gets: separates threading from the backend.
+    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the worker process
+    local = jobs.LocalWorkers()
+    with tempfile.TemporaryDirectory() as root:
+        load_dataset("builtin", subset=TINY["subset"], cache_dir=str(Path(root) / "datasets"))
+        try:
+            result["backends"]["local_1_thread"] = {"workers": local.workers, "omp_num_threads": 1,
+                                                    **measure(local, RunStore(root), configs, local.workers, extra)}
+        finally:
+            local.stop_workers()
+            del os.environ["OMP_NUM_THREADS"]
+    print(json.dumps(result["backends"]["local_1_thread"]), file=sys.stderr)
 
     import ray
 

@@ -3,9 +3,11 @@
 CPU sums depend on the number of threads, so the local workers get the one thread a Ray task with
 num_cpus=1 gets: then the two backends must give the same losses to float precision.
 """
+import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import ray
@@ -133,3 +135,34 @@ def test_a_run_asking_for_more_gpus_than_the_cluster_has_fails_with_the_reason(t
     state = ray_backend.submit(store, RunConfig(depth=8, num_gpus=1, **{**TINY, "device": "auto"}))
     final = ray_backend.wait(store, state.run_id, timeout=TIMEOUT)
     assert final.status == RunStatus.FAILED and "asks for 1 GPUs and the Ray cluster has 0" in final.record.message
+
+
+def test_the_train_page_trains_on_ray_unchanged(tmp_path, ray_backend, monkeypatch):
+    """The Train page's own Start button, with the Ray backend in place of the local workers."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import keys
+    from dashboard.common import FOCUS_RUN_KEY
+    monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path))
+    old = jobs.use(ray_backend)
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py"), default_timeout=TIMEOUT).run()
+        at.switch_page("../pages/1_Train.py").run()
+        at.selectbox(key=keys.DEPTH).select("other (6n+2)").run()
+        at.number_input(key=keys.BLOCKS).set_value(1)
+        at.number_input(key=keys.TRAIN_IMAGES["builtin"]).set_value(256)
+        at.number_input(key=keys.TEST_IMAGES["builtin"]).set_value(200)
+        at.number_input(key=keys.EPOCHS).set_value(1).run()
+        at.button(key="train_start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        store, run_id = RunStore(tmp_path), at.session_state[FOCUS_RUN_KEY]
+        assert jobs.state(store, run_id).status in ("queued", "running")
+        assert jobs.wait(store, run_id, timeout=TIMEOUT).status == "done"
+        assert len(ray_backend.attempts(store, run_id)) == 1  # trained by a Ray task, not a local worker
+        at.run()
+        assert not at.exception and not at.error
+        assert any("finished" in s.value and "ResNet-8 (A)" in s.value for s in at.success)
+        titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+        assert "Training loss per step (mini-batch)" in titles
+    finally:
+        jobs.use(old)
