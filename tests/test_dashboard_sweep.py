@@ -5,7 +5,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import jobs
-from core.config import RunConfig
 from core.jobs import RunState
 from core.reference import SHAPES10_LESSON as LESSON
 from core.store import RunRecord, RunStatus, RunStore
