@@ -36,14 +36,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[1]  # run as `python -m bench.load` from here: `core` is importable
 
-import websockets  # noqa: E402
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from core.config import RunConfig  # noqa: E402
+from core.config import RunConfig
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # The Train page's run for 2,000 images (its probes: every step, as the page records ~60 probes a run).

@@ -1,12 +1,14 @@
-"""Command line: python -m core {describe,train,list,show,export,queue,cancel,worker,probe-init,bench,reproduce,reference,
-readme-tables,lesion,landscape,features} ...
+"""Command line: python -m core {describe,train,list,show,export,export-lesson,import-lesson,queue,cancel,worker,
+probe-init,bench,reproduce,reference,readme-tables,lesion,landscape,features} ...
 
-Every command has --help, and --json for one JSON object on stdout. Errors go to stderr (and into
-the JSON as {"error": ...}) with exit status 2.
+Every command has --help, and --json for one JSON object on stdout. Errors, usage errors included, go to
+stderr (and, with --json, into one JSON object {"error": ...} on stdout) with exit status 2. Output piped
+into a program that stops reading (``| head``) ends quietly.
 """
 import argparse
 import json
 import math
+import os
 import sys
 
 from .config import ARCHS, DATASET_NAMES, DEVICES, PRECISIONS, RECIPES, SCHEDULES, ConfigError, RunConfig
@@ -19,6 +21,22 @@ from .verdict import record_verdict
 
 class CliError(Exception):
     pass
+
+
+class UsageError(Exception):
+    """A command line argparse cannot parse; ``usage`` is the usage line of the (sub)command."""
+
+    def __init__(self, message: str, usage: str, prog: str):
+        super().__init__(message)
+        self.usage, self.prog = usage, prog
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises its errors, so that ``main`` can answer them in JSON when --json was given.
+    Subcommands' parsers are made from the same class (argparse passes its own class on)."""
+
+    def error(self, message: str):
+        raise UsageError(message, self.format_usage(), self.prog)
 
 
 def _clean(value):
@@ -51,13 +69,38 @@ def add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    """The Runs page's filters: any listed value matches within one, all given filters must match."""
+    from .catalog import FAMILY_ALIASES
+    p.add_argument("--dataset", dest="datasets", nargs="+", choices=DATASET_NAMES, metavar="DATASET",
+                   help=f"only runs on these data sets ({', '.join(DATASET_NAMES)})")
+    p.add_argument("--family", dest="families", nargs="+", type=_family, metavar="FAMILY",
+                   help=f"only these network families: {', '.join(FAMILY_ALIASES)}")
+    p.add_argument("--depth", dest="depths", nargs="+", type=int, metavar="N", help="only these depths")
+    p.add_argument("--recipe", dest="recipes", nargs="+", choices=RECIPES, metavar="RECIPE", help=f"only these recipes ({', '.join(RECIPES)})")
+    p.add_argument("--tag", dest="tags", nargs="+", metavar="TAG", help="only runs with one of these tags")
+
+
+def _family(text: str) -> str:
+    from .catalog import parse_family
+    try:
+        return parse_family(text)
+    except ValueError as e:  # argparse shows an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def run_filter(args):
+    from .catalog import RunFilter
+    return RunFilter(args.datasets, args.families, args.depths, args.recipes, args.tags)
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=DATASET_NAMES, default="builtin", help="builtin: offline Shapes-10; cifar10: CIFAR-10")
     p.add_argument("--data-dir", help="directory holding cifar-10-batches-py (default $RESNET_LAB_DATA, else download)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="ResNet Lab engine: build, train, probe and store "
+    parser = Parser(prog="python -m core", description="ResNet Lab engine: build, train, probe and store "
                                      "the CIFAR ResNets and plain nets of He et al. 2015.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -92,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id (a unique prefix will do)")
     add_store_args(p)
 
-    p = sub.add_parser("list", help="stored runs")
+    p = sub.add_parser("list", help="stored runs (on a store's first use, the shipped reference runs are installed first)")
+    add_filter_args(p)
+    p.add_argument("--no-shipped", dest="shipped", action="store_false",
+                   help="do not install the shipped reference runs into a store that has never had them")
     add_store_args(p)
 
     p = sub.add_parser("show", help="one stored run")
@@ -102,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a run's per-epoch history as CSV")
     p.add_argument("run", help="run id (a unique prefix will do)")
     p.add_argument("--csv", required=True, help="output path")
+    add_store_args(p)
+
+    p = sub.add_parser("export-lesson", help="write the finished runs that match the filters (configs, histories, "
+                       "weights) to one lesson file, to import on another machine")
+    p.add_argument("file", help="lesson file to write, e.g. week3.zip")
+    add_filter_args(p)
+    p.add_argument("--title", default="", help="a title stored in the file's manifest")
+    add_store_args(p)
+
+    p = sub.add_parser("import-lesson", help="add the runs of a lesson file to the store (checked first; all or none)")
+    p.add_argument("file", help="lesson file written by export-lesson")
+    p.add_argument("--overwrite", action="store_true", help="replace runs the store already has (never a queued or training one)")
+    p.add_argument("--teacher", action="store_true", help="allow --overwrite to replace shipped reference runs")
     add_store_args(p)
 
     p = sub.add_parser("probe-init", help="per-layer gradient norms at initialisation for a grid of networks")
@@ -206,15 +265,54 @@ def summary(record) -> dict:
 
 
 def cmd_list(args) -> None:
-    listing = RunStore(args.store).scan()
-    rows = [summary(r) for r in listing.records]
+    from .catalog import dataset_title
+    from .reference import install_once
+    store = RunStore(args.store)
+    installed = 0
+    if args.shipped:
+        try:
+            installed = install_once(store, log=lambda m: print(m, file=sys.stderr))
+        except StoreError as e:  # a damaged store still lists the runs it can read
+            print(f"warning: the shipped reference runs were not installed: {e}", file=sys.stderr)
+    listing = store.scan()
+    chosen = run_filter(args)
+    records = chosen.apply(listing.records)
+    rows = [summary(r) for r in records]
     for d in listing.damaged:
         print(f"warning: run {d.run_id} skipped: {d.reason}", file=sys.stderr)
-    lines = [f"{'run':<13}{'status':<12}{'epochs':>7}  {'test acc':>9}  {'seconds':>8}  label"]
-    lines += [f"{r['run_id']:<13}{r['status']:<12}{r['epochs_done']:>3}/{r['epochs']:<3}  {fmt_pct(r['test_acc']):>9}  "
-              f"{r['seconds']:>8.1f}  {r['label']}" + ("  ! near chance" if r["flag"] else "") for r in rows]
-    emit(args, {"runs": rows, "damaged": [{"run_id": d.run_id, "reason": d.reason} for d in listing.damaged]},
-         "\n".join(lines) if rows else "no runs stored yet")
+    lines = [f"{'run':<13}{'status':<12}{'data set':<11}{'epochs':>7}  {'test acc':>9}  {'seconds':>8}  label"]
+    lines += [f"{r['run_id']:<13}{r['status']:<12}{dataset_title(c.dataset):<11}{r['epochs_done']:>3}/{r['epochs']:<3}  "
+              f"{fmt_pct(r['test_acc']):>9}  {r['seconds']:>8.1f}  {r['label']}" + ("  ! near chance" if r["flag"] else "")
+              for r, c in zip(rows, (rec.config for rec in records))]
+    empty = "no runs stored yet" if not listing.records else f"no stored run matches ({chosen.text()})"
+    emit(args, {"runs": rows, "damaged": [{"run_id": d.run_id, "reason": d.reason} for d in listing.damaged],
+                "filters": chosen.to_dict(), "shipped_installed": installed},
+         "\n".join(lines) if rows else empty)
+
+
+def cmd_export_lesson(args) -> None:
+    from .archive import export_lesson
+    store = RunStore(args.store)
+    chosen = run_filter(args)
+    records = chosen.apply(store.scan().records)
+    if not records:
+        raise CliError(f"no stored run matches ({chosen.text()}); 'python -m core list' with the same filters shows them")
+    result = export_lesson(store, args.file, records, title=args.title, filters=chosen.to_dict())
+    text = (f"wrote {len(result.runs)} run{'s' * (len(result.runs) != 1)} ({result.weights} with weights, "
+            f"{result.bytes / 1e6:.1f} MB) to {args.file}")
+    if result.left_out:
+        text += f"\n  left out {len(result.left_out)} run{'s' * (len(result.left_out) != 1)} that are not finished: " + \
+            ", ".join(result.left_out)
+    emit(args, {**result.to_dict(), "filters": chosen.to_dict()}, text)
+
+
+def cmd_import_lesson(args) -> None:
+    from .archive import import_lesson
+    result = import_lesson(RunStore(args.store), args.file, overwrite=args.overwrite, teacher=args.teacher)
+    lines = [f"{args.file}: {result.text()}"]
+    lines += [f"  {how:<9}{run_id}  {result.labels.get(run_id, '')}" for how, ids in
+              (("added", result.added), ("replaced", result.replaced), ("skipped", result.skipped)) for run_id in ids]
+    emit(args, result.to_dict(), "\n".join(lines))
 
 
 def cmd_queue(args) -> None:
@@ -284,12 +382,29 @@ def cmd_probe_init(args) -> None:
 
 
 COMMANDS = {"describe": cmd_describe, "train": cmd_train, "list": cmd_list, "show": cmd_show,
-            "export": cmd_export, "probe-init": cmd_probe_init, "queue": cmd_queue, "cancel": cmd_cancel}
+            "export": cmd_export, "probe-init": cmd_probe_init, "queue": cmd_queue, "cancel": cmd_cancel,
+            "export-lesson": cmd_export_lesson, "import-lesson": cmd_import_lesson}
 
 
 def main(argv=None) -> None:
+    try:
+        run(argv)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Python's documentation recommends
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        sys.exit(1)
+
+
+def run(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        if "--json" in argv:
+            print(json.dumps({"error": str(e), "usage": e.usage.strip()}))
+        print(f"{e.usage.rstrip()}\n{e.prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
     from .data import DataUnavailable
     handler = COMMANDS.get(args.command) or args.handler
     try:

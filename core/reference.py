@@ -92,6 +92,22 @@ def install(store: RunStore, root: Path = REFERENCE_DIR) -> int:
     return added
 
 
+INSTALLED_SETTING = "shipped_runs_installed"  # set once the shipped runs were installed into a store
+
+
+def install_once(store: RunStore, root: Path = REFERENCE_DIR, log=None) -> int:
+    """Install the shipped runs into a store that has never had them (the command line's first use of a store;
+    the dashboard installs them on every start). Returns how many were added; later calls add none, so a
+    teacher's deletions stay deleted."""
+    if store.setting(INSTALLED_SETTING) is not None:
+        return 0
+    if log:
+        log(f"installing the shipped reference runs into {store.root} (first use of this store)…")
+    added = install(store, root)
+    store.set_setting(INSTALLED_SETTING, added)
+    return added
+
+
 def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
     rec = payload["record"]
     config = RunConfig.from_dict(rec["config"])

@@ -79,6 +79,10 @@ EVAL_COLUMNS = ("step", "epoch", "loss", "acc", "images")
 HISTORY_TABLES = ("steps", "epochs", "probes", "test_evals")
 HISTORY_COLUMNS = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
                    "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
+HISTORY_KEYS = {"steps": "step", "epochs": "epoch", "probes": "step, kind, idx", "test_evals": "step"}  # each table's order
+# The columns of a run's row that travel with it to another store (not who held it here: pid, host, queue).
+PORTABLE_COLUMNS = ("run_id", "config", "status", "message", "created", "updated", "epochs_done", "seconds", "metrics",
+                    "info", "reference", "name", "tags")
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 HOST = socket.gethostname()
@@ -735,6 +739,101 @@ class RunStore:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+
+    # -- moving runs between stores (lesson files) ------------------------------------------------
+    def run_data(self, run_id: str) -> dict:
+        """One run as plain data: ``{"run": {column: value}, "history": {table: {column: [values]}}}``.
+
+        The row keeps what describes the run (config, status, metrics, info, name, tags, reference flag),
+        not who held it here (pid, host, queue place); every history table comes with all its columns."""
+        check_run_id(run_id)
+        with self.db() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no run {run_id!r} in {self.root}")
+            run = {c: row[c] for c in PORTABLE_COLUMNS}
+            try:
+                run.update({c: json.loads(row[c]) for c in ("config", "metrics", "info")})
+            except (TypeError, json.JSONDecodeError) as e:
+                raise StoreError(f"run {run_id} in {self.db_path} cannot be read by this version (unreadable JSON: {e})") from e
+            history = {}
+            for table in HISTORY_TABLES:
+                cols = [c for c in self._columns(db, table) if c != "run_id"]
+                rows = db.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE run_id = ? ORDER BY {HISTORY_KEYS[table]}",
+                                  (run_id,)).fetchall()
+                history[table] = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+        return {"run": run, "history": history}
+
+    @staticmethod
+    def _columns(db, table: str) -> list[str]:
+        return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+
+    def history_columns(self) -> dict[str, list[str]]:
+        """Each history table's columns (besides run_id) in this version's schema."""
+        with self.db() as db:
+            return {t: [c for c in self._columns(db, t) if c != "run_id"] for t in HISTORY_TABLES}
+
+    def import_runs(self, runs: list[dict], weights: dict[str, Path], *, overwrite: bool = False,
+                    teacher: bool = False) -> dict[str, list[str]]:
+        """Write runs given as ``run_data`` returns them, all or none, in one transaction.
+
+        ``weights`` maps run ids to weights files already written next to their final place (under the run's
+        directory): they are renamed into place just before the commit, and the files they replace are put
+        back if anything fails. A run the store has is skipped unless ``overwrite``; a live run is never
+        replaced, and a shipped reference run only by a teacher. Returns the run ids ``added``, ``replaced``
+        and ``skipped``."""
+        result: dict[str, list[str]] = {"added": [], "replaced": [], "skipped": []}
+        moved: list[tuple[Path, Path | None]] = []  # (final path, the old file's backup or None)
+        now = time.time()
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                known = {t: set(self._columns(db, t)) for t in ("runs",) + HISTORY_TABLES}
+                for data in runs:
+                    run = data["run"]
+                    run_id = check_run_id(run["run_id"])
+                    row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                    if row is not None:
+                        if self._status(row, now)[0] in LIVE:
+                            raise StoreError(f"run {run_id} is queued or training in {self.root}; cancel it before replacing it")
+                        if not overwrite:
+                            result["skipped"].append(run_id)
+                            continue
+                        if row["reference"] and not teacher:
+                            raise Protected(f"run {run_id} is a shipped reference run: only a teacher may replace it")
+                        for table in ("runs",) + HISTORY_TABLES:
+                            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+                    cols = [c for c in PORTABLE_COLUMNS if c in known["runs"]]
+                    values = [json.dumps(run[c]) if isinstance(run[c], (dict, list)) else run[c] for c in cols]
+                    db.execute(f"INSERT INTO runs ({', '.join(cols)}, heartbeat) VALUES ({', '.join('?' * len(cols))}, ?)",
+                               (*values, run.get("updated") or now))
+                    for table, columns in data["history"].items():
+                        cols = [c for c in columns if c in known[table]]
+                        rows = list(zip(*(columns[c] for c in cols))) if cols else []
+                        db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                                       [(run_id, *r) for r in rows])
+                    result["replaced" if row is not None else "added"].append(run_id)
+                    for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):  # a checkpoint of other history must go
+                        backup = None
+                        if path.exists():
+                            backup = path.with_name(f".{path.name}.old.{os.getpid()}.{threading.get_ident()}.tmp")
+                            os.replace(path, backup)
+                        moved.append((path, backup))
+                    if run_id in weights:
+                        os.replace(weights[run_id], self.weights_path(run_id))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                for path, backup in reversed(moved):
+                    path.unlink(missing_ok=True)
+                    if backup is not None:
+                        os.replace(backup, path)
+                raise
+        for _, backup in moved:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        return result
 
     # -- weights and checkpoints ----------------------------------------------------------------
     def save_weights(self, run_id: str, model: torch.nn.Module) -> None:

@@ -6,8 +6,11 @@ The page scripts live in the top-level pages/ directory; st.navigation below wir
 import sys
 from pathlib import Path
 
+# The one place that sets the import path: `streamlit run dashboard/Home.py` puts only dashboard/ on it, and
+# every page runs in this process, so `import core` and `import dashboard` work from here on, from any working
+# directory. (The command line runs as `python -m core` from the repository root; pytest.ini sets pythonpath.)
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `import core` and `import dashboard` work from any working directory
+if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import pandas as pd  # noqa: E402
@@ -15,7 +18,6 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide")
 
-from core.verdict import record_verdict  # noqa: E402
 from dashboard import common, figures, lesson  # noqa: E402
 
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
@@ -23,7 +25,7 @@ from dashboard import common, figures, lesson  # noqa: E402
 PAGE_FILES = [("Train", ":material/model_training:", "1_Train.py"), ("Gradients", ":material/insights:", "2_Gradients.py"),
               ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py"),
               ("Lesion", ":material/content_cut:", "5_Lesion.py"), ("Landscape", ":material/landscape:", "6_Landscape.py"),
-              ("Layers", ":material/layers:", "7_Layers.py")]
+              ("Layers", ":material/layers:", "7_Layers.py"), ("Runs", ":material/folder_managed:", "8_Runs.py")]
 
 
 def home() -> None:
@@ -88,14 +90,9 @@ def home() -> None:
         st.caption(f"Store: `{store.root}` (set RESNET_LAB_HOME to use another).")
         common.damage_note(store)
     common.teacher_tools(store)
-    if records:
-        with st.expander(f"All {len(records)} stored runs"):
-            st.dataframe(pd.DataFrame([{
-                "run": common.run_label(r), "status": str(r.status), "tags": ", ".join(r.tags),
-                "epochs": f"{r.epochs_done}/{r.config.epochs}", "dataset": r.info.get("dataset", r.config.dataset),
-                "test accuracy (%)": None if r.metrics.get("test_acc") is None else round(100 * r.metrics["test_acc"], 2),
-                "training time (s)": round(r.seconds, 1), "flag": record_verdict(r) or ""} for r in records]),
-                hide_index=True, width="stretch")
+    if records and common.RUNS_PAGE.is_file():
+        st.page_link(str(common.RUNS_PAGE), label=f"All {len(records)} stored runs, by data set, family, depth, recipe and tag",
+                     icon=":material/folder_managed:")
 
     st.divider()
     st.subheader("A 10-minute lesson")

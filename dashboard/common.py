@@ -11,31 +11,29 @@ from __future__ import annotations
 import hmac
 import os
 import platform
-import sys
 import time
 import uuid
 from urllib.parse import quote, urlencode
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `import core` works however the app was launched
-    sys.path.insert(0, str(REPO_ROOT))
+import streamlit as st
+import torch
 
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-
-from core import jobs, reference  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.data import DatasetChoice, dataset_choices  # noqa: E402,F401  (pages read them through this module)
-from core.progress import format_seconds  # noqa: E402
-from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,  # noqa: E402
+from core import jobs, reference
+from core.config import RunConfig
+from core.data import DatasetChoice, dataset_choices  # noqa: F401  (pages read them through this module)
+from core.progress import format_seconds
+from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,
                         StoreError, default_store_root)
-from core.train import cpu_has_native_bf16  # noqa: E402
-from dashboard import keys  # noqa: E402
+from core.train import cpu_has_native_bf16
+from dashboard import keys
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PAGES_DIR = REPO_ROOT / "pages"
 TRAIN_PAGE = PAGES_DIR / "1_Train.py"
+RUNS_PAGE = PAGES_DIR / "8_Runs.py"
 # Session-state key of the run the Train page follows; other pages set it to hand a run over.
 FOCUS_RUN_KEY = "focus_run_id"
 # A ResNet-20 small enough to train in a few minutes on a laptop CPU (seconds on a GPU); probed
@@ -264,36 +262,18 @@ def teacher_login() -> None:
 
 
 def teacher_tools(store: RunStore) -> None:
-    """Rename, tag and delete runs, and set the queue limit: shown only once the teacher passphrase is given."""
+    """The queue limit, shown only once the teacher passphrase is given; runs are managed on the Runs page."""
     if not is_teacher():
         return
-    records = stored_runs(store)
     with st.expander("Teacher tools", icon=":material/school:"):
         limit = st.number_input("Runs one browser session may have waiting in the queue", min_value=1, max_value=50,
                                 value=queue_limit(store), key="teacher_queue_limit")
         if limit != queue_limit(store):
             store.set_setting(QUEUE_LIMIT_SETTING, int(limit))
             st.toast(f"Queue limit set to {int(limit)} per session.")
-        record = pick_run("Run", records, key="teacher_run", bind=False)
-        if record is None:
-            return
-        name = st.text_input("Name shown for it", value=record.name, key=f"teacher_name_{record.run_id}")
-        tags = st.text_input("Tags (comma-separated)", value=", ".join(record.tags), key=f"teacher_tags_{record.run_id}")
-        save, cancel, delete = st.columns(3)
-        if save.button("Save name and tags", key="teacher_save"):
-            store.rename(record.run_id, name, tags.split(","))
-            st.rerun()
-        if cancel.button("Cancel or stop it", key="teacher_cancel", disabled=record.status not in LIVE):
-            jobs.cancel(store, record.run_id)
-            st.rerun()
-        if delete.button("Delete it", key="teacher_delete", disabled=record.status in LIVE,
-                         help="Removes its history and weights (a shipped reference run comes back on the next server start)"):
-            try:
-                store.delete(record.run_id, teacher=True)
-            except StoreError as e:
-                st.error(str(e))
-            else:
-                st.rerun()
+        if RUNS_PAGE.is_file():
+            st.page_link(str(RUNS_PAGE), label="Rename, tag, delete, export and import runs on the Runs page",
+                         icon=":material/folder_managed:")
 
 
 def requester_id() -> str:

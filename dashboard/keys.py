@@ -87,6 +87,22 @@ LAYER = "layer"
 BLOCK = "block"
 CHANNEL = "channel"
 
+# Runs: the filters (a link opens the same selection)
+RUNS_DATASET = "runs_data"
+RUNS_FAMILY = "runs_family"
+RUNS_DEPTH = "runs_depth"
+RUNS_RECIPE = "runs_recipe"
+RUNS_TAG = "runs_tag"
+# Runs: teacher actions (not bound: they do not belong in a link)
+RUNS_PICK = "runs_pick"
+RUNS_EXPORT_TITLE = "runs_title"
+RUNS_EXPORT_PREPARE = "runs_prepare"
+RUNS_EXPORT_FILE = "runs_file"          # not a widget: the prepared lesson file (selection, file name, bytes, summary)
+RUNS_IMPORT_UPLOAD = "runs_upload"
+RUNS_IMPORT_OVERWRITE = "runs_overwrite"
+RUNS_IMPORT_BUTTON = "runs_import"
+RUNS_NOTE = "runs_note"                 # not a widget: what the last action did, shown once after the rerun
+
 
 def all_keys() -> list[str]:
     """Every query-parameter name above (those of per-data-set widgets included)."""

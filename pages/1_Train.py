@@ -4,22 +4,17 @@ Training runs in a core.jobs worker process behind a queue; this page only queue
 store, so every browser tab sees the same live run (or its place in the queue).
 """
 import dataclasses
-import sys
-from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
+import streamlit as st
 
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from core.store import FINISHED, LIVE, RESUMABLE, RunStatus  # noqa: E402
-from core.config import RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES, ConfigError, RunConfig  # noqa: E402
-from core.reference import SHAPES10_LESSON as LESSON  # noqa: E402
-from core.verdict import steps_warning  # noqa: E402
-from core.models import TORCHVISION_MODEL  # noqa: E402
-from dashboard import common, figures, keys, lesson  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from core.store import FINISHED, LIVE, RESUMABLE, RunStatus
+from core.config import RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES, ConfigError, RunConfig
+from core.reference import SHAPES10_LESSON as LESSON
+from core.verdict import steps_warning
+from core.models import TORCHVISION_MODEL
+from dashboard import common, figures, keys, lesson
+from dashboard.common import BIND
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),

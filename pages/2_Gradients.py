@@ -1,23 +1,19 @@
 """Gradients: what flows backwards (and forwards) through plain nets and ResNets, at initialisation
 and during training. Every sentence that quotes a number is computed from the data on screen."""
 import dataclasses
-import sys
 from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import pandas as pd
+import streamlit as st
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from core.store import RunStatus  # noqa: E402
-from core.data import load_dataset, normalize  # noqa: E402
-from core.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,  # noqa: E402
+from core.store import RunStatus
+from core.data import load_dataset, normalize
+from core.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,
                          shattering_table, summarize_init)
-from dashboard.lesson import fmt  # noqa: E402
-from dashboard import common, figures, keys, lesson  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from dashboard.lesson import fmt
+from dashboard import common, figures, keys, lesson
+from dashboard.common import BIND
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}

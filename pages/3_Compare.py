@@ -1,18 +1,12 @@
 """Compare: final error vs depth (with the paper's Table 6 on CIFAR-10), learning curves averaged over
 seeds with the sum of squared residuals between them (seed study 001), and a per-epoch test accuracy
 table (seed study 004)."""
-import sys
-from pathlib import Path
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the page can also be run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import streamlit as st  # noqa: E402
-
-from core import compare  # noqa: E402
-from core.paper import TABLE3_SOURCE, TABLE3_TOP1  # noqa: E402
-from dashboard import common, figures, keys, lesson  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from core import compare
+from core.paper import TABLE3_SOURCE, TABLE3_TOP1
+from dashboard import common, figures, keys, lesson
+from dashboard.common import BIND
 
 
 def mean_std(mean: float, std: float) -> str:

@@ -1,23 +1,19 @@
 """Classify: one image (uploaded, or a test image of a data set) through one or more stored models:
 top-5 probabilities side by side, and where each model looked (Captum attributions)."""
 import random
-import sys
 from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the page can also be run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
+import streamlit as st
+import torch
+from PIL import Image
 
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from core import attribution, ood  # noqa: E402
-from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)  # noqa: E402
-from core.store import RunStore, StoreError  # noqa: E402
-from core.verdict import record_verdict  # noqa: E402
-from dashboard import common, figures, keys, lesson  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from core import attribution, ood
+from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)
+from core.store import RunStore, StoreError
+from core.verdict import record_verdict
+from dashboard import common, figures, keys, lesson
+from dashboard.common import BIND
 OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]

@@ -1,21 +1,15 @@
 """Lesion study (Veit, Wilber, Belongie 2016): delete blocks of a trained plain net and ResNet at test
 time and watch which one survives. Every sentence that quotes a number is computed from the data shown."""
-import sys
-from pathlib import Path
+import pandas as pd
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from core import inside as core_inside  # noqa: E402
-from core import lesion  # noqa: E402
-from core.data import DataUnavailable  # noqa: E402
-from core.store import StoreError  # noqa: E402
-from core.verdict import record_verdict  # noqa: E402
-from dashboard import common, figures, inside, keys  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from core import inside as core_inside
+from core import lesion
+from core.data import DataUnavailable
+from core.store import StoreError
+from core.verdict import record_verdict
+from dashboard import common, figures, inside, keys
+from dashboard.common import BIND
 
 IMAGE_CHOICES = (200, 500, 1000)
 K_IMAGE_CHOICES = (0, 100, 200, 500)

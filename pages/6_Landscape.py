@@ -1,21 +1,15 @@
 """Loss landscape (Li, Xu, Taylor, Studer, Goldstein 2018): the training loss around a trained plain net's
 and ResNet's weights, along filter-normalised random directions. Numbers in sentences come from the data shown."""
-import sys
-from pathlib import Path
+import numpy as np
+import pandas as pd
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from core import inside as core_inside  # noqa: E402
-from core import landscape  # noqa: E402
-from core.data import DataUnavailable  # noqa: E402
-from core.store import StoreError  # noqa: E402
-from dashboard import common, figures, inside, keys  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from core import inside as core_inside
+from core import landscape
+from core.data import DataUnavailable
+from core.store import StoreError
+from dashboard import common, figures, inside, keys
+from dashboard.common import BIND
 
 SLICE_POINTS = (21, 41, 81)
 PLANE_POINTS = {"coarse, 11×11": 11, "medium, 21×21": 21, "fine, 41×41": 41}

@@ -1,22 +1,16 @@
 """What each layer sees: one test image through a plain net and a ResNet of equal depth, their feature
 maps, the parts of one block (F(x), shortcut x, sum), and each layer's response size (the paper's Fig. 7)."""
-import sys
-from pathlib import Path
+import streamlit as st
+import torch
+from PIL import Image
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # when this page is run on its own
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from core import features  # noqa: E402
-from core import inside as core_inside  # noqa: E402
-from core.data import DataUnavailable  # noqa: E402
-from core.inputs import display_image, test_images  # noqa: E402
-from core.store import RunStore  # noqa: E402
-from dashboard import common, figures, inside, keys  # noqa: E402
-from dashboard.common import BIND  # noqa: E402
+from core import features
+from core import inside as core_inside
+from core.data import DataUnavailable
+from core.inputs import display_image, test_images
+from core.store import RunStore
+from dashboard import common, figures, inside, keys
+from dashboard.common import BIND
 
 TEST_IMAGES = 100  # class-balanced test images to choose from
 CHANNELS = 8       # strongest channels drawn per network

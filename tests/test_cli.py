@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-import time
 
 from conftest import ROOT
 
@@ -30,12 +29,10 @@ def test_train_json_then_cached_then_list_show_export(tmp_path):
     assert 0 <= a["train_acc"] <= 1 and 0 <= a["test_acc"] <= 1
     assert "ETA" in first.stderr  # the progress bar
 
-    t = time.time()
     b = json.loads(cli("train", *TINY, "--json", store=tmp_path).stdout)
     assert b["cached"] is True and b["run_id"] == a["run_id"] and b["test_acc"] == a["test_acc"]
-    assert time.time() - t < 10
 
-    listed = json.loads(cli("list", "--json", store=tmp_path).stdout)["runs"]
+    listed = json.loads(cli("list", "--no-shipped", "--json", store=tmp_path).stdout)["runs"]
     assert [r["run_id"] for r in listed] == [a["run_id"]] and RUN_KEYS <= set(listed[0])
     shown = json.loads(cli("show", a["run_id"][:6], "--json", store=tmp_path).stdout)
     assert RUN_KEYS <= set(shown) and len(shown["history"]) == 1

@@ -12,7 +12,7 @@ from dashboard import common, keys
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / "dashboard" / "Home.py"
 PAGES = ("../pages/1_Train.py", "../pages/2_Gradients.py", "../pages/3_Compare.py", "../pages/4_Classify.py",
-         "../pages/5_Lesion.py", "../pages/6_Landscape.py", "../pages/7_Layers.py")
+         "../pages/5_Lesion.py", "../pages/6_Landscape.py", "../pages/7_Layers.py", "../pages/8_Runs.py")
 SETTING_WIDGETS = ("selectbox", "multiselect", "radio", "slider", "select_slider", "toggle", "checkbox", "number_input")
 # Settings that do not belong in a link: the run the Train page watches (it has its own ?run=<id>) and
 # "train again from scratch", an action.
