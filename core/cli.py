@@ -180,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import bench, worker  # noqa: E402  (kept beside their implementations)
     bench.add_parser(sub)
     worker.add_parser(sub)
-    from . import readme, reproduce
+    from . import readme, reproduce, sweep
     reproduce.add_parsers(sub)
+    sweep.add_parser(sub)
     readme.add_parser(sub)
     from . import inside
     inside.add_parsers(sub)

@@ -37,7 +37,7 @@ MAX_WARMUP = 100_000
 # Fields a run may set to change its recipe; None keeps the recipe's.
 OVERRIDES = ("batch_size", "lr", "schedule", "augment", "warmup")
 # Fields that do not change what a run computes, so they stay out of its id.
-NOT_HASHED = ("device", "compile")
+NOT_HASHED = ("device", "compile", "num_cpus", "num_gpus")
 # ...and with these, fields that change neither the weights nor the curves (probes only read): runs that
 # differ only here are the same experiment.
 SAME_TRAINING = NOT_HASHED + ("probe_every",)
@@ -91,6 +91,9 @@ class RunConfig:
     precision: str = "auto"         # auto (bf16 on GPU and on CPUs with native bf16, else fp32) | fp32 | bf16
     probe_every: int = 50           # steps between gradient probes; 0 = never
     compile: bool = False           # torch.compile the training step's network (fewer kernel launches on a GPU)
+    num_cpus: float = 1.0           # CPU cores a cluster worker reserves for the run (Ray backend)
+    num_gpus: float | None = None   # GPUs it reserves, fractional to share one (0.25: four runs a GPU); None = a
+    #                                 quarter GPU where the cluster has GPUs and the device is not 'cpu', else none
 
     def __post_init__(self):
         _check_choice("arch", self.arch, ARCHS)
@@ -121,6 +124,13 @@ class RunConfig:
         _check_int("probe_every", self.probe_every, 0, 1_000_000)
         if not isinstance(self.compile, bool):
             raise ConfigError("compile", f"must be true or false, got {self.compile!r}")
+        if isinstance(self.num_cpus, bool) or not isinstance(self.num_cpus, (int, float)) or not 0 < self.num_cpus <= 256:
+            raise ConfigError("num_cpus", f"must be a number of CPU cores in (0, 256], got {self.num_cpus!r}")
+        if self.num_gpus is not None:
+            if isinstance(self.num_gpus, bool) or not isinstance(self.num_gpus, (int, float)) or not 0 <= self.num_gpus <= 64:
+                raise ConfigError("num_gpus", f"must be a number of GPUs in [0, 64] or unset, got {self.num_gpus!r}")
+            if self.num_gpus > 1 and self.num_gpus != int(self.num_gpus):
+                raise ConfigError("num_gpus", f"must be a fraction of one GPU (e.g. 0.25) or a whole number, got {self.num_gpus!r}")
 
     def resolved(self) -> "RunConfig":
         """The same run with every recipe default written out, so equal runs hash equally."""

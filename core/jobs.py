@@ -4,8 +4,9 @@ The queue lives in the run store, so browser tabs, the command line and other pr
 same config asked for twice is one job wherever it is asked from. ``LocalWorkers`` runs the queue on
 a bounded pool of worker processes on this machine (``python -m core worker``), started when runs
 are waiting and leaving by themselves when the queue has been empty for a while. The web server
-never trains: it only writes requests and reads the store. Another backend (e.g. a cluster) plugs in
-behind the same ``JobBackend`` interface.
+never trains: it only writes requests and reads the store. ``core.ray_jobs.RayBackend`` trains the
+same queue on a Ray cluster instead, behind the same ``JobBackend`` interface; it is chosen by
+``$RESNET_LAB_RAY_ADDRESS`` (an address, ``auto`` or ``local``) or the command line's ``--ray``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .store import LIVE, RESUMABLE, RunRecord, RunStatus, RunStore, StoreError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKERS_ENV = "RESNET_LAB_WORKERS"
+RAY_ENV = "RESNET_LAB_RAY_ADDRESS"
 WORKER_IDLE_EXIT_S = 60   # a worker with nothing to do for this long leaves; the next request starts one again
 
 
@@ -83,8 +85,46 @@ def default_workers() -> int:
     return 1
 
 
-class LocalWorkers:
+class StoreQueue:
+    """What every backend shares: the queue and the runs' states live in the store; ``ensure`` (a backend's
+    own) makes sure something will take the queued runs."""
+
+    def ensure(self, store: RunStore) -> None:
+        raise NotImplementedError
+
+    def state(self, store: RunStore, run_id: str) -> RunState:
+        record = store.get(run_id)
+        if record is None:
+            return RunState(run_id, None, None)
+        place = None
+        if record.status == RunStatus.QUEUED:
+            place = store.queue_place(run_id)
+            self.ensure(store)  # e.g. the worker that would take it has died
+        return RunState(run_id, record.status, record, place)
+
+    def cancel(self, store: RunStore, run_id: str) -> bool:
+        return store.cancel(run_id) is not None
+
+    def list(self, store: RunStore) -> list[RunState]:
+        """Runs queued (in queue order) and training."""
+        queued = store.queue()
+        running = [r for r in store.list() if r.status == RunStatus.RUNNING]
+        return ([RunState(r.run_id, r.status, r, None) for r in running]
+                + [RunState(r.run_id, r.status, r, i + 1) for i, r in enumerate(queued)])
+
+    def wait(self, store: RunStore, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> RunState:
+        """Block until the run is neither queued nor training (or ``timeout`` seconds passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.state(store, run_id)
+            if not state.live or (deadline is not None and time.monotonic() > deadline):
+                return state
+            time.sleep(poll_s)
+
+
+class LocalWorkers(StoreQueue):
     """Worker processes on this machine, at most ``workers`` per store."""
+    name = "local"
 
     def __init__(self, workers: int | None = None, idle_exit_s: float = WORKER_IDLE_EXIT_S):
         self._workers, self.idle_exit_s = workers, idle_exit_s
@@ -101,6 +141,9 @@ class LocalWorkers:
         """Collect this process's exited workers (an unreaped child would still look alive)."""
         with self._lock:
             self._children = [p for p in self._children if p.poll() is None]
+
+    def ensure(self, store: RunStore) -> None:
+        self.ensure_workers(store)
 
     def ensure_workers(self, store: RunStore) -> int:
         """Start workers until ``workers`` serve the store (only while runs wait); returns how many are alive."""
@@ -126,34 +169,11 @@ class LocalWorkers:
 
     def state(self, store: RunStore, run_id: str) -> RunState:
         self._reap()
-        record = store.get(run_id)
-        if record is None:
-            return RunState(run_id, None, None)
-        place = None
-        if record.status == RunStatus.QUEUED:
-            place = store.queue_place(run_id)
-            self.ensure_workers(store)  # e.g. the worker that would take it has died
-        return RunState(run_id, record.status, record, place)
-
-    def cancel(self, store: RunStore, run_id: str) -> bool:
-        return store.cancel(run_id) is not None
+        return super().state(store, run_id)
 
     def list(self, store: RunStore) -> list[RunState]:
-        """Runs queued (in queue order) and training."""
         self._reap()
-        queued = store.queue()
-        running = [r for r in store.list() if r.status == RunStatus.RUNNING]
-        return ([RunState(r.run_id, r.status, r, None) for r in running]
-                + [RunState(r.run_id, r.status, r, i + 1) for i, r in enumerate(queued)])
-
-    def wait(self, store: RunStore, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> RunState:
-        """Block until the run is neither queued nor training (or ``timeout`` seconds passed)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            state = self.state(store, run_id)
-            if not state.live or (deadline is not None and time.monotonic() > deadline):
-                return state
-            time.sleep(poll_s)
+        return super().list(store)
 
     def stop_workers(self, timeout: float = 30) -> None:
         """Ask this process's workers to leave (a run in progress is interrupted and resumes later)."""
@@ -168,7 +188,23 @@ class LocalWorkers:
         self._reap()
 
 
-backend: JobBackend = LocalWorkers()
+def make_backend(ray_address: str | None = None, **ray_options) -> JobBackend:
+    """The Ray backend for ``ray_address`` (an address, 'auto' or 'local'), else the local worker processes."""
+    if ray_address:
+        from .ray_jobs import RayBackend
+        return RayBackend(ray_address, **ray_options)
+    return LocalWorkers()
+
+
+def use(new: JobBackend) -> JobBackend:
+    """Make ``new`` the backend of this process (the command line's --ray); returns the one it replaces."""
+    global backend
+    old, backend = backend, new
+    return old
+
+
+# Chosen once per process; the Ray backend connects to its cluster only when a run is submitted.
+backend: JobBackend = make_backend(os.environ.get(RAY_ENV, "").strip() or None)
 
 
 def submit(store: RunStore, config: RunConfig, requester: str = "", *, restart: bool = False, limit: int | None = None,

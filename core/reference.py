@@ -127,32 +127,31 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
 
 
 def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print,
-          prune: bool = True, stored_only: bool = False) -> int:
+          prune: bool = True, stored_only: bool = False, ray_address: str | None = None) -> int:
     """Train (or take from the store) every config and export it; returns the total bytes written.
 
     The files already shipped are installed into ``store`` first, so runs the set keeps are not trained
-    again; with ``prune``, shipped files of runs no longer in the set are removed. With ``stored_only``,
-    configs the store has not finished are left out (and named in the log) instead of trained.
+    again; the rest train as one sweep (``core.sweep``: this machine's workers, or the Ray cluster at
+    ``ray_address``). With ``prune``, shipped files of runs no longer in the set are removed. With
+    ``stored_only``, configs the store has not finished are left out (and named in the log) instead of trained.
     """
-    from .progress import ProgressBar
-    from .train import train
+    from .sweep import run_for_command
     install(store, out_dir.parent)
+    stored_before = {c.run_id for c in configs if (r := store.get(c.run_id)) is not None and r.status == RunStatus.DONE}
+    if not stored_only:
+        run_for_command(store, configs, ray_address, data_dir, log=log)
     total, keep = 0, set()
-    for i, config in enumerate(configs):
-        stored = store.get(config.run_id)
-        if stored_only and (stored is None or stored.status != "done"):
-            log(f"{config.label}: not in the store, left out")
+    for config in configs:
+        record = store.get(config.run_id)
+        if record is None or record.status != RunStatus.DONE:
+            log(f"{config.label}: {'not in the store' if stored_only or record is None else record.status}, left out")
             continue
-        bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.label}")
-        result = train(config, store, data_dir=data_dir,
-                       progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))
-        bar.close()
         # Seed bands and the other depths need only histories: weights for seed 0 of the nets pages open.
         weights = config.seed == 0 and (config.shortcut, config.depth) in WITH_WEIGHTS
-        total += export_run(store, result.record.run_id, out_dir, with_weights=weights)
-        keep.add(result.record.run_id)
-        log(f"{config.label}: {result.record.status}, test acc {result.record.metrics.get('test_acc', float('nan')):.3f}"
-            f"{' (stored)' if result.cached else ''}; {total / 1e6:.1f} MB so far")
+        total += export_run(store, record.run_id, out_dir, with_weights=weights)
+        keep.add(record.run_id)
+        log(f"{config.label}: {record.status}, test acc {record.metrics.get('test_acc', float('nan')):.3f}"
+            f"{' (stored)' if record.run_id in stored_before else ''}; {total / 1e6:.1f} MB so far")
     if prune:
         for path in out_dir.iterdir():
             if path.name.split(".")[0] not in keep and path.suffix in (".gz", ".safetensors"):

@@ -76,20 +76,21 @@ def write_outputs(records, histories, out: Path, wall_seconds: float) -> dict:
 
 
 def cmd_reproduce(args) -> None:
-    from .progress import ProgressBar
-    from .store import RunStore
-    from .train import train
+    from .store import RunStatus, RunStore, StoreError
+    from .sweep import run_for_command
     store = RunStore(args.store)
     epochs = args.epochs or (FAST_EPOCHS if args.fast else PAPER_EPOCHS)
     configs = reproduction_configs(args.dataset, epochs, args.subset, tuple(args.plain), tuple(args.resnet), args.device,
                                    args.compile)
-    start, records = time.perf_counter(), []
-    for i, config in enumerate(configs):
-        bar = ProgressBar(f"[{i + 1}/{len(configs)}] {config.model_name}")
-        result = train(config, store, data_dir=args.data_dir,
-                       progress=lambda e: bar.update(e["step"], e["total_steps"], f"epoch {e['epoch']}/{e['epochs']}"))
-        bar.close()
-        records.append(result.record)
+    start = time.perf_counter()
+    states = run_for_command(store, configs, args.ray, args.data_dir)  # the store's runs are answered from it
+    records = [s.record for s in states if s.status == RunStatus.DONE]
+    for s in states:
+        if s.status != RunStatus.DONE:
+            print(f"{s.run_id} left out of the table: {s.status}{': ' + s.record.message if s.record and s.record.message else ''}",
+                  file=sys.stderr)
+    if not records:
+        raise StoreError("no run of the reproduction finished; see the lines above")
     report = write_outputs(records, [store.history(r.run_id) for r in records], Path(args.out), time.perf_counter() - start)
     print(json.dumps(report) if args.json else (Path(args.out) / "table.md").read_text())
 
@@ -106,7 +107,7 @@ def cmd_reference(args) -> None:
                      args.probe_every, args.recipe, args.compile, args.schedule, args.seeds, args.ab_probe_every,
                      args.batch_size, args.augment, args.ab_test_subset)
     total = build(configs, store, REFERENCE_DIR / args.dataset, args.data_dir, log=lambda m: print(m, file=sys.stderr),
-                  stored_only=args.stored_only)
+                  stored_only=args.stored_only, ray_address=args.ray)
     runs = len(list((REFERENCE_DIR / args.dataset).glob("*.json.gz")))
     print(json.dumps({"runs": runs, "bytes": total}) if args.json else f"wrote {runs} runs, {total / 1e6:.1f} MB")
 
@@ -123,6 +124,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
     p.add_argument("--out", default="reproduction")
+    p.add_argument("--ray", metavar="ADDRESS", help="train on the Ray cluster at ADDRESS ('auto', 'local' or host:port); "
+                   "default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes")
     p.add_argument("--store")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_reproduce)
@@ -146,6 +149,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--test-subset", type=int)
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
+    p.add_argument("--ray", metavar="ADDRESS", help="train on the Ray cluster at ADDRESS ('auto', 'local' or host:port); "
+                   "default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes")
     p.add_argument("--store")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_reference)

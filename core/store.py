@@ -77,6 +77,8 @@ EPOCH_COLUMNS = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_
                  "train_eval_loss", "train_eval_acc")
 EVAL_COLUMNS = ("step", "epoch", "loss", "acc", "images")
 HISTORY_TABLES = ("steps", "epochs", "probes", "test_evals")
+HISTORY_COLUMNS = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
+                   "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
 HISTORY_KEYS = {"steps": "step", "epochs": "epoch", "probes": "step, kind, idx", "test_evals": "step"}  # each table's order
 # The columns of a run's row that travel with it to another store (not who held it here: pid, host, queue).
 PORTABLE_COLUMNS = ("run_id", "config", "status", "message", "created", "updated", "epochs_done", "seconds", "metrics",
@@ -514,8 +516,9 @@ class RunStore:
         with self.db() as db:
             return db.execute("SELECT 1 FROM runs WHERE status = ? LIMIT 1", (RunStatus.QUEUED,)).fetchone() is not None
 
-    def claim_next(self) -> tuple[RunConfig, bool] | None:
-        """Take the oldest queued run for this process; (config, fresh) or None when the queue is empty."""
+    def claim_next(self, only=None) -> tuple[RunConfig, bool] | None:
+        """Take the oldest queued run (of the run ids ``only``, if given) for this process; (config, fresh) or
+        None when there is none."""
         if not self.has_queued():  # a cheap read first: idle workers poll without taking the write lock
             return None
         now = time.time()
@@ -523,6 +526,8 @@ class RunStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 for row in db.execute("SELECT * FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,)).fetchall():
+                    if only is not None and row["run_id"] not in only:
+                        continue
                     try:
                         config, unknown = RunConfig.from_stored(json.loads(row["config"]))
                         if unknown:  # trained here, it would not be the run that was asked for
@@ -653,6 +658,28 @@ class RunStore:
             db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
             db.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?", (after_epoch, run_id))
             db.execute("COMMIT")
+
+    def append_history(self, run_id: str, items: list[tuple[str, list[tuple]]]) -> bool:
+        """Write ``(table, rows)`` items of one run's history in one transaction and beat its heartbeat;
+        True if someone asked the run to stop (how a process that trains elsewhere reports through this one)."""
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table, rows in items:
+                    columns = HISTORY_COLUMNS[table]
+                    db.executemany(f"INSERT OR REPLACE INTO {table} (run_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
+                                   [(check_run_id(run_id), *row) for row in rows])
+                cancel = self.beat(db, run_id, wrote=bool(items))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return cancel
+
+    def save_file_bytes(self, path: Path, data: bytes) -> None:
+        """Write a weights or checkpoint file that arrived as bytes (atomically, as every file here)."""
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
     def set_status(self, run_id: str, status: RunStatus, message: str = "", **columns) -> None:
         status = RunStatus(status)
@@ -900,8 +927,7 @@ class RunWriter:
         self.thread.join()
 
     def _run(self) -> None:
-        columns = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
-                   "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
+        columns = HISTORY_COLUMNS
         with closing(self.store.connect()) as db:
             stop = False
             while not stop:

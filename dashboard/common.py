@@ -43,6 +43,7 @@ REQUESTER_KEY = "queue_requester"       # this browser session's id in the run q
 TEACHER_KEY = "teacher_unlocked"        # True once the teacher passphrase was given in this session
 TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
 QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser session may have waiting
+PROBES_PER_RUN = 60                     # gradient probes spread over a run started from a page, for the Gradients page
 FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0     # live views refresh this often (see poll_interval)
 LIVENESS_S = 10                         # the shared run list is re-read at least this often
 # (training, test) images in each data set: the largest subsets a run can ask for.

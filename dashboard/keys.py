@@ -118,3 +118,9 @@ def all_keys() -> list[str]:
         if name.isupper():
             names.extend(value.values() if isinstance(value, dict) else [value])
     return names
+
+# Train: the sweep panel (a grid of networks and seeds)
+SWEEP_PRESET = "sweep"
+SWEEP_SEEDS = "sweep_seeds"
+SWEEP_DATA = "sweep_data"
+SWEEP_START = "sweep_start"      # a button: not bound to the URL

@@ -442,3 +442,6 @@ else:
     st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(chosen, any_live)
     for sentence in lesson.fig6_sentences(chosen):
         st.markdown("- " + sentence)
+
+from dashboard.sweep import sweep_panel  # noqa: E402
+sweep_panel(store)

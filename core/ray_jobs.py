@@ -1,0 +1,528 @@
+"""Training on a Ray cluster behind ``core.jobs``' interface: the same queue, the same store, the same ``train``.
+
+The process that calls ``submit`` (the dashboard's server, or ``python -m core sweep``) owns the run
+store and stays its only writer; it needs no filesystem shared with the cluster. Its dispatcher
+thread takes queued runs from the store (one transaction each, as a local worker does) while the
+cluster has room, and starts one Ray task per run. The task calls ``core.train.train`` with a
+``RemoteStore``: a store-like sink that sends every event (history rows, info, status, checkpoint
+and weights bytes) in order to a ``RunHub`` actor, which the owner drains into the store. So:
+
+* the store's history grows as the run trains, exactly as with a local worker (pages poll it);
+* a run is ``done`` only once its weights file is on the owner's disk (the weights event is applied
+  before the status event that follows it);
+* a worker lost mid-run (its process or node killed) is retried by Ray (``max_retries``); the
+  retry asks the hub for the last checkpoint it relayed and resumes from there;
+* a cancel in the store reaches the hub at the owner's next heartbeat and the worker at its next
+  send, and it stops after the current step, as a local run does;
+* the owner dying takes its tasks with it (Ray's fate sharing); the store then shows the runs
+  ``interrupted`` and they resume from the last checkpoint the owner wrote.
+
+What crosses the network: the ``core`` package (once per cluster job), each run's config, its events
+(a few KB a second), checkpoints at epoch ends and the final weights (about 1 MB for ResNet-56,
+twice that for a checkpoint). Each node reads CIFAR-10 from its own ``$RESNET_LAB_DATA`` (or
+downloads it) and makes the built-in Shapes-10 set itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import queue
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .config import RunConfig
+from .jobs import RAY_ENV, RunState, StoreQueue
+from .store import Claim, RunRecord, RunStatus, RunStore, StoreError
+
+CORE_DIR = Path(__file__).resolve().parent
+DEFAULT_GPU_SHARE = 0.25   # a run's GPU share when its config leaves num_gpus unset (small CIFAR nets: 4 a GPU)
+MAX_RETRIES = 3            # Ray re-runs a task whose worker died this many times
+TICK_S = 0.25              # the owner drains events this often (the history a page reads is this fresh)
+BEAT_S = 2.0               # ...and beats the heartbeat of, and reads cancels for, the runs it dispatched this often
+SEND_S = 0.25              # a worker gathers events for this long before sending them in one call
+LOCAL_OBJECT_STORE = 200 * 2**20  # 'local': a small object store (events and checkpoints are small)
+NODE_CACHE = Path(tempfile.gettempdir()) / "resnet-lab-ray"  # each node's cache (the built-in data set it generates)
+
+
+_connect_lock = threading.Lock()
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at ``address`` ('auto': the one running here; 'local': start one in this process)."""
+    import ray
+    with _connect_lock:
+        if ray.is_initialized():
+            return
+        if threading.current_thread() is threading.main_thread():
+            _init(address)
+            return
+        # Ray ties the processes it starts to the thread that starts them (they die with it), and a page's script
+        # thread ends after each run: start it from a thread that lives as long as this process.
+        done, failure = threading.Event(), []
+
+        def hold() -> None:
+            try:
+                _init(address)
+            except Exception as e:
+                failure.append(e)
+            done.set()
+            threading.Event().wait()
+
+        threading.Thread(target=hold, name="ray-connection", daemon=True).start()
+        done.wait()
+        if failure:
+            raise failure[0]
+
+
+def _init(address: str) -> None:
+    import ray
+    # The core package travels with the job, so cluster nodes need only the requirements installed.
+    runtime_env = {"py_modules": [str(CORE_DIR)], "excludes": ["__pycache__"]}
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, log_to_driver=False,
+                     runtime_env=runtime_env)
+        else:
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise StoreError(f"cannot join the Ray cluster at {address!r} ({e}); start one with `ray start --head`, "
+                         f"or unset {RAY_ENV} to train on this machine") from e
+
+
+def resources(config: RunConfig, cluster_gpus: float) -> dict:
+    """The Ray resource request for one run: its config's num_cpus and num_gpus (unset: a share where GPUs exist)."""
+    gpus = config.num_gpus
+    if gpus is None:
+        gpus = DEFAULT_GPU_SHARE if cluster_gpus > 0 and config.device != "cpu" else 0.0
+    return {"num_cpus": config.num_cpus, "num_gpus": gpus}
+
+
+# ------------------------------------------------------------------------------------------- the hub
+
+class RunHub:
+    """A Ray actor that relays the runs' events to the owner and keeps each run's last checkpoint for retries.
+
+    Async methods: Ray runs them one at a time on the actor's event loop, so its state needs no lock."""
+
+    def __init__(self):
+        self.runs: dict[str, dict] = {}
+        self.outbox: dict[str, list] = {}
+
+    async def open(self, run_id: str, fresh: bool, checkpoint: bytes | None, previous) -> None:
+        self.runs[run_id] = {"fresh": fresh, "checkpoint": checkpoint, "epoch": previous.epochs_done if checkpoint else 0,
+                             "previous": previous, "cancel": False, "attempts": []}
+
+    async def start(self, run_id: str, pid: int, node: str) -> dict:
+        """A task (first or retried) starting: where to start from, and the attempt noted for the owner."""
+        run = self.runs[run_id]
+        run["attempts"].append({"pid": pid, "node": node, "from_epoch": run["epoch"], "started": time.time()})
+        self.outbox.setdefault(run_id, []).append(("attempt", len(run["attempts"]), pid, node, run["epoch"]))
+        return {"fresh": run["fresh"], "checkpoint": run["checkpoint"], "previous": run["previous"],
+                "cancel": run["cancel"], "attempt": len(run["attempts"])}
+
+    async def push(self, run_id: str, events: list) -> bool:
+        """Events of one run, in order; True if the run was asked to stop."""
+        run = self.runs.get(run_id)
+        if run is None:
+            return True  # the owner closed it: nobody listens any more
+        for event in events:
+            if event[0] == "checkpoint":
+                run["checkpoint"], run["epoch"], run["fresh"] = event[1], event[2], False  # a retry resumes from here
+        self.outbox.setdefault(run_id, []).extend(events)
+        return run["cancel"]
+
+    async def drain(self) -> dict[str, list]:
+        out, self.outbox = self.outbox, {}
+        return out
+
+    async def cancel(self, run_id: str) -> None:
+        if run_id in self.runs:
+            self.runs[run_id]["cancel"] = True
+
+    async def close(self, run_id: str) -> list[dict]:
+        run = self.runs.pop(run_id, None)
+        return run["attempts"] if run else []
+
+
+# ------------------------------------------------------------------------------------------- the worker side
+
+class RemoteStore:
+    """The part of ``RunStore`` that ``train`` uses, on a Ray worker: every write becomes an event sent, in
+    order, to the hub. Calls that must not be lost before the loop goes on (checkpoint, status, weights)
+    wait until the hub has them, as the local store waits for the disk."""
+
+    def __init__(self, hub, run_id: str, start: dict, cache_root: Path):
+        self.hub, self.run_id, self.root = hub, run_id, cache_root
+        self._previous: RunRecord | None = start["previous"]
+        self._checkpoint: bytes | None = start["checkpoint"]
+        self.stop = threading.Event()
+        self._also_stop: list[threading.Event] = []
+        if start["cancel"]:
+            self.stop.set()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._send_loop, name=f"ray-sink-{run_id}", daemon=True)
+        self._thread.start()
+
+    # -- what train() reads
+    def get(self, run_id: str) -> RunRecord | None:
+        return self._previous
+
+    def load_checkpoint(self, run_id: str) -> dict | None:
+        if self._checkpoint is None:
+            return None
+        import torch
+        return torch.load(io.BytesIO(self._checkpoint), map_location="cpu", weights_only=True)
+
+    # -- what train() writes
+    def set_info(self, run_id: str, info: dict) -> None:
+        self._put(("info", info), wait=True)
+
+    def truncate_history(self, run_id: str, after_step: int, after_epoch: int) -> None:
+        self._put(("truncate", after_step, after_epoch), wait=True)
+
+    def set_status(self, run_id: str, status: RunStatus, message: str = "", **columns) -> None:
+        if self._previous is not None:  # what train() returns at the end
+            self._previous = dataclasses.replace(self._previous, status=RunStatus(status), message=message,
+                                                 **{k: v for k, v in columns.items() if k in ("metrics", "seconds", "epochs_done")})
+        self._put(("status", str(status), message, columns), wait=True)
+
+    def save_checkpoint(self, run_id: str, state: dict) -> None:
+        import torch
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        self._put(("checkpoint", buffer.getvalue(), int(state["epoch"])), wait=True)
+
+    def save_weights(self, run_id: str, model) -> None:
+        from safetensors.torch import save
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        self._put(("weights", save(state)), wait=True)
+
+    def writer(self, run_id: str, stop: threading.Event | None = None) -> "RemoteWriter":
+        if stop is not None and stop is not self.stop:
+            self._also_stop.append(stop)
+        return RemoteWriter(self)
+
+    # -- sending
+    def _put(self, event: tuple, wait: bool = False) -> None:
+        self._queue.put(event)
+        if wait:
+            self.flush()
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        while not done.wait(0.5):
+            if not self._thread.is_alive():
+                break
+        if self.error:
+            raise StoreError(f"sending the run's events to its store failed: {self.error}")
+
+    def close(self) -> None:
+        self.flush()
+        self._queue.put(("stop", None))
+        self._thread.join()
+
+    def _stop_all(self) -> None:
+        for event in [self.stop, *self._also_stop]:
+            event.set()
+
+    def _send_loop(self) -> None:
+        import ray
+        stopping = False
+        while not stopping:
+            items = [self._queue.get()]
+            time.sleep(SEND_S if items[0][0] not in ("flush", "stop") else 0)  # gather what arrives meanwhile: one call
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            events = [e for e in items if e[0] not in ("flush", "stop")]
+            if events and self.error is None:
+                try:
+                    if ray.get(self.hub.push.remote(self.run_id, events)):
+                        self._stop_all()
+                except Exception as e:  # the hub is gone: the run stops and the owner reports it
+                    self.error = e
+                    self._stop_all()
+            for kind, *payload in items:
+                if kind == "flush":
+                    payload[0].set()
+                stopping |= kind == "stop"
+
+
+class RemoteWriter:
+    """``RunWriter``'s interface over a RemoteStore: history rows join the run's event stream."""
+
+    def __init__(self, sink: RemoteStore):
+        self.sink = sink
+
+    def steps(self, rows: list[tuple]) -> None:
+        self.sink._put(("rows", "steps", [tuple(r) for r in rows]))
+
+    def epoch(self, row: tuple) -> None:
+        from .store import EPOCH_COLUMNS
+        self.sink._put(("rows", "epochs", [tuple(row) + (None,) * (len(EPOCH_COLUMNS) - len(row))]))
+
+    def test_eval(self, row: tuple) -> None:
+        self.sink._put(("rows", "test_evals", [tuple(row)]))
+
+    def probes(self, step: int, results: dict[str, dict[str, float]]) -> None:
+        rows = [(step, kind, idx, layer, value) for kind, values in results.items()
+                for idx, (layer, value) in enumerate(values.items())]
+        self.sink._put(("rows", "probes", rows))
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def close(self) -> None:
+        self.sink.flush()
+
+
+def train_task(config: dict, hub, data_dir: str | None) -> str:
+    """One run on a Ray worker (the body of the remote task): ``core.train.train`` into a RemoteStore."""
+    import ray
+
+    from .train import train
+    c = RunConfig.from_dict(config)
+    run_id = c.run_id
+    start = ray.get(hub.start.remote(run_id, os.getpid(), socket.gethostname()))
+    sink = RemoteStore(hub, run_id, start, NODE_CACHE)
+    try:
+        result = train(c, sink, data_dir=data_dir, stop=sink.stop, claim=Claim(run_id, start["fresh"]))
+    finally:
+        sink.close()
+    return str(result.record.status)
+
+
+# ------------------------------------------------------------------------------------------- the owner side
+
+@dataclasses.dataclass
+class InFlight:
+    run_id: str
+    ref: object
+    request: dict
+
+
+class RayBackend(StoreQueue):
+    """The job interface on a Ray cluster. ``serve_queue``: take any queued run of the store (a long-lived server);
+    otherwise only the runs submitted through this object (a command that exits when they are done)."""
+    name = "ray"
+
+    def __init__(self, address: str, *, serve_queue: bool = True, data_dir: str | None = None):
+        self.address, self.serve_queue, self.data_dir = address, serve_queue, data_dir
+        self._submitted: set[str] = set()
+        self._dispatchers: dict[str, "Dispatcher"] = {}
+        self._lock = threading.Lock()
+
+    def dispatcher(self, store: RunStore) -> "Dispatcher":
+        with self._lock:
+            d = self._dispatchers.get(str(store.root))
+            if d is None or not d.thread.is_alive():
+                connect(self.address)
+                d = self._dispatchers[str(store.root)] = Dispatcher(self, store.root)
+            return d
+
+    def ensure(self, store: RunStore) -> None:
+        if self.serve_queue or self._submitted:
+            self.dispatcher(store).wake.set()
+
+    def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
+        record = store.request(config, requester, restart=restart, limit=limit, teacher=teacher)
+        self._submitted.add(record.run_id)
+        if record.status == RunStatus.QUEUED:
+            self.dispatcher(store).wake.set()
+        return self.state(store, record.run_id)
+
+    def cancel(self, store: RunStore, run_id: str) -> bool:
+        cancelled = super().cancel(store, run_id)
+        d = self._dispatchers.get(str(store.root))
+        if cancelled and d is not None:
+            d.cancel(run_id)
+        return cancelled
+
+    def attempts(self, store: RunStore, run_id: str) -> list[tuple]:
+        """(attempt, pid, node, epochs it resumed after) of every Ray task that trained ``run_id`` through this backend."""
+        d = self._dispatchers.get(str(store.root))
+        return list(d.attempts.get(run_id, [])) if d else []
+
+    def shutdown(self) -> None:
+        """Stop the dispatchers (runs in flight are left to the store to report as interrupted)."""
+        for d in list(self._dispatchers.values()):
+            d.close()
+        self._dispatchers.clear()
+
+
+class Dispatcher:
+    """The owner's thread for one store: claims queued runs while the cluster has room, starts their tasks,
+    writes their events into the store, beats their heartbeats and settles them when their tasks end."""
+
+    def __init__(self, backend: RayBackend, root: Path):
+        import ray
+        self.backend, self.store = backend, RunStore(root)
+        self.hub = ray.remote(RunHub).options(num_cpus=0, **_here()).remote()
+        self.task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(train_task)
+        self.inflight: dict[str, InFlight] = {}
+        self.attempts: dict[str, list] = {}
+        self.dropped: set[str] = set()  # runs settled here: later events of theirs are not applied
+        self.wake, self.closing = threading.Event(), threading.Event()
+        self.last_beat = 0.0
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._loop, name="ray-dispatcher", daemon=True)
+        self.thread.start()
+
+    def cancel(self, run_id: str) -> None:
+        if run_id in self.inflight:
+            self.hub.cancel.remote(run_id)
+
+    def close(self) -> None:
+        import ray
+        self.closing.set()
+        self.wake.set()
+        self.thread.join(30)
+        try:
+            ray.kill(self.hub)
+        except Exception:  # the cluster is already gone
+            pass
+
+    def _loop(self) -> None:
+        while not self.closing.is_set():
+            try:
+                self._tick()
+                self.error = None
+            except Exception as e:  # a busy store or a lost hub: reported on the runs, tried again next tick
+                self.error = e
+            self.wake.wait(TICK_S)
+            self.wake.clear()
+
+    def _tick(self) -> None:
+        import ray
+        self._apply(ray.get(self.hub.drain.remote()))
+        if self.inflight and time.monotonic() - self.last_beat >= BEAT_S:
+            self.last_beat = time.monotonic()
+            for run_id, flight in list(self.inflight.items()):
+                if self.store.append_history(run_id, []):  # a heartbeat; True: a cancel arrived through the store
+                    self.hub.cancel.remote(run_id)
+                    if not self.attempts.get(run_id):  # still waiting for room on the cluster: take it back at once
+                        ray.cancel(flight.ref)
+                        self.dropped.add(run_id)
+                        self.store.set_status(run_id, RunStatus.CANCELLED, "cancelled while it waited for a Ray worker")
+        if self.inflight:
+            refs = {f.ref: f for f in self.inflight.values()}
+            ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+            if ready:
+                self._apply(ray.get(self.hub.drain.remote()))  # everything a finished task sent is in the hub
+                for ref in ready:
+                    self._settle(refs[ref])
+        self._dispatch()
+
+    def _capacity(self) -> tuple[float, float]:
+        """CPUs and GPUs of the cluster not reserved by this owner's runs (other users' tasks queue in Ray)."""
+        import ray
+        total = ray.cluster_resources()
+        cpus = total.get("CPU", 0) - sum(f.request["num_cpus"] for f in self.inflight.values())
+        gpus = total.get("GPU", 0) - sum(f.request["num_gpus"] for f in self.inflight.values())
+        return cpus, gpus
+
+    def _dispatch(self) -> None:
+        import ray
+        only = None if self.backend.serve_queue else self.backend._submitted
+        while True:
+            cpus, gpus = self._capacity()
+            if cpus < 1e-6 or not self.store.has_queued():
+                return
+            claimed = self.store.claim_next(only=only)
+            if claimed is None:
+                return
+            config, fresh = claimed
+            run_id = config.run_id
+            cluster_gpus = ray.cluster_resources().get("GPU", 0)
+            request = resources(config, cluster_gpus)
+            if request["num_gpus"] > cluster_gpus:  # Ray would hold it forever
+                self.store.set_status(run_id, RunStatus.FAILED, f"it asks for {request['num_gpus']:g} GPUs and the Ray cluster "
+                                      f"has {cluster_gpus:g}; set num_gpus lower (0 trains on CPUs) or add GPU nodes")
+                continue
+            previous = self.store.get(run_id)
+            checkpoint = None if fresh else _read(self.store.checkpoint_path(run_id))
+            ray.get(self.hub.open.remote(run_id, fresh, checkpoint, previous))
+            self.store.set_status(run_id, RunStatus.RUNNING, "waiting for a Ray worker")
+            ref = self.task.options(**request).remote(config.to_dict(), self.hub, self.backend.data_dir)
+            self.inflight[run_id] = InFlight(run_id, ref, request)
+            self.attempts[run_id] = []
+
+    def _apply(self, outbox: dict[str, list]) -> None:
+        """Write each run's events into the store, in the order the worker sent them."""
+        for run_id, events in outbox.items():
+            if run_id in self.dropped:
+                continue
+            rows: list = []
+            for event in events:
+                kind = event[0]
+                if kind == "rows":
+                    rows.append((event[1], event[2]))
+                    continue
+                if rows:  # rows before a status or checkpoint are committed before it
+                    self.store.append_history(run_id, rows)
+                    rows = []
+                if kind == "attempt":
+                    self.attempts.setdefault(run_id, []).append(tuple(event[1:]))
+                    if event[1] == 1:
+                        self.store.set_status(run_id, RunStatus.RUNNING, f"training on {event[3]}")
+                    else:
+                        where = f"resumes after epoch {event[4]}" if event[4] else "starts afresh (no epoch had finished)"
+                        self.store.set_status(run_id, RunStatus.RUNNING, f"its Ray worker was lost; attempt {event[1]} {where}")
+                elif kind == "info":
+                    self.store.set_info(run_id, event[1])
+                elif kind == "truncate":
+                    self.store.truncate_history(run_id, event[1], event[2])
+                elif kind == "checkpoint":
+                    self.store.save_file_bytes(self.store.checkpoint_path(run_id), event[1])
+                elif kind == "weights":
+                    self.store.save_file_bytes(self.store.weights_path(run_id), event[1])
+                elif kind == "status":
+                    self.store.set_status(run_id, RunStatus(event[1]), event[2], **event[3])
+            if rows:
+                self.store.append_history(run_id, rows)
+
+    def _settle(self, flight: InFlight) -> None:
+        """A task ended: whatever it did not report becomes the run's status (never 'done' without weights)."""
+        import ray
+        run_id = flight.run_id
+        try:
+            ray.get(flight.ref)
+            error = None
+        except Exception as e:
+            error = e
+        ray.get(self.hub.close.remote(run_id))
+        del self.inflight[run_id]
+        if run_id in self.dropped:
+            self.dropped.discard(run_id)
+            return
+        record = self.store.get(run_id)
+        if record is not None and record.status == RunStatus.RUNNING:
+            if isinstance(error, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                                  ray.exceptions.RayActorError, ray.exceptions.ObjectLostError)):
+                self.store.set_status(run_id, RunStatus.INTERRUPTED, f"its Ray worker was lost {MAX_RETRIES + 1} times "
+                                      f"(last: {type(error).__name__}); resume to continue from the last finished epoch")
+            else:
+                self.store.set_status(run_id, RunStatus.FAILED, f"on the Ray cluster: {type(error).__name__}: {error}"
+                                      if error else "its Ray task ended without a final status")
+
+
+def _here() -> dict:
+    """Scheduling options that keep the hub on the owner's node (where its events are drained)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)}
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
