@@ -1,5 +1,5 @@
 """Command line: python -m core {describe,train,list,show,export,export-lesson,import-lesson,queue,cancel,worker,
-probe-init,bench,reproduce,reference,readme-tables,lesion,landscape,features} ...
+probe-init,bench,reproduce,reference,readme-tables,lesion,landscape,features,sweep} ...
 
 Every command has --help, and --json for one JSON object on stdout. Errors, usage errors included, go to
 stderr (and, with --json, into one JSON object {"error": ...} on stdout) with exit status 2. Output piped

@@ -33,7 +33,6 @@ BATCH_CHOICES = (None, 16, 32, 64, 128, 256)
 AUGMENT_CHOICES = (None, True, False)
 NAMED_DEPTHS = (20, 32, 44, 56, 110)
 OTHER_DEPTH = "other (6n+2)"
-PROBES_PER_RUN = 60                      # gradient probes spread over a run, for the Gradients page
 NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY = "train_view"
 OVERLAY_KEY = keys.OVERLAY
@@ -82,7 +81,7 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=keys.SEED, bind=BIND,
                                help="Same settings and seed give the same run (and the same stored result)")
         probes = st.toggle("Record per-layer gradients", value=True, key=keys.PROBES, bind=BIND,
-                           help=f"About {PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
+                           help=f"About {common.PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
                                 "each costs a fraction of a training step")
     with data_col:
         choices = {c.name: c for c in common.dataset_choices()}
@@ -125,7 +124,7 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
                            dataset=dataset, subset=None if subset == n_train else int(subset),
                            test_subset=None if test_subset == n_test else int(test_subset), recipe=recipe,
                            epochs=int(epochs), seed=int(seed), **advanced,
-                           probe_every=max(1, total_steps // PROBES_PER_RUN) if probes else 0)
+                           probe_every=max(1, total_steps // common.PROBES_PER_RUN) if probes else 0)
     except ConfigError as e:
         st.error(f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:")
         return None, data
