@@ -15,6 +15,7 @@ from .compare import setup_key
 from .features import inspect, parts_sentence
 from .inputs import test_images, train_batch
 from .store import RunRecord, RunStore, StoreError
+from .verdict import record_verdict
 
 LESION_SHORTCUTS = tuple(lesion.LESION_RULES)
 
@@ -79,10 +80,13 @@ def cached_lesion(store: RunStore, record: RunRecord, *, images: int, k_images: 
     return lesion.read_cached(lesion.cache_path(store.root, cache_key(store, record), images, k_images, draws, seed))
 
 
-def matched_pair(records: list[RunRecord], depth: int | None = 56) -> tuple[RunRecord | None, RunRecord | None]:
+def matched_pair(records: list[RunRecord], depth: int | None = 56, learned_first: bool = False,
+                 ) -> tuple[RunRecord | None, RunRecord | None]:
     """A finished plain net and the ResNet of the same depth trained the same way (setup and seed), option A
     first (exactly the plain net's parameters); shipped reference runs first, then the deepest depth
-    when ``depth`` has no pair. (None, None) when no such pair is stored."""
+    when ``depth`` has no pair. With ``learned_first``, a pair in which both networks left chance comes
+    before any pair with a network that did not (a lesion needs something to lose). (None, None) when no
+    such pair is stored."""
     done = [r for r in records if r.status == "done" and r.config.arch == "cifar"]
     pairs = []
     for plain in (r for r in done if r.config.shortcut == "none"):
@@ -92,7 +96,7 @@ def matched_pair(records: list[RunRecord], depth: int | None = 56) -> tuple[RunR
                 pairs.append((plain, res))
     if not pairs:
         return None, None
-    pairs.sort(key=lambda p: (p[0].config.depth != depth, not (p[0].reference and p[1].reference),
+    pairs.sort(key=lambda p: (learned_first and any(record_verdict(r) is not None for r in p), p[0].config.depth != depth, not (p[0].reference and p[1].reference),
                               p[1].config.shortcut != "A", -p[0].config.depth, p[0].config.seed, -p[0].updated))
     return pairs[0]
 

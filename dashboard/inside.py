@@ -21,11 +21,13 @@ def lookable_runs(store: RunStore) -> list[RunRecord]:
             if r.config.arch == "cifar" and r.config.shortcut in inside.LESION_SHORTCUTS]
 
 
-def pick_pair(records: list[RunRecord], pair_keys: tuple[str, str]) -> tuple[RunRecord | None, RunRecord | None]:
-    """Two pickers, a plain net (left) and a ResNet (right), opening on the matched depth-56 pair."""
+def pick_pair(records: list[RunRecord], pair_keys: tuple[str, str], learned_first: bool = False,
+              ) -> tuple[RunRecord | None, RunRecord | None]:
+    """Two pickers, a plain net (left) and a ResNet (right), opening on the matched depth-56 pair (with
+    ``learned_first``, on the deepest matched pair in which both networks learned, if one is stored)."""
     plains = [r for r in records if r.config.shortcut == "none"]
     resnets = [r for r in records if r.config.shortcut != "none"]
-    plain_default, resnet_default = inside.matched_pair(records)
+    plain_default, resnet_default = inside.matched_pair(records, learned_first=learned_first)
     left, right = st.columns(2)
     plain = common.pick_run("Plain net", plains, key=pair_keys[0], container=left,
                             default_id=plain_default.run_id if plain_default else None)

@@ -23,7 +23,7 @@ st.markdown("Veit, Wilber and Belongie (2016) deleted single blocks of trained n
             "different lengths, not like one deep chain. Try it on a plain net and a ResNet of the same depth.")
 
 records = inside.lookable_runs(store)
-plain, resnet = inside.pick_pair(records, inside.LESION_PAIR_KEYS)
+plain, resnet = inside.pick_pair(records, inside.LESION_PAIR_KEYS, learned_first=True)  # a net at chance has nothing to lose
 if not inside.explain_missing(plain, resnet):
     st.stop()
 if note := inside.mismatch_note(plain, resnet):

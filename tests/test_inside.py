@@ -294,6 +294,20 @@ def test_matched_pair_takes_equal_depth_and_training(tiny_pair):
     assert inside.matched_pair([plain, other]) == (None, None)
 
 
+def test_lesion_pair_prefers_networks_that_learned(tmp_path):
+    from core.reference import install
+    from core.store import RunStore
+    from core.verdict import record_verdict
+    store = RunStore(tmp_path)
+    install(store)
+    records = [r for r in store.list() if store.weights_path(r.run_id).exists()]
+    deep = inside.matched_pair(records)
+    assert deep[0].config.depth == 56 and record_verdict(deep[0]) is not None  # the shipped plain-56 stayed at chance
+    plain, resnet = inside.matched_pair(records, learned_first=True)
+    assert plain.config.depth == resnet.config.depth == 20
+    assert record_verdict(plain) is None and record_verdict(resnet) is None
+
+
 def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
     store, (plain, resnet) = tiny_pair
     first, cached = inside.lesion_for_run(store, resnet, images=60, k_images=30, draws=1)
