@@ -86,7 +86,7 @@ def matched_pair(records: list[RunRecord], depth: int | None = 56, learned_first
     first (exactly the plain net's parameters); shipped reference runs first, then the deepest depth
     when ``depth`` has no pair. With ``learned_first``, a pair in which both networks left chance comes
     before any pair with a network that did not (a lesion needs something to lose). (None, None) when no
-    such pair is stored."""
+    such pair is stored. Among pairs equal on depth and shipping, one in which both networks learned comes first."""
     done = [r for r in records if r.status == "done" and r.config.arch == "cifar"]
     pairs = []
     for plain in (r for r in done if r.config.shortcut == "none"):
@@ -96,8 +96,10 @@ def matched_pair(records: list[RunRecord], depth: int | None = 56, learned_first
                 pairs.append((plain, res))
     if not pairs:
         return None, None
-    pairs.sort(key=lambda p: (learned_first and any(record_verdict(r) is not None for r in p), p[0].config.depth != depth, not (p[0].reference and p[1].reference),
-                              p[1].config.shortcut != "A", -p[0].config.depth, p[0].config.seed, -p[0].updated))
+    def stuck(pair):
+        return any(record_verdict(r) is not None for r in pair)
+    pairs.sort(key=lambda p: (learned_first and stuck(p), p[0].config.depth != depth, not (p[0].reference and p[1].reference),
+                              stuck(p), p[1].config.shortcut != "A", -p[0].config.depth, p[0].config.seed, -p[0].updated))
     return pairs[0]
 
 

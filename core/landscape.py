@@ -205,11 +205,24 @@ def log_slope(alphas, values) -> float:
     return float(np.max(np.abs(np.diff(logs)) / np.diff(a)))
 
 
+def curvature(alphas, values) -> float:
+    """Roughness of a slice: the mean |second difference| of the loss over evenly spaced points, per unit α²
+    (nats/α²); triples with a non-finite point are skipped. Unlike steepness in decades, a deep minimum near
+    zero loss does not inflate it."""
+    a, v = np.asarray(alphas, dtype=float), np.asarray(values, dtype=float)
+    if len(v) < 3:
+        return float("nan")
+    second = (v[2:] - 2 * v[1:-1] + v[:-2]) / np.diff(a)[:-1] ** 2
+    second = second[np.isfinite(second)]
+    return float(np.abs(second).mean()) if second.size else float("nan")
+
+
 def smoothness(result: Landscape) -> dict:
-    """Both measures for a 1-D slice, or for the β = 0 row of a 2-D plane."""
+    """The three measures for a 1-D slice, or for the β = 0 row of a 2-D plane."""
     loss = np.asarray(result.loss, dtype=float)
     line = loss if loss.ndim == 1 else loss[loss.shape[0] // 2]
-    return {"log_slope": log_slope(result.alphas, line), "local_minima": local_minima(line), "points": len(line), "min_loss": float(line.min()), "max_loss": float(line.max()),
+    return {"log_slope": log_slope(result.alphas, line), "curvature": curvature(result.alphas, line),
+            "local_minima": local_minima(line), "points": len(line), "min_loss": float(line.min()), "max_loss": float(line.max()),
             "centre_loss": result.centre_loss}
 
 
@@ -234,8 +247,16 @@ def smoothness_verdict(resnet: Landscape, plain: Landscape) -> str:
     else:
         text = (f"By steepness the ResNet's slice is not the smoother here: {r['log_slope']:.3g} against "
                 f"{p['log_slope']:.3g} decades per unit of α")
+        if r["min_loss"] < p["min_loss"] / 100:
+            text += (f" (its loss at the bottom, {r['min_loss']:.2g} nats, is so near zero that each step away climbs "
+                     "decades)")
+    if r["curvature"] < p["curvature"]:
+        text += (f"; by curvature it is the smoother: {r['curvature']:.3g} against {p['curvature']:.3g} nats per unit "
+                 f"α² ({r['curvature'] / p['curvature']:.2g}×)")
+    elif np.isfinite(r["curvature"]) and np.isfinite(p["curvature"]):
+        text += f"; by curvature it is not: {r['curvature']:.3g} against {p['curvature']:.3g} nats per unit α²"
     if r["local_minima"] < p["local_minima"]:
-        text += f"; it also has fewer local minima ({r['local_minima']} against {p['local_minima']})"
+        text += f"; it has fewer local minima ({r['local_minima']} against {p['local_minima']})"
     elif r["local_minima"] == p["local_minima"]:
         text += f"; both have {r['local_minima']} local minim{'um' if r['local_minima'] == 1 else 'a'}"
     else:

@@ -25,6 +25,11 @@ SHAPES10_LESSON = dict(recipe="seed", schedule="cosine", augment=True, batch_siz
 PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
 SEEDED = (("none", 20), ("none", 56), ("A", 20), ("A", 56))
 SEEDS = 3
+# A plain-56 and ResNet-56 trained about 8x longer than the main set (3,750 steps on 4,000 images): in 496 steps
+# plain-56 never leaves chance, so it has nothing for a lesion to take away; this pair is what the Lesion,
+# Landscape and Layers pages open on (the deepest matched pair in which both networks learned).
+DEEP_PAIR = dict(recipe="seed", schedule="cosine", augment=True, batch_size=16, subset=4000, test_subset=500, epochs=15)
+DEEP_PAIR_PROBE_EVERY = 20
 # Weights are shipped for the networks the pages open (Classify, Gradients); the rest ship histories only.
 WITH_WEIGHTS = (("none", 20), ("none", 56), ("A", 20), ("A", 56), ("A", 110), ("B", 20))
 
@@ -34,7 +39,8 @@ def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed
            schedule: str | None = None, seeds: int = SEEDS, ab_probe_every: int | None = None,
            batch_size: int | None = None, augment: bool | None = None, ab_test_subset: int | None = None) -> list[RunConfig]:
     """The classroom set: plain-20..56 and ResNet-20..110 (the paper's Fig. 6), ``seeds`` seeds of plain-20,
-    plain-56, ResNet-20 and ResNet-56 (bands), and five seeds each of seed study 001's ResNet-20 A and B.
+    plain-56, ResNet-20 and ResNet-56 (bands), five seeds each of seed study 001's ResNet-20 A and B, and on
+    Shapes-10 the longer-trained plain-56 / ResNet-56 pair (``DEEP_PAIR``).
 
     ``recipe``/``schedule``/``batch_size``/``augment``/``epochs``/``subset`` are the main runs' training; the A-vs-B runs use the
     seed study's own recipe (Adam, batch 32) for ``seed_epochs`` on ``seed_subset`` images, probed every
@@ -49,6 +55,9 @@ def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed
           "test_subset": test_subset if ab_test_subset is None else ab_test_subset}
     runs += [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **ab)
              for s in ("A", "B") for k in range(5)]
+    if dataset == "builtin":
+        runs += [RunConfig(depth=56, shortcut=s, dataset=dataset, probe_every=DEEP_PAIR_PROBE_EVERY, compile=compile, **DEEP_PAIR)
+                 for s in ("none", "A")]
     return runs
 
 

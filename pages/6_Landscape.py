@@ -80,7 +80,8 @@ if slices:
     st.plotly_chart(figures.landscape_slice_figure(series), width="stretch", key="landscape_slice")
     st.caption(f"Training loss on {batch} fixed training images along one random direction (log scale). "
                + landscape.slice_sentence(slices) + " " + landscape.smoothness_verdict(slices[1], slices[0])
-               + " Steepness is the largest change of log10 loss between neighbouring points per unit of α. **Li et al.** "
+               + " Steepness is the largest change of log10 loss between neighbouring points per unit of α; curvature is "
+               "the mean size of the loss's second difference (how hard the slice bends). **Li et al.** "
                "found ResNet-56's slices smooth and bowl-shaped and plain-56's chaotic; how much a small step in weight "
                "space changes the loss is what the optimiser has to cope with.")
 

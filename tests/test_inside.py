@@ -244,6 +244,21 @@ def test_slice_sentences_and_verdict_follow_the_data():
     assert "does not show the paper's contrast" in landscape.smoothness_verdict(bumpy, smooth)
 
 
+def test_curvature_is_the_second_derivative_and_ignores_how_near_zero_the_bottom_is():
+    alphas = np.linspace(-1, 1, 5)
+    assert landscape.curvature(alphas, 4 * alphas ** 2) == pytest.approx(8.0)  # L = 4α², L'' = 8
+    assert landscape.curvature(alphas, [1.0, 2.0, float("inf"), 2.0, 1.0]) != landscape.curvature(alphas, [1.0] * 5)
+    assert np.isnan(landscape.curvature(alphas[:2], [1.0, 2.0]))
+    # A trained ResNet whose loss at the bottom is 1e-4 nats climbs more decades per step than a plain net
+    # stuck at 2 nats, yet its slice bends far less: the verdict says both, and why steepness disagrees.
+    deep_bottom = slice_of("ResNet-56 (A)", [100.0, 1.0, 1e-4, 1.0, 100.0])
+    walls = slice_of("plain-56", [1e3, 10.0, 2.0, 10.0, 1e3])
+    verdict = landscape.smoothness_verdict(deep_bottom, walls)
+    assert "By steepness the ResNet's slice is not the smoother here" in verdict and "so near zero" in verdict
+    assert "by curvature it is the smoother: 264 against 2.64e+03 nats per unit α² (0.1×)" in verdict
+    assert "by curvature it is not" in landscape.smoothness_verdict(walls, deep_bottom)
+
+
 # ----------------------------------------------------------------------------------- features
 
 def test_block_parts_add_up_and_plain_blocks_have_no_shortcut():
@@ -294,18 +309,21 @@ def test_matched_pair_takes_equal_depth_and_training(tiny_pair):
     assert inside.matched_pair([plain, other]) == (None, None)
 
 
-def test_lesion_pair_prefers_networks_that_learned(tmp_path):
-    from core.reference import install
-    from core.store import RunStore
-    from core.verdict import record_verdict
-    store = RunStore(tmp_path)
-    install(store)
-    records = [r for r in store.list() if store.weights_path(r.run_id).exists()]
-    deep = inside.matched_pair(records)
-    assert deep[0].config.depth == 56 and record_verdict(deep[0]) is not None  # the shipped plain-56 stayed at chance
-    plain, resnet = inside.matched_pair(records, learned_first=True)
-    assert plain.config.depth == resnet.config.depth == 20
-    assert record_verdict(plain) is None and record_verdict(resnet) is None
+def test_lesion_pair_prefers_networks_that_learned():
+    from core.config import RunConfig
+    from core.store import RunRecord
+
+    def run(shortcut, depth, test_acc, epochs=8):
+        config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, test_subset=500, epochs=epochs)
+        return RunRecord(config.run_id, config, "done", metrics={"test_acc": test_acc},
+                         info={"classes": list("abcdefghij"), "n_test": 500}, reference=True)
+    stuck56, learned20 = [run("none", 56, 0.11), run("A", 56, 0.8)], [run("none", 20, 0.6), run("A", 20, 0.75)]
+    assert inside.matched_pair([*stuck56, *learned20]) == tuple(stuck56)  # depth 56 asked for: the pair at 56
+    assert inside.matched_pair([*stuck56, *learned20], learned_first=True) == tuple(learned20)  # a lesion needs something to lose
+    longer56 = [run("none", 56, 0.5, epochs=30), run("A", 56, 0.9, epochs=30)]  # trained longer: both learned
+    for learned_first in (False, True):
+        assert inside.matched_pair([*stuck56, *learned20, *longer56], learned_first=learned_first) == tuple(longer56)
+
 
 
 def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
