@@ -44,8 +44,8 @@ def shattering_markdown(depths=SHATTER_DEPTHS) -> str:
                       "| ResNet (A) | " + " | ".join(f"{by[('A', d)]:.3f}" for d in depths) + " |"])
 
 
-def shipped_table(store=None) -> str:
-    """The shipped Shapes-10 reference runs (installed into a temporary store): final errors, mean ± std over seeds."""
+def shipped_table(store=None, dataset: str = "builtin") -> str:
+    """The shipped reference runs of ``dataset`` (installed into a temporary store): final errors, mean ± std over seeds."""
     import tempfile
 
     from .compare import depth_table, group_runs
@@ -54,12 +54,13 @@ def shipped_table(store=None) -> str:
     if store is None:
         store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
         install(store, REFERENCE_DIR)
-    records = [r for r in store.list() if r.reference and r.config.dataset == "builtin"]
+    records = [r for r in store.list() if r.reference and r.config.dataset == dataset]
     lines = ["| run | seeds | training error, eval mode (%) | test error (%) | flag |", "|---|---|---|---|---|"]
     order = {"none": 0, "A": 1, "B": 2, "concat": 3}
     from .reference import SHAPES10_LESSON as lesson
-    main_first = lambda g: (g.config.schedule, g.config.batch_size) != (lesson["schedule"], lesson["batch_size"])  # noqa: E731
-    for group in sorted(group_runs(records), key=lambda g: (main_first(g), order[g.config.shortcut], g.config.depth)):
+    main_first = lambda g: (g.config.schedule, g.config.batch_size, g.config.subset) != (lesson["schedule"], lesson["batch_size"], lesson["subset"])  # noqa: E731
+    for group in sorted(group_runs(records), key=lambda g: (main_first(g), g.config.schedule or "", g.config.subset or 0,
+                                                            order[g.config.shortcut], g.config.depth)):
         row = depth_table([group]).iloc[0]
         evals = [100 * (1 - r.metrics["train_eval_acc"]) for r in group.records if r.metrics.get("train_eval_acc") is not None]
         train = _mean_std(evals) if evals else "–"
@@ -73,7 +74,12 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.1f}" + (f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else "")
 
 
-TABLES = {"probe-init": probe_init_table, "shattering": shattering_markdown, "shipped": shipped_table}
+def shipped_cifar10_table() -> str:
+    return shipped_table(dataset="cifar10")
+
+
+TABLES = {"probe-init": probe_init_table, "shattering": shattering_markdown, "shipped": shipped_table,
+          "shipped-cifar10": shipped_cifar10_table}
 
 
 def readme_block(name: str, text: str | None = None) -> str | None:

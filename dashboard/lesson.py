@@ -303,14 +303,15 @@ def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None) ->
 
 def default_models(records) -> list[str]:
     """Classify's first models: a plain net and a ResNet of equal depth trained the same way, preferring
-    shipped runs and runs that learned (never a chance-level one when another exists); else the best run."""
+    shipped runs, then CIFAR-10 (photos a student can upload) and runs that learned (never a chance-level
+    one when another exists); else the best run."""
     from core.compare import setup_key
     from core.verdict import record_verdict
     ranked = sorted(records, key=preference)
     for learned_only in (True, False):  # a pair that learned if there is one; else any pair (its flag is shown)
         resnets = [r for r in ranked if r.config.shortcut == "A" and r.config.arch == "cifar"
                    and (record_verdict(r) is None or not learned_only)]
-        for res in sorted(resnets, key=lambda r: (preference(r)[:2], -r.config.depth)):
+        for res in sorted(resnets, key=lambda r: (preference(r)[0], r.config.dataset != "cifar10", preference(r)[1], -r.config.depth)):
             for other in ranked:
                 c = other.config
                 if (c.shortcut == "none" and c.depth == res.config.depth and setup_key(c) == setup_key(res.config)

@@ -46,6 +46,18 @@ def test_runs_differing_only_in_seed_form_one_group_within_one_setup(runs):
     assert "2 epochs" in next(iter(compare.setups(compare.group_runs(runs.list())).values()))
 
 
+def test_a_shipped_cifar10_setup_comes_first(runs):
+    from core.store import RunRecord
+    config = tiny_config(dataset="cifar10", subset=None, test_subset=None)
+    shipped = RunRecord(config.run_id, config, "done", metrics={"train_acc": 0.5, "test_acc": 0.5},
+                        info={"dataset": "CIFAR-10 (rebuilt copy)"}, reference=True)
+    groups = compare.group_runs([*runs.list(), shipped])
+    assert next(iter(compare.setups(groups).values())).startswith("CIFAR-10")
+    own = RunRecord(config.run_id, config, "done", metrics={"train_acc": 0.5, "test_acc": 0.5},
+                    info={"dataset": "CIFAR-10 (rebuilt copy)"})  # not shipped: the biggest setup first
+    assert next(iter(compare.setups(compare.group_runs([*runs.list(), own])).values())).startswith("Shapes-10")
+
+
 def test_device_and_probe_frequency_do_not_split_a_group(store):
     fake_run(store, tiny_config(seed=0, probe_every=2), [0.5])
     fake_run(store, tiny_config(seed=1, probe_every=0, device="auto"), [0.6])

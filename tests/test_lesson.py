@@ -50,10 +50,10 @@ def test_table6_caption_gives_the_110_mean_and_why_1202_differs():
     assert "7.93% at 1202" in text and "overfitting" in text and "6.18% at 1202 layers, below its 6.32%" in text
 
 
-def record(shortcut, depth, train_eval_acc, test_acc=None, seed=0, reference=False, status="done"):
+def record(shortcut, depth, train_eval_acc, test_acc=None, seed=0, reference=False, status="done", dataset="builtin"):
     from core.config import RunConfig
     from core.store import RunRecord
-    config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, epochs=8, seed=seed)
+    config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, epochs=8, seed=seed, dataset=dataset)
     metrics = {"train_acc": train_eval_acc - 0.05, "train_eval_acc": train_eval_acc,
                "test_acc": train_eval_acc if test_acc is None else test_acc}
     return RunRecord(config.run_id, config, status, metrics=metrics, info={"classes": list("abcdefghij"), "n_test": 500},
@@ -104,3 +104,11 @@ def test_pages_open_on_shipped_runs_that_learned_not_the_newest():
     assert lesson.default_models([newest_stuck, *shipped]) == [shipped[0].run_id, shipped[1].run_id]
     stuck_pair = [record("none", 56, 0.10, reference=True), record("A", 56, 0.9, reference=True), *shipped[2:]]
     assert lesson.default_models(stuck_pair) == [shipped[2].run_id, shipped[3].run_id]  # never a chance-level plain net
+
+
+def test_classify_opens_on_shipped_cifar10_runs_when_there_are_any():
+    shapes = [record("none", 56, 0.9, reference=True), record("A", 56, 0.95, reference=True)]
+    cifar = [record("none", 20, 0.8, reference=True, dataset="cifar10"), record("A", 20, 0.85, reference=True, dataset="cifar10")]
+    own_cifar = [record("none", 56, 0.9, dataset="cifar10", seed=3), record("A", 56, 0.95, dataset="cifar10", seed=3)]
+    assert lesson.default_models([*shapes, *cifar, *own_cifar]) == [cifar[0].run_id, cifar[1].run_id]
+    assert lesson.default_models([*shapes, *own_cifar]) == [shapes[0].run_id, shapes[1].run_id]  # shipped runs first

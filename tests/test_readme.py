@@ -30,6 +30,7 @@ def test_shattering_table_matches_the_command():
 
 def test_shipped_runs_table_matches_the_shipped_files():
     assert readme.readme_block("shipped") == readme.shipped_table()
+    assert readme.readme_block("shipped-cifar10") == readme.shipped_cifar10_table()
 
 
 def test_check_reports_a_stale_table(tmp_path, monkeypatch):

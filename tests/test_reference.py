@@ -111,3 +111,40 @@ def test_shipped_runs_show_what_the_readme_and_pages_say(shipped):
     assert train_error(resnet[32]) < train_error(resnet[20]) and train_error(resnet[44]) < train_error(resnet[20])
     assert train_error(resnet[56]) > train_error(resnet[20]) and train_error(resnet[110]) > train_error(resnet[20])
     shipped.load_model(resnet[56].run_id)
+
+
+def test_the_longer_trained_deep_pair_both_learned(shipped):
+    """plain-56 and ResNet-56 trained ~8x longer (reference.DEEP_PAIR): both leave chance, so the lesson views
+    have a 56-layer pair with something to lose; the ResNet still ends far ahead (the paper's Fig. 6)."""
+    from core.verdict import record_verdict
+    pair = {r.config.shortcut: r for r in shipped.list() if r.config.dataset == "builtin" and r.config.depth == 56
+            and r.config.subset == reference.DEEP_PAIR["subset"] and r.config.epochs == reference.DEEP_PAIR["epochs"]}
+    assert set(pair) == {"none", "A"}
+    assert all(record_verdict(r) is None and shipped.weights_path(r.run_id).exists() for r in pair.values())
+    assert train_error(pair["A"]) < train_error(pair["none"]) / 2
+
+
+def cifar10_shipped(store):
+    return {(r.config.shortcut, r.config.depth): r for r in store.list() if r.reference and r.config.dataset == "cifar10"}
+
+
+def test_shipped_cifar10_runs_are_complete_and_judged_on_the_full_test_set(shipped):
+    runs = cifar10_shipped(shipped)
+    assert {("A", 20), ("none", 20)} <= set(runs)
+    for r in runs.values():
+        assert r.status == "done" and r.config.subset is None and r.config.test_subset is None
+        assert r.info["n_test"] == 10_000 and r.info["dataset"] == "CIFAR-10 (rebuilt copy)"
+        h = shipped.history(r.run_id)
+        assert len(h.epochs) == r.config.epochs and h.epochs.train_eval_acc.notna().all() and len(h.probes) > 0
+        assert shipped.weights_path(r.run_id).exists()
+
+
+def test_shipped_cifar10_resnet_20_classifies_cifar10_test_photos(shipped, cifar_dir):
+    """The float16 weights, loaded back, give the recorded accuracy on real CIFAR-10 test images."""
+    from core.data import load_dataset, normalize
+    record = cifar10_shipped(shipped)[("A", 20)]
+    ds = load_dataset("cifar10", data_dir=cifar_dir, test_subset=1000, seed=0)
+    model = shipped.load_model(record.run_id)
+    with torch.inference_mode():
+        acc = (model(normalize(ds.x_test, record.info["mean"], record.info["std"])).argmax(1) == ds.y_test).float().mean().item()
+    assert acc > 0.75 and abs(acc - record.metrics["test_acc"]) < 0.04, (acc, record.metrics["test_acc"])
