@@ -38,8 +38,10 @@ def test_list_filters_like_the_runs_page(shipped_store):
     assert models == {"plain-56", "ResNet-56 (A)"} and out["filters"] == {"families": ["plain", "ResNet A"], "depths": [56]}
     expected = sum(1 for r in first["runs"] if r["model"] in models)
     assert len(out["runs"]) == expected
-    none = cli("list", "--dataset", "cifar10", store=root)
-    assert none.returncode == 0 and "no stored run matches (CIFAR-10)" in none.stdout
+    cifar = json.loads(cli("list", "--dataset", "cifar10", "--json", store=root).stdout)["runs"]
+    assert {r["model"] for r in cifar} == {"plain-20", "ResNet-20 (A)"}  # the shipped CIFAR-10 runs
+    none = cli("list", "--dataset", "cifar10", "--depth", "56", store=root)
+    assert none.returncode == 0 and "no stored run matches (CIFAR-10 · depth 56)" in none.stdout
 
 
 def test_export_then_import_a_lesson_through_the_cli(shipped_store, tmp_path):
