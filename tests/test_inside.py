@@ -325,7 +325,6 @@ def test_lesion_pair_prefers_networks_that_learned():
         assert inside.matched_pair([*stuck56, *learned20, *longer56], learned_first=learned_first) == tuple(longer56)
 
 
-
 def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
     store, (plain, resnet) = tiny_pair
     first, cached = inside.lesion_for_run(store, resnet, images=60, k_images=30, draws=1)
