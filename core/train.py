@@ -24,8 +24,9 @@ from .probes import LayerProbe
 from .store import Claim, RunRecord, RunStatus, RunStore
 
 EVAL_BATCH = 1000
-# Training error as the paper plots it: the network in eval mode on a fixed training subset, at each epoch's end.
-TRAIN_EVAL_IMAGES = 500
+# Training error as the paper plots it: the network in eval mode on a fixed training subset at each epoch's end
+# (5,000 images: a binomial standard error of 0.3 points at 5% error), and on every training image at the run's end.
+TRAIN_EVAL_IMAGES = 5000
 # Test points during training: a fixed test subset every k steps, k chosen so a run draws at least
 # TEST_EVAL_POINTS of them (plus the full test set at every epoch's end).
 TEST_EVAL_IMAGES, TEST_EVAL_POINTS = 200, 24
@@ -265,6 +266,9 @@ def train(config: RunConfig, store: RunStore | None = None, *, data_dir: str | N
             if progress:
                 progress({"kind": "epoch", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
                           "epochs": c.epochs, **metrics, "seconds": seconds})
+        if "train_full_acc" not in metrics:  # the final training error, on every training image
+            full_loss, full_acc = evaluate(model, x_train, y_train, dataset.mean, dataset.std, autocast)
+            metrics = {**metrics, "train_full_loss": full_loss, "train_full_acc": full_acc}
         store.save_weights(run_id, model)
         writer.close()
         store.set_status(run_id, RunStatus.DONE, metrics=metrics, seconds=time.perf_counter() - t0, epochs_done=c.epochs)
