@@ -3,7 +3,7 @@
     python -m bench.attribution [--depths 20 56] [--repeats 5] [--threads N]
 
 For each network (the paper's CIFAR ResNet, option A, at each depth) and each method of
-``core.attribution``, the best and median of ``repeats`` calls on one 32x32 image, after one untimed
+``core.analysis.attribution``, the best and median of ``repeats`` calls on one 32x32 image, after one untimed
 call (one-time setup). The baseline, measured the same way in the same run, is one forward and backward
 pass of that network on that image: what a single gradient costs. Each method is reported as seconds
 and as a multiple of that baseline (Integrated Gradients does ``IG_STEPS`` of them in one batch), with the
@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core import attribution
-from core.models import build_model
+from core.analysis import attribution
+from core.engine.models import build_model
 
 MEAN, STD = (0.45, 0.45, 0.45), (0.25, 0.25, 0.25)
 BUDGET_S = 2.0  # a map that takes longer than this no longer feels like an answer to a click

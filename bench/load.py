@@ -6,7 +6,7 @@ For each class size it starts its own server on localhost with a temporary store
 
 1. times one training run alone (the solo speed) and a newly opened Train page on the idle server;
 2. requests one different run per student (ResNet-20, 2,000 Shapes-10 images, 1 epoch; seeds 0..N-1)
-   through ``core.jobs`` with the student's own requester id, exactly as the Train page's Start button
+   through ``core.runs.jobs`` with the student's own requester id, exactly as the Train page's Start button
    does, and asks for the first run once more from another student (one job, never two);
 3. connects every student: a websocket client that speaks Streamlit's own protocol (BackMsg /
    ForwardMsg protobufs from ``streamlit.proto``) the way a browser tab does, opening the Train page
@@ -42,7 +42,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from core.config import RunConfig
+from core.engine.config import RunConfig
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # The Train page's run for 2,000 images (its probes: every step, as the page records ~60 probes a run).
@@ -191,8 +191,8 @@ async def wait_done(store, run_id: str, timeout: float = 900) -> None:
 
 
 async def measure(n: int, window_s: float, log) -> dict:
-    from core import jobs
-    from core.store import RunStore
+    from core.runs import jobs
+    from core.runs.store import RunStore
     home = Path(tempfile.mkdtemp(prefix="resnet-lab-load-"))
     server = Server(home)
     store = RunStore(home)

@@ -2,7 +2,7 @@
 
     python -m bench.ray_sweep [--runs 8] [--cpus 2]
 
-For each backend, with its own temporary store: the wall time of ``core.sweep.run`` over the grid
+For each backend, with its own temporary store: the wall time of ``core.runs.sweep.run`` over the grid
 (plain-8 and ResNet-8 (A), seeds 0..runs/2-1, Shapes-10, 512 images, 2 epochs), the training time the
 runs themselves record, and the overhead per run: the slot-seconds the backend had (wall time x the
 runs it trains at once) not spent inside ``train``'s loop (process start, imports, data set, events,
@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core import jobs, sweep  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.store import RunStatus, RunStore  # noqa: E402
+from core.runs import jobs, sweep  # noqa: E402
+from core.engine.config import RunConfig  # noqa: E402
+from core.runs.store import RunStatus, RunStore  # noqa: E402
 
 TINY = dict(dataset="builtin", subset=512, test_subset=200, batch_size=32, epochs=2, probe_every=8, device="cpu")
 POLL_S = 0.05
@@ -92,8 +92,8 @@ def main(argv=None) -> dict:
               "config": TINY, "nets": "plain-8 and ResNet-8 (A)", "seeds": seeds,
               "page_poll_s": 2.0, "backends": {}}
 
-    from core.data import load_dataset
-    from core.ray_jobs import NODE_CACHE
+    from core.engine.data import load_dataset
+    from core.runs.ray_jobs import NODE_CACHE
     local = jobs.LocalWorkers()
     with tempfile.TemporaryDirectory() as root:
         for cache in (Path(root) / "datasets", NODE_CACHE / "datasets"):
@@ -118,7 +118,7 @@ def main(argv=None) -> dict:
 
     import ray
 
-    from core.ray_jobs import RayBackend
+    from core.runs.ray_jobs import RayBackend
     t0 = time.perf_counter()
     ray.init(num_cpus=args.cpus, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False)
     init_s = time.perf_counter() - t0

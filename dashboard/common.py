@@ -2,7 +2,7 @@
 live progress of background runs, and a one-click "train a small model" offer.
 
 Pages stay thin: they read widgets, call ``core``, and draw figures from ``dashboard.figures``.
-Nothing here trains: pages queue runs through ``core.jobs`` (worker processes train them and write
+Nothing here trains: pages queue runs through ``core.runs.jobs`` (worker processes train them and write
 the run store) and read the store through snapshots shared by every session, refreshed only when a
 run has new rows.
 """
@@ -20,13 +20,13 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from core import jobs, reference
-from core.config import RunConfig
-from core.data import DatasetChoice, dataset_choices  # noqa: F401  (pages read them through this module)
-from core.progress import format_seconds
-from core.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,
+from core.runs import jobs, reference
+from core.engine.config import RunConfig
+from core.engine.data import DatasetChoice, dataset_choices  # noqa: F401  (pages read them through this module)
+from core.cli.progress import format_seconds
+from core.runs.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,
                         StoreError, default_store_root)
-from core.train import cpu_has_native_bf16
+from core.engine.train import cpu_has_native_bf16
 from dashboard import keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -16,10 +16,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.paper import REIMPLEMENTATION_TEST_ERROR as REIMPLEMENTATION_TABLE
-from core.paper import TABLE6_110_MEAN_STD
-from core.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
-from core.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
+from core.analysis.paper import REIMPLEMENTATION_TEST_ERROR as REIMPLEMENTATION_TABLE
+from core.analysis.paper import TABLE6_110_MEAN_STD
+from core.analysis.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
+from core.analysis.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 
 # ------------------------------------------------------------------------------- shared style
 
@@ -539,7 +539,7 @@ def _facet_title(bn: bool, init: str) -> str:
 
 def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
     """At initialisation: a probe against relative depth for each network, one panel per
-    BN/init combination (df from core.probes.probe_at_init)."""
+    BN/init combination (df from core.engine.probes.probe_at_init)."""
     if df is None or df.empty:
         return empty_figure("Choose at least one depth, one kind of network, BN setting and init.", "At initialisation")
     facets = list(dict.fromkeys(zip(df["bn"], df["init"])))
@@ -578,7 +578,7 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
 
 def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
     """At initialisation, against depth: the first and last conv's ‖∂L/∂W‖ (left) and their ratio (right),
-    each point named by core.probes.gradient_regime, which reads the absolute norms, not the ratio alone."""
+    each point named by core.engine.probes.gradient_regime, which reads the absolute norms, not the ratio alone."""
     if summary is None or summary.empty:
         return empty_figure("Nothing probed yet.", "Gradient norms at initialisation")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09,
@@ -624,7 +624,7 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
 
 
 def shattering_figure(table: pd.DataFrame) -> go.Figure:
-    """Neighbouring input-gradient correlation against depth (table from core.probes.shattering_table):
+    """Neighbouring input-gradient correlation against depth (table from core.engine.probes.shattering_table):
     near 1 the gradient varies smoothly with the input, near 0 it is white noise (shattered)."""
     if table is None or table.empty:
         return empty_figure("Nothing measured yet.", "Shattered gradients at initialisation")
@@ -696,7 +696,7 @@ def _translucent(hex_colour: str, alpha: float) -> str:
 def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, dataset_title: str = "", *,
                        percent_axis: bool = False) -> go.Figure:
     """Final error against depth, one colour per family, test solid and training dashed, error bars
-    = std over seeds (table from core.compare.depth_table); ``paper`` (depth, test_error) adds the
+    = std over seeds (table from core.analysis.compare.depth_table); ``paper`` (depth, test_error) adds the
     paper's Table 6 as black stars; ``percent_axis`` fixes the error axis at 0–100%."""
     if table is None or table.empty:
         return empty_figure("No finished runs in this setup.", "Final error vs depth")
@@ -731,7 +731,7 @@ def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, d
 
 def seed_band_figure(series: list[RunSeries], y_title: str, *, percent_axis: bool = False) -> go.Figure:
     """Mean curve per network with a shaded band of ± one std over its seeds (frames: epoch, mean,
-    std, seeds, from core.compare.seed_curves); ``percent_axis`` fixes the y axis at 0–100% (for an
+    std, seeds, from core.analysis.compare.seed_curves); ``percent_axis`` fixes the y axis at 0–100% (for an
     error or an accuracy)."""
     if not series or all(s.frame.empty for s in series):
         return empty_figure("No finished epochs for these networks.", "Per-epoch curves over seeds")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import inside, lesion
-from core.store import RunRecord, RunStore
+from core.analysis import inside, lesion
+from core.runs.store import RunRecord, RunStore
 from dashboard import common, figures, keys
 
 # Session-state keys of the pair each page shows (one pair per page, so each page keeps its own choice).
@@ -58,7 +58,7 @@ def progress_reporter(text: str):
 
 def mismatch_note(plain: RunRecord, resnet: RunRecord) -> str | None:
     """A warning when the pair is not a fair contrast (different depth or different training)."""
-    from core.compare import setup_key
+    from core.analysis.compare import setup_key
     if plain.config.depth != resnet.config.depth:
         return f"The two nets differ in depth ({plain.config.depth} vs {resnet.config.depth}): the paper's contrast is at equal depth."
     if setup_key(plain.config) != setup_key(resnet.config) or plain.config.seed != resnet.config.seed:

@@ -101,7 +101,7 @@ def bn_plain_verdict(summary: pd.DataFrame) -> str | None:
 
 
 def degradation_text(summary: pd.DataFrame) -> str:
-    """Why deep BN plain nets train worse, as far as the probed networks (core.probes.summarize_init) show it."""
+    """Why deep BN plain nets train worse, as far as the probed networks (core.engine.probes.summarize_init) show it."""
     plain = summary[(summary["shortcut"] == "none") & summary["bn"]]
     plain = plain[plain["init"] == "kaiming"] if (plain["init"] == "kaiming").any() else plain
     resnet = summary[(summary["shortcut"] == "A") & summary["bn"]]
@@ -133,9 +133,9 @@ def degradation_text(summary: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------ Home page
 
 def table6_caption() -> str:
-    """The caption of Home's Table 6 chart, its numbers from core.paper."""
-    from core.paper import REIMPLEMENTATION_TEST_ERROR as REIMPL
-    from core.paper import TABLE6_110_MEAN_STD, TABLE6_TEST_ERROR as T6
+    """The caption of Home's Table 6 chart, its numbers from core.analysis.paper."""
+    from core.analysis.paper import REIMPLEMENTATION_TEST_ERROR as REIMPL
+    from core.analysis.paper import TABLE6_110_MEAN_STD, TABLE6_TEST_ERROR as T6
     mean, std = TABLE6_110_MEAN_STD
     return (f"Test error of the paper's CIFAR-10 ResNets (Table 6, 164 epochs, SGD) and of a popular PyTorch "
             f"reimplementation (200 epochs). In the paper, error falls from {T6[20]}% at 20 layers to {T6[110]}% at 110 "
@@ -168,7 +168,7 @@ NEEDS_MORE_STEPS = ("In the longest recipe tried here (Adam, batch 32, crop + fl
 
 def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str | None:
     """'plain-56 ends at 60.1% training error, plain-20 at 20.3%: ...' for two runs of the chosen ones, or None."""
-    from core.verdict import record_verdict
+    from core.runs.verdict import record_verdict
     pick = {r.config.depth: r for r in sorted(records, key=lambda r: -r.config.seed)  # seed 0 wins
             if r.config.shortcut == shortcut and r.config.arch == "cifar"
             and r.config.depth in (shallow, deep) and r.status == "done"}
@@ -204,7 +204,7 @@ def fig6_sentences(records) -> list[str]:
 
 def preference(record) -> tuple:
     """Sort key: shipped runs first, then runs that learned, then higher test accuracy, seed 0 first."""
-    from core.verdict import record_verdict
+    from core.runs.verdict import record_verdict
     acc = (record.metrics or {}).get("test_acc")
     return (not record.reference, record_verdict(record) is not None, -(acc if acc is not None else -1), record.config.seed)
 
@@ -265,7 +265,7 @@ def _trend(rows: pd.DataFrame, column: str) -> str | None:
 def depth_story(table: pd.DataFrame) -> list[str]:
     """What the error-vs-depth table of one setup shows, family by family, beside what the paper found.
 
-    ``table`` is core.compare.depth_table's (errors in %, training error as recorded, flag per group).
+    ``table`` is core.analysis.compare.depth_table's (errors in %, training error as recorded, flag per group).
     """
     sentences = []
     for shortcut, name, paper in (("none", "Plain nets", "in the paper (Fig. 6, left) their training error rises with depth"),
@@ -305,8 +305,8 @@ def default_models(records) -> list[str]:
     """Classify's first models: a plain net and a ResNet of equal depth trained the same way, preferring
     shipped runs, then CIFAR-10 (photos a student can upload) and runs that learned (never a chance-level
     one when another exists); else the best run."""
-    from core.compare import setup_key
-    from core.verdict import record_verdict
+    from core.analysis.compare import setup_key
+    from core.runs.verdict import record_verdict
     ranked = sorted(records, key=preference)
     for learned_only in (True, False):  # a pair that learned if there is one; else any pair (its flag is shown)
         resnets = [r for r in ranked if r.config.shortcut == "A" and r.config.arch == "cifar"

@@ -1,19 +1,19 @@
 """The Train page's sweep panel: a grid of networks and seeds queued at once, and each run's state.
 
 The decisions (which configs a preset means, what each row and the summary say) are plain functions,
-tested on data; ``sweep_panel`` only draws them. Runs go through ``core.jobs`` like every run the page
+tested on data; ``sweep_panel`` only draws them. Runs go through ``core.runs.jobs`` like every run the page
 starts, so they train on this server's workers or on the Ray cluster the server was started with.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from core import jobs
-from core.config import RunConfig
-from core.jobs import RunState
-from core.reference import SHAPES10_LESSON as LESSON
-from core.store import RunStatus
-from core.sweep import state_text
+from core.runs import jobs
+from core.engine.config import RunConfig
+from core.runs.jobs import RunState
+from core.runs.reference import SHAPES10_LESSON as LESSON
+from core.runs.store import RunStatus
+from core.runs.sweep import state_text
 from dashboard import common
 from dashboard.keys import SWEEP_DATA, SWEEP_PRESET, SWEEP_SEEDS, SWEEP_START
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.config import RECIPE_DEFAULTS, ConfigError, RunConfig, exact_number
-from core.jobs import RunState, ordinal
-from core.store import RESUMABLE, RunStatus
-from core.train import learning_rates
+from core.engine.config import RECIPE_DEFAULTS, ConfigError, RunConfig, exact_number
+from core.runs.jobs import RunState, ordinal
+from core.runs.store import RESUMABLE, RunStatus
+from core.engine.train import learning_rates
 
 RUN_PARAM = "run"  # ?run=<id>: the run the Watch view shows (written by the page, not a widget's binding)
 
@@ -116,7 +116,7 @@ def warmup_warning(config: RunConfig, total_steps: int) -> str | None:
 
 def lr_frame(config: RunConfig, steps: pd.DataFrame, total_steps: int | None) -> pd.DataFrame:
     """Step and learning rate of a run's steps: as recorded, else (a history without it) from the config's
-    schedule by ``core.train.lr_at``, the trainer's own function."""
+    schedule by ``core.engine.train.lr_at``, the trainer's own function."""
     if "lr" in steps and steps["lr"].notna().all():
         return steps[["step", "lr"]]
     total = int(total_steps or (int(steps["step"].max()) + 1 if len(steps) else 0))

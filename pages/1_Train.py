@@ -1,6 +1,6 @@
 """Train: configure a network, train it in the background, watch it live, overlay several runs.
 
-Training runs in a core.jobs worker process behind a queue; this page only queues runs and reads the
+Training runs in a core.runs.jobs worker process behind a queue; this page only queues runs and reads the
 store, so every browser tab sees the same live run (or its place in the queue).
 """
 import dataclasses
@@ -8,12 +8,12 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from core.store import FINISHED, LIVE, RESUMABLE, RunStatus
-from core.config import (MAX_WARMUP, RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES,
+from core.runs.store import FINISHED, LIVE, RESUMABLE, RunStatus
+from core.engine.config import (MAX_WARMUP, RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES,
                          ConfigError, RunConfig)
-from core.reference import SHAPES10_LESSON as LESSON
-from core.verdict import steps_warning
-from core.models import TORCHVISION_MODEL
+from core.runs.reference import SHAPES10_LESSON as LESSON
+from core.runs.verdict import steps_warning
+from core.engine.models import TORCHVISION_MODEL
 from dashboard import common, figures, keys, lesson, training
 from dashboard.common import BIND
 

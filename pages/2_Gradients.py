@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.store import RunStatus
-from core.data import load_dataset, normalize
-from core.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,
+from core.runs.store import RunStatus
+from core.engine.data import load_dataset, normalize
+from core.engine.probes import (GROWTH, LARGE_NORM, SMALL_NORM, probe_at_init, response_std_note,
                          shattering_table, summarize_init)
 from dashboard.lesson import fmt
 from dashboard import common, figures, keys, lesson

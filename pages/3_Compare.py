@@ -3,8 +3,8 @@ seeds with the sum of squared residuals between them (as student study 001 did),
 accuracy table (as student study 004 did)."""
 import streamlit as st
 
-from core import compare
-from core.paper import TABLE3_SOURCE, TABLE3_TOP1
+from core.analysis import compare
+from core.analysis.paper import TABLE3_SOURCE, TABLE3_TOP1
 from dashboard import common, figures, keys, lesson
 from dashboard.common import BIND
 from dashboard.lesson import STUDY_001, STUDY_004, TERMS

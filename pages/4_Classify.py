@@ -8,10 +8,10 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import attribution, ood
-from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)
-from core.store import RunStore, StoreError
-from core.verdict import record_verdict
+from core.analysis import attribution, ood
+from core.engine.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image)
+from core.runs.store import RunStore, StoreError
+from core.runs.verdict import record_verdict
 from dashboard import common, figures, keys, lesson
 from dashboard.common import BIND
 OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
@@ -58,7 +58,7 @@ def sample_images(dataset: str, store_root: str):
 
 @st.cache_resource(max_entries=8, show_spinner="Measuring what the model's own data look like to it…")
 def ood_reference(store_root: str, run_id: str, weights_mtime: float, dataset: str, subset: int | None, mean, std):
-    """Features of the model's training images and scores of its test images (core.ood), once per run."""
+    """Features of the model's training images and scores of its test images (core.analysis.ood), once per run."""
     ds = load_dataset(dataset, subset=subset, test_subset=OOD_IMAGES, seed=0, cache_dir=str(Path(store_root) / "datasets"))
     x_train = ds.x_train[torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:OOD_IMAGES]]
     return ood.build_reference(cached_model(store_root, run_id, weights_mtime), x_train, ds.x_test, mean, std)

@@ -3,11 +3,11 @@ time and watch which one survives. Every sentence that quotes a number is comput
 import pandas as pd
 import streamlit as st
 
-from core import inside as core_inside
-from core import lesion
-from core.data import DataUnavailable
-from core.store import StoreError
-from core.verdict import record_verdict
+from core.analysis import inside as core_inside
+from core.analysis import lesion
+from core.engine.data import DataUnavailable
+from core.runs.store import StoreError
+from core.runs.verdict import record_verdict
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
 from dashboard.lesson import TERMS

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import inside as core_inside
-from core import landscape
-from core.data import DataUnavailable
-from core.store import StoreError
+from core.analysis import inside as core_inside
+from core.analysis import landscape
+from core.engine.data import DataUnavailable
+from core.runs.store import StoreError
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
 from dashboard.lesson import TERMS

@@ -4,11 +4,11 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import features
-from core import inside as core_inside
-from core.data import DataUnavailable
-from core.inputs import display_image, test_images
-from core.store import RunStore
+from core.analysis import features
+from core.analysis import inside as core_inside
+from core.engine.data import DataUnavailable
+from core.analysis.inputs import display_image, test_images
+from core.runs.store import RunStore
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
 from dashboard.lesson import TERMS

@@ -1,9 +1,9 @@
 """Runs: every stored run, filtered by data set, family, depth, recipe and tag. With the teacher passphrase:
-rename, tag and delete runs, and move a lesson's runs to another machine as one file (``core.archive``)."""
+rename, tag and delete runs, and move a lesson's runs to another machine as one file (``core.runs.archive``)."""
 import streamlit as st
 
-from core import archive, catalog, jobs
-from core.store import LIVE, StoreError
+from core.runs import archive, catalog, jobs
+from core.runs.store import LIVE, StoreError
 from dashboard import common, keys
 from dashboard.common import BIND
 

@@ -9,14 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]  # on the import path through pytest.
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """A fresh run store in a temp dir; also set as RESNET_LAB_HOME for code that uses the default."""
-    from core.store import RunStore
+    from core.runs.store import RunStore
     monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path / "store"))
     return RunStore(tmp_path / "store")
 
 
 def tiny_config(**overrides):
     """A network and data small enough to train in seconds on a CPU."""
-    from core.config import RunConfig
+    from core.engine.config import RunConfig
     base = dict(depth=8, dataset="builtin", subset=256, test_subset=200, epochs=1, batch_size=64, probe_every=2, device="cpu")
     return RunConfig(**{**base, **overrides})
 

@@ -18,8 +18,8 @@ TIMEOUT = 120  # seconds per script run: attributions on a shared 2-core CPU
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory):
     """A store with plain-8 and ResNet-8 (two seeds): 1 epoch on 256 Shapes-10 images each."""
-    from core.store import RunStore
-    from core.train import train
+    from core.runs.store import RunStore
+    from core.engine.train import train
     home = tmp_path_factory.mktemp("trained_home")
     store = RunStore(home)
     for shortcut, seed in (("none", 0), ("A", 0), ("A", 1)):
@@ -30,7 +30,7 @@ def trained_home(tmp_path_factory):
 @pytest.fixture
 def no_reference_runs(monkeypatch):
     """Keep the shipped reference runs out, so each test sees only the runs it made."""
-    from core import reference
+    from core.runs import reference
     monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
 
 

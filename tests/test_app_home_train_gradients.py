@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
-from core import jobs
-from core.config import RunConfig
-from core.store import RunStore
-from core.train import train
+from core.runs import jobs
+from core.engine.config import RunConfig
+from core.runs.store import RunStore
+from core.engine.train import train
 from dashboard.common import FOCUS_RUN_KEY
 from dashboard import keys
 
@@ -78,7 +78,7 @@ def test_train_page_widgets(home):
     assert at.toggle(key=keys.BN).value is True
     assert at.radio(key=keys.INIT).value == "kaiming"
     # The defaults are the shipped Shapes-10 set's recipe, so the lesson's runs open from it.
-    from core.reference import SHAPES10_LESSON
+    from core.runs.reference import SHAPES10_LESSON
     assert at.radio(key=keys.RECIPE).value == SHAPES10_LESSON["recipe"]
     assert at.number_input(key=keys.EPOCHS).value == SHAPES10_LESSON["epochs"]
     assert at.selectbox(key=keys.SCHEDULE).value == SHAPES10_LESSON["schedule"]
@@ -141,7 +141,7 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     stop = threading.Event()
     stop.set()  # cancelled before its first step
     # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs, its default recipe (probing every step).
-    from core.reference import SHAPES10_LESSON as lesson
+    from core.runs.reference import SHAPES10_LESSON as lesson
     recipe = {k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}
     cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1, **recipe), store, stop=stop).record
     assert cancelled.status == "cancelled"
@@ -217,8 +217,8 @@ def test_teacher_actions_need_the_passphrase(home, monkeypatch):
 
 
 def test_live_views_poll_slower_when_nothing_changes():
-    from core.jobs import RunState
-    from core.store import RunStatus
+    from core.runs.jobs import RunState
+    from core.runs.store import RunStatus
     from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval, queue_text
     running, queued = RunState("a" * 12, RunStatus.RUNNING, None), RunState("a" * 12, RunStatus.QUEUED, None, place=3)
     assert poll_interval(running, 0) == FAST_POLL_S and poll_interval(running, 3) == SLOW_POLL_S

@@ -15,8 +15,8 @@ TIMEOUT = 300  # seconds per script run: lesion sweeps and landscapes on a share
 
 @pytest.fixture(scope="module")
 def pair_home(tmp_path_factory):
-    from core.store import RunStore
-    from core.train import train
+    from core.runs.store import RunStore
+    from core.engine.train import train
     home = tmp_path_factory.mktemp("inside_home")
     store = RunStore(home)
     for shortcut in ("none", "A"):
@@ -26,7 +26,7 @@ def pair_home(tmp_path_factory):
 
 @pytest.fixture
 def no_reference_runs(monkeypatch):
-    from core import reference
+    from core.runs import reference
     monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
 
 

@@ -7,9 +7,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, tiny_config
-from core import archive, reference
-from core.catalog import family
-from core.store import RunStore
+from core.runs import archive, reference
+from core.runs.catalog import family
+from core.runs.store import RunStore
 from dashboard import keys
 from dashboard.common import TEACHER_KEY
 
@@ -21,7 +21,7 @@ TIMEOUT = 180  # seconds per script run on a shared CPU; the page itself is quic
 @pytest.fixture(scope="module")
 def shipped_home(tmp_path_factory):
     """A store with the shipped runs, one of them named and tagged, and one tiny run of this machine."""
-    from core.train import train
+    from core.engine.train import train
     home = tmp_path_factory.mktemp("runs_home")
     store = RunStore(home)
     reference.install(store)
@@ -150,7 +150,7 @@ def test_lesson_file_names_come_from_the_title():
 
 
 def test_an_empty_store_can_import_a_lesson(shipped_home, tmp_path, monkeypatch):
-    from core import reference as ref
+    from core.runs import reference as ref
     root, own = shipped_home
     data, _ = archive.export_lesson_bytes(RunStore(root), [RunStore(root).get(own)])
     monkeypatch.setattr(ref, "install", lambda store, *args, **kwargs: 0)  # a store without the shipped runs

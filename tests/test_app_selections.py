@@ -20,7 +20,7 @@ TIMEOUT = 180  # a shared CPU can be slow
 
 @pytest.fixture
 def no_reference_runs(monkeypatch):
-    from core import reference
+    from core.runs import reference
     monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
 
 
@@ -47,12 +47,12 @@ def run_compare() -> AppTest:
 
 def network(epochs: int, shortcut: str, depth: int = 8) -> str:
     """The Networks box's value for one of setups_home's networks."""
-    from core.compare import group_key
+    from core.analysis.compare import group_key
     return group_key(tiny_config(epochs=epochs, shortcut=shortcut, depth=depth))
 
 
 def choose_setup(at: AppTest, epochs: int) -> AppTest:
-    from core.compare import setup_key
+    from core.analysis.compare import setup_key
     at.selectbox[0].set_value(setup_key(tiny_config(epochs=epochs))).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -137,8 +137,8 @@ def test_compare_csv_downloads_carry_rounded_numbers_and_the_axis_can_be_fixed(s
 def probed_runs(tmp_path_factory):
     """plain-8 and ResNet-8 probed every 2 steps, and a ResNet-8 of another seed probed every 3: two epochs
     of 4 steps each, so the pairs have different probed steps."""
-    from core.store import RunStore
-    from core.train import train
+    from core.runs.store import RunStore
+    from core.engine.train import train
     home = tmp_path_factory.mktemp("probed_home")
     store = RunStore(home)
     runs = [train(tiny_config(shortcut=shortcut, seed=seed, probe_every=every, epochs=2), store).record
@@ -192,7 +192,7 @@ def accuracy_captions(at: AppTest) -> list[str]:
 def test_classify_shows_each_models_stored_test_accuracy_beside_its_predictions(probed_runs, tmp_path, monkeypatch,
                                                                                 no_reference_runs):
     import shutil
-    from core.store import RunStore
+    from core.runs.store import RunStore
     source, (plain, resnet, other) = probed_runs
     home = tmp_path / "home"
     shutil.copytree(source, home)

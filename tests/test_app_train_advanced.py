@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
-from core.store import RunStore
+from core.runs import jobs
+from core.runs.store import RunStore
 from dashboard import keys, training
 from dashboard.common import FOCUS_RUN_KEY
 

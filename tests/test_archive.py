@@ -7,12 +7,12 @@ import pytest
 from safetensors.torch import save as save_safetensors
 
 from conftest import tiny_config
-from core import archive, reference
-from core.archive import ArchiveError, export_lesson, import_lesson, read_lesson
-from core.models import build_model
-from core.catalog import RunFilter, facets, family
-from core.store import HISTORY_TABLES, Protected, RunStatus, RunStore, StoreError
-from core.train import train
+from core.runs import archive, reference
+from core.runs.archive import ArchiveError, export_lesson, import_lesson, read_lesson
+from core.engine.models import build_model
+from core.runs.catalog import RunFilter, facets, family
+from core.runs.store import HISTORY_TABLES, Protected, RunStatus, RunStore, StoreError
+from core.engine.train import train
 
 
 @pytest.fixture(scope="module")

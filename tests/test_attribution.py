@@ -1,11 +1,11 @@
-"""core.attribution: heatmap shapes and ranges, top-k predictions, and how Integrated Gradients batches its path."""
+"""core.analysis.attribution: heatmap shapes and ranges, top-k predictions, and how Integrated Gradients batches its path."""
 import numpy as np
 import pytest
 import torch
 
-from core import attribution
-from core.data import SHAPES10_CLASSES
-from core.models import build_model
+from core.analysis import attribution
+from core.engine.data import SHAPES10_CLASSES
+from core.engine.models import build_model
 
 MEAN, STD = (0.45, 0.45, 0.45), (0.25, 0.25, 0.25)
 

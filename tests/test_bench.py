@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import tiny_config
-from core.bench import _target, run_bench, target_accuracy, time_to_accuracy
+from core.cli.trainer_bench import _target, run_bench, target_accuracy, time_to_accuracy
 
 
 def test_bench_writes_measured_numbers_side_by_side(tmp_path):
@@ -38,8 +38,8 @@ def test_time_to_accuracy_stops_once_the_target_is_met(store):
 
 
 def test_bench_times_fp32_beside_the_bf16_default(tmp_path, monkeypatch):
-    import core.train
-    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: True)
+    import core.engine.train
+    monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: True)
     report = run_bench(depths=(8,), batch_size=64, images=512, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None)
     (row,) = report["results"]
     ips = row["images_per_s"]

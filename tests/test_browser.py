@@ -186,8 +186,8 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
         settle(page)
     page.get_by_role("button", name="Start training").click()
     # This run's own status line (anchored, so neither a shipped run's line nor a whole container matches).
-    from core.config import RunConfig
-    from core.reference import SHAPES10_LESSON as lesson
+    from core.engine.config import RunConfig
+    from core.runs.reference import SHAPES10_LESSON as lesson
     label = RunConfig(depth=8, subset=640, test_subset=200, epochs=2,
                       **{k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}).label
     this_run = "^" + re.escape(label) + " "

@@ -16,8 +16,8 @@ from test_queue_and_damage import damage_a_runs_page
 def damaged_server(tmp_path_factory):
     """The dashboard on a store with the shipped runs and a dozen long extra rows (a runs table of several pages)."""
     need_browser()
-    from core import reference
-    from core.store import RunStatus, RunStore
+    from core.runs import reference
+    from core.runs.store import RunStatus, RunStore
     home = tmp_path_factory.mktemp("damaged_home")
     store = RunStore(home)
     reference.install(store)

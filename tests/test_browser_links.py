@@ -9,7 +9,7 @@ import time
 import pytest
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, RUNNING, assert_no_exception, dashboard, need_browser, settle
-from core.store import RunStore
+from core.runs.store import RunStore
 from dashboard import common, keys
 
 # The value a keyed widget shows, found through the st-key-<key> class Streamlit gives its container.

@@ -7,8 +7,8 @@ import pytest
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, dashboard, need_browser, settle
 
-from core.config import RunConfig
-from core.reference import SHAPES10_LESSON as LESSON
+from core.engine.config import RunConfig
+from core.runs.reference import SHAPES10_LESSON as LESSON
 
 SUBSETS = (1100, 1600)
 WAIT_MS = 600_000  # generous: two people's runs share a busy CPU with other work

@@ -9,8 +9,8 @@ from test_cli import cli
 
 @pytest.fixture(scope="module")
 def pair_store(tmp_path_factory):
-    from core.store import RunStore
-    from core.train import train
+    from core.runs.store import RunStore
+    from core.engine.train import train
     root = tmp_path_factory.mktemp("cli_inside")
     store = RunStore(root)
     runs = [train(tiny_config(shortcut=s, probe_every=0), store).record.run_id for s in ("none", "A")]

@@ -1,10 +1,10 @@
-"""core.compare: grouping runs by setup and seed, seed statistics, residuals and the paper overlay."""
+"""core.analysis.compare: grouping runs by setup and seed, seed statistics, residuals and the paper overlay."""
 import math
 
 import pytest
 
 from conftest import tiny_config
-from core import compare
+from core.analysis import compare
 
 
 def fake_run(store, config, test_acc, train_acc=None):
@@ -47,7 +47,7 @@ def test_runs_differing_only_in_seed_form_one_group_within_one_setup(runs):
 
 
 def test_a_shipped_cifar10_setup_comes_first(runs):
-    from core.store import RunRecord
+    from core.runs.store import RunRecord
     config = tiny_config(dataset="cifar10", subset=None, test_subset=None)
     shipped = RunRecord(config.run_id, config, "done", metrics={"train_acc": 0.5, "test_acc": 0.5},
                         info={"dataset": "CIFAR-10 (rebuilt copy)"}, reference=True)
@@ -84,7 +84,7 @@ def test_depth_table_has_means_stds_and_no_paper_value_outside_cifar10(runs):
 
 
 def test_table6_only_beside_runs_trained_as_the_paper_did():
-    from core.config import RunConfig
+    from core.engine.config import RunConfig
     paper = dict(depth=56, dataset="cifar10", epochs=164)  # 390 steps an epoch: 63,960 iterations... one short
     assert compare.table6_reasons(RunConfig(**paper)) == ["63,960 iterations, the paper 64,000 (batch 128)"]
     full = RunConfig(**{**paper, "epochs": 165})

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from core.config import ConfigError, RunConfig
+from core.engine.config import ConfigError, RunConfig
 
 
 def test_recipe_defaults_resolve_and_hash_equal():

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
-from core.jobs import RunState
-from core.reference import SHAPES10_LESSON as LESSON
-from core.store import RunRecord, RunStatus, RunStore
+from core.runs import jobs
+from core.runs.jobs import RunState
+from core.runs.reference import SHAPES10_LESSON as LESSON
+from core.runs.store import RunRecord, RunStatus, RunStore
 from dashboard import keys, sweep
 from dashboard.common import DEFAULT_QUEUE_LIMIT, QUEUE_LIMIT_SETTING
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile, features
 
-from core import data
-from core.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, augment, balanced_subset, load_cifar10_arrays,
+from core.engine import data
+from core.engine.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, augment, balanced_subset, load_cifar10_arrays,
                        load_dataset, make_builtin, normalize, preprocess_image, resolve_data_dir)
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.config import RunConfig
+from core.engine.config import RunConfig
 from dashboard import figures as F
 
 
@@ -226,7 +226,7 @@ def test_init_profiles_facets_and_legend():
 
 
 def test_init_ratio_figure():
-    from core.probes import summarize_init
+    from core.engine.probes import summarize_init
     summary = summarize_init(init_frame())
     fig = F.init_ratio_figure(summary)
     assert len(fig.data) == 9  # per network: first conv, last conv, ratio

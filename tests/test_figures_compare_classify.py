@@ -2,8 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from core import compare
-from core.config import RunConfig
+from core.analysis import compare
+from core.engine.config import RunConfig
 from dashboard import figures
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from core import lesion
-from core.config import RunConfig
+from core.analysis import lesion
+from core.engine.config import RunConfig
 from dashboard import figures
 
 PLAIN, RESNET = RunConfig(depth=56, shortcut="none"), RunConfig(depth=56, shortcut="A")

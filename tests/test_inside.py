@@ -1,4 +1,4 @@
-"""Lesion study, loss landscape and feature maps (core.lesion, core.landscape, core.features, core.inside)."""
+"""Lesion study, loss landscape and feature maps (core.analysis.lesion, core.analysis.landscape, core.analysis.features, core.analysis.inside)."""
 import copy
 import json
 import math
@@ -11,9 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import tiny_config
-from core import inside, landscape, lesion
-from core.features import PARTS, inspect, layer_names, maps_sentence, parts_sentence, strongest_channels
-from core.models import CifarResNet, build_model
+from core.analysis import inside, landscape, lesion
+from core.analysis.features import PARTS, inspect, layer_names, maps_sentence, parts_sentence, strongest_channels
+from core.engine.models import CifarResNet, build_model
 
 
 def net(shortcut="A", n=2, seed=0):
@@ -293,8 +293,8 @@ def test_strongest_channels_and_maps_sentence():
 
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory):
-    from core.store import RunStore
-    from core.train import train
+    from core.runs.store import RunStore
+    from core.engine.train import train
     store = RunStore(tmp_path_factory.mktemp("inside_store"))
     runs = [train(tiny_config(shortcut=s, probe_every=0), store).record for s in ("none", "A")]
     return store, runs
@@ -310,8 +310,8 @@ def test_matched_pair_takes_equal_depth_and_training(tiny_pair):
 
 
 def test_lesion_pair_prefers_networks_that_learned():
-    from core.config import RunConfig
-    from core.store import RunRecord
+    from core.engine.config import RunConfig
+    from core.runs.store import RunRecord
 
     def run(shortcut, depth, test_acc, epochs=8):
         config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, test_subset=500, epochs=epochs)
@@ -341,7 +341,7 @@ def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
 
 def test_response_sentence_says_whether_the_resnet_is_the_smaller():
     import pandas as pd
-    from core.features import response_sentence
+    from core.analysis.features import response_sentence
     small, large = pd.Series([0.2, 0.4]), pd.Series([0.9, 1.1])
     text = response_sentence({"plain-56": large, "ResNet-56 (A)": small}, "ResNet-56 (A)")
     assert "plain-56: mean 1 over its 2 3×3 layers; ResNet-56 (A): mean 0.3" in text and "as in the paper" in text

@@ -5,10 +5,10 @@ way, both of which learned), not by id, so these tests hold when the reference s
 training. They pin patterns, not numbers; the measured numbers are in the README."""
 import pytest
 
-from core import inside, landscape, lesion
-from core.reference import install
-from core.store import RunStore
-from core.verdict import record_verdict
+from core.analysis import inside, landscape, lesion
+from core.runs.reference import install
+from core.runs.store import RunStore
+from core.runs.verdict import record_verdict
 
 LESION_IMAGES = 500  # the README's measurement; a smaller sample makes plain-56's small margin over chance noisy
 

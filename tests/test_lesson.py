@@ -5,7 +5,7 @@ from dashboard import lesson
 
 
 def summary(rows):
-    from core.probes import gradient_regime
+    from core.engine.probes import gradient_regime
     frame = pd.DataFrame(rows, columns=["model", "init", "depth", "shortcut", "bn", "loss", "grad_w_first", "grad_w_last"])
     frame["ratio_first_last"] = frame.grad_w_first / frame.grad_w_last
     frame["regime"] = [gradient_regime(f, l) for f, l in zip(frame.grad_w_first, frame.grad_w_last)]
@@ -51,8 +51,8 @@ def test_table6_caption_gives_the_110_mean_and_why_1202_differs():
 
 
 def record(shortcut, depth, train_eval_acc, test_acc=None, seed=0, reference=False, status="done", dataset="builtin"):
-    from core.config import RunConfig
-    from core.store import RunRecord
+    from core.engine.config import RunConfig
+    from core.runs.store import RunRecord
     config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, epochs=8, seed=seed, dataset=dataset)
     metrics = {"train_acc": train_eval_acc - 0.05, "train_eval_acc": train_eval_acc,
                "test_acc": train_eval_acc if test_acc is None else test_acc}

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from core.models import (CifarResNet, build_model, count_params, depth_to_n, resnet20, resnet56,
+from core.engine.models import (CifarResNet, build_model, count_params, depth_to_n, resnet20, resnet56,
                          weighted_layers)
-from core.torchvision_models import torchvision_resnet18
+from core.engine.torchvision_models import torchvision_resnet18
 
 # He et al. 2015, Table 6 (millions of parameters), option A.
 PAPER_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}

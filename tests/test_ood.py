@@ -1,11 +1,11 @@
-"""core.ood: a shipped Shapes-10 model flags images unlike its training data, judged against its own test set."""
+"""core.analysis.ood: a shipped Shapes-10 model flags images unlike its training data, judged against its own test set."""
 import pytest
 import torch
 
-from core import ood
-from core.data import load_dataset
-from core.reference import REFERENCE_DIR, SHAPES10_LESSON, install
-from core.store import RunStore
+from core.analysis import ood
+from core.engine.data import load_dataset
+from core.runs.reference import REFERENCE_DIR, SHAPES10_LESSON, install
+from core.runs.store import RunStore
 
 
 @pytest.fixture(scope="module")

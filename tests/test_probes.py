@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.models import resnet20
-from core.probes import LayerProbe, init_grid, probe_at_init, probe_batch, summarize_init
+from core.engine.models import resnet20
+from core.engine.probes import LayerProbe, init_grid, probe_at_init, probe_batch, summarize_init
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_resnets_without_bn_and_kaiming_init_explode_forward(init_summary):
 
 
 def test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not(batch):
-    from core.probes import shattering_table
+    from core.engine.probes import shattering_table
     images = batch[0][:2]
     specs = [dict(depth=d, shortcut=s) for s in ("none", "A") for d in (8, 56)]
     t = shattering_table(specs, images, points=64).set_index(["shortcut", "depth"]).correlation
@@ -80,7 +80,7 @@ def test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not(batch):
 
 def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
     import pandas as pd
-    from core.probes import response_std_note
+    from core.engine.probes import response_std_note
     untrained = {"plain-56": pd.Series([1.0, 0.995, 1.004]), "ResNet-56 (A)": pd.Series([0.999, 1.01])}
     note = response_std_note(untrained)
     assert "every run here" in note and "cannot show" in note and "0.995" in note and "1.010" in note
@@ -94,7 +94,7 @@ def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
 
 
 def test_gradient_regime_reads_the_norms_not_only_the_ratio():
-    from core.probes import gradient_regime
+    from core.engine.probes import gradient_regime
     assert gradient_regime(1.55e4, 1.07e5) == "exploding at every layer"       # ratio 0.145, yet huge norms
     assert gradient_regime(644, 0.625) == "exploding toward the input"
     assert gradient_regime(4e-9, 3e-3) == "vanishing toward the input"

@@ -10,10 +10,10 @@ import threading
 import pytest
 
 from conftest import ROOT, tiny_config
-from core import jobs
-from core.config import RunConfig
-from core.store import FINISHED, RESUMABLE, AlreadyRunning, Claim, Protected, QueueFull, RunStatus, RunStore, StoreError
-from core.train import train
+from core.runs import jobs
+from core.engine.config import RunConfig
+from core.runs.store import FINISHED, RESUMABLE, AlreadyRunning, Claim, Protected, QueueFull, RunStatus, RunStore, StoreError
+from core.engine.train import train
 
 TRAIN_ARGS = ["--depth", "8", "--dataset", "builtin", "--subset", "256", "--test-subset", "200", "--batch-size", "32",
               "--epochs", "2", "--probe-every", "0", "--device", "cpu"]
@@ -187,7 +187,7 @@ def test_two_processes_asking_for_one_config_train_it_once(tmp_path):
 def test_a_kill_after_the_weights_before_done_reruns_to_done_with_metrics(tmp_path):
     root = tmp_path / "store"
     kill_before_done = (
-        "import os, sys; from core.store import RunStore, RunStatus; original = RunStore.set_status\n"
+        "import os, sys; from core.runs.store import RunStore, RunStatus; original = RunStore.set_status\n"
         "def set_status(self, run_id, status, *a, **k):\n"
         "    if status == RunStatus.DONE: os._exit(9)\n"
         "    return original(self, run_id, status, *a, **k)\n"
@@ -258,7 +258,7 @@ def test_a_session_may_queue_only_up_to_its_limit(store):
 
 
 def test_reference_runs_are_protected_from_all_but_the_teacher(store, tmp_path):
-    from core import reference
+    from core.runs import reference
     assert reference.install(store) > 0
     ref = next(r for r in store.list() if r.reference)
     with pytest.raises(Protected):

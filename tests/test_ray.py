@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import ray
 
-from core import jobs, sweep
-from core.config import RunConfig
-from core.ray_jobs import RayBackend
-from core.store import RunStatus, RunStore
+from core.runs import jobs, sweep
+from core.engine.config import RunConfig
+from core.runs.ray_jobs import RayBackend
+from core.runs.store import RunStatus, RunStore
 
 TINY = dict(dataset="builtin", subset=256, test_subset=100, batch_size=32, epochs=2, probe_every=4, device="cpu")
 TIMEOUT = 600  # generous: the machine is shared; no test asserts on time

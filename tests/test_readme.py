@@ -1,7 +1,7 @@
 """The README's measured tables are what `python -m core readme-tables` prints (core/readme.py)."""
 import pytest
 
-from core import readme
+from core.cli import readme
 
 
 def rows(table: str) -> list[str]:

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from core import reference
-from core.store import RunStore
-from core.train import train
+from core.runs import reference
+from core.runs.store import RunStore
+from core.engine.train import train
 
 
 def test_export_then_install_round_trips_history_and_weights(tmp_path):
@@ -96,7 +96,7 @@ def test_shipped_fig6_curves_have_at_least_20_points(shipped):
 
 def test_shipped_runs_show_what_the_readme_and_pages_say(shipped):
     """The measured pattern the README's "Reference runs" text and the pages' sentences rely on."""
-    from core.verdict import record_verdict
+    from core.runs.verdict import record_verdict
     main = lesson_runs(shipped)
     plain = {d: main[("none", d, 0)] for d in (20, 32, 44, 56)}
     resnet = {d: main[("A", d, 0)] for d in (20, 32, 44, 56, 110)}
@@ -116,7 +116,7 @@ def test_shipped_runs_show_what_the_readme_and_pages_say(shipped):
 def test_the_longer_trained_deep_pair_both_learned(shipped):
     """plain-56 and ResNet-56 trained ~8x longer (reference.DEEP_PAIR): both leave chance, so the lesson views
     have a 56-layer pair with something to lose; the ResNet still ends far ahead (the paper's Fig. 6)."""
-    from core.verdict import record_verdict
+    from core.runs.verdict import record_verdict
     pair = {r.config.shortcut: r for r in shipped.list() if r.config.dataset == "builtin" and r.config.depth == 56
             and r.config.subset == reference.DEEP_PAIR["subset"] and r.config.epochs == reference.DEEP_PAIR["epochs"]}
     assert set(pair) == {"none", "A"}
@@ -141,7 +141,7 @@ def test_shipped_cifar10_runs_are_complete_and_judged_on_the_full_test_set(shipp
 
 def test_shipped_cifar10_resnet_20_classifies_cifar10_test_photos(shipped, cifar_dir):
     """The float16 weights, loaded back, give the recorded accuracy on real CIFAR-10 test images."""
-    from core.data import load_dataset, normalize
+    from core.engine.data import load_dataset, normalize
     record = cifar10_shipped(shipped)[("A", 20)]
     ds = load_dataset("cifar10", data_dir=cifar_dir, test_subset=1000, seed=0)
     model = shipped.load_model(record.run_id)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_config
-from core import compare, tables
-from core.config import RunConfig
+from core.analysis import compare, tables
+from core.engine.config import RunConfig
 from dashboard import figures, lesson
 from test_compare import fake_run
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, tiny_config
-from core.store import RunStore, StoreError
-from core.train import train
+from core.runs.store import RunStore, StoreError
+from core.engine.train import train
 
 TRAIN_ARGS = ["--depth", "8", "--dataset", "builtin", "--subset", "512", "--test-subset", "200", "--batch-size", "32",
               "--epochs", "3", "--probe-every", "4", "--device", "cpu"]

@@ -4,10 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import sweep
-from core.config import RunConfig
-from core.jobs import RunState
-from core.store import RunRecord, RunStatus
+from core.runs import sweep
+from core.engine.config import RunConfig
+from core.runs.jobs import RunState
+from core.runs.store import RunRecord, RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
 

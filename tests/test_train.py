@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from core.config import RunConfig
-from core.train import learning_rates, lr_at, train
+from core.engine.config import RunConfig
+from core.engine.train import learning_rates, lr_at, train
 
 
 def test_training_stores_config_history_metrics_and_weights(store):
@@ -34,7 +34,7 @@ def test_a_stored_config_answers_from_the_store(store):
 
 
 def test_same_config_and_seed_give_the_same_first_epoch_losses(tmp_path):
-    from core.store import RunStore
+    from core.runs.store import RunStore
     losses = []
     for name in ("a", "b"):
         s = RunStore(tmp_path / name)
@@ -54,7 +54,7 @@ def test_a_diverging_run_ends_as_diverged_with_a_message(store):
 
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(tmp_path):
-    from core.store import RunStore
+    from core.runs.store import RunStore
     config = tiny_config(epochs=3)
     straight = RunStore(tmp_path / "straight")
     expected = train(config, straight).record
@@ -98,7 +98,7 @@ def test_cifar10_paper_recipe_learns(store, cifar_dir):
 
 
 def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
-    from core.store import RunStore
+    from core.runs.store import RunStore
     eager, compiled = RunStore(tmp_path / "eager"), RunStore(tmp_path / "compiled")
     config = tiny_config(probe_every=3)
     a = train(config, eager).record
@@ -115,7 +115,7 @@ def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
 
 def test_training_error_in_eval_mode_and_test_points_during_training(store):
     """The paper's curves: eval-mode training error at epoch ends, and >= 20 test points for a short run."""
-    from core.train import TEST_EVAL_POINTS
+    from core.engine.train import TEST_EVAL_POINTS
     rec = train(tiny_config(epochs=5, probe_every=0), store).record  # 4 steps an epoch, 20 steps in all
     h = store.history(rec.run_id)
     assert h.epochs.train_eval_acc.between(0, 1).all() and h.epochs.train_eval_loss.notna().all()
@@ -129,7 +129,7 @@ def test_training_error_in_eval_mode_and_test_points_during_training(store):
 
 def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
     import sqlite3
-    from core.store import RunStore
+    from core.runs.store import RunStore
     root = tmp_path / "old"
     root.mkdir()
     with sqlite3.connect(root / "runs.sqlite") as db:
@@ -144,14 +144,14 @@ def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
 
 
 def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_native_bf16(monkeypatch, store):
-    import core.train
+    import core.engine.train
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     auto = tiny_config()
-    assert core.train.uses_bf16(auto, cuda) and not core.train.uses_bf16(dataclasses.replace(auto, precision="fp32"), cuda)
-    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: False)
-    assert not core.train.uses_bf16(auto, cpu) and core.train.uses_bf16(dataclasses.replace(auto, precision="bf16"), cpu)
-    monkeypatch.setattr(core.train, "cpu_has_native_bf16", lambda: True)
-    assert core.train.uses_bf16(auto, cpu)
+    assert core.engine.train.uses_bf16(auto, cuda) and not core.engine.train.uses_bf16(dataclasses.replace(auto, precision="fp32"), cuda)
+    monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: False)
+    assert not core.engine.train.uses_bf16(auto, cpu) and core.engine.train.uses_bf16(dataclasses.replace(auto, precision="bf16"), cpu)
+    monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: True)
+    assert core.engine.train.uses_bf16(auto, cpu)
     # The run records what it trained in, and the convolutions really run in bf16.
     seen = []
     handle = torch.nn.modules.module.register_module_forward_hook(

@@ -5,10 +5,10 @@ import math
 import pandas as pd
 import pytest
 
-from core.config import ConfigError, RunConfig
-from core.jobs import RunState
-from core.store import RunRecord, RunStatus
-from core.train import lr_at
+from core.engine.config import ConfigError, RunConfig
+from core.runs.jobs import RunState
+from core.runs.store import RunRecord, RunStatus
+from core.engine.train import lr_at
 from dashboard import training as T
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import tiny_config
-from core.verdict import chance_margin, chance_verdict, record_verdict
+from core.runs.verdict import chance_margin, chance_verdict, record_verdict
 
 
 def test_a_run_at_chance_is_flagged_and_one_that_learned_is_not():
@@ -24,7 +24,7 @@ def test_the_margin_grows_with_fewer_test_images():
 
 
 def _finish(store, config, test_acc, status="done"):
-    from core.models import build_model
+    from core.engine.models import build_model
     store.claim(config)
     store.set_info(config.run_id, {"classes": list("abcdefghij"), "n_test": 1000})
     store.save_weights(config.run_id, build_model(depth=config.depth))  # a finished run has its weights
@@ -52,8 +52,8 @@ def test_cli_list_and_show_carry_the_flag(store):
 
 
 def test_steps_warning_before_start():
-    from core.config import RunConfig
-    from core.verdict import steps_warning
+    from core.engine.config import RunConfig
+    from core.runs.verdict import steps_warning
     paper_deep = RunConfig(depth=56, shortcut="A", subset=2000, epochs=3)            # 15 steps an epoch: 45
     assert "SGD at lr 0.1" in steps_warning(paper_deep, 2000) and "312 steps" in steps_warning(paper_deep, 2000)
     assert steps_warning(RunConfig(depth=56, epochs=100, subset=20000), 20000) is None  # 15,600 steps

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .data import balanced_subset, load_dataset, normalize
-from .store import RunRecord
+from ..engine.data import balanced_subset, load_dataset, normalize
+from ..runs.store import RunRecord
 
 
 def normalisation(record: RunRecord, dataset=None) -> tuple[tuple, tuple]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .config import RECIPE_NAMES, RunConfig
-from .models import TORCHVISION_MODEL
+from ..engine.config import RECIPE_NAMES, RunConfig
+from ..engine.models import TORCHVISION_MODEL
 from .store import RunRecord
 from .verdict import record_verdict
 

@@ -21,7 +21,7 @@ from .config import WARMUP_FACTOR, RunConfig
 from .data import augment, load_dataset, normalize
 from .models import build_model, count_params
 from .probes import LayerProbe
-from .store import Claim, RunRecord, RunStatus, RunStore
+from ..runs.store import Claim, RunRecord, RunStatus, RunStore
 
 EVAL_BATCH = 1000
 # Training error as the paper plots it: the network in eval mode on a fixed training subset at each epoch's end

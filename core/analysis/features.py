@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from .inputs import cpu_threads
 from .lesion import residual_blocks
-from .probes import response_modules
+from ..engine.probes import response_modules
 
 PARTS = ("F(x)", "x (shortcut)", "F(x) + x", "output")
 

@@ -15,8 +15,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import RunConfig
-from .paper import TABLE6_TEST_ERROR as PAPER_TEST_ERROR
+from ..engine.config import RunConfig
+from ..analysis.paper import TABLE6_TEST_ERROR as PAPER_TEST_ERROR
 
 PAPER_EPOCHS, FAST_EPOCHS = 164, 40
 PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
@@ -76,8 +76,8 @@ def write_outputs(records, histories, out: Path, wall_seconds: float) -> dict:
 
 
 def cmd_reproduce(args) -> None:
-    from .store import RunStatus, RunStore, StoreError
-    from .sweep import run_for_command
+    from ..runs.store import RunStatus, RunStore, StoreError
+    from ..runs.sweep import run_for_command
     store = RunStore(args.store)
     epochs = args.epochs or (FAST_EPOCHS if args.fast else PAPER_EPOCHS)
     configs = reproduction_configs(args.dataset, epochs, args.subset, tuple(args.plain), tuple(args.resnet), args.device,
@@ -96,8 +96,8 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_reference(args) -> None:
-    from .reference import REFERENCE_DIR, build, install, preset
-    from .store import RunStore
+    from ..runs.reference import REFERENCE_DIR, build, install, preset
+    from ..runs.store import RunStore
     store = RunStore(args.store)
     if args.action == "install":
         added = install(store)

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 
-from .data import normalize
+from ..engine.data import normalize
 
 METHODS = ("Integrated Gradients", "Saliency", "Grad-CAM", "Occlusion")
 METHOD_NOTES = {

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig
+from ..engine.config import RunConfig
 from .store import EPOCH_COLUMNS, EVAL_COLUMNS, RunStatus, RunStore, atomic_write
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference"
 
 
 # The shipped Shapes-10 set's recipe, found on a 2-core CPU (README, "Finding a recipe"): the Train page's

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .config import RunConfig
+from ..engine.config import RunConfig
 from .store import LIVE, RESUMABLE, RunRecord, RunStatus, RunStore, StoreError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS_ENV = "RESNET_LAB_WORKERS"
 RAY_ENV = "RESNET_LAB_RAY_ADDRESS"
 WORKER_IDLE_EXIT_S = 60   # a worker with nothing to do for this long leaves; the next request starts one again

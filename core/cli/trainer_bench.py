@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .config import RunConfig
-from .data import load_dataset
-from .models import build_model
-from .paper import TABLE6_TEST_ERROR
-from .store import RunStore
-from .train import resolve_device, train, uses_bf16
+from ..engine.config import RunConfig
+from ..engine.data import load_dataset
+from ..engine.models import build_model
+from ..analysis.paper import TABLE6_TEST_ERROR
+from ..runs.store import RunStore
+from ..engine.train import resolve_device, train, uses_bf16
 
 WARMUP_STEPS = 5
 

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 PROBE_BATCH = 128
 SHATTER_DEPTHS = (8, 20, 32, 56, 110)
 
@@ -21,7 +21,7 @@ def _g(x: float) -> str:
 
 def probe_init_table(depths=(20, 56, 110)) -> str:
     """`python -m core probe-init` (one batch of 128 Shapes-10 test images): first/last conv ‖∂L/∂W‖ and the regime."""
-    from .probes import init_grid, probe_at_init, probe_batch, summarize_init
+    from ..engine.probes import init_grid, probe_at_init, probe_batch, summarize_init
     images, labels, _ = probe_batch("builtin", PROBE_BATCH)
     summary = summarize_init(probe_at_init(init_grid(tuple(depths)), images, labels))
     lines = ["| model | init | loss | ‖∂L/∂W‖ first conv | ‖∂L/∂W‖ last conv | first / last | regime |",
@@ -35,7 +35,7 @@ def probe_init_table(depths=(20, 56, 110)) -> str:
 
 def shattering_markdown(depths=SHATTER_DEPTHS) -> str:
     """`python -m core probe-init --shattering` over ``depths``: neighbouring input-gradient correlation."""
-    from .probes import probe_batch, shattering_table
+    from ..engine.probes import probe_batch, shattering_table
     images, _, _ = probe_batch("builtin", PROBE_BATCH)
     table = shattering_table([dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths], images[:2])
     by = table.set_index(["shortcut", "depth"]).correlation
@@ -48,16 +48,16 @@ def shipped_table(store=None, dataset: str = "builtin") -> str:
     """The shipped reference runs of ``dataset`` (installed into a temporary store): final errors, mean ± std over seeds."""
     import tempfile
 
-    from .compare import depth_table, group_runs
-    from .reference import REFERENCE_DIR, install
-    from .store import RunStore
+    from ..analysis.compare import depth_table, group_runs
+    from ..runs.reference import REFERENCE_DIR, install
+    from ..runs.store import RunStore
     if store is None:
         store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
         install(store, REFERENCE_DIR)
     records = [r for r in store.list() if r.reference and r.config.dataset == dataset]
     lines = ["| run | seeds | training error, eval mode (%) | test error (%) | flag |", "|---|---|---|---|---|"]
     order = {"none": 0, "A": 1, "B": 2, "concat": 3}
-    from .reference import SHAPES10_LESSON as lesson
+    from ..runs.reference import SHAPES10_LESSON as lesson
     main_first = lambda g: (g.config.schedule, g.config.batch_size, g.config.subset) != (lesson["schedule"], lesson["batch_size"], lesson["subset"])  # noqa: E731
     for group in sorted(group_runs(records), key=lambda g: (main_first(g), g.config.schedule or "", g.config.subset or 0,
                                                             order[g.config.shortcut], g.config.depth)):

@@ -34,11 +34,11 @@ import threading
 import time
 from pathlib import Path
 
-from .config import RunConfig
+from ..engine.config import RunConfig
 from .jobs import RAY_ENV, RunState, StoreQueue
 from .store import Claim, RunRecord, RunStatus, RunStore, StoreError
 
-CORE_DIR = Path(__file__).resolve().parent
+CORE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_GPU_SHARE = 0.25   # a run's GPU share when its config leaves num_gpus unset (small CIFAR nets: 4 a GPU)
 MAX_RETRIES = 3            # Ray re-runs a task whose worker died this many times
 TICK_S = 0.25              # the owner drains events this often (the history a page reads is this fresh)
@@ -288,7 +288,7 @@ def train_task(config: dict, hub, data_dir: str | None) -> str:
     """One run on a Ray worker (the body of the remote task): ``core.train.train`` into a RemoteStore."""
     import ray
 
-    from .train import train
+    from ..engine.train import train
     c = RunConfig.from_dict(config)
     run_id = c.run_id
     start = ray.get(hub.start.remote(run_id, os.getpid(), socket.gethostname()))

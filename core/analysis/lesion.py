@@ -28,8 +28,8 @@ import torch
 import torch.nn as nn
 
 from .inputs import atomic_write_json, cpu_threads, fast_copy
-from .models import BasicBlock, CifarResNet, PadShortcut
-from .verdict import chance_margin
+from ..engine.models import BasicBlock, CifarResNet, PadShortcut
+from ..runs.verdict import chance_margin
 
 # What a deleted block is replaced by, per shortcut kind, in words for the pages and the CLI.
 LESION_RULES = {

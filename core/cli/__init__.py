@@ -11,12 +11,12 @@ import math
 import os
 import sys
 
-from .config import ARCHS, DATASET_NAMES, DEVICES, PRECISIONS, RECIPES, SCHEDULES, ConfigError, RunConfig
-from .models import SHORTCUTS, build_model, count_params, weighted_layers
-from .paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
+from ..engine.config import ARCHS, DATASET_NAMES, DEVICES, PRECISIONS, RECIPES, SCHEDULES, ConfigError, RunConfig
+from ..engine.models import SHORTCUTS, build_model, count_params, weighted_layers
+from ..analysis.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from .progress import ProgressBar
-from .store import AlreadyRunning, RunStore, StoreError
-from .verdict import record_verdict
+from ..runs.store import AlreadyRunning, RunStore, StoreError
+from ..runs.verdict import record_verdict
 
 
 class CliError(Exception):
@@ -71,7 +71,7 @@ def add_store_args(p: argparse.ArgumentParser) -> None:
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
     """The Runs page's filters: any listed value matches within one, all given filters must match."""
-    from .catalog import FAMILY_ALIASES
+    from ..runs.catalog import FAMILY_ALIASES
     p.add_argument("--dataset", dest="datasets", nargs="+", choices=DATASET_NAMES, metavar="DATASET",
                    help=f"only runs on these data sets ({', '.join(DATASET_NAMES)})")
     p.add_argument("--family", dest="families", nargs="+", type=_family, metavar="FAMILY",
@@ -82,7 +82,7 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
 
 
 def _family(text: str) -> str:
-    from .catalog import parse_family
+    from ..runs.catalog import parse_family
     try:
         return parse_family(text)
     except ValueError as e:  # argparse shows an ArgumentTypeError's own message
@@ -90,7 +90,7 @@ def _family(text: str) -> str:
 
 
 def run_filter(args):
-    from .catalog import RunFilter
+    from ..runs.catalog import RunFilter
     return RunFilter(args.datasets, args.families, args.depths, args.recipes, args.tags)
 
 
@@ -177,14 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    from . import bench, worker  # noqa: E402  (kept beside their implementations)
-    bench.add_parser(sub)
+    from . import trainer_bench  # noqa: E402  (kept beside their implementations)
+    from ..runs import worker  # noqa: E402  (kept beside their implementations)
+    trainer_bench.add_parser(sub)
     worker.add_parser(sub)
-    from . import readme, reproduce, sweep
+    from . import readme, reproduce
+    from ..runs import sweep
     reproduce.add_parsers(sub)
     sweep.add_parser(sub)
     readme.add_parser(sub)
-    from . import inside
+    from ..analysis import inside
     inside.add_parsers(sub)
     return parser
 
@@ -230,8 +232,8 @@ def cmd_describe(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from . import jobs
-    from .train import TrainResult, train
+    from ..runs import jobs
+    from ..engine.train import TrainResult, train
     config = config_from_args(args)
     store = RunStore(args.store)
     bar = ProgressBar(config.label)
@@ -267,8 +269,8 @@ def summary(record) -> dict:
 
 
 def cmd_list(args) -> None:
-    from .catalog import dataset_title
-    from .reference import install_once
+    from ..runs.catalog import dataset_title
+    from ..runs.reference import install_once
     store = RunStore(args.store)
     installed = 0
     if args.shipped:
@@ -293,7 +295,7 @@ def cmd_list(args) -> None:
 
 
 def cmd_export_lesson(args) -> None:
-    from .archive import export_lesson
+    from ..runs.archive import export_lesson
     store = RunStore(args.store)
     chosen = run_filter(args)
     records = chosen.apply(store.scan().records)
@@ -309,7 +311,7 @@ def cmd_export_lesson(args) -> None:
 
 
 def cmd_import_lesson(args) -> None:
-    from .archive import import_lesson
+    from ..runs.archive import import_lesson
     result = import_lesson(RunStore(args.store), args.file, overwrite=args.overwrite, teacher=args.teacher)
     lines = [f"{args.file}: {result.text()}"]
     lines += [f"  {how:<9}{run_id}  {result.labels.get(run_id, '')}" for how, ids in
@@ -318,7 +320,7 @@ def cmd_import_lesson(args) -> None:
 
 
 def cmd_queue(args) -> None:
-    from . import jobs
+    from ..runs import jobs
     states = jobs.active(RunStore(args.store))
     rows = [{"run_id": s.run_id, "status": str(s.status), "place": s.place, "label": s.record.label,
              "requester": s.record.requester} for s in states]
@@ -328,7 +330,7 @@ def cmd_queue(args) -> None:
 
 
 def cmd_cancel(args) -> None:
-    from . import jobs
+    from ..runs import jobs
     store = RunStore(args.store)
     record = find_run(store, args.run)
     if not jobs.cancel(store, record.run_id):
@@ -362,7 +364,7 @@ def cmd_export(args) -> None:
 
 
 def cmd_probe_init(args) -> None:
-    from .probes import init_grid, probe_at_init, probe_batch, shattering_table, summarize_init
+    from ..engine.probes import init_grid, probe_at_init, probe_batch, shattering_table, summarize_init
     for d in args.depths:
         RunConfig(depth=d)  # validates
     images, labels, title = probe_batch(args.dataset, args.batch, data_dir=args.data_dir)
@@ -407,7 +409,7 @@ def run(argv=None) -> None:
             print(json.dumps({"error": str(e), "usage": e.usage.strip()}))
         print(f"{e.usage.rstrip()}\n{e.prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
-    from .data import DataUnavailable
+    from ..engine.data import DataUnavailable
     handler = COMMANDS.get(args.command) or args.handler
     try:
         handler(args)

@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from .config import ConfigError, RunConfig
+from ..engine.config import ConfigError, RunConfig
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -842,7 +842,7 @@ class RunStore:
 
     def load_model(self, run_id: str, device: str = "cpu") -> torch.nn.Module:
         """The trained network of a completed run, in eval mode."""
-        from .models import build_model
+        from ..engine.models import build_model
         record = self.get(run_id)
         if record is None:
             raise StoreError(f"no run {run_id!r} in {self.root}")

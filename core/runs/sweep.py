@@ -16,7 +16,7 @@ import time
 from typing import Callable, Iterable
 
 from . import jobs
-from .config import RunConfig
+from ..engine.config import RunConfig
 from .jobs import RunState
 from .store import FINISHED, RunStatus, RunStore, StoreError
 
@@ -150,8 +150,8 @@ def cmd_sweep(args) -> None:
 
 
 def add_parser(sub) -> None:
-    from .config import DATASET_NAMES, DEVICES, RECIPES
-    from .models import SHORTCUTS
+    from ..engine.config import DATASET_NAMES, DEVICES, RECIPES
+    from ..engine.models import SHORTCUTS
     p = sub.add_parser("sweep", help="train a grid of networks and seeds as jobs (here, or on a Ray cluster with --ray)")
     p.add_argument("--depths", type=int, nargs="+", default=[20, 32, 44, 56], help="6n+2 depths (default: Fig. 6's 20 32 44 56)")
     p.add_argument("--shortcuts", nargs="+", choices=SHORTCUTS, default=["none", "A"], help="none: plain nets; A: ResNets")

@@ -14,8 +14,8 @@ from . import landscape, lesion
 from .compare import setup_key
 from .features import inspect, parts_sentence
 from .inputs import test_images, train_batch
-from .store import RunRecord, RunStore, StoreError
-from .verdict import record_verdict
+from ..runs.store import RunRecord, RunStore, StoreError
+from ..runs.verdict import record_verdict
 
 LESION_SHORTCUTS = tuple(lesion.LESION_RULES)
 
@@ -106,7 +106,7 @@ def matched_pair(records: list[RunRecord], depth: int | None = 56, learned_first
 # ------------------------------------------------------------------------------------------ CLI
 
 def add_parsers(sub) -> None:
-    from .cli import add_store_args
+    from ..cli import add_store_args
 
     p = sub.add_parser("lesion", help="delete residual blocks at test time and measure test error (Veit et al. 2016)")
     p.add_argument("run", help="run id (a unique prefix will do)")
@@ -153,7 +153,7 @@ def _load() -> float | None:
 
 
 def _bar(label: str):
-    from .progress import ProgressBar
+    from ..cli.progress import ProgressBar
     return ProgressBar(label)
 
 
@@ -170,7 +170,7 @@ def _timed(label: str, work):
 
 
 def cmd_lesion(args) -> None:
-    from .cli import emit, find_run
+    from ..cli import emit, find_run
     for name in ("images", "draws"):
         _positive(name, getattr(args, name))
     _positive("k-images", args.k_images, allow_zero=True)
@@ -196,7 +196,7 @@ def cmd_lesion(args) -> None:
 
 
 def cmd_landscape(args) -> None:
-    from .cli import emit, find_run
+    from ..cli import emit, find_run
     store = RunStore(args.store)
     record = find_run(store, args.run)
     landscape.check_request(args.grid, args.span, args.batch)
@@ -220,7 +220,7 @@ def cmd_landscape(args) -> None:
 
 
 def cmd_features(args) -> None:
-    from .cli import emit, find_run
+    from ..cli import emit, find_run
     from .features import strongest_channels
     store = RunStore(args.store)
     record = find_run(store, args.run)

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import RECIPE_NAMES, SAME_TRAINING, RunConfig
-from .store import RunRecord, RunStore
+from ..engine.config import RECIPE_NAMES, SAME_TRAINING, RunConfig
+from ..runs.store import RunRecord, RunStore
 
 from .paper import SOURCE as PAPER_SOURCE
 from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_TEST_ERROR
 from .tables import DEFAULT_DIGITS, PERCENT_DIGITS, csv_text
-from .verdict import record_verdict
+from ..runs.verdict import record_verdict
 
 # The depths this lab trains (1202 is out of a classroom's reach).
 PAPER_TEST_ERROR = {d: e for d, e in TABLE6_TEST_ERROR.items() if d <= 110}

@@ -30,7 +30,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
-from .config import ConfigError, RunConfig
+from ..engine.config import ConfigError, RunConfig
 from .store import FINISHED, HISTORY_TABLES, PORTABLE_COLUMNS, RunRecord, RunStatus, RunStore, StoreError, atomic_write, check_run_id
 
 FORMAT, VERSION = "resnet-lab-lesson", 1
@@ -241,7 +241,7 @@ def _check_run(entry, member, refuse, seen: set) -> _Run:
 
 def _check_weights(config: RunConfig, blob: bytes, run_id: str, refuse) -> None:
     """The weights must load into the network the config builds, every tensor named and shaped as it expects."""
-    from .models import build_model
+    from ..engine.models import build_model
     try:
         state = load_safetensors(blob)
     except (SafetensorError, ValueError, RuntimeError) as e:

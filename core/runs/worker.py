@@ -21,7 +21,7 @@ def serve(store_root: str | None, idle_exit_s: float | None = None, poll_s: floa
     """Train queued runs until the queue has been empty for ``idle_exit_s`` seconds (never, if None); returns runs trained."""
     import torch  # noqa: F401  (the heavy import, once per worker)
 
-    from .train import train
+    from ..engine.train import train
     signal.signal(signal.SIGTERM, _interrupt)
     store = RunStore(store_root)
     store.add_worker(os.getpid())

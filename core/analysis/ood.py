@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import normalize
+from ..engine.data import normalize
 
 K_NEAREST = 10
 QUANTILE = 0.95   # flagged beyond what this share of the model's own test images get
