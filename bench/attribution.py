@@ -10,6 +10,7 @@ and as a multiple of that baseline (Integrated Gradients does ``IG_STEPS`` of th
 page's interactive budget of ``BUDGET_S`` beside it. Results go to bench/results/attribution-*.json.
 Speed is measured here, never asserted in a test: a loaded machine is slower, not wrong.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -54,25 +55,44 @@ def measure(depths=(20,), repeats: int = 5, methods=attribution.METHODS, log=pri
     for depth in depths:
         torch.manual_seed(0)
         model = build_model("cifar", depth, "A").eval()
-        base = timed(lambda: gradient_pass(model, image), repeats)
-        row = {"model": f"ResNet-{depth} (A)", "baseline_forward_backward_s": {"best": min(base), "median": statistics.median(base)},
-               "methods": {}}
+        base = timed(lambda model=model: gradient_pass(model, image), repeats)
+        row = {
+            "model": f"ResNet-{depth} (A)",
+            "baseline_forward_backward_s": {"best": min(base), "median": statistics.median(base)},
+            "methods": {},
+        }
         for method in methods:
-            t = timed(lambda: attribution.attribute(model, image, MEAN, STD, method, 3), repeats)
-            row["methods"][method] = {"best_s": min(t), "median_s": statistics.median(t), "all_s": t,
-                                      "x_baseline": statistics.median(t) / statistics.median(base),
-                                      "within_budget": statistics.median(t) <= BUDGET_S}
-            log(f"{row['model']} {method}: median {statistics.median(t):.3f} s "
-                f"({row['methods'][method]['x_baseline']:.1f}x one gradient pass of {statistics.median(base) * 1000:.1f} ms)")
+            t = timed(
+                lambda model=model, method=method: attribution.attribute(model, image, MEAN, STD, method, 3), repeats
+            )
+            row["methods"][method] = {
+                "best_s": min(t),
+                "median_s": statistics.median(t),
+                "all_s": t,
+                "x_baseline": statistics.median(t) / statistics.median(base),
+                "within_budget": statistics.median(t) <= BUDGET_S,
+            }
+            log(
+                f"{row['model']} {method}: median {statistics.median(t):.3f} s "
+                f"({row['methods'][method]['x_baseline']:.1f}x one gradient pass of "
+                f"{statistics.median(base) * 1000:.1f} ms)"
+            )
         results.append(row)
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "device": f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                      f"{torch.get_num_threads()} torch threads",
-            "load_average_1min": os.getloadavg()[0],
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
-            "setup": {"image": "one random 32x32 uint8 image", "repeats": repeats, "ig_steps": attribution.IG_STEPS,
-                      "budget_s": BUDGET_S, "baseline": "one forward + backward pass of the same network on the image"},
-            "results": results}
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "device": f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads",
+        "load_average_1min": os.getloadavg()[0],
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "setup": {
+            "image": "one random 32x32 uint8 image",
+            "repeats": repeats,
+            "ig_steps": attribution.IG_STEPS,
+            "budget_s": BUDGET_S,
+            "baseline": "one forward + backward pass of the same network on the image",
+        },
+        "results": results,
+    }
 
 
 def main(argv=None) -> None:
@@ -87,7 +107,7 @@ def main(argv=None) -> None:
     report = measure(tuple(args.depths), args.repeats, log=lambda m: print(m, file=sys.stderr))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"attribution-cpu-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.json"
+    path = out / f"attribution-cpu-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps({**report, "path": str(path)}))
 

@@ -19,6 +19,7 @@ For each class size it starts its own server on localhost with a temporary store
 The generator's own CPU share is reported beside the server's. Results go to bench/results/load-*.json.
 No test asserts on these numbers: it is a measurement, with its baseline (solo, idle) taken in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,13 +37,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]  # run as `python -m bench.load` from here: `core` is importable
-
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from core.engine.config import RunConfig
+
+REPO = Path(__file__).resolve().parents[1]  # run as `python -m bench.load` from here: `core` is importable
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # The Train page's run for 2,000 images (its probes: every step, as the page records ~60 probes a run).
@@ -123,7 +124,8 @@ class Student:
                     self.texts.append(element.progress.text)
             elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in self.timers:
                 self.timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
-                    self._every(msg.auto_rerun.interval, msg.auto_rerun.fragment_id))
+                    self._every(msg.auto_rerun.interval, msg.auto_rerun.fragment_id)
+                )
             elif kind == "stop_auto_rerun" or (kind == "new_session" and not msg.metadata.run.fragment_ids):
                 for task in self.timers.values():  # a full run: the fragments it draws ask again
                     task.cancel()
@@ -149,12 +151,32 @@ async def render_time(url: str, page: str, query: str = "", timeout: float = 300
 class Server:
     def __init__(self, home: Path, workers: int = 1):
         self.home, self.port = home, free_port()
-        env = {**os.environ, "RESNET_LAB_HOME": str(home), "RESNET_LAB_WORKERS": str(workers),
-               "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+        env = {
+            **os.environ,
+            "RESNET_LAB_HOME": str(home),
+            "RESNET_LAB_WORKERS": str(workers),
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        }
         self.log = open(home / "streamlit.log", "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port",
-                                         str(self.port), "--server.address", "localhost", "--server.headless", "true"],
-                                        cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard/Home.py",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "localhost",
+                "--server.headless",
+                "true",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.http = f"http://localhost:{self.port}"
         self.ws = f"ws://localhost:{self.port}/_stcore/stream"
         deadline = time.time() + 120
@@ -181,10 +203,12 @@ class Server:
 
 
 async def wait_done(store, run_id: str, timeout: float = 900) -> None:
+    from core.runs import lifecycle
+
     deadline = time.time() + timeout
     while time.time() < deadline:
         record = store.get(run_id)
-        if record is not None and record.status not in ("queued", "running"):
+        if record is not None and not lifecycle.is_live(record):
             return
         await asyncio.sleep(0.5)  # Ctrl-C stops the measurement here too
     raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
@@ -192,11 +216,13 @@ async def wait_done(store, run_id: str, timeout: float = 900) -> None:
 
 async def measure(n: int, window_s: float, log) -> dict:
     from core.runs import jobs
+    from core.runs.backends import LocalWorkers
     from core.runs.store import RunStore
+
     home = Path(tempfile.mkdtemp(prefix="resnet-lab-load-"))
     server = Server(home)
     store = RunStore(home)
-    backend = jobs.LocalWorkers(workers=1)
+    backend = LocalWorkers(workers=1)
     try:
         # -- baselines on the idle server: a warm-up page, then the solo run and the idle page render.
         await render_time(server.ws, "Train")
@@ -208,7 +234,10 @@ async def measure(n: int, window_s: float, log) -> dict:
         cpu0, t0 = server.cpu(), time.perf_counter()
         await asyncio.sleep(window_s / 3)
         idle_cpu = (server.cpu() - cpu0) / (time.perf_counter() - t0)
-        log(f"[{n}] solo {solo.seconds:.1f} s, idle render {statistics.median(idle_renders):.2f} s, idle server CPU {idle_cpu:.1%}")
+        log(
+            f"[{n}] solo {solo.seconds:.1f} s, idle render {statistics.median(idle_renders):.2f} s, idle "
+            f"server CPU {idle_cpu:.1%}"
+        )
 
         # -- N students, N different runs (and the first asked for twice).
         configs = [RunConfig(**RUN, seed=k) for k in range(n)]
@@ -249,18 +278,27 @@ async def measure(n: int, window_s: float, log) -> dict:
         trained = re.findall(r"training ([0-9a-f]{12})", (home / "worker.log").read_text())
         twice = sorted({r for r in trained if trained.count(r) > 1})
         result = {
-            "students": n, "cores": os.cpu_count(), "run": {**RUN, "recipe": "paper"},
-            "solo_training_s": round(solo.seconds, 2), "first_run_training_s": round(first.seconds, 2),
+            "students": n,
+            "cores": os.cpu_count(),
+            "run": {**RUN, "recipe": "paper"},
+            "solo_training_s": round(solo.seconds, 2),
+            "first_run_training_s": round(first.seconds, 2),
             "first_run_speed_vs_solo": round(solo.seconds / first.seconds, 3) if first.seconds else None,
             "idle_render_s": round(statistics.median(idle_renders), 2),
-            "loaded_render_s": round(statistics.median(loaded_renders), 2), "loaded_renders": len(loaded_renders),
+            "loaded_render_s": round(statistics.median(loaded_renders), 2),
+            "loaded_renders": len(loaded_renders),
             "render_ratio": round(statistics.median(loaded_renders) / statistics.median(idle_renders), 2),
-            "pages_rendered": rendered, "pages_rendered_s": round(connected_s, 1),
-            "server_cpu_idle": round(idle_cpu, 3), "server_cpu_watching": round(server_cpu, 3),
+            "pages_rendered": rendered,
+            "pages_rendered_s": round(connected_s, 1),
+            "server_cpu_idle": round(idle_cpu, 3),
+            "server_cpu_watching": round(server_cpu, 3),
             "server_cpu_per_student": round(max(0.0, server_cpu - idle_cpu) / n, 4),
-            "generator_cpu_watching": round(gen_cpu, 3), "generator_cpu_overall": round(gen_total, 3),
-            "fragment_reruns": fragment_runs, "window_s": round(elapsed, 1),
-            "queue_places_shown": places, "configs_trained_twice": len(twice),
+            "generator_cpu_watching": round(gen_cpu, 3),
+            "generator_cpu_overall": round(gen_total, 3),
+            "fragment_reruns": fragment_runs,
+            "window_s": round(elapsed, 1),
+            "queue_places_shown": places,
+            "configs_trained_twice": len(twice),
             "first_run_status": str(first.status),
         }
         log(json.dumps(result))
@@ -289,7 +327,12 @@ def main(argv=None) -> None:
     results = []
     for n in args.students:  # the file is rewritten after each class size, so a long series keeps what it measured
         results.append(asyncio.run(measure(n, args.window, lambda s: print(s, file=sys.stderr, flush=True))))
-        report = {"machine": os.uname().nodename, "cores": os.cpu_count(), "load_average": os.getloadavg(), "results": results}
+        report = {
+            "machine": os.uname().nodename,
+            "cores": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "results": results,
+        }
         path.write_text(json.dumps(report, indent=2) + "\n")
     print(path)
 

@@ -3,6 +3,7 @@
 Start it from the repository root:  streamlit run dashboard/Home.py
 The page scripts live in the top-level pages/ directory; st.navigation below wires them up.
 """
+
 import sys
 from pathlib import Path
 
@@ -18,28 +19,42 @@ import streamlit as st  # noqa: E402
 from dashboard.keys import PROJECTOR  # noqa: E402
 
 # A link that opens in projector mode (a teacher's slide) starts with the sidebar folded: the room sees the page.
-st.set_page_config(page_title="ResNet Lab", page_icon=":material/layers:", layout="wide",
-                   initial_sidebar_state="collapsed" if st.query_params.get(PROJECTOR, "").lower() == "true" else "auto")
+st.set_page_config(
+    page_title="ResNet Lab",
+    page_icon=":material/layers:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if st.query_params.get(PROJECTOR, "").lower() == "true" else "auto",
+)
 
 # On a first start, loading PyTorch and installing the shipped runs take seconds: a tab opened then says so
 # instead of staying blank (the spinner shows only if this takes longer than half a second, so not on reruns).
 with st.spinner("Preparing the shipped reference runs… (the lab's first start takes a few seconds)"):
     import pandas as pd  # noqa: E402
+
     from dashboard import common, figures, lesson  # noqa: E402
+
     common.prepare_store()
 
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).
-PAGE_FILES = [("Train", ":material/model_training:", "1_Train.py"), ("Gradients", ":material/insights:", "2_Gradients.py"),
-              ("Compare", ":material/compare_arrows:", "3_Compare.py"), ("Classify", ":material/image_search:", "4_Classify.py"),
-              ("Lesion", ":material/content_cut:", "5_Lesion.py"), ("Landscape", ":material/landscape:", "6_Landscape.py"),
-              ("Layers", ":material/layers:", "7_Layers.py"), ("Runs", ":material/folder_managed:", "8_Runs.py")]
+PAGE_FILES = [
+    ("Train", ":material/model_training:", "1_Train.py"),
+    ("Gradients", ":material/insights:", "2_Gradients.py"),
+    ("Compare", ":material/compare_arrows:", "3_Compare.py"),
+    ("Classify", ":material/image_search:", "4_Classify.py"),
+    ("Lesion", ":material/content_cut:", "5_Lesion.py"),
+    ("Landscape", ":material/landscape:", "6_Landscape.py"),
+    ("Layers", ":material/layers:", "7_Layers.py"),
+    ("Runs", ":material/folder_managed:", "8_Runs.py"),
+]
 
 
 def home() -> None:
     store = common.get_store()
     st.title("ResNet Lab")
-    st.markdown("#### Why can a residual network be 110 layers deep when a plain network of the same depth trains worse?")
+    st.markdown(
+        "#### Why can a residual network be 110 layers deep when a plain network of the same depth trains worse?"
+    )
 
     left, right = st.columns([1, 1.15], gap="large")
     with left:
@@ -56,10 +71,12 @@ def home() -> None:
             "only needs *F* ≈ 0. Measured, deeper ResNets did train and test better up to 110 layers, though not "
             "without limit: ResNet-1202 tests worse than ResNet-110 (Table 6; the paper suspects overfitting). The "
             "shortcut gives signal and gradient a path around each block's layers; here a ReLU follows every "
-            "addition, so the path is exactly an identity only in the later pre-activation ResNets (He et al. 2016).\n\n"
+            "addition, so the path is exactly an identity only in the later pre-activation ResNets (He et al. "
+            "2016).\n\n"
             "**In this lab** you train plain nets and ResNets of equal depth and parameter count side by side, "
             "watch their curves live, look inside at per-layer gradient norms and responses, and classify "
-            "your own images.")
+            "your own images."
+        )
     with right:
         st.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
 
@@ -77,7 +94,7 @@ def home() -> None:
             st.caption("Without a GPU, keep runs small: a few thousand images, depth 20–56, a few epochs.")
     with data_col:
         st.markdown("**Data sets**")
-        for choice in common.dataset_choices(store.root):
+        for choice in common.dataset_choices(store.datasets_dir):
             mark = ":material/check_circle:" if choice.available else ":material/block:"
             st.markdown(f"{mark} **{choice.title}**: {choice.note}")
             if choice.classes:
@@ -90,8 +107,10 @@ def home() -> None:
         else:
             counts = pd.Series([r.status for r in records]).value_counts()
             shipped = sum(r.reference for r in records)
-            st.markdown(", ".join(f"{n} {status}" for status, n in counts.items())
-                        + (f", of which ★ {shipped} are shipped reference runs" if shipped else ""))
+            st.markdown(
+                ", ".join(f"{n} {status}" for status, n in counts.items())
+                + (f", of which ★ {shipped} are shipped reference runs" if shipped else "")
+            )
             live = common.live_runs(store)
             if live:
                 st.markdown("Queued or training now: " + "; ".join(f"{r.config.label} ({r.status})" for r in live))
@@ -99,32 +118,63 @@ def home() -> None:
         common.damage_note(store)
     common.teacher_tools(store)
     if records and common.RUNS_PAGE.is_file():
-        st.page_link(str(common.RUNS_PAGE), label=f"All {len(records)} stored runs, by data set, family, depth, recipe and tag",
-                     icon=":material/folder_managed:")
+        st.page_link(
+            str(common.RUNS_PAGE),
+            label=f"All {len(records)} stored runs, by data set, family, depth, recipe and tag",
+            icon=":material/folder_managed:",
+        )
 
     st.divider()
     st.subheader("A 10-minute lesson")
     main_steps = [
-        ("Train", "3 min", "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
-                  "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
-                  "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
-                  "And ResNet-56 or ResNet-20?"),
-        ("Gradients", "3 min", "Compare gradient norms at initialisation across depths with batch norm on and off. "
-                      "Check for yourself which nets have vanishing gradients, which have exploding ones, and which neither."),
-        ("Compare", "2 min", "Final error against depth for plain nets and ResNets, and learning curves averaged over "
-                    "seeds (runs that differ only in their random seed): does the deeper plain net lose, and is the gap "
-                    "larger than the spread between seeds?"),
-        ("Classify", "2 min", "Upload an image or pick a test image: the top-5 guesses of several trained networks "
-                     "side by side, which pixels each one looked at, and whether the image is like anything it was trained on."),
+        (
+            "Train",
+            "3 min",
+            "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
+            "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
+            "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
+            "And ResNet-56 or ResNet-20?",
+        ),
+        (
+            "Gradients",
+            "3 min",
+            "Compare gradient norms at initialisation across depths with batch norm on and off. "
+            "Check for yourself which nets have vanishing gradients, which have exploding ones, and which neither.",
+        ),
+        (
+            "Compare",
+            "2 min",
+            "Final error against depth for plain nets and ResNets, and learning curves averaged over "
+            "seeds (runs that differ only in their random seed): does the deeper plain net lose, and is the gap "
+            "larger than the spread between seeds?",
+        ),
+        (
+            "Classify",
+            "2 min",
+            "Upload an image or pick a test image: the top-5 guesses of several trained networks "
+            "side by side, which pixels each one looked at, and whether the image is like anything it was trained on.",
+        ),
     ]
     # Going further: three experiments from later papers that show *why* shortcuts help.
     further = [
-        ("Lesion", "5 min", "Delete one block of a trained ResNet-56 and of plain-56 at test time and see which one "
-                   "survives. Veit et al. (2016) found that a ResNet acts like an ensemble of many shorter paths."),
-        ("Landscape", "5 min", "Walk the training loss along random directions around the trained weights (Li et al. "
-                      "2018): how steep and how bumpy is the surface of plain-56 against ResNet-56?"),
-        ("Layers", "3 min", "One image through both nets: each layer's feature maps, and inside a block the residual "
-                   "F(x) next to the shortcut x it is added to."),
+        (
+            "Lesion",
+            "5 min",
+            "Delete one block of a trained ResNet-56 and of plain-56 at test time and see which one "
+            "survives. Veit et al. (2016) found that a ResNet acts like an ensemble of many shorter paths.",
+        ),
+        (
+            "Landscape",
+            "5 min",
+            "Walk the training loss along random directions around the trained weights (Li et al. "
+            "2018): how steep and how bumpy is the surface of plain-56 against ResNet-56?",
+        ),
+        (
+            "Layers",
+            "3 min",
+            "One image through both nets: each layer's feature maps, and inside a block the residual "
+            "F(x) next to the shortcut x it is added to.",
+        ),
     ]
     lesson_steps(main_steps, start=1)
     st.markdown("**Going further**: three views from later papers on why shortcuts help.")
@@ -146,12 +196,15 @@ def lesson_steps(steps: list[tuple[str, str, str]], start: int) -> None:
 
 
 # Pages whose file is present; a missing page is simply left out of the menu.
-PAGES = {title: st.Page(common.PAGES_DIR / filename, title=title, icon=icon)
-         for title, icon, filename in PAGE_FILES if (common.PAGES_DIR / filename).is_file()}
+PAGES = {
+    title: st.Page(common.PAGES_DIR / filename, title=title, icon=icon)
+    for title, icon, filename in PAGE_FILES
+    if (common.PAGES_DIR / filename).is_file()
+}
 common.projector_mode()
 common.teacher_login()
 navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True), *PAGES.values()])
 link = st.sidebar.empty()
-common.link_box(link)   # the address as the browser sent it; redrawn below once the page has set its widgets
+common.link_box(link)  # the address as the browser sent it; redrawn below once the page has set its widgets
 navigation.run()
 common.link_box(link)

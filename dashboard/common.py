@@ -6,6 +6,7 @@ Nothing here trains: pages queue runs through ``core.runs.jobs`` (worker process
 the run store) and read the store through snapshots shared by every session, refreshed only when a
 run has new rows.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -13,20 +14,20 @@ import os
 import platform
 import time
 import uuid
-from urllib.parse import quote, urlencode
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import streamlit as st
 import torch
 
-from core.runs import jobs, reference
+from core.cli.progress import format_seconds
 from core.engine.config import RunConfig
 from core.engine.data import DatasetChoice, dataset_choices  # noqa: F401  (pages read them through this module)
-from core.cli.progress import format_seconds
-from core.runs.store import (LIVE, RESUMABLE, DamagedRun, History, Listing, RunRecord, RunStatus, RunStore,
-                        StoreError, default_store_root)
 from core.engine.train import cpu_has_native_bf16
+from core.runs import jobs, lifecycle, reference
+from core.runs.backends import RunState
+from core.runs.store import DamagedRun, History, Listing, RunRecord, RunStore, StoreError, default_store_root
 from dashboard import keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,16 +39,16 @@ RUNS_PAGE = PAGES_DIR / "8_Runs.py"
 FOCUS_RUN_KEY = "focus_run_id"
 # A ResNet-20 small enough to train in a few minutes on a laptop CPU (seconds on a GPU); probed
 # every 5 of its 45 steps, so that the Gradients page has something to draw.
-QUICK_CONFIG = RunConfig(depth=20, shortcut="A", dataset="builtin", subset=2000, test_subset=500, epochs=3, probe_every=5)
-REQUESTER_KEY = "queue_requester"       # this browser session's id in the run queue
-TEACHER_KEY = "teacher_unlocked"        # True once the teacher passphrase was given in this session
+QUICK_CONFIG = RunConfig(
+    depth=20, shortcut="A", dataset="builtin", subset=2000, test_subset=500, epochs=3, probe_every=5
+)
+REQUESTER_KEY = "queue_requester"  # this browser session's id in the run queue
+TEACHER_KEY = "teacher_unlocked"  # True once the teacher passphrase was given in this session
 TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
 QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser session may have waiting
-PROBES_PER_RUN = 60                     # gradient probes spread over a run started from a page, for the Gradients page
-FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0     # live views refresh this often (see poll_interval)
-LIVENESS_S = 10                         # the shared run list is re-read at least this often
-# (training, test) images in each data set: the largest subsets a run can ask for.
-DATASET_SIZES = {"builtin": (20_000, 4_000), "cifar10": (50_000, 10_000)}
+PROBES_PER_RUN = 60  # gradient probes spread over a run started from a page, for the Gradients page
+FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0  # live views refresh this often (see poll_interval)
+LIVENESS_S = 10  # the shared run list is re-read at least this often
 
 
 # ------------------------------------------------------------------------- lesson links (the URL)
@@ -69,8 +70,11 @@ def ignored_values(asked: list[str], offered) -> list[str]:
 def note_ignored(asked: list[str], offered, what: str, container=st) -> None:
     """A quiet note under a widget when a link named choices this page does not offer."""
     if ignored := ignored_values(asked, offered):
-        container.caption(f":material/link_off: From the link, not among the {what}, so left out: "
-                          + "; ".join(f"*{value}*" for value in ignored) + ".")
+        container.caption(
+            f":material/link_off: From the link, not among the {what}, so left out: "
+            + "; ".join(f"*{value}*" for value in ignored)
+            + "."
+        )
 
 
 def view_link(page_url: str | None, params: dict[str, list[str]]) -> str:
@@ -86,7 +90,7 @@ def current_params() -> dict[str, list[str]]:
 
 
 def link_box(container) -> None:
-    """"Link to this view" with a copy button, for slides and for the class (see dashboard/keys.py)."""
+    """ "Link to this view" with a copy button, for slides and for the class (see dashboard/keys.py)."""
     with container.container():
         st.caption(":material/link: Link to this view (its settings are in the address; copy it with the button)")
         st.code(view_link(st.context.url, current_params()), language=None, wrap_lines=True)
@@ -102,7 +106,8 @@ PROJECTOR_CSS = """
 [data-testid="stMain"] [data-testid="stCaptionContainer"] :is(p, li) { font-size: 1.1rem; line-height: 1.45; }
 [data-testid="stMain"] [data-testid="stWidgetLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1.1rem; }
 [data-testid="stMain"] :is(input, [data-testid="stRadioOption"] p) { font-size: 1.1rem !important; }
-[data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem; line-height: 1.2; }
+[data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
+    font-size: 2.6rem; line-height: 1.2; }
 [data-testid="stMain"] h1 { font-size: 3rem; }
 [data-testid="stMain"] h2 { font-size: 2.25rem; }
 [data-testid="stMain"] h3 { font-size: 1.9rem; }
@@ -114,15 +119,20 @@ PROJECTOR_CSS = """
 
 def projector_mode() -> bool:
     """The sidebar's projector switch, bound to the URL (``?projector=true`` opens a page in it)."""
-    on = st.sidebar.toggle("Projector mode", key=keys.PROJECTOR, bind=BIND,
-                           help="Larger type for a room, and charts that do not fade while they redraw. "
-                                "Links copied in this mode open in it.")
+    on = st.sidebar.toggle(
+        "Projector mode",
+        key=keys.PROJECTOR,
+        bind=BIND,
+        help="Larger type for a room, and charts that do not fade while they redraw. "
+        "Links copied in this mode open in it.",
+    )
     if on:
         st.html(f"<style>{PROJECTOR_CSS}</style>")
     return on
 
 
 # ------------------------------------------------------------------------------------ the store
+
 
 @st.cache_resource(show_spinner=False)
 def _store_at(root: str) -> tuple[RunStore, str | None]:
@@ -154,8 +164,10 @@ def get_store() -> RunStore:
     try:
         store, note = _store_at(root)
     except (StoreError, OSError) as e:
-        st.error(f"The run store at `{root}` cannot be opened: {e}\n\n"
-                 "Set RESNET_LAB_HOME to a writable directory and restart the dashboard.")
+        st.error(
+            f"The run store at `{root}` cannot be opened: {e}\n\n"
+            "Set RESNET_LAB_HOME to a writable directory and restart the dashboard."
+        )
         st.stop()
     if note:
         st.warning(note)
@@ -185,8 +197,10 @@ def listing(store: RunStore) -> Listing:
 
 def damage_text(damaged: list[DamagedRun], limit: int = 3) -> str:
     n = len(damaged)
-    text = (f"{n} stored run{'s' * (n != 1)} could not be read and {'are' if n != 1 else 'is'} left out everywhere; "
-            "the others work as usual. " + "; ".join(f"`{d.run_id}`: {d.reason}" for d in damaged[:limit]))
+    text = (
+        f"{n} stored run{'s' * (n != 1)} could not be read and {'are' if n != 1 else 'is'} left out everywhere; "
+        "the others work as usual. " + "; ".join(f"`{d.run_id}`: {d.reason}" for d in damaged[:limit])
+    )
     return text + (f"; and {n - limit} more (`python -m core list` names them all)." if n > limit else ".")
 
 
@@ -197,19 +211,25 @@ def damage_note(store: RunStore) -> None:
         st.warning(damage_text(damaged), icon=":material/warning:")
 
 
-def stored_runs(store: RunStore, statuses: tuple[str, ...] | None = None, with_weights: bool = False) -> list[RunRecord]:
-    """Stored runs, newest first; optionally only some statuses, or only runs with saved weights."""
+def stored_runs(store: RunStore, keep=None, with_weights: bool = False) -> list[RunRecord]:
+    """Stored runs, newest first; optionally only those ``keep(record)`` accepts (a ``core.runs.lifecycle``
+    predicate such as ``is_done``), or only runs with saved weights."""
     records = listing(store).records
-    if statuses is not None:
-        records = [r for r in records if r.status in statuses]
+    if keep is not None:
+        records = [r for r in records if keep(r)]
     if with_weights:
         records = [r for r in records if store.weights_path(r.run_id).exists()]
     return records
 
 
+def finished_with_weights(store: RunStore) -> list[RunRecord]:
+    """Finished runs whose weights are here: the ones a page can look inside."""
+    return stored_runs(store, keep=lifecycle.is_done, with_weights=True)
+
+
 def live_runs(store: RunStore) -> list[RunRecord]:
     """Runs queued or training, wherever they were asked for (this server's tabs, the command line)."""
-    return [r for r in listing(store).records if r.status in LIVE]
+    return [r for r in listing(store).records if lifecycle.is_live(r)]
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -225,7 +245,7 @@ def run_history(store: RunStore, run_id: str, kinds: tuple[str, ...] | None = No
         store_failed(e)
 
 
-def run_state(store: RunStore, run_id: str) -> jobs.RunState:
+def run_state(store: RunStore, run_id: str) -> RunState:
     """Where a run stands (queue and store together); the page stops with an explanation if the store fails."""
     try:
         return jobs.state(store, run_id)
@@ -233,16 +253,17 @@ def run_state(store: RunStore, run_id: str) -> jobs.RunState:
         store_failed(e)
 
 
-def poll_interval(state: jobs.RunState, unchanged_polls: int) -> float | None:
+def poll_interval(state: RunState, unchanged_polls: int) -> float | None:
     """Seconds between refreshes of a live view: 2 s while a run trains and its rows keep coming, 5 s while
     it waits in the queue or nothing has changed for 3 polls; None (no polling) once it has ended."""
     if not state.live:
         return None
-    return FAST_POLL_S if state.status == RunStatus.RUNNING and unchanged_polls < 3 else SLOW_POLL_S
+    return FAST_POLL_S if lifecycle.is_running(state.record) and unchanged_polls < 3 else SLOW_POLL_S
 
 
 def teacher_passphrase() -> str | None:
-    """The teacher passphrase: $RESNET_LAB_TEACHER_PASSPHRASE, else ``teacher_passphrase`` in .streamlit/secrets.toml."""
+    """The teacher passphrase: $RESNET_LAB_TEACHER_PASSPHRASE, else ``teacher_passphrase`` in
+    .streamlit/secrets.toml."""
     if os.environ.get(TEACHER_ENV):
         return os.environ[TEACHER_ENV]
     try:
@@ -269,8 +290,12 @@ def teacher_login() -> None:
             return
         if not expected:
             return
-        given = st.text_input("Teacher passphrase", type="password", key="teacher_passphrase_input",
-                              help=f"Set by ${TEACHER_ENV} or `{TEACHER_SECRET}` in .streamlit/secrets.toml")
+        given = st.text_input(
+            "Teacher passphrase",
+            type="password",
+            key="teacher_passphrase_input",
+            help=f"Set by ${TEACHER_ENV} or `{TEACHER_SECRET}` in .streamlit/secrets.toml",
+        )
         if given:
             if passphrase_matches(given, expected):
                 st.session_state[TEACHER_KEY] = True
@@ -283,14 +308,22 @@ def teacher_tools(store: RunStore) -> None:
     if not is_teacher():
         return
     with st.expander("Teacher tools", icon=":material/school:"):
-        limit = st.number_input("Runs one browser session may have waiting in the queue", min_value=1, max_value=50,
-                                value=queue_limit(store), key="teacher_queue_limit")
+        limit = st.number_input(
+            "Runs one browser session may have waiting in the queue",
+            min_value=1,
+            max_value=50,
+            value=queue_limit(store),
+            key="teacher_queue_limit",
+        )
         if limit != queue_limit(store):
             store.set_setting(QUEUE_LIMIT_SETTING, int(limit))
             st.toast(f"Queue limit set to {int(limit)} per session.")
         if RUNS_PAGE.is_file():
-            st.page_link(str(RUNS_PAGE), label="Rename, tag, delete, export and import runs on the Runs page",
-                         icon=":material/folder_managed:")
+            st.page_link(
+                str(RUNS_PAGE),
+                label="Rename, tag, delete, export and import runs on the Runs page",
+                icon=":material/folder_managed:",
+            )
 
 
 def requester_id() -> str:
@@ -305,16 +338,22 @@ def queue_limit(store: RunStore) -> int:
         return DEFAULT_QUEUE_LIMIT
 
 
-def try_submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> tuple[jobs.RunState | None, str | None]:
+def try_submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> tuple[RunState | None, str | None]:
     """Queue ``config`` for this session (within its limit): its state, or None and why it was refused."""
     try:
-        return jobs.submit(store, config, requester_id(), restart=restart, limit=None if is_teacher() else queue_limit(store),
-                           teacher=is_teacher()), None
+        return jobs.submit(
+            store,
+            config,
+            requester_id(),
+            restart=restart,
+            limit=None if is_teacher() else queue_limit(store),
+            teacher=is_teacher(),
+        ), None
     except StoreError as e:  # the queue limit, a protected reference run, a damaged store
         return None, str(e)[0].upper() + str(e)[1:]
 
 
-def submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> jobs.RunState | None:
+def submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> RunState | None:
     """Queue ``config`` for this session (within its limit); None, with the reason shown, if it is refused."""
     state, refused = try_submit(store, config, restart=restart)
     if refused:
@@ -323,6 +362,7 @@ def submit(store: RunStore, config: RunConfig, *, restart: bool = False) -> jobs
 
 
 # -------------------------------------------------------------------------------- run pickers
+
 
 def run_label(record: RunRecord) -> str:
     """A run's label: ★ for a shipped reference run, the config's label, and the data set if not the
@@ -340,8 +380,16 @@ def picker_labels(records: list[RunRecord]) -> dict[str, str]:
     return {i: text if counts[text] == 1 else f"{text} · #{i[:6]}" for i, text in labels.items()}
 
 
-def pick_run(label: str, records: list[RunRecord], *, key: str, default_id: str | None = None,
-             help: str | None = None, container=st, bind: bool = True) -> RunRecord | None:
+def pick_run(
+    label: str,
+    records: list[RunRecord],
+    *,
+    key: str,
+    default_id: str | None = None,
+    help: str | None = None,
+    container=st,
+    bind: bool = True,
+) -> RunRecord | None:
     """A selectbox over ``records`` by label; None when there are none. A choice kept in session
     state wins over ``default_id`` while it is still among the records. Bound to the URL unless
     ``bind`` is False; a run named by a link but not stored here is ignored with a note."""
@@ -356,14 +404,23 @@ def pick_run(label: str, records: list[RunRecord], *, key: str, default_id: str 
     # The index is the default for a first render only; passing it with a value already in session
     # state would make Streamlit warn about two sources for one value.
     start = {} if key in st.session_state else {"index": ids.index(default_id) if default_id in by_id else 0}
-    chosen = container.selectbox(label, ids, key=key, help=help, format_func=labels.get, bind=BIND if bind else None,
-                                 **start)
+    chosen = container.selectbox(
+        label, ids, key=key, help=help, format_func=labels.get, bind=BIND if bind else None, **start
+    )
     note_ignored(asked, labels.values(), "runs stored here", container)
     return by_id.get(chosen)
 
 
-def pick_runs(label: str, records: list[RunRecord], *, key: str, default_ids: list[str] | tuple[str, ...] = (),
-              max_selections: int | None = None, help: str | None = None, container=st) -> list[RunRecord]:
+def pick_runs(
+    label: str,
+    records: list[RunRecord],
+    *,
+    key: str,
+    default_ids: list[str] | tuple[str, ...] = (),
+    max_selections: int | None = None,
+    help: str | None = None,
+    container=st,
+) -> list[RunRecord]:
     """A multiselect over ``records`` by label, in the order chosen, bound to the URL. A choice kept in
     session state (e.g. set by a button's callback) wins over ``default_ids``; runs named by a link but
     not stored here are ignored with a note."""
@@ -375,24 +432,27 @@ def pick_runs(label: str, records: list[RunRecord], *, key: str, default_ids: li
         default = None
     else:
         default = [i for i in dict.fromkeys(default_ids) if i in by_id][:max_selections]
-    chosen = container.multiselect(label, list(by_id), default=default, key=key, help=help, bind=BIND,
-                                   max_selections=max_selections, format_func=labels.get)
+    chosen = container.multiselect(
+        label,
+        list(by_id),
+        default=default,
+        key=key,
+        help=help,
+        bind=BIND,
+        max_selections=max_selections,
+        format_func=labels.get,
+    )
     note_ignored(asked, labels.values(), "runs stored here", container)
     return [by_id[i] for i in chosen if i in by_id]
 
 
 def find_equivalent(store: RunStore, config: RunConfig) -> RunRecord | None:
-    """The stored run of ``config``, or else a finished run that differs from it only in settings
-    that do not change the training itself (how often it was probed, which device, whether compiled)."""
-    records = listing(store).records
-    exact = next((r for r in records if r.run_id == config.run_id), None)
-    if exact is not None:
-        return exact
-    wanted = config.training_key()
-    return next((r for r in records if r.status == RunStatus.DONE and r.config.training_key() == wanted), None)
+    """The stored run that answers ``config`` (``core.runs.lifecycle.stored_run``: the one rule everywhere)."""
+    return lifecycle.stored_run(listing(store).records, config)
 
 
 # ------------------------------------------------------------------------- status and progress
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -422,51 +482,28 @@ def run_progress(store: RunStore, record: RunRecord) -> Progress:
     total = int(record.info.get("total_steps") or 0)
     epochs = record.config.epochs
     step = max(0, store.last_step(record.run_id) + 1)
-    if record.status == RunStatus.DONE:
+    if lifecycle.is_done(record):
         step = total or step
     elapsed = record.seconds or None
     eta = None
-    if record.status == RunStatus.RUNNING and record.epochs_done and record.seconds and total:
+    if lifecycle.is_running(record) and record.epochs_done and record.seconds and total:
         eta = record.seconds / max(1, step) * max(0, total - step)
-    epoch = min(epochs, record.epochs_done + 1) if record.status == RunStatus.RUNNING else record.epochs_done
-    return Progress(step, total, epoch, epochs, elapsed, eta)
-
-
-def queue_text(state: jobs.RunState) -> str:
-    """'queued: 3rd (2 runs go first; it starts when a worker is free)'."""
-    if not state.place:
-        return "queued (it starts when a worker is free)"
-    ahead = state.place - 1
-    first = "next in line" if not ahead else f"{ahead} run{'s' * (ahead != 1)} go{'es' * (ahead == 1)} first"
-    return f"queued: {jobs.ordinal(state.place)} ({first}; it starts when a worker is free)"
+    return Progress(step, total, lifecycle.current_epoch(record), epochs, elapsed, eta)
 
 
 def show_status(record: RunRecord) -> None:
     """One coloured line that says where a run stands and, for failures, why."""
-    name = record.label.removesuffix(" · reference")
-    if record.status == RunStatus.QUEUED:
-        st.info(f"**{name}** is queued: it starts when a worker is free.", icon=":material/schedule:")
-    elif record.status == RunStatus.DONE:
-        acc = record.metrics.get("test_acc")
-        score = f": test accuracy {100 * acc:.1f}%" if acc is not None else ""
-        st.success(f"**{name}** finished{score} ({format_seconds(record.seconds)} of training).", icon=":material/check_circle:")
-    elif record.status == RunStatus.RUNNING:
-        st.info(f"**{name}** is training.", icon=":material/hourglass_top:")
-    elif record.status in RESUMABLE:
-        why = (record.message or "start it again to resume from the last finished epoch").rstrip(".")
-        st.warning(f"**{name}** was {record.status} after {record.epochs_done} of {record.config.epochs} epochs: {why}.",
-                   icon=":material/pause_circle:")
-    elif record.status == RunStatus.DIVERGED:
-        st.error(f"**{name}** diverged: {record.message.rstrip('.')}. The curves below show how it got there.",
-                 icon=":material/error:")
-    else:
-        st.error(f"**{name}** failed: {record.message or 'no reason was recorded.'}", icon=":material/cancel:")
+    line = lifecycle.status_line(record, format_seconds)
+    getattr(st, line.kind)(line.text, icon=line.icon)
     if record.unknown:
-        st.caption("Stored by a newer version of the lab, with settings this version does not know (shown, not used "
-                   "here): " + ", ".join(f"{k} = {v!r}" for k, v in sorted(record.unknown.items())))
+        st.caption(
+            "Stored by a newer version of the lab, with settings this version does not know (shown, not used "
+            "here): " + ", ".join(f"{k} = {v!r}" for k, v in sorted(record.unknown.items()))
+        )
 
 
 # ---------------------------------------------------------------------------- datasets, device
+
 
 def _cpu_name() -> str:
     """The CPU model from /proc/cpuinfo on Linux, else what the platform module knows."""
@@ -488,11 +525,16 @@ def device_info() -> dict:
     cpu = _cpu_name()
     threads = torch.get_num_threads()
     precision = "bf16 mixed precision (native on this CPU)" if cpu_has_native_bf16() else "fp32"
-    return {"kind": "CPU", "name": cpu,
-            "summary": f"CPU: {cpu}, {threads} thread{'s' if threads != 1 else ''} for PyTorch (no CUDA GPU found), {precision}"}
+    return {
+        "kind": "CPU",
+        "name": cpu,
+        "summary": f"CPU: {cpu}, {threads} thread{'s' if threads != 1 else ''} for PyTorch (no CUDA GPU found), "
+        f"{precision}",
+    }
 
 
 # ------------------------------------------------------------------- live runs and quick training
+
 
 def follow_run(run_id: str) -> None:
     """Make the Train page follow ``run_id`` (e.g. after another page started it)."""
@@ -504,12 +546,15 @@ def is_training(store: RunStore, run_id: str) -> bool:
     return run_state(store, run_id).live
 
 
-def live_panel(store: RunStore, state: jobs.RunState, *, key: str) -> None:
+def live_panel(store: RunStore, state: RunState, *, key: str) -> None:
     """For a live run: its place in the queue, or a progress bar with ETA; a Stop/Cancel button either way."""
     record = state.record
     left, right = st.columns([5, 1], vertical_alignment="center")
-    if state.status == RunStatus.QUEUED:
-        left.info(f"**{record.label}**: {queue_text(state)}. Every tab sees the same queue.", icon=":material/schedule:")
+    if lifecycle.is_queued(record):
+        left.info(
+            f"**{record.label}**: {lifecycle.queue_text(state.place)}. Every tab sees the same queue.",
+            icon=":material/schedule:",
+        )
         label, why = "Cancel", "Take it out of the queue"
     else:
         progress = run_progress(store, record)
@@ -540,25 +585,30 @@ def progress_panel(store: RunStore, run_id: str, *, key: str) -> None:
     panel()
 
 
-def offer_quick_training(store: RunStore, reason: str, *, key: str, config: RunConfig = QUICK_CONFIG) -> RunRecord | None:
+def offer_quick_training(
+    store: RunStore, reason: str, *, key: str, config: RunConfig = QUICK_CONFIG
+) -> RunRecord | None:
     """Explain why a page has nothing to show, and offer one click that trains a small model.
 
     Returns the quick run's record once it is done (so the caller can use it), else None."""
     state = run_state(store, config.run_id)
     record = state.record
-    if record is not None and record.status == RunStatus.DONE:
+    if lifecycle.is_done(record):
         return record
     st.info(reason, icon=":material/info:")
     if state.live:
         progress_panel(store, config.run_id, key=f"{key}_progress")
         st.page_link(str(TRAIN_PAGE), label="Watch its curves on the Train page", icon=":material/model_training:")
         return None
-    if record is not None and record.status in (RunStatus.DIVERGED, RunStatus.FAILED):
+    if lifecycle.has_failed(record):
         show_status(record)
-    label = "Resume" if state.resumable else "Train"
-    if st.button(f"{label} a small {config.model_name} on Shapes-10 ({config.subset:,} images, {config.epochs} epochs)",
-                 key=f"{key}_start", type="primary",
-                 help="Runs in the background; every page and browser tab sees its progress."):
+    label = lifecycle.start_word(state.status)
+    if st.button(
+        f"{label} a small {config.model_name} on Shapes-10 ({config.subset:,} images, {config.epochs} epochs)",
+        key=f"{key}_start",
+        type="primary",
+        help="Runs in the background; every page and browser tab sees its progress.",
+    ):
         if submit(store, config) is not None:
             follow_run(config.run_id)
             st.rerun()

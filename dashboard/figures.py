@@ -6,6 +6,7 @@ purple; a deeper net of a family is drawn darker. As in the paper's Fig. 6, test
 and training curves dashed. Values that cannot be drawn (NaN, infinities, and zeros or negatives on a
 log axis) are left out as gaps, and figures say how many were left out.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,18 +24,31 @@ from core.analysis.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 
 # ------------------------------------------------------------------------------- shared style
 
-FAMILY_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4", "resnet-b": "#17a2b8",
-                  "dense": "#2ca02c", "torchvision": "#9467bd"}
-FAMILY_NAMES = {"plain": "plain net", "resnet": "ResNet (A, identity)", "resnet-b": "ResNet (B, projection)",
-                "dense": "concat + 1×1 merge", "torchvision": "torchvision ResNet-18"}
+FAMILY_COLOURS = {
+    "plain": "#d62728",
+    "resnet": "#1f77b4",
+    "resnet-b": "#17a2b8",
+    "dense": "#2ca02c",
+    "torchvision": "#9467bd",
+}
+FAMILY_NAMES = {
+    "plain": "plain net",
+    "resnet": "ResNet (A, identity)",
+    "resnet-b": "ResNet (B, projection)",
+    "dense": "concat + 1×1 merge",
+    "torchvision": "torchvision ResNet-18",
+}
 COLOUR_NAMES = {"plain": "red", "resnet": "blue", "resnet-b": "teal", "dense": "green", "torchvision": "purple"}
 TEMPLATE = "plotly_white"
 PERCENT_RANGE = [0, 100]  # the fixed axis of an error or an accuracy, so that charts of a lesson compare at a glance
 METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
-PROBE_AXIS = {"grad_w": "‖∂L/∂W‖ (log scale)", "grad_out": "‖∂L/∂y‖ (log scale)",
-              "response_std": "std of the layer response", "weight_norm": "‖W‖ (log scale)"}
+PROBE_AXIS = {
+    "grad_w": "‖∂L/∂W‖ (log scale)",
+    "grad_out": "‖∂L/∂y‖ (log scale)",
+    "response_std": "std of the layer response",
+    "weight_norm": "‖W‖ (log scale)",
+}
 PROBE_SHORT = {"grad_w": "‖∂L/∂W‖", "grad_out": "‖∂L/∂y‖", "response_std": "response std", "weight_norm": "‖W‖"}
-
 
 
 def model_family(shortcut: str, arch: str = "cifar") -> str:
@@ -45,7 +59,7 @@ def model_family(shortcut: str, arch: str = "cifar") -> str:
 
 
 def _mix(hex_colour: str, other: tuple[int, int, int], amount: float) -> str:
-    rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+    rgb = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
     mixed = [round(c + (o - c) * amount) for c, o in zip(rgb, other)]
     return "#" + "".join(f"{c:02x}" for c in mixed)
 
@@ -62,6 +76,7 @@ def model_colour(family: str, depth: int | None = None) -> str:
 @dataclass(frozen=True)
 class RunSeries:
     """One run's data for a figure: its legend label, family and depth (for the colour), and a frame."""
+
     label: str
     family: str
     depth: int
@@ -93,10 +108,18 @@ def _finite(values, log: bool = False) -> np.ndarray:
     return np.where(bad, np.nan, v)
 
 
-def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = 420, legend: bool = True) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left"), height=height,
-                      margin=dict(l=60, r=20, t=70, b=55), hovermode="closest", showlegend=legend,
-                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"))
+def _style(
+    fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = 420, legend: bool = True
+) -> go.Figure:
+    fig.update_layout(
+        template=TEMPLATE,
+        title=dict(text=title, x=0.0, xanchor="left"),
+        height=height,
+        margin=dict(l=60, r=20, t=70, b=55),
+        hovermode="closest",
+        showlegend=legend,
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"),
+    )
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return fig
@@ -105,9 +128,10 @@ def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: in
 def _note(fig: go.Figure, text: str) -> None:
     """A small grey line under the title (e.g. how many values were left out), clear of any panel titles."""
     previous = fig.layout.title.subtitle.text
-    fig.update_layout(title=dict(subtitle=dict(text=f"{previous}; {text}" if previous else text,
-                                               font=dict(size=12, color="#666"))),
-                      margin=dict(t=max(fig.layout.margin.t or 0, 85)))
+    fig.update_layout(
+        title=dict(subtitle=dict(text=f"{previous}; {text}" if previous else text, font=dict(size=12, color="#666"))),
+        margin=dict(t=max(fig.layout.margin.t or 0, 85)),
+    )
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -122,7 +146,9 @@ def note_text(fig: go.Figure) -> str:
 def empty_figure(message: str, title: str = "") -> go.Figure:
     """A blank chart that says why it is blank, instead of an empty white area."""
     fig = go.Figure()
-    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=14, color="#666"))
+    fig.add_annotation(
+        text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=14, color="#666")
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(template=TEMPLATE, title=title, height=300, margin=dict(l=20, r=20, t=60, b=20))
@@ -131,6 +157,7 @@ def empty_figure(message: str, title: str = "") -> go.Figure:
 
 # ------------------------------------------------------------------------------- Home: concepts
 
+
 def residual_block_diagram() -> go.Figure:
     """The paper's Fig. 2 drawn with shapes: a plain block learns H(x); a residual block learns
     F(x) = H(x) − x and adds x back through an identity shortcut."""
@@ -138,13 +165,34 @@ def residual_block_diagram() -> go.Figure:
     dark, plain_c, res_c = "#333", FAMILY_COLOURS["plain"], FAMILY_COLOURS["resnet"]
 
     def box(xc, yc, text, colour):
-        fig.add_shape(type="rect", x0=xc - 1.3, x1=xc + 1.3, y0=yc - 0.45, y1=yc + 0.45,
-                      line=dict(color=colour, width=2), fillcolor=_mix(colour, (255, 255, 255), 0.85))
+        fig.add_shape(
+            type="rect",
+            x0=xc - 1.3,
+            x1=xc + 1.3,
+            y0=yc - 0.45,
+            y1=yc + 0.45,
+            line=dict(color=colour, width=2),
+            fillcolor=_mix(colour, (255, 255, 255), 0.85),
+        )
         fig.add_annotation(x=xc, y=yc, text=text, showarrow=False, font=dict(size=13, color=dark))
 
     def arrow(x0, y0, x1, y1, colour=dark, text=""):
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text=text,
-                           showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=1.8, arrowcolor=colour)
+        fig.add_annotation(
+            x=x1,
+            y=y1,
+            ax=x0,
+            ay=y0,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            text=text,
+            showarrow=True,
+            arrowhead=2,
+            arrowsize=1.2,
+            arrowwidth=1.8,
+            arrowcolor=colour,
+        )
 
     def label(x, y, text, size=13, colour=dark, anchor="center"):
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=anchor, font=dict(size=size, color=colour))
@@ -162,25 +210,46 @@ def residual_block_diagram() -> go.Figure:
             label(xc, 5.25, "+", 18)
             arrow(xc, 6.05, xc, 5.57)
             # the identity shortcut: around the two layers, into the addition
-            fig.add_shape(type="path", path=f"M {xc} 9.15 L {xc + 2.2} 9.15 L {xc + 2.2} 5.25 L {xc + 0.35} 5.25",
-                          line=dict(color=res_c, width=2.5, dash="dot"))
+            fig.add_shape(
+                type="path",
+                path=f"M {xc} 9.15 L {xc + 2.2} 9.15 L {xc + 2.2} 5.25 L {xc + 0.35} 5.25",
+                line=dict(color=res_c, width=2.5, dash="dot"),
+            )
             arrow(xc + 0.9, 5.25, xc + 0.32, 5.25, res_c)
             label(xc + 2.35, 7.25, "identity<br><i>x</i>", 12, res_c, "left")
             label(xc - 1.45, 7.25, "<i>F</i>(<i>x</i>)", 14, res_c, "right")
             arrow(xc, 4.93, xc, 4.2)
             label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
             label(xc, 3.85, "<i>F</i>(<i>x</i>) + <i>x</i>", 16)
-            label(xc, 2.9, "learns only the change<br><i>F</i>(<i>x</i>) = <i>H</i>(<i>x</i>) − <i>x</i>;"
-                           "<br><i>F</i> = 0 keeps <i>x</i> as it is", 12, "#444")
+            label(
+                xc,
+                2.9,
+                "learns only the change<br><i>F</i>(<i>x</i>) = <i>H</i>(<i>x</i>) − <i>x</i>;"
+                "<br><i>F</i> = 0 keeps <i>x</i> as it is",
+                12,
+                "#444",
+            )
         else:
             arrow(xc, 6.05, xc, 4.2)
             label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
             label(xc, 3.85, "<i>H</i>(<i>x</i>)", 16)
-            label(xc, 2.9, "must learn the whole<br>mapping <i>H</i>(<i>x</i>); the paper's hypothesis:<br>even copying <i>x</i> is hard to learn", 12, "#444")
+            label(
+                xc,
+                2.9,
+                "must learn the whole<br>mapping <i>H</i>(<i>x</i>); the paper's hypothesis:<br>even copying "
+                "<i>x</i> is hard to learn",
+                12,
+                "#444",
+            )
     fig.update_xaxes(visible=False, range=[-0.2, 11.2], fixedrange=True)
     fig.update_yaxes(visible=False, range=[2.1, 11.0], fixedrange=True)
-    fig.update_layout(template=TEMPLATE, height=500, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
-                      title=dict(text="Plain block vs residual block (He et al. 2015, Fig. 2)", x=0.0, xanchor="left"))
+    fig.update_layout(
+        template=TEMPLATE,
+        height=500,
+        margin=dict(l=10, r=10, t=50, b=10),
+        showlegend=False,
+        title=dict(text="Plain block vs residual block (He et al. 2015, Fig. 2)", x=0.0, xanchor="left"),
+    )
     return fig
 
 
@@ -188,34 +257,67 @@ def table6_figure() -> go.Figure:
     """CIFAR-10 test error against depth: the paper's Table 6 and a PyTorch reimplementation."""
     fig = go.Figure()
     depths = list(PAPER_TABLE6)
-    fig.add_trace(go.Scatter(
-        x=depths, y=[PAPER_TABLE6[d] for d in depths], mode="lines+markers+text", name="He et al. 2015 (Table 6)",
-        line=dict(color=FAMILY_COLOURS["resnet"], width=3), marker=dict(size=9),
-        text=[f"{PAPER_TABLE6[d]:.2f}" + (" (best of 5)" if d == 110 else "") for d in depths], textposition="top center",
-        customdata=[PAPER_PARAMS_M[d] for d in depths],
-        hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<br>%{customdata} M parameters<extra>paper</extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=depths,
+            y=[PAPER_TABLE6[d] for d in depths],
+            mode="lines+markers+text",
+            name="He et al. 2015 (Table 6)",
+            line=dict(color=FAMILY_COLOURS["resnet"], width=3),
+            marker=dict(size=9),
+            text=[f"{PAPER_TABLE6[d]:.2f}" + (" (best of 5)" if d == 110 else "") for d in depths],
+            textposition="top center",
+            customdata=[PAPER_PARAMS_M[d] for d in depths],
+            hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<br>%{customdata} M parameters<extra>paper</extra>",
+        )
+    )
     mean, std = TABLE6_110_MEAN_STD
-    fig.add_trace(go.Scatter(
-        x=[110], y=[mean], mode="markers", name="ResNet-110, mean ± std of the paper's 5 runs",
-        marker=dict(color=FAMILY_COLOURS["resnet"], symbol="line-ew-open", size=14, line=dict(width=2)),
-        error_y=dict(type="data", array=[std], color=FAMILY_COLOURS["resnet"], thickness=1.5, width=8),
-        hovertemplate=f"ResNet-110: mean {mean:.2f} ± {std:.2f}% over 5 runs (Table 6 lists the best, "
-                      f"{PAPER_TABLE6[110]:.2f}%)<extra>paper</extra>"))
-    fig.add_trace(go.Scatter(
-        x=depths, y=[REIMPLEMENTATION_TABLE[d] for d in depths], mode="lines+markers",
-        name="PyTorch reimplementation (akamaster, 200 epochs)",
-        line=dict(color=FAMILY_COLOURS["resnet-b"], width=2, dash="dash"), marker=dict(size=7),
-        hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<extra>reimplementation</extra>"))
-    _style(fig, "CIFAR-10 test error of ResNets by depth: better from 20 to 110 layers, worse at 1202 (paper)", "depth (weighted layers, log scale)",
-           "CIFAR-10 test error (%)", height=400)
+    fig.add_trace(
+        go.Scatter(
+            x=[110],
+            y=[mean],
+            mode="markers",
+            name="ResNet-110, mean ± std of the paper's 5 runs",
+            marker=dict(color=FAMILY_COLOURS["resnet"], symbol="line-ew-open", size=14, line=dict(width=2)),
+            error_y=dict(type="data", array=[std], color=FAMILY_COLOURS["resnet"], thickness=1.5, width=8),
+            hovertemplate=f"ResNet-110: mean {mean:.2f} ± {std:.2f}% over 5 runs (Table 6 lists the best, "
+            f"{PAPER_TABLE6[110]:.2f}%)<extra>paper</extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=depths,
+            y=[REIMPLEMENTATION_TABLE[d] for d in depths],
+            mode="lines+markers",
+            name="PyTorch reimplementation (akamaster, 200 epochs)",
+            line=dict(color=FAMILY_COLOURS["resnet-b"], width=2, dash="dash"),
+            marker=dict(size=7),
+            hovertemplate="ResNet-%{x}<br>test error %{y:.2f}%<extra>reimplementation</extra>",
+        )
+    )
+    _style(
+        fig,
+        "CIFAR-10 test error of ResNets by depth: better from 20 to 110 layers, worse at 1202 (paper)",
+        "depth (weighted layers, log scale)",
+        "CIFAR-10 test error (%)",
+        height=400,
+    )
     fig.update_xaxes(type="log", tickvals=depths, ticktext=[str(d) for d in depths])
     fig.update_yaxes(range=[5.5, 9.5])
-    fig.add_annotation(x=math.log10(1202), y=PAPER_TABLE6[1202], text="1202 layers: worse than 110<br>(the paper: overfitting, 19.4 M parameters)",
-                       showarrow=True, ax=-90, ay=-35, font=dict(size=11, color="#555"))
+    fig.add_annotation(
+        x=math.log10(1202),
+        y=PAPER_TABLE6[1202],
+        text="1202 layers: worse than 110<br>(the paper: overfitting, 19.4 M parameters)",
+        showarrow=True,
+        ax=-90,
+        ay=-35,
+        font=dict(size=11, color="#555"),
+    )
     return fig
 
 
 # ------------------------------------------------------------------------------ training curves
+
 
 def _metric_values(frame: pd.DataFrame, column: str, metric: str) -> np.ndarray:
     """Loss as stored; accuracy (a fraction in the store) as %; error as 100 − accuracy %."""
@@ -254,9 +356,15 @@ def _fixed_percent(fig: go.Figure, metric: str, full_range: bool) -> None:
         fig.update_yaxes(range=[0, 100], autorange=False)
 
 
-def step_curves(series: list[RunSeries], metric: str = "loss", smoothing: float = 0.6,
-                title: str | None = None, log_y: bool | None = None, max_points: int = 2000,
-                full_range: bool = False) -> go.Figure:
+def step_curves(
+    series: list[RunSeries],
+    metric: str = "loss",
+    smoothing: float = 0.6,
+    title: str | None = None,
+    log_y: bool | None = None,
+    max_points: int = 2000,
+    full_range: bool = False,
+) -> go.Figure:
     """Per-step training loss, accuracy or error (frames: step, loss, acc). The raw values are drawn faintly
     under TensorBoard's debiased moving average (``smoothing`` in [0, 1)); long runs are thinned to about
     ``max_points`` points per curve after smoothing, so the browser stays quick. ``full_range``: a 0–100% axis."""
@@ -273,14 +381,38 @@ def step_curves(series: list[RunSeries], metric: str = "loss", smoothing: float 
         x, y, smooth = x[keep], y[keep], smooth[keep]
         meta = dict(split="batch", family=s.family, depth=s.depth)
         if smoothing > 0:
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=1), opacity=0.25,
-                                     legendgroup=s.label, showlegend=False, hoverinfo="skip", meta={**meta, "raw": True}))
-        fig.add_trace(go.Scatter(x=x, y=smooth, mode="lines", name=s.label, legendgroup=s.label,
-                                 line=dict(color=colour, width=2.2), meta={**meta, "smoothing": smoothing},
-                                 hovertemplate=f"{s.label}<br>step %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    line=dict(color=colour, width=1),
+                    opacity=0.25,
+                    legendgroup=s.label,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    meta={**meta, "raw": True},
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=smooth,
+                mode="lines",
+                name=s.label,
+                legendgroup=s.label,
+                line=dict(color=colour, width=2.2),
+                meta={**meta, "smoothing": smoothing},
+                hovertemplate=f"{s.label}<br>step %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>",
+            )
+        )
     what = {"loss": "Training loss", "acc": "Training accuracy", "error": "Training error"}[metric]
-    _style(fig, title or f"{what} per step (mini-batch)", "training step",
-           METRIC_AXIS[metric] + (" (log scale)" if use_log else ""))
+    _style(
+        fig,
+        title or f"{what} per step (mini-batch)",
+        "training step",
+        METRIC_AXIS[metric] + (" (log scale)" if use_log else ""),
+    )
     if use_log:
         fig.update_yaxes(type="log")
     _fixed_percent(fig, metric, full_range)
@@ -303,23 +435,39 @@ def lr_curves(series: list[RunSeries], title: str | None = None, max_points: int
     use_log = bool(len(finite)) and finite.max() / finite.min() > 30 and len(np.unique(finite)) <= 12
     for s, colour, frame, y in zip(series, _colours(series), frames, values):
         keep = slice(None, None, max(1, math.ceil(len(frame) / max_points)))
-        fig.add_trace(go.Scatter(x=frame["step"].to_numpy()[keep], y=y[keep], mode="lines", name=s.label, legendgroup=s.label,
-                                 line=dict(color=colour, width=2, shape="hv"),
-                                 meta=dict(split="lr", family=s.family, depth=s.depth),
-                                 hovertemplate=f"{s.label}<br>step %{{x}}<br>learning rate %{{y:.3g}}<extra></extra>"))
-    _style(fig, title or "Learning rate per step", "training step", "learning rate" + (" (log scale)" if use_log else ""))
+        fig.add_trace(
+            go.Scatter(
+                x=frame["step"].to_numpy()[keep],
+                y=y[keep],
+                mode="lines",
+                name=s.label,
+                legendgroup=s.label,
+                line=dict(color=colour, width=2, shape="hv"),
+                meta=dict(split="lr", family=s.family, depth=s.depth),
+                hovertemplate=f"{s.label}<br>step %{{x}}<br>learning rate %{{y:.3g}}<extra></extra>",
+            )
+        )
+    _style(
+        fig, title or "Learning rate per step", "training step", "learning rate" + (" (log scale)" if use_log else "")
+    )
     if use_log:
         fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
 
-def epoch_curves(series: list[RunSeries], metric: str = "acc", splits: tuple[str, ...] = ("train", "test"),
-                 title: str | None = None, log_y: bool | None = None) -> go.Figure:
+def epoch_curves(
+    series: list[RunSeries],
+    metric: str = "acc",
+    splits: tuple[str, ...] = ("train", "test"),
+    title: str | None = None,
+    log_y: bool | None = None,
+) -> go.Figure:
     """Per-epoch curves (frames: epoch, train_loss, train_acc, test_loss, test_acc): test solid,
     training dashed, as in the paper's Fig. 6."""
     if not series or all(s.frame.empty for s in series):
-        return empty_figure("No finished epoch yet: the first point appears when epoch 1 ends.",
-                            title or "Per-epoch curves")
+        return empty_figure(
+            "No finished epoch yet: the first point appears when epoch 1 ends.", title or "Per-epoch curves"
+        )
     column = "loss" if metric == "loss" else "acc"
     traces = []
     for s, colour in zip(series, _colours(series)):
@@ -330,14 +478,25 @@ def epoch_curves(series: list[RunSeries], metric: str = "acc", splits: tuple[str
     fig = go.Figure()
     for s, colour, split, y in traces:
         test = split == "test"
-        fig.add_trace(go.Scatter(
-            x=s.frame["epoch"], y=y, mode="lines+markers", name=f"{s.label} · {split}", legendgroup=s.label,
-            line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
-            marker=dict(size=6 if test else 4),
-            hovertemplate=f"{s.label}<br>{split}, epoch %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=s.frame["epoch"],
+                y=y,
+                mode="lines+markers",
+                name=f"{s.label} · {split}",
+                legendgroup=s.label,
+                line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
+                marker=dict(size=6 if test else 4),
+                hovertemplate=f"{s.label}<br>{split}, epoch %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>",
+            )
+        )
     what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
-    _style(fig, title or f"{what} per epoch (solid: test, dashed: training)", "epoch",
-           METRIC_AXIS[metric] + (" (log scale)" if use_log else ""))
+    _style(
+        fig,
+        title or f"{what} per epoch (solid: test, dashed: training)",
+        "epoch",
+        METRIC_AXIS[metric] + (" (log scale)" if use_log else ""),
+    )
     if use_log:
         fig.update_yaxes(type="log")
     max_epoch = max((int(s.frame["epoch"].max()) for s in series if not s.frame.empty), default=1)
@@ -366,25 +525,49 @@ def training_points(epochs: pd.DataFrame, evals: pd.DataFrame | None = None) -> 
         # Step 0 is left out: before any step BN has no running statistics, so eval mode there is meaningless
         # (a ResNet-20's loss reads ~38, not the ln 10 of a guess).
         evals = evals[evals["step"] > 0]
-        frames.append(pd.DataFrame({"epoch": evals["epoch"], "split": "test", "loss": evals["loss"], "acc": evals["acc"]}))
+        frames.append(
+            pd.DataFrame({"epoch": evals["epoch"], "split": "test", "loss": evals["loss"], "acc": evals["acc"]})
+        )
     elif len(epochs):
-        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "test", "loss": epochs["test_loss"], "acc": epochs["test_acc"]}))
+        frames.append(
+            pd.DataFrame(
+                {"epoch": epochs["epoch"], "split": "test", "loss": epochs["test_loss"], "acc": epochs["test_acc"]}
+            )
+        )
     if len(epochs) and "train_eval_acc" in epochs and epochs["train_eval_acc"].notna().any():
-        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "train", "loss": epochs["train_eval_loss"],
-                                    "acc": epochs["train_eval_acc"]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "epoch": epochs["epoch"],
+                    "split": "train",
+                    "loss": epochs["train_eval_loss"],
+                    "acc": epochs["train_eval_acc"],
+                }
+            )
+        )
     if len(epochs):
-        frames.append(pd.DataFrame({"epoch": epochs["epoch"], "split": "running", "loss": epochs["train_loss"],
-                                    "acc": epochs["train_acc"]}))
+        frames.append(
+            pd.DataFrame(
+                {"epoch": epochs["epoch"], "split": "running", "loss": epochs["train_loss"], "acc": epochs["train_acc"]}
+            )
+        )
     columns = ["epoch", "split", "loss", "acc"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def training_curves(series: list[RunSeries], metric: str = "error", splits: tuple[str, ...] = ("test", "train"),
-                    title: str | None = None, full_range: bool = False) -> go.Figure:
+def training_curves(
+    series: list[RunSeries],
+    metric: str = "error",
+    splits: tuple[str, ...] = ("test", "train"),
+    title: str | None = None,
+    full_range: bool = False,
+) -> go.Figure:
     """The paper's Fig. 6 view: frames from ``training_points``; test solid (many points per epoch),
     training error in eval mode dashed, the running training-mode mean dotted (if asked for)."""
     if not series or all(s.frame.empty for s in series):
-        return empty_figure("No evaluation yet: the first test point is the untrained network.", title or "Training curves")
+        return empty_figure(
+            "No evaluation yet: the first test point is the untrained network.", title or "Training curves"
+        )
     fig = go.Figure()
     drawn = 0
     for s, colour in zip(series, _colours(series)):
@@ -395,13 +578,22 @@ def training_curves(series: list[RunSeries], metric: str = "error", splits: tupl
             legend, dash, width = SPLITS[split]
             y = _metric_values(points, "loss" if metric == "loss" else "acc", metric)
             drawn += 1
-            fig.add_trace(go.Scatter(
-                x=points["epoch"], y=y, mode="lines+markers" if len(points) <= 60 else "lines",
-                name=f"{s.label} · {legend.split(' (')[0]}", legendgroup=s.label,
-                line=dict(color=colour, width=width, dash=dash), marker=dict(size=5 if split == "test" else 4),
-                meta=dict(split=split, family=s.family, depth=s.depth,
-                          within_epoch=bool((points["epoch"] % 1 != 0).any())),
-                hovertemplate=f"{s.label}<br>{legend}<br>epoch %{{x:.2f}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=points["epoch"],
+                    y=y,
+                    mode="lines+markers" if len(points) <= 60 else "lines",
+                    name=f"{s.label} · {legend.split(' (')[0]}",
+                    legendgroup=s.label,
+                    line=dict(color=colour, width=width, dash=dash),
+                    marker=dict(size=5 if split == "test" else 4),
+                    meta=dict(
+                        split=split, family=s.family, depth=s.depth, within_epoch=bool((points["epoch"] % 1 != 0).any())
+                    ),
+                    hovertemplate=f"{s.label}<br>{legend}<br>epoch %{{x:.2f}}<br>{METRIC_AXIS[metric]}: "
+                    f"%{{y:.3g}}<extra></extra>",
+                )
+            )
     what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
     parts = [f"{SPLITS[k][0]}: {SPLITS[k][1]}" for k in splits]
     _style(fig, title or f"{what} during training", "epoch", METRIC_AXIS[metric], height=460)
@@ -417,9 +609,9 @@ SPLIT_WORDS = {
     "test": "test {what}, on the whole test set at each epoch's end",
     "test_within": "test {what}, on a test subset several times an epoch and on the whole test set at each epoch's end",
     "train": "training {what} as the paper plots it: the network in eval mode on a fixed training subset at each "
-             "epoch's end",
+    "epoch's end",
     "running": "the running mean of the training {what} over the epoch's mini-batches in training mode (augmented "
-               "images where the run augments, weights still moving), so it lags behind the eval-mode curve",
+    "images where the run augments, weights still moving), so it lags behind the eval-mode curve",
 }
 WHAT = {"loss": "loss", "acc": "accuracy", "error": "error"}
 LINE_WORDS = {"solid": "Solid", "dash": "Dashed", "dot": "Dotted"}
@@ -438,8 +630,10 @@ def curves_caption(fig: go.Figure, metric: str) -> str:
         smoothing = next((m["smoothing"] for m in metas if "smoothing" in m), 0)
         one = f"each mini-batch's training {what}, in training mode"
         if any(m.get("raw") for m in metas):
-            sentences.append(f"Bold: TensorBoard's debiased moving average (smoothing {smoothing:.2f}) of {one}; faint: "
-                             "the values themselves")
+            sentences.append(
+                f"Bold: TensorBoard's debiased moving average (smoothing {smoothing:.2f}) of {one}; faint: "
+                "the values themselves"
+            )
         else:
             sentences.append(f"Lines: {one}" + (f", smoothed ({smoothing:.2f})" if smoothing else ", unsmoothed"))
         sentences.append("No test curve in this view: test points are measured per epoch (choose *epochs*)")
@@ -460,6 +654,7 @@ def curves_caption(fig: go.Figure, metric: str) -> str:
 
 # --------------------------------------------------------------------------------- gradients
 
+
 def log_range(*frames: pd.DataFrame, column: str = "value") -> tuple[float, float] | None:
     """log10 range of the positive finite values of ``column`` over frames: one colour scale for
     heatmaps drawn side by side."""
@@ -477,15 +672,18 @@ def _log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     return ticks, [f"1e{t}" if t not in (0, 1) else ("1" if t == 0 else "10") for t in ticks]
 
 
-def gradient_heatmap(probes: pd.DataFrame, kind: str = "grad_w", title: str = "",
-                     z_range: tuple[float, float] | None = None) -> go.Figure:
+def gradient_heatmap(
+    probes: pd.DataFrame, kind: str = "grad_w", title: str = "", z_range: tuple[float, float] | None = None
+) -> go.Figure:
     """Layer × step heatmap of a probe (frame: step, idx, layer, value; one kind) on a log colour scale.
 
     The input layer is at the bottom and the classifier at the top; ``z_range`` (log10) lets two
     heatmaps share one colour scale."""
     frame = probes[probes["kind"] == kind] if "kind" in probes else probes
     if frame.empty:
-        return empty_figure("No probes recorded for this run (probe_every was 0, or training has not reached the first probe).", title)
+        return empty_figure(
+            "No probes recorded for this run (probe_every was 0, or training has not reached the first probe).", title
+        )
     grid = frame.pivot_table(index="idx", columns="step", values="value", aggfunc="first").sort_index()
     names = frame.drop_duplicates("idx").set_index("idx")["layer"].reindex(grid.index)
     raw = grid.to_numpy(dtype=float)
@@ -495,17 +693,36 @@ def gradient_heatmap(probes: pd.DataFrame, kind: str = "grad_w", title: str = ""
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     tickvals, ticktext = _log_ticks(lo, hi)
-    fig = go.Figure(go.Heatmap(
-        x=grid.columns.to_numpy(), y=np.arange(len(grid.index)), z=z, zmin=lo, zmax=hi, colorscale="Viridis",
-        customdata=np.stack([np.broadcast_to(np.array(names.to_numpy(), dtype=object)[:, None], raw.shape), raw], axis=-1),
-        hovertemplate="layer %{customdata[0]}<br>step %{x}<br>value %{customdata[1]:.3g}<extra></extra>",
-        colorbar=dict(title=dict(text=PROBE_SHORT.get(kind, kind) + "<br>(log scale)", side="right"),
-                      tickvals=tickvals, ticktext=ticktext)))
+    fig = go.Figure(
+        go.Heatmap(
+            x=grid.columns.to_numpy(),
+            y=np.arange(len(grid.index)),
+            z=z,
+            zmin=lo,
+            zmax=hi,
+            colorscale="Viridis",
+            customdata=np.stack(
+                [np.broadcast_to(np.array(names.to_numpy(), dtype=object)[:, None], raw.shape), raw], axis=-1
+            ),
+            hovertemplate="layer %{customdata[0]}<br>step %{x}<br>value %{customdata[1]:.3g}<extra></extra>",
+            colorbar=dict(
+                title=dict(text=PROBE_SHORT.get(kind, kind) + "<br>(log scale)", side="right"),
+                tickvals=tickvals,
+                ticktext=ticktext,
+            ),
+        )
+    )
     n = len(grid.index)
     label_every = max(1, math.ceil(n / 14))
     shown = list(range(0, n, label_every))
-    _style(fig, title or f"{PROBE_SHORT.get(kind, kind)} per layer during training", "training step",
-           "layer (input at the bottom, classifier at the top)", height=max(380, min(640, 120 + 6 * n)), legend=False)
+    _style(
+        fig,
+        title or f"{PROBE_SHORT.get(kind, kind)} per layer during training",
+        "training step",
+        "layer (input at the bottom, classifier at the top)",
+        height=max(380, min(640, 120 + 6 * n)),
+        legend=False,
+    )
     fig.update_yaxes(tickvals=shown, ticktext=[names.iloc[i] for i in shown], tickfont=dict(size=10))
     if left_out:
         _note(fig, f"{_count(left_out, 'cell is', 'cells are')} 0 or not finite and left blank")
@@ -522,11 +739,24 @@ def gradient_profile(series: list[RunSeries], kind: str = "grad_w", title: str =
         f = s.frame.sort_values("idx")
         y = _finite(f["value"], log=True)
         left_out += int(np.isnan(y).sum())
-        fig.add_trace(go.Scatter(x=f["idx"], y=y, mode="lines+markers", name=s.label, line=dict(color=colour, width=2),
-                                 marker=dict(size=4), customdata=f["layer"],
-                                 hovertemplate=f"{s.label}<br>%{{customdata}} (layer %{{x}})<br>value %{{y:.3g}}<extra></extra>"))
-    _style(fig, title or f"{PROBE_SHORT.get(kind, kind)} against layer", "layer index (0 = first conv … classifier)",
-           PROBE_AXIS.get(kind, kind))
+        fig.add_trace(
+            go.Scatter(
+                x=f["idx"],
+                y=y,
+                mode="lines+markers",
+                name=s.label,
+                line=dict(color=colour, width=2),
+                marker=dict(size=4),
+                customdata=f["layer"],
+                hovertemplate=f"{s.label}<br>%{{customdata}} (layer %{{x}})<br>value %{{y:.3g}}<extra></extra>",
+            )
+        )
+    _style(
+        fig,
+        title or f"{PROBE_SHORT.get(kind, kind)} against layer",
+        "layer index (0 = first conv … classifier)",
+        PROBE_AXIS.get(kind, kind),
+    )
     fig.update_yaxes(type="log", exponentformat="power")
     if left_out:
         _note(fig, f"{_count(left_out, 'value is', 'values are')} 0 or not finite and not drawn on the log axis")
@@ -543,8 +773,13 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
     if df is None or df.empty:
         return empty_figure("Choose at least one depth, one kind of network, BN setting and init.", "At initialisation")
     facets = list(dict.fromkeys(zip(df["bn"], df["init"])))
-    fig = make_subplots(rows=1, cols=len(facets), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[_facet_title(bn, init) for bn, init in facets])
+    fig = make_subplots(
+        rows=1,
+        cols=len(facets),
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=[_facet_title(bn, init) for bn, init in facets],
+    )
     left_out, legend_seen = 0, set()
     for col, (bn, init) in enumerate(facets, start=1):
         panel = df[(df["bn"] == bn) & (df["init"] == init)]
@@ -553,14 +788,30 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
             name = g["model"].iloc[0].replace(" (no BN)", "")
             y = _finite(g[kind], log=True)
             left_out += int(np.isnan(y).sum())
-            fig.add_trace(go.Scatter(
-                x=g["rel_depth"], y=y, mode="lines", name=name, legendgroup=name, showlegend=name not in legend_seen,
-                line=dict(color=model_colour(family, int(depth)), width=2), customdata=g["layer"],
-                hovertemplate=f"{name}, {_facet_title(bn, init)}<br>%{{customdata}}<br>value %{{y:.3g}}<extra></extra>"),
-                row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=g["rel_depth"],
+                    y=y,
+                    mode="lines",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=name not in legend_seen,
+                    line=dict(color=model_colour(family, int(depth)), width=2),
+                    customdata=g["layer"],
+                    hovertemplate=f"{name}, {_facet_title(bn, init)}<br>%{{customdata}}<br>value %{{y:.3g}}"
+                    "<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
             legend_seen.add(name)
-    _style(fig, f"{PROBE_SHORT.get(kind, kind)} per layer at initialisation (one batch)", "", PROBE_AXIS.get(kind, kind),
-           height=460)
+    _style(
+        fig,
+        f"{PROBE_SHORT.get(kind, kind)} per layer at initialisation (one batch)",
+        "",
+        PROBE_AXIS.get(kind, kind),
+        height=460,
+    )
     fig.update_layout(margin=dict(t=115))  # room for a note line between the title and the panel titles
     fig.update_yaxes(type="log", exponentformat="power")
     for col in range(1, len(facets) + 1):
@@ -568,8 +819,17 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
             fig.update_yaxes(title_text="", row=1, col=col)
         fig.update_xaxes(title_text="", range=[-0.02, 1.02], row=1, col=col)
     # One x title under all panels: repeated per panel it would not fit.
-    fig.add_annotation(text="position in the network (0 = first conv, 1 = classifier)", xref="paper", yref="paper",
-                       x=0.5, y=-0.13, xanchor="center", yanchor="top", showarrow=False, font=dict(size=13))
+    fig.add_annotation(
+        text="position in the network (0 = first conv, 1 = classifier)",
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=-0.13,
+        xanchor="center",
+        yanchor="top",
+        showarrow=False,
+        font=dict(size=13),
+    )
     fig.update_layout(legend=dict(y=-0.22), margin=dict(b=70))
     if left_out:
         _note(fig, f"{_count(left_out, 'value is', 'values are')} exactly 0 or not finite: not drawn on the log axis")
@@ -581,8 +841,12 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
     each point named by core.engine.probes.gradient_regime, which reads the absolute norms, not the ratio alone."""
     if summary is None or summary.empty:
         return empty_figure("Nothing probed yet.", "Gradient norms at initialisation")
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09,
-                        subplot_titles=("‖∂L/∂W‖: first conv (filled), last conv (open)", "ratio first / last"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.09,
+        subplot_titles=("‖∂L/∂W‖: first conv (filled), last conv (open)", "ratio first / last"),
+    )
     left_out = 0
     for (shortcut, bn, init), g in summary.groupby(["shortcut", "bn", "init"], sort=False):
         g = g.sort_values("depth")
@@ -593,32 +857,84 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
         symbol = "circle" if init == "kaiming" else "diamond"
         regime = g["regime"] if "regime" in g else pd.Series([""] * len(g), index=g.index)
         custom = np.stack([g["grad_w_first"], g["grad_w_last"], regime], axis=-1)
-        hover = (f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
-                 "<br><b>%{customdata[2]}</b><extra></extra>")
+        hover = (
+            f"{name}<br>depth %{{x}}<br>first conv %{{customdata[0]:.3g}}, last conv %{{customdata[1]:.3g}}"
+            "<br><b>%{customdata[2]}</b><extra></extra>"
+        )
         first = _finite(g["grad_w_first"], log=True)
         left_out += int(np.isnan(first).sum())
-        fig.add_trace(go.Scatter(x=g["depth"], y=first, mode="lines+markers", name=name, legendgroup=name,
-                                 line=dict(color=colour, width=2.2, dash=dash), marker=dict(symbol=symbol, size=9),
-                                 customdata=custom, hovertemplate=hover), row=1, col=1)
-        fig.add_trace(go.Scatter(x=g["depth"], y=_finite(g["grad_w_last"], log=True), mode="lines+markers",
-                                 name=f"{name} · last conv", legendgroup=name, showlegend=False,
-                                 line=dict(color=colour, width=1, dash=dash),
-                                 marker=dict(symbol=f"{symbol}-open", size=8), customdata=custom, hovertemplate=hover),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(x=g["depth"], y=_finite(g["ratio_first_last"], log=True), mode="lines+markers",
-                                 name=f"{name} · ratio", legendgroup=name, showlegend=False,
-                                 line=dict(color=colour, width=2.2, dash=dash), marker=dict(symbol=symbol, size=9),
-                                 customdata=custom, hovertemplate=hover + "ratio %{y:.3g}"), row=1, col=2)
-    fig.add_hline(y=1, line=dict(color="#888", dash="dash"), row=1, col=2, annotation_text="equal norms at both ends",
-                  annotation_position="top left", annotation_font=dict(size=11, color="#666"))
-    _style(fig, "Gradients at initialisation: size (left) and growth toward the input (right); hover names each regime",
-           "depth (weighted layers)", "‖∂L/∂W‖ (log scale)", height=460)
+        fig.add_trace(
+            go.Scatter(
+                x=g["depth"],
+                y=first,
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                line=dict(color=colour, width=2.2, dash=dash),
+                marker=dict(symbol=symbol, size=9),
+                customdata=custom,
+                hovertemplate=hover,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=g["depth"],
+                y=_finite(g["grad_w_last"], log=True),
+                mode="lines+markers",
+                name=f"{name} · last conv",
+                legendgroup=name,
+                showlegend=False,
+                line=dict(color=colour, width=1, dash=dash),
+                marker=dict(symbol=f"{symbol}-open", size=8),
+                customdata=custom,
+                hovertemplate=hover,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=g["depth"],
+                y=_finite(g["ratio_first_last"], log=True),
+                mode="lines+markers",
+                name=f"{name} · ratio",
+                legendgroup=name,
+                showlegend=False,
+                line=dict(color=colour, width=2.2, dash=dash),
+                marker=dict(symbol=symbol, size=9),
+                customdata=custom,
+                hovertemplate=hover + "ratio %{y:.3g}",
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_hline(
+        y=1,
+        line=dict(color="#888", dash="dash"),
+        row=1,
+        col=2,
+        annotation_text="equal norms at both ends",
+        annotation_position="top left",
+        annotation_font=dict(size=11, color="#666"),
+    )
+    _style(
+        fig,
+        "Gradients at initialisation: size (left) and growth toward the input (right); hover names each regime",
+        "depth (weighted layers)",
+        "‖∂L/∂W‖ (log scale)",
+        height=460,
+    )
     fig.update_yaxes(type="log", exponentformat="power")
     fig.update_yaxes(title_text="ratio first / last (log scale)", row=1, col=2)
     fig.update_xaxes(tickvals=sorted(summary["depth"].unique()), title_text="depth (weighted layers)")
     if left_out:
-        _note(fig, f"{_count(left_out, 'first-conv gradient is', 'first-conv gradients are')} exactly 0 (underflow): "
-                   "not drawn on the log scale, and its ratio is 0")
+        _note(
+            fig,
+            f"{_count(left_out, 'first-conv gradient is', 'first-conv gradients are')} exactly 0 (underflow): "
+            "not drawn on the log scale, and its ratio is 0",
+        )
     fig.update_layout(margin=dict(t=120))  # room for the title, its note and the panel titles
     return fig
 
@@ -632,13 +948,31 @@ def shattering_figure(table: pd.DataFrame) -> go.Figure:
     for shortcut, g in table.groupby("shortcut", sort=False):
         g = g.sort_values("depth")
         family = model_family(shortcut)
-        fig.add_trace(go.Scatter(x=g["depth"], y=g["correlation"], mode="lines+markers", name=FAMILY_NAMES[family],
-                                 line=dict(color=FAMILY_COLOURS[family], width=2.5), marker=dict(size=9),
-                                 hovertemplate=f"{FAMILY_NAMES[family]}<br>depth %{{x}}<br>correlation %{{y:.3f}}<extra></extra>"))
-    fig.add_hline(y=0, line=dict(color="#888", dash="dash"), annotation_text="white noise",
-                  annotation_position="bottom right", annotation_font=dict(size=11, color="#666"))
-    _style(fig, "Shattered gradients: how alike are the gradients at neighbouring inputs?", "depth (weighted layers)",
-           "correlation of neighbouring ∂f/∂x (1 = smooth, 0 = noise)", height=420)
+        fig.add_trace(
+            go.Scatter(
+                x=g["depth"],
+                y=g["correlation"],
+                mode="lines+markers",
+                name=FAMILY_NAMES[family],
+                line=dict(color=FAMILY_COLOURS[family], width=2.5),
+                marker=dict(size=9),
+                hovertemplate=f"{FAMILY_NAMES[family]}<br>depth %{{x}}<br>correlation %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.add_hline(
+        y=0,
+        line=dict(color="#888", dash="dash"),
+        annotation_text="white noise",
+        annotation_position="bottom right",
+        annotation_font=dict(size=11, color="#666"),
+    )
+    _style(
+        fig,
+        "Shattered gradients: how alike are the gradients at neighbouring inputs?",
+        "depth (weighted layers)",
+        "correlation of neighbouring ∂f/∂x (1 = smooth, 0 = noise)",
+        height=420,
+    )
     fig.update_yaxes(range=[-0.1, 1.05])
     fig.update_xaxes(tickvals=sorted(table["depth"].unique()))
     return fig
@@ -655,18 +989,43 @@ def response_std_figure(series: list[RunSeries], title: str = "") -> go.Figure:
     addition), in network order (left) and sorted by magnitude (right). Frames: idx, layer, value."""
     if not series or all(s.frame.empty for s in series):
         return empty_figure("No response measurements for these runs.", title or "Response std per layer")
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
-                        subplot_titles=("in network order", "sorted by magnitude"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.05,
+        subplot_titles=("in network order", "sorted by magnitude"),
+    )
     for s, colour in zip(series, _colours(series)):
         f = s.frame[s.frame["layer"].map(is_3x3_layer)].sort_values("idx")
         y = _finite(f["value"])
         x = np.arange(1, len(f) + 1)
         common = dict(mode="lines", name=s.label, legendgroup=s.label, line=dict(color=colour, width=2))
-        fig.add_trace(go.Scatter(x=x, y=y, customdata=f["layer"], **common,
-                                 hovertemplate=f"{s.label}<br>%{{customdata}}<br>std %{{y:.3g}}<extra></extra>"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=np.sort(y[np.isfinite(y)])[::-1], showlegend=False, **common,
-                                 hovertemplate=f"{s.label}<br>rank %{{x}}<br>std %{{y:.3g}}<extra></extra>"), row=1, col=2)
-    _style(fig, title or "Std of each 3×3 layer's response (He et al. Fig. 7)", "", "std of the layer response", height=430)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                customdata=f["layer"],
+                **common,
+                hovertemplate=f"{s.label}<br>%{{customdata}}<br>std %{{y:.3g}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=np.sort(y[np.isfinite(y)])[::-1],
+                showlegend=False,
+                **common,
+                hovertemplate=f"{s.label}<br>rank %{{x}}<br>std %{{y:.3g}}<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
+    _style(
+        fig, title or "Std of each 3×3 layer's response (He et al. Fig. 7)", "", "std of the layer response", height=430
+    )
     fig.update_xaxes(title_text="3×3 layer index (input → output)", row=1, col=1)
     fig.update_xaxes(title_text="rank (largest first)", row=1, col=2)
     fig.update_yaxes(title_text="", row=1, col=2)
@@ -679,8 +1038,18 @@ def response_std_figure(series: list[RunSeries], title: str = "") -> go.Figure:
 
 # Inferno (dark = unimportant, bright = important) starting at a dark violet rather than its
 # near-black: Streamlit's chart theme repaints a near-black colour-bar end (it showed pink).
-HEATMAP_SCALE = [[0.0, "#0d0829"], [0.1111, "#1b0c41"], [0.2222, "#4a0c6b"], [0.3333, "#781c6d"], [0.4444, "#a52c60"],
-                 [0.5556, "#cf4446"], [0.6667, "#ed6925"], [0.7778, "#fb9b06"], [0.8889, "#f7d13d"], [1.0, "#fcffa4"]]
+HEATMAP_SCALE = [
+    [0.0, "#0d0829"],
+    [0.1111, "#1b0c41"],
+    [0.2222, "#4a0c6b"],
+    [0.3333, "#781c6d"],
+    [0.4444, "#a52c60"],
+    [0.5556, "#cf4446"],
+    [0.6667, "#ed6925"],
+    [0.7778, "#fb9b06"],
+    [0.8889, "#f7d13d"],
+    [1.0, "#fcffa4"],
+]
 
 
 def _line_name(arch: str, shortcut: str, bn: bool) -> str:
@@ -689,12 +1058,13 @@ def _line_name(arch: str, shortcut: str, bn: bool) -> str:
 
 
 def _translucent(hex_colour: str, alpha: float) -> str:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, dataset_title: str = "", *,
-                       percent_axis: bool = False) -> go.Figure:
+def depth_error_figure(
+    table: pd.DataFrame, paper: pd.DataFrame | None = None, dataset_title: str = "", *, percent_axis: bool = False
+) -> go.Figure:
     """Final error against depth, one colour per family, test solid and training dashed, error bars
     = std over seeds (table from core.analysis.compare.depth_table); ``paper`` (depth, test_error) adds the
     paper's Table 6 as black stars; ``percent_axis`` fixes the error axis at 0–100%."""
@@ -705,19 +1075,33 @@ def depth_error_figure(table: pd.DataFrame, paper: pd.DataFrame | None = None, d
         name, colour = _line_name(arch, shortcut, bn), FAMILY_COLOURS[model_family(shortcut, arch)]
         for split, test in (("test", True), ("train", False)):
             seeds = rows["seeds"].to_numpy()
-            fig.add_trace(go.Scatter(
-                x=rows["depth"], y=_finite(rows[f"{split}_error_mean"]), mode="lines+markers",
-                name=f"{name} · {'test' if test else 'training'}", legendgroup=name,
-                line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
-                marker=dict(size=8 if test else 6, symbol="circle" if test else "circle-open"),
-                error_y=dict(type="data", array=rows[f"{split}_error_std"], visible=bool((seeds > 1).any())),
-                customdata=seeds,
-                hovertemplate=f"{name}, {split}<br>depth %{{x}}: %{{y:.2f}}% (%{{customdata}} seed(s))<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["depth"],
+                    y=_finite(rows[f"{split}_error_mean"]),
+                    mode="lines+markers",
+                    name=f"{name} · {'test' if test else 'training'}",
+                    legendgroup=name,
+                    line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
+                    marker=dict(size=8 if test else 6, symbol="circle" if test else "circle-open"),
+                    error_y=dict(type="data", array=rows[f"{split}_error_std"], visible=bool((seeds > 1).any())),
+                    customdata=seeds,
+                    hovertemplate=f"{name}, {split}<br>depth %{{x}}: %{{y:.2f}}% (%{{customdata}} seed(s))"
+                    "<extra></extra>",
+                )
+            )
     if paper is not None and len(paper):
-        fig.add_trace(go.Scatter(
-            x=paper["depth"], y=paper["test_error"], mode="lines+markers", name="He et al. 2015, Table 6 (CIFAR-10) · test",
-            line=dict(color="black", width=1, dash="dot"), marker=dict(symbol="star", size=12, color="black"),
-            hovertemplate="ResNet-%{x}, paper (CIFAR-10)<br>test error %{y:.2f}%<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=paper["depth"],
+                y=paper["test_error"],
+                mode="lines+markers",
+                name="He et al. 2015, Table 6 (CIFAR-10) · test",
+                line=dict(color="black", width=1, dash="dot"),
+                marker=dict(symbol="star", size=12, color="black"),
+                hovertemplate="ResNet-%{x}, paper (CIFAR-10)<br>test error %{y:.2f}%<extra></extra>",
+            )
+        )
     title = "Final error vs depth (solid: test, dashed: training)" + (f" · {dataset_title}" if dataset_title else "")
     _style(fig, title, "depth (weighted layers)", "error (%)", height=460)
     depths = sorted(set(table["depth"]) | (set(paper["depth"]) if paper is not None else set()))
@@ -740,15 +1124,33 @@ def seed_band_figure(series: list[RunSeries], y_title: str, *, percent_axis: boo
         f = s.frame.sort_values("epoch")
         mean, std = _finite(f["mean"]), np.nan_to_num(_finite(f["std"]))
         if (f["seeds"] > 1).any():  # the band: up along mean + std, back along mean - std
-            fig.add_trace(go.Scatter(
-                x=np.concatenate([f["epoch"], f["epoch"][::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
-                mode="lines", fill="toself", fillcolor=_translucent(colour, 0.18), line=dict(width=0), legendgroup=s.label,
-                showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(
-            x=f["epoch"], y=mean, mode="lines+markers", name=s.label, legendgroup=s.label,
-            line=dict(color=colour, width=2.5), marker=dict(size=6), customdata=np.stack([std, f["seeds"]], axis=-1),
-            hovertemplate=f"{s.label}<br>epoch %{{x}}: %{{y:.3g}} ± %{{customdata[0]:.2g}} "
-                          f"(%{{customdata[1]}} seeds)<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=np.concatenate([f["epoch"], f["epoch"][::-1]]),
+                    y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                    mode="lines",
+                    fill="toself",
+                    fillcolor=_translucent(colour, 0.18),
+                    line=dict(width=0),
+                    legendgroup=s.label,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=f["epoch"],
+                y=mean,
+                mode="lines+markers",
+                name=s.label,
+                legendgroup=s.label,
+                line=dict(color=colour, width=2.5),
+                marker=dict(size=6),
+                customdata=np.stack([std, f["seeds"]], axis=-1),
+                hovertemplate=f"{s.label}<br>epoch %{{x}}: %{{y:.3g}} ± %{{customdata[0]:.2g}} "
+                f"(%{{customdata[1]}} seeds)<extra></extra>",
+            )
+        )
     _style(fig, f"{y_title[0].upper()}{y_title[1:]} per epoch: mean ± std over seeds", "epoch", y_title, height=440)
     max_epoch = max(int(s.frame["epoch"].max()) for s in series if not s.frame.empty)
     fig.update_xaxes(dtick=1 if max_epoch <= 20 else None)
@@ -767,10 +1169,18 @@ def topk_bar_figure(series: list[RunSeries]) -> go.Figure:
     for s, colour in zip(series, _colours(series)):
         probs = dict(zip(s.frame["class"], 100 * s.frame["probability"]))
         values = [probs.get(c) for c in classes]
-        fig.add_trace(go.Bar(
-            x=classes, y=values, name=s.label, marker_color=colour, textposition="outside", cliponaxis=False,
-            text=[f"{v:.1f}%" if v is not None else "" for v in values],
-            hovertemplate=f"{s.label}<br>%{{x}}: %{{y:.2f}}%<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=classes,
+                y=values,
+                name=s.label,
+                marker_color=colour,
+                textposition="outside",
+                cliponaxis=False,
+                text=[f"{v:.1f}%" if v is not None else "" for v in values],
+                hovertemplate=f"{s.label}<br>%{{x}}: %{{y:.2f}}%<extra></extra>",
+            )
+        )
     _style(fig, "Top-5 class probabilities of each model", "class", "probability (%)", height=420)
     fig.update_layout(barmode="group", hovermode="closest")
     fig.update_yaxes(range=[0, 112], tickvals=[0, 20, 40, 60, 80, 100])
@@ -781,7 +1191,10 @@ def heatmap_overlay(seen: np.ndarray, heatmap: np.ndarray, strength: float = 0.8
     """The image with a [0, 1] heatmap blended over it: unimportant pixels keep the image, important
     ones take the colour scale's bright end (uint8 32x32x3)."""
     from plotly.colors import sample_colorscale
-    lut = np.array([[float(v) for v in c[4:-1].split(",")] for c in sample_colorscale(HEATMAP_SCALE, np.linspace(0, 1, 256))])
+
+    lut = np.array(
+        [[float(v) for v in c[4:-1].split(",")] for c in sample_colorscale(HEATMAP_SCALE, np.linspace(0, 1, 256))]
+    )
     h = np.clip(np.nan_to_num(heatmap), 0, 1)
     colours = lut[np.rint(h * 255).astype(int)]
     alpha = (0.15 + strength * h)[..., None].clip(0, 1)  # a light tint everywhere shows the scale's dark end
@@ -796,29 +1209,57 @@ def attribution_figure(seen: np.ndarray, heatmaps: dict[str, np.ndarray], title:
     methods = list(heatmaps)
     cols = 1 + len(methods)
     fig = make_subplots(rows=1, cols=cols, subplot_titles=["what it saw (32×32)", *methods], horizontal_spacing=0.015)
-    fig.add_trace(go.Image(z=seen, hovertemplate="pixel (%{x}, %{y})<br>RGB %{z}<extra>what the model saw</extra>"),
-                  row=1, col=1)
+    fig.add_trace(
+        go.Image(z=seen, hovertemplate="pixel (%{x}, %{y})<br>RGB %{z}<extra>what the model saw</extra>"), row=1, col=1
+    )
     for c, method in enumerate(methods, start=2):
-        fig.add_trace(go.Image(z=heatmap_overlay(seen, heatmaps[method]),
-                               hovertemplate=f"pixel (%{{x}}, %{{y}})<extra>{method}</extra>"), row=1, col=c)
+        fig.add_trace(
+            go.Image(
+                z=heatmap_overlay(seen, heatmaps[method]),
+                hovertemplate=f"pixel (%{{x}}, %{{y}})<extra>{method}</extra>",
+            ),
+            row=1,
+            col=c,
+        )
     # the colour scale: a two-cell heatmap placed outside the visible pixels, drawn only for its colour bar
-    fig.add_trace(go.Heatmap(z=[[0.0, 1.0]], x=[100, 101], y=[100], zmin=0, zmax=1, colorscale=HEATMAP_SCALE,
-                             hoverinfo="skip", colorbar=dict(title=dict(text="importance", side="right"), thickness=12,
-                                                             tickvals=[0, 0.5, 1], ticktext=["0 none", "0.5", "1 most"])),
-                  row=1, col=cols)
+    fig.add_trace(
+        go.Heatmap(
+            z=[[0.0, 1.0]],
+            x=[100, 101],
+            y=[100],
+            zmin=0,
+            zmax=1,
+            colorscale=HEATMAP_SCALE,
+            hoverinfo="skip",
+            colorbar=dict(
+                title=dict(text="importance", side="right"),
+                thickness=12,
+                tickvals=[0, 0.5, 1],
+                ticktext=["0 none", "0.5", "1 most"],
+            ),
+        ),
+        row=1,
+        col=cols,
+    )
     fig.update_xaxes(visible=False, range=[-0.5, 31.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[31.5, -0.5], constrain="domain", constraintoward="top")  # under its title
     for i in range(1, cols + 1):  # square pixels in every panel
         fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
     fig.update_annotations(font_size=12)
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left"), showlegend=False,
-                      height=int(95 + 900 / cols), margin=dict(l=10, r=10, t=75, b=10))
+    fig.update_layout(
+        template=TEMPLATE,
+        title=dict(text=title, x=0.0, xanchor="left"),
+        showlegend=False,
+        height=int(95 + 900 / cols),
+        margin=dict(l=10, r=10, t=75, b=10),
+    )
     return fig
 
 
 # --- Inside the network: lesion study, loss landscape, feature maps ---
 # Lesion bars and k-curves (Veit et al. 2016), the binomial path-length distribution, 1-D loss slices
 # and 2-D contours (Li et al. 2018), and one image's feature maps of a plain net and a ResNet.
+
 
 def lesion_blocks_figure(series: list[RunSeries]) -> go.Figure:
     """Test error with each single block deleted, one group of bars per network (frames: index, name,
@@ -829,16 +1270,38 @@ def lesion_blocks_figure(series: list[RunSeries]) -> go.Figure:
     fig = go.Figure()
     for s, colour in zip(series, _colours(series)):
         f = s.frame.sort_values("index")
-        fig.add_trace(go.Bar(
-            x=f["index"] + 1, y=100 * _finite(f["error"]), name=s.label, marker_color=colour, legendgroup=s.label,
-            marker_pattern_shape=np.where(f["changes_shape"], "/", ""), customdata=f["name"],
-            hovertemplate=f"{s.label}<br>block %{{x}} (%{{customdata}}) deleted<br>test error %{{y:.1f}}%<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=f["index"] + 1,
+                y=100 * _finite(f["error"]),
+                name=s.label,
+                marker_color=colour,
+                legendgroup=s.label,
+                marker_pattern_shape=np.where(f["changes_shape"], "/", ""),
+                customdata=f["name"],
+                hovertemplate=f"{s.label}<br>block %{{x}} (%{{customdata}}) deleted<br>test error %{{y:.1f}}%"
+                "<extra></extra>",
+            )
+        )
         intact = 100 * float(f["intact"].iloc[0])
-        fig.add_trace(go.Scatter(x=[0.5, len(f) + 0.5], y=[intact, intact], mode="lines", legendgroup=s.label,
-                                 name=f"{s.label}: intact", line=dict(color=colour, dash="dot", width=2),
-                                 hovertemplate=f"{s.label} intact: %{{y:.1f}}%<extra></extra>"))
-    _style(fig, "Test error with one block deleted (hatched: blocks that change the shape)",
-           "deleted block (1 = first block after the stem)", METRIC_AXIS["error"], height=430)
+        fig.add_trace(
+            go.Scatter(
+                x=[0.5, len(f) + 0.5],
+                y=[intact, intact],
+                mode="lines",
+                legendgroup=s.label,
+                name=f"{s.label}: intact",
+                line=dict(color=colour, dash="dot", width=2),
+                hovertemplate=f"{s.label} intact: %{{y:.1f}}%<extra></extra>",
+            )
+        )
+    _style(
+        fig,
+        "Test error with one block deleted (hatched: blocks that change the shape)",
+        "deleted block (1 = first block after the stem)",
+        METRIC_AXIS["error"],
+        height=430,
+    )
     fig.update_layout(barmode="group", bargap=0.15)
     fig.update_yaxes(range=[0, 100])
     return fig
@@ -853,16 +1316,40 @@ def lesion_k_figure(series: list[RunSeries]) -> go.Figure:
     for s, colour in zip(series, _colours(series)):
         f = s.frame.sort_values("k")
         lo, hi = 100 * _finite(f["min"]), 100 * _finite(f["max"])
-        fig.add_trace(go.Scatter(x=np.concatenate([f["k"], f["k"][::-1]]), y=np.concatenate([hi, lo[::-1]]), mode="lines",
-                                 fill="toself", fillcolor=_translucent(colour, 0.18), line=dict(width=0),
-                                 legendgroup=s.label, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=f["k"], y=100 * _finite(f["mean"]), mode="lines+markers", name=s.label,
-                                 legendgroup=s.label, line=dict(color=colour, width=2.5), marker=dict(size=5),
-                                 customdata=np.stack([lo, hi], axis=-1),
-                                 hovertemplate=f"{s.label}<br>%{{x}} blocks deleted: %{{y:.1f}}% "
-                                               "(range %{customdata[0]:.1f}–%{customdata[1]:.1f}%)<extra></extra>"))
-    _style(fig, "Test error with k random blocks deleted (mean over draws, band: min–max)",
-           "blocks deleted (k)", METRIC_AXIS["error"], height=430)
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([f["k"], f["k"][::-1]]),
+                y=np.concatenate([hi, lo[::-1]]),
+                mode="lines",
+                fill="toself",
+                fillcolor=_translucent(colour, 0.18),
+                line=dict(width=0),
+                legendgroup=s.label,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=f["k"],
+                y=100 * _finite(f["mean"]),
+                mode="lines+markers",
+                name=s.label,
+                legendgroup=s.label,
+                line=dict(color=colour, width=2.5),
+                marker=dict(size=5),
+                customdata=np.stack([lo, hi], axis=-1),
+                hovertemplate=f"{s.label}<br>%{{x}} blocks deleted: %{{y:.1f}}% "
+                "(range %{customdata[0]:.1f}–%{customdata[1]:.1f}%)<extra></extra>",
+            )
+        )
+    _style(
+        fig,
+        "Test error with k random blocks deleted (mean over draws, band: min–max)",
+        "blocks deleted (k)",
+        METRIC_AXIS["error"],
+        height=430,
+    )
     fig.update_yaxes(range=[0, 100])
     return fig
 
@@ -872,11 +1359,23 @@ def path_length_figure(rows: pd.DataFrame, n: int) -> go.Figure:
     residual branches (frame: k, count, share; binomial)."""
     if rows.empty:
         return empty_figure("No blocks.", "Path lengths")
-    fig = go.Figure(go.Bar(x=rows["k"], y=100 * rows["share"], marker_color=FAMILY_COLOURS["resnet"], name="share of paths",
-                           customdata=rows["count"].astype(float),
-                           hovertemplate="%{x} residual branches: %{customdata:.4g} paths (%{y:.3g}%)<extra></extra>"))
-    _style(fig, f"Path lengths through {n} residual blocks: binomial, C({n}, k) of 2^{n} paths",
-           "residual branches on the path (k)", "share of all paths (%)", height=360)
+    fig = go.Figure(
+        go.Bar(
+            x=rows["k"],
+            y=100 * rows["share"],
+            marker_color=FAMILY_COLOURS["resnet"],
+            name="share of paths",
+            customdata=rows["count"].astype(float),
+            hovertemplate="%{x} residual branches: %{customdata:.4g} paths (%{y:.3g}%)<extra></extra>",
+        )
+    )
+    _style(
+        fig,
+        f"Path lengths through {n} residual blocks: binomial, C({n}, k) of 2^{n} paths",
+        "residual branches on the path (k)",
+        "share of all paths (%)",
+        height=360,
+    )
     return fig
 
 
@@ -889,12 +1388,24 @@ def landscape_slice_figure(series: list[RunSeries]) -> go.Figure:
     for s, colour in zip(series, _colours(series)):
         y = _finite(s.frame["loss"], log=True)
         left_out += int(np.isnan(y).sum())
-        fig.add_trace(go.Scatter(x=s.frame["alpha"], y=y, mode="lines+markers", name=s.label, line=dict(color=colour, width=2.5),
-                                 marker=dict(size=4),
-                                 hovertemplate=f"{s.label}<br>α = %{{x:.3g}}<br>loss %{{y:.4g}} nats<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=s.frame["alpha"],
+                y=y,
+                mode="lines+markers",
+                name=s.label,
+                line=dict(color=colour, width=2.5),
+                marker=dict(size=4),
+                hovertemplate=f"{s.label}<br>α = %{{x:.3g}}<br>loss %{{y:.4g}} nats<extra></extra>",
+            )
+        )
     fig.add_vline(x=0, line=dict(color="#999", dash="dot", width=1))
-    _style(fig, "Training loss along one filter-normalised random direction (α = 0: the trained weights)",
-           "step α along the direction (1 = as long as the weights, filter by filter)", "cross-entropy loss (nats, log scale)")
+    _style(
+        fig,
+        "Training loss along one filter-normalised random direction (α = 0: the trained weights)",
+        "step α along the direction (1 = as long as the weights, filter by filter)",
+        "cross-entropy loss (nats, log scale)",
+    )
     fig.update_yaxes(type="log", exponentformat="power")
     if left_out:
         _note(fig, f"{_count(left_out, 'loss is', 'losses are')} not finite and not drawn")
@@ -913,24 +1424,59 @@ def landscape_contour_figure(planes: list[tuple[str, np.ndarray, np.ndarray, np.
     tickvals, ticktext = _log_ticks(lo, hi)
     fig = make_subplots(rows=1, cols=len(planes), subplot_titles=[p[0] for p in planes], horizontal_spacing=0.08)
     for c, ((label, alphas, betas, _), z) in enumerate(zip(planes, logs), start=1):
-        fig.add_trace(go.Contour(
-            x=alphas, y=betas, z=z, zmin=lo, zmax=hi, colorscale="Viridis", ncontours=24, name=label,
-            contours=dict(coloring="heatmap", showlines=True), line=dict(width=0.6, color="rgba(255,255,255,0.5)"),
-            showscale=c == len(planes), hovertemplate=f"{label}<br>α %{{x:.2f}}, β %{{y:.2f}}<br>log10 loss %{{z:.2f}}<extra></extra>",
-            colorbar=dict(title=dict(text="loss (nats,<br>log scale)", side="right"), tickvals=tickvals, ticktext=ticktext)),
-            row=1, col=c)
-        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="x", size=11, color="white", line=dict(color="black", width=1)),
-                                 name="trained weights", showlegend=c == 1, hoverinfo="skip"), row=1, col=c)
+        fig.add_trace(
+            go.Contour(
+                x=alphas,
+                y=betas,
+                z=z,
+                zmin=lo,
+                zmax=hi,
+                colorscale="Viridis",
+                ncontours=24,
+                name=label,
+                contours=dict(coloring="heatmap", showlines=True),
+                line=dict(width=0.6, color="rgba(255,255,255,0.5)"),
+                showscale=c == len(planes),
+                hovertemplate=f"{label}<br>α %{{x:.2f}}, β %{{y:.2f}}<br>log10 loss %{{z:.2f}}<extra></extra>",
+                colorbar=dict(
+                    title=dict(text="loss (nats,<br>log scale)", side="right"), tickvals=tickvals, ticktext=ticktext
+                ),
+            ),
+            row=1,
+            col=c,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[0],
+                y=[0],
+                mode="markers",
+                marker=dict(symbol="x", size=11, color="white", line=dict(color="black", width=1)),
+                name="trained weights",
+                showlegend=c == 1,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=c,
+        )
         fig.update_xaxes(title_text="α (direction δ)", row=1, col=c)
         fig.update_yaxes(title_text="β (direction η)", scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
-    fig.update_layout(template=TEMPLATE, height=470, margin=dict(l=60, r=20, t=80, b=55),
-                      title=dict(text="Training loss on a plane of two filter-normalised random directions", x=0.0),
-                      legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    fig.update_layout(
+        template=TEMPLATE,
+        height=470,
+        margin=dict(l=60, r=20, t=80, b=55),
+        title=dict(text="Training loss on a plane of two filter-normalised random directions", x=0.0),
+        legend=dict(orientation="h", yanchor="top", y=-0.15, x=0),
+    )
     return fig
 
 
-def _image_panels(rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: str, colorscale: str, symmetric: bool,
-                  colour_title: str) -> go.Figure:
+def _image_panels(
+    rows: list[tuple[str, list[tuple[str, np.ndarray]]]],
+    title: str,
+    colorscale: str,
+    symmetric: bool,
+    colour_title: str,
+) -> go.Figure:
     """Rows of small heatmaps (one row per network), one colour scale for all."""
     cols = max(len(panels) for _, panels in rows)
     values = np.concatenate([a.ravel() for _, panels in rows for _, a in panels if a is not None] or [np.zeros(1)])
@@ -943,25 +1489,44 @@ def _image_panels(rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: s
     for label, panels in rows:
         names = [name if a is not None else f"{name}:<br>none in a plain block" for name, a in panels]
         grid_titles += [f"{label}<br>{n}" if i == 0 else n for i, n in enumerate(names)] + [""] * (cols - len(panels))
-    fig = make_subplots(rows=len(rows), cols=cols, subplot_titles=grid_titles, horizontal_spacing=0.015,
-                        vertical_spacing=0.12 if len(rows) > 1 else 0.05)
+    fig = make_subplots(
+        rows=len(rows),
+        cols=cols,
+        subplot_titles=grid_titles,
+        horizontal_spacing=0.015,
+        vertical_spacing=0.12 if len(rows) > 1 else 0.05,
+    )
     shown = False
     for r, (label, panels) in enumerate(rows, start=1):
         for c, (name, a) in enumerate(panels, start=1):
             if a is None:  # a blank panel of the row's map size keeps the panels aligned
                 a = np.full_like(next(m for _, m in panels if m is not None), np.nan)
-            fig.add_trace(go.Heatmap(z=a, zmin=zmin, zmax=zmax, colorscale=colorscale, showscale=not shown,
-                                     colorbar=dict(title=dict(text=colour_title, side="right"), thickness=12),
-                                     hovertemplate=f"{label} · {name}<br>(%{{x}}, %{{y}}): %{{z:.3g}}<extra></extra>"),
-                          row=r, col=c)
+            fig.add_trace(
+                go.Heatmap(
+                    z=a,
+                    zmin=zmin,
+                    zmax=zmax,
+                    colorscale=colorscale,
+                    showscale=not shown,
+                    colorbar=dict(title=dict(text=colour_title, side="right"), thickness=12),
+                    hovertemplate=f"{label} · {name}<br>(%{{x}}, %{{y}}): %{{z:.3g}}<extra></extra>",
+                ),
+                row=r,
+                col=c,
+            )
             shown = True
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", constrain="domain")
     for i in range(1, len(rows) * cols + 1):  # square pixels in every panel
         fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
     fig.update_annotations(font_size=11)
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0), showlegend=False,
-                      height=int(110 + len(rows) * 1100 / max(cols, 4)), margin=dict(l=10, r=10, t=90, b=10))
+    fig.update_layout(
+        template=TEMPLATE,
+        title=dict(text=title, x=0.0),
+        showlegend=False,
+        height=int(110 + len(rows) * 1100 / max(cols, 4)),
+        margin=dict(l=10, r=10, t=90, b=10),
+    )
     return fig
 
 
@@ -970,14 +1535,26 @@ def feature_maps_figure(rows: list[tuple[str, list[tuple[str, np.ndarray]]]], la
     [(channel title, map [H, W])]), all on one colour scale (activations after the ReLU)."""
     if not rows or not any(panels for _, panels in rows):
         return empty_figure("No feature maps to show.", f"Feature maps at {layer}")
-    return _image_panels(rows, f"Feature maps at {layer} (strongest channels of each network, after the ReLU)",
-                         "Viridis", False, "activation")
+    return _image_panels(
+        rows,
+        f"Feature maps at {layer} (strongest channels of each network, after the ReLU)",
+        "Viridis",
+        False,
+        "activation",
+    )
 
 
-def block_parts_figure(rows: list[tuple[str, list[tuple[str, np.ndarray | None]]]], block: str, channel: int) -> go.Figure:
+def block_parts_figure(
+    rows: list[tuple[str, list[tuple[str, np.ndarray | None]]]], block: str, channel: int
+) -> go.Figure:
     """Inside one block for one image and channel: F(x), the shortcut x, their sum before the ReLU and
     the output, one row per network (a plain block has no shortcut: that panel says so)."""
     if not rows:
         return empty_figure("No block to show.", f"Inside {block}")
-    return _image_panels(rows, f"Inside {block}, channel {channel}: residual F(x), shortcut x, their sum (before the ReLU), output",
-                         "RdBu_r", True, "value")
+    return _image_panels(
+        rows,
+        f"Inside {block}, channel {channel}: residual F(x), shortcut x, their sum (before the ReLU), output",
+        "RdBu_r",
+        True,
+        "value",
+    )

@@ -1,5 +1,6 @@
 """What the Lesion, Landscape and Layers pages share: which stored runs can be looked inside, the
 matched plain/ResNet pair they open on, a progress bar fed from a core callback, and figure series."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,22 +18,38 @@ LAYERS_PAIR_KEYS = (keys.LAYERS_PLAIN, keys.LAYERS_RESNET)
 
 def lookable_runs(store: RunStore) -> list[RunRecord]:
     """Finished CIFAR-style runs with weights whose blocks these pages understand (plain, ResNet A or B)."""
-    return [r for r in common.stored_runs(store, statuses=("done",), with_weights=True)
-            if r.config.arch == "cifar" and r.config.shortcut in inside.LESION_SHORTCUTS]
+    return [
+        r
+        for r in common.finished_with_weights(store)
+        if r.config.arch == "cifar" and r.config.shortcut in inside.LESION_SHORTCUTS
+    ]
 
 
-def pick_pair(records: list[RunRecord], pair_keys: tuple[str, str], learned_first: bool = False,
-              ) -> tuple[RunRecord | None, RunRecord | None]:
+def pick_pair(
+    records: list[RunRecord],
+    pair_keys: tuple[str, str],
+    learned_first: bool = False,
+) -> tuple[RunRecord | None, RunRecord | None]:
     """Two pickers, a plain net (left) and a ResNet (right), opening on the matched depth-56 pair (with
     ``learned_first``, on the deepest matched pair in which both networks learned, if one is stored)."""
     plains = [r for r in records if r.config.shortcut == "none"]
     resnets = [r for r in records if r.config.shortcut != "none"]
     plain_default, resnet_default = inside.matched_pair(records, learned_first=learned_first)
     left, right = st.columns(2)
-    plain = common.pick_run("Plain net", plains, key=pair_keys[0], container=left,
-                            default_id=plain_default.run_id if plain_default else None)
-    resnet = common.pick_run("ResNet", resnets, key=pair_keys[1], container=right,
-                             default_id=resnet_default.run_id if resnet_default else None)
+    plain = common.pick_run(
+        "Plain net",
+        plains,
+        key=pair_keys[0],
+        container=left,
+        default_id=plain_default.run_id if plain_default else None,
+    )
+    resnet = common.pick_run(
+        "ResNet",
+        resnets,
+        key=pair_keys[1],
+        container=right,
+        default_id=resnet_default.run_id if resnet_default else None,
+    )
     return plain, resnet
 
 
@@ -41,8 +58,11 @@ def explain_missing(plain: RunRecord | None, resnet: RunRecord | None) -> bool:
     if plain is not None and resnet is not None:
         return True
     missing = " and ".join(n for n, r in (("a plain net", plain), ("a ResNet", resnet)) if r is None)
-    st.info(f"No finished run of {missing} with saved weights is stored. The shipped reference runs include plain-56 and "
-            "ResNet-56; train others on the Train page.", icon=":material/info:")
+    st.info(
+        f"No finished run of {missing} with saved weights is stored. The shipped reference runs include plain-56 and "
+        "ResNet-56; train others on the Train page.",
+        icon=":material/info:",
+    )
     return False
 
 
@@ -59,10 +79,16 @@ def progress_reporter(text: str):
 def mismatch_note(plain: RunRecord, resnet: RunRecord) -> str | None:
     """A warning when the pair is not a fair contrast (different depth or different training)."""
     from core.analysis.compare import setup_key
+
     if plain.config.depth != resnet.config.depth:
-        return f"The two nets differ in depth ({plain.config.depth} vs {resnet.config.depth}): the paper's contrast is at equal depth."
+        return (
+            f"The two nets differ in depth ({plain.config.depth} vs {resnet.config.depth}): the paper's contrast "
+            "is at equal depth."
+        )
     if setup_key(plain.config) != setup_key(resnet.config) or plain.config.seed != resnet.config.seed:
-        return "The two runs were trained differently (data, recipe, epochs or seed): the contrast is not like for like."
+        return (
+            "The two runs were trained differently (data, recipe, epochs or seed): the contrast is not like for like."
+        )
     return None
 
 

@@ -16,7 +16,7 @@ PROJECTOR = "projector"
 # Train: the network, recipe and data of a new run
 ARCH = "arch"
 DEPTH = "depth"
-BLOCKS = "n"                     # blocks per stage, when the depth is "other (6n+2)"
+BLOCKS = "n"  # blocks per stage, when the depth is "other (6n+2)"
 BN = "bn"
 INIT = "init"
 RECIPE = "recipe"
@@ -60,13 +60,13 @@ STD_RUNS = "std_runs"
 CMP_SETUP = "cmp_setup"
 CMP_NETS = "cmp_nets"
 CMP_METRIC = "cmp_y"
-CMP_PERCENT = "cmp_pct"          # error and accuracy on a fixed 0–100% axis
+CMP_PERCENT = "cmp_pct"  # error and accuracy on a fixed 0–100% axis
 
 # Classify (an uploaded image is not part of a link)
 MODELS = "models"
 IMAGE_SOURCE = "image"
 CLS_DATASET = "cls_data"
-CLS_INDEX = {"builtin": "img", "cifar10": "cifar_img"}   # the test image's number, per data set
+CLS_INDEX = {"builtin": "img", "cifar10": "cifar_img"}  # the test image's number, per data set
 METHODS = "methods"
 EXPLAIN = "explain"
 
@@ -104,11 +104,11 @@ RUNS_TAG = "runs_tag"
 RUNS_PICK = "runs_pick"
 RUNS_EXPORT_TITLE = "runs_title"
 RUNS_EXPORT_PREPARE = "runs_prepare"
-RUNS_EXPORT_FILE = "runs_file"          # not a widget: the prepared lesson file (selection, file name, bytes, summary)
+RUNS_EXPORT_FILE = "runs_file"  # not a widget: the prepared lesson file (selection, file name, bytes, summary)
 RUNS_IMPORT_UPLOAD = "runs_upload"
 RUNS_IMPORT_OVERWRITE = "runs_overwrite"
 RUNS_IMPORT_BUTTON = "runs_import"
-RUNS_NOTE = "runs_note"                 # not a widget: what the last action did, shown once after the rerun
+RUNS_NOTE = "runs_note"  # not a widget: what the last action did, shown once after the rerun
 
 
 def all_keys() -> list[str]:
@@ -119,8 +119,9 @@ def all_keys() -> list[str]:
             names.extend(value.values() if isinstance(value, dict) else [value])
     return names
 
+
 # Train: the sweep panel (a grid of networks and seeds)
 SWEEP_PRESET = "sweep"
 SWEEP_SEEDS = "sweep_seeds"
 SWEEP_DATA = "sweep_data"
-SWEEP_START = "sweep_start"      # a button: not bound to the URL
+SWEEP_START = "sweep_start"  # a button: not bound to the URL

@@ -3,53 +3,57 @@
 Every number in a sentence is computed from the table or runs passed in; where the data cannot
 support a claim, the sentence says so instead of making it.
 """
+
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
-
 # Terms the pages use, explained once for a student (help texts and captions read them from here).
 STUDY_001 = "student study 001"
 STUDY_004 = "student study 004"
 TERMS = {
     STUDY_001: "An earlier student study of this paper (Biéchy & Cavalier, Faculté des Sciences d'Orsay) that this lab "
-               "grew from: ResNets of 20 to 56 layers with shortcut option A and B beside plain nets of equal depth, "
-               "trained on CIFAR-10 with Adam (default settings), batch 32, 10 epochs, no augmentation, PyTorch's "
-               "default init; every curve the mean of 5 identically configured models. The recipe called "
-               "\"Adam (seed study)\" here is theirs.",
-    STUDY_004: "An earlier student report that trained a sequential (plain) and a residual network in Keras on CIFAR-10 "
-               "for 20 epochs and tabulated the test accuracy after every epoch (at epoch 19: residual 85.69%, "
-               "sequential 81.13%).",
+    "grew from: ResNets of 20 to 56 layers with shortcut option A and B beside plain nets of equal depth, "
+    "trained on CIFAR-10 with Adam (default settings), batch 32, 10 epochs, no augmentation, PyTorch's "
+    "default init; every curve the mean of 5 identically configured models. The recipe called "
+    '"Adam (seed study)" here is theirs.',
+    STUDY_004: "An earlier student report that trained a sequential (plain) and a residual network in Keras on "
+    "CIFAR-10 "
+    "for 20 epochs and tabulated the test accuracy after every epoch (at epoch 19: residual 85.69%, "
+    "sequential 81.13%).",
     "SSR": "Sum of squared residuals between two curves: at every epoch both have, take the difference between the "
-           "two, square it, and add these up. 0 means the curves coincide; the larger it is, the further apart they "
-           "are (in the curve's unit, squared).",
+    "two, square it, and add these up. 0 means the curves coincide; the larger it is, the further apart they "
+    "are (in the curve's unit, squared).",
     "seed": "The random seed fixes a run's random choices (initial weights, order of the images, augmentation). Runs "
-            "that differ only in their seed show how much a result varies by chance.",
+    "that differ only in their seed show how much a result varies by chance.",
     "option A/B": "How a ResNet's shortcut crosses a change of shape (where the feature map halves and the channels "
-                  "double): option A takes every second pixel and pads the new channels with zeros, adding no "
-                  "parameters; option B uses a learned 1×1 convolution (a projection). Elsewhere both are the "
-                  "identity (He et al. 2015, Sec. 3.3).",
-    "BN": "Batch normalisation (Ioffe & Szegedy 2015): after each convolution, every channel is normalised to zero mean "
-          "and unit variance (with the batch's statistics while training, running averages at test time), then "
-          "scaled and shifted by learned parameters.",
+    "double): option A takes every second pixel and pads the new channels with zeros, adding no "
+    "parameters; option B uses a learned 1×1 convolution (a projection). Elsewhere both are the "
+    "identity (He et al. 2015, Sec. 3.3).",
+    "BN": "Batch normalisation (Ioffe & Szegedy 2015): after each convolution, every channel is normalised to zero "
+    "mean "
+    "and unit variance (with the batch's statistics while training, running averages at test time), then "
+    "scaled and shifted by learned parameters.",
     "init": "Kaiming (He) init, the paper's: weights drawn with variance 2 / fan-in, which keeps a signal's size "
-            "through ReLU layers (He et al. 2015, 'Delving deep into rectifiers'). PyTorch's default init draws "
-            "them with variance 1 / (3 · fan-in), six times smaller.",
-    "concat": "Concatenate + 1×1 merge: instead of adding its input back, a block concatenates it with its output and a "
-              "learned 1×1 convolution maps the doubled channels back to the stage's width. No identity path is left, "
-              "so at initialisation it behaves like another plain stack.",
-    "layer names": "stem is the first 3×3 convolution (with its BN and ReLU); stageS.blockB is block B (counted from 0) of "
-                   "stage S, each block two 3×3 convolutions. Stages 1, 2 and 3 work on 32×32, 16×16 and 8×8 maps with 16, "
-                   "32 and 64 channels.",
+    "through ReLU layers (He et al. 2015, 'Delving deep into rectifiers'). PyTorch's default init draws "
+    "them with variance 1 / (3 · fan-in), six times smaller.",
+    "concat": "Concatenate + 1×1 merge: instead of adding its input back, a block concatenates it with its output "
+    "and a "
+    "learned 1×1 convolution maps the doubled channels back to the stage's width. No identity path is left, "
+    "so at initialisation it behaves like another plain stack.",
+    "layer names": "stem is the first 3×3 convolution (with its BN and ReLU); stageS.blockB is block B (counted from "
+    "0) of "
+    "stage S, each block two 3×3 convolutions. Stages 1, 2 and 3 work on 32×32, 16×16 and 8×8 maps with 16, "
+    "32 and 64 channels.",
     "attribution": "Each method scores the image's pixels by how much they drove one class score. Integrated Gradients "
-                   "adds up the gradients along a straight path from a plain mean-colour image to this one (Sundararajan "
-                   "et al. 2017); Saliency is one gradient; Grad-CAM weighs the last stage's feature maps by their "
-                   "gradients (Selvaraju et al. 2017); Occlusion covers patches and measures the drop.",
+    "adds up the gradients along a straight path from a plain mean-colour image to this one (Sundararajan "
+    "et al. 2017); Saliency is one gradient; Grad-CAM weighs the last stage's feature maps by their "
+    "gradients (Selvaraju et al. 2017); Occlusion covers patches and measures the drop.",
     "training setup": "Everything about training except the network: data set, number of images, recipe (optimiser, "
-                      "learning rate, batch, schedule, augmentation), epochs, BN and init. \"SGD (paper's settings)\" "
-                      "is He et al.'s recipe; \"Adam (seed study)\" is the recipe of " + STUDY_001 + ".",
+    'learning rate, batch, schedule, augmentation), epochs, BN and init. "SGD (paper\'s settings)" '
+    'is He et al.\'s recipe; "Adam (seed study)" is the recipe of ' + STUDY_001 + ".",
 }
 
 
@@ -66,14 +70,17 @@ def power_of_ten(x: float) -> str:
 
 # ------------------------------------------------------------------------------- Gradients page
 
+
 def init_findings(summary: pd.DataFrame) -> list[str]:
     """One sentence per kind of network at the deepest depth probed, with its numbers and the regime they name."""
     sentences = []
     deepest = summary[summary["depth"] == summary["depth"].max()]
     for _, row in deepest.iterrows():
         first, last, loss, ratio = row["grad_w_first"], row["grad_w_last"], row["loss"], row["ratio_first_last"]
-        what = (f"‖∂L/∂W‖ is {fmt(first)} at the first conv and {fmt(last)} at the last (ratio {fmt(ratio)}): "
-                f"**{row['regime']}**")
+        what = (
+            f"‖∂L/∂W‖ is {fmt(first)} at the first conv and {fmt(last)} at the last (ratio {fmt(ratio)}): "
+            f"**{row['regime']}**"
+        )
         if loss > 10:  # the forward signal already grows with depth
             what += f"; the initial loss is {fmt(loss)}, far above the ln 10 ≈ 2.3 of an unbiased guess"
         sentences.append(f"**{row['model']}**, {row['init']} init: {what}.")
@@ -89,15 +96,21 @@ def bn_plain_verdict(summary: pd.DataFrame) -> str | None:
     row = (deepest[deepest["init"] == "kaiming"] if (deepest["init"] == "kaiming").any() else deepest).iloc[0]
     ratio = row["ratio_first_last"]
     if ratio > 10:
-        measured = (f"here {row['model']} ({row['init']} init) does not vanish: its gradient is {fmt(ratio)}× larger at "
-                    "the first conv than at the last, i.e. it **explodes** toward the input, as mean-field theory of "
-                    "BN predicts for deep plain nets (Yang et al. 2019)")
+        measured = (
+            f"here {row['model']} ({row['init']} init) does not vanish: its gradient is {fmt(ratio)}× larger at "
+            "the first conv than at the last, i.e. it **explodes** toward the input, as mean-field theory of "
+            "BN predicts for deep plain nets (Yang et al. 2019)"
+        )
     elif ratio >= 0.1:
-        measured = f"here {row['model']}'s first and last conv gradients are within 10× of each other (ratio {fmt(ratio)})"
+        measured = (
+            f"here {row['model']}'s first and last conv gradients are within 10× of each other (ratio {fmt(ratio)})"
+        )
     else:
         measured = f"here {row['model']}'s gradient shrinks toward the input (ratio {fmt(ratio)})"
-    return ("**The paper (Sec. 4.1)** finds BN plain nets unlikely to degrade through vanishing gradients: their "
-            f"backward signals \"exhibit healthy norms\". Measured at initialisation, {measured}.")
+    return (
+        "**The paper (Sec. 4.1)** finds BN plain nets unlikely to degrade through vanishing gradients: their "
+        f'backward signals "exhibit healthy norms". Measured at initialisation, {measured}.'
+    )
 
 
 def degradation_text(summary: pd.DataFrame) -> str:
@@ -107,47 +120,70 @@ def degradation_text(summary: pd.DataFrame) -> str:
     resnet = summary[(summary["shortcut"] == "A") & summary["bn"]]
     head = "**So why do deep plain nets with BN train worse?** "
     if plain.empty:
-        return head + ("Probe a plain net with BN on above (e.g. depth 20 and 56) to see what its gradients do; "
-                       "the paper's answer is that they do not vanish.")
-    growth = "; ".join(f"{power_of_ten(r.ratio_first_last)}× from last to first conv at {r.depth} layers"
-                       for r in plain.sort_values("depth").itertuples() if r.ratio_first_last > 0)
+        return head + (
+            "Probe a plain net with BN on above (e.g. depth 20 and 56) to see what its gradients do; "
+            "the paper's answer is that they do not vanish."
+        )
+    growth = "; ".join(
+        f"{power_of_ten(r.ratio_first_last)}× from last to first conv at {r.depth} layers"
+        for r in plain.sort_values("depth").itertuples()
+        if r.ratio_first_last > 0
+    )
     explodes = (plain["ratio_first_last"] > 10).any()
     if explodes:
-        text = ("Not because their gradients vanish: with BN they do the opposite. At initialisation a deep BN plain "
-                f"net's gradient **explodes** toward the input (measured above: {growth}), as mean-field theory of batch "
-                "norm predicts for deep networks without skip connections (Yang et al. 2019), and it is **shattered**: "
-                "gradients at nearby inputs are nearly uncorrelated, like white noise (Balduzzi et al. 2017; measured "
-                "below). A step along such a gradient is too large for the first layers and poorly aimed. ")
+        text = (
+            "Not because their gradients vanish: with BN they do the opposite. At initialisation a deep BN plain "
+            f"net's gradient **explodes** toward the input (measured above: {growth}), as mean-field theory of batch "
+            "norm predicts for deep networks without skip connections (Yang et al. 2019), and it is **shattered**: "
+            "gradients at nearby inputs are nearly uncorrelated, like white noise (Balduzzi et al. 2017; measured "
+            "below). A step along such a gradient is too large for the first layers and poorly aimed. "
+        )
     else:
-        text = (f"At the depths probed here the BN plain nets' gradients do not vanish ({growth}); probe depth 56 or 110 "
-                "to see them explode toward the input, as mean-field theory of batch norm predicts (Yang et al. 2019), "
-                "and see below how their gradients shatter with depth (Balduzzi et al. 2017). ")
+        text = (
+            f"At the depths probed here the BN plain nets' gradients do not vanish ({growth}); probe depth 56 or 110 "
+            "to see them explode toward the input, as mean-field theory of batch norm predicts (Yang et al. 2019), "
+            "and see below how their gradients shatter with depth (Balduzzi et al. 2017). "
+        )
     if not resnet.empty:
         worst = max(max(r, 1 / r) for r in resnet["ratio_first_last"] if r > 0)
-        text += (f"Identity shortcuts keep this in check: the BN ResNets probed stay within {fmt(worst)}× from end to end "
-                 "and their gradients stay correlated. ")
-    return head + text + ("*Degradation* is the paper's name for the symptom (a deeper plain net ends with a higher "
-                          "training error), not its cause; explosion and shattering are the mechanisms measured here.")
+        text += (
+            f"Identity shortcuts keep this in check: the BN ResNets probed stay within {fmt(worst)}× from end to end "
+            "and their gradients stay correlated. "
+        )
+    return (
+        head
+        + text
+        + (
+            "*Degradation* is the paper's name for the symptom (a deeper plain net ends with a higher "
+            "training error), not its cause; explosion and shattering are the mechanisms measured here."
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------ Home page
 
+
 def table6_caption() -> str:
     """The caption of Home's Table 6 chart, its numbers from core.analysis.paper."""
     from core.analysis.paper import REIMPLEMENTATION_TEST_ERROR as REIMPL
-    from core.analysis.paper import TABLE6_110_MEAN_STD, TABLE6_TEST_ERROR as T6
+    from core.analysis.paper import TABLE6_110_MEAN_STD
+    from core.analysis.paper import TABLE6_TEST_ERROR as T6
+
     mean, std = TABLE6_110_MEAN_STD
-    return (f"Test error of the paper's CIFAR-10 ResNets (Table 6, 164 epochs, SGD) and of a popular PyTorch "
-            f"reimplementation (200 epochs). In the paper, error falls from {T6[20]}% at 20 layers to {T6[110]}% at 110 "
-            f"— the best of 5 runs, whose mean is {mean} ± {std}% — and rises to {T6[1202]}% at 1202 layers, which the "
-            "paper attributes to overfitting (the two nets' training errors were similar). The reimplementation reports "
-            f"{REIMPL[1202]}% at 1202 layers, below its {REIMPL[110]}% at 110: it trains with another protocol (200 "
-            "epochs, no model chosen on a validation split, per its README), so the paper's rise at 1202 is the result "
-            "of one protocol, not a law of depth. Plain nets are not in Table 6: "
-            "the paper shows them only as curves (Fig. 6), where plain-56 trains and tests worse than plain-20.")
+    return (
+        f"Test error of the paper's CIFAR-10 ResNets (Table 6, 164 epochs, SGD) and of a popular PyTorch "
+        f"reimplementation (200 epochs). In the paper, error falls from {T6[20]}% at 20 layers to {T6[110]}% at 110 "
+        f"— the best of 5 runs, whose mean is {mean} ± {std}% — and rises to {T6[1202]}% at 1202 layers, which the "
+        "paper attributes to overfitting (the two nets' training errors were similar). The reimplementation reports "
+        f"{REIMPL[1202]}% at 1202 layers, below its {REIMPL[110]}% at 110: it trains with another protocol (200 "
+        "epochs, no model chosen on a validation split, per its README), so the paper's rise at 1202 is the result "
+        "of one protocol, not a law of depth. Plain nets are not in Table 6: "
+        "the paper shows them only as curves (Fig. 6), where plain-56 trains and tests worse than plain-20."
+    )
 
 
 # ----------------------------------------------------------------------------------- Train page
+
 
 def final_train_error(record) -> tuple[float | None, str]:
     """A run's final training error (%) and how it was measured: eval mode on a fixed training subset
@@ -161,17 +197,26 @@ def final_train_error(record) -> tuple[float | None, str]:
 
 
 # What would show it, from the longest plain-56 run measured on this machine (README, "Finding a recipe").
-NEEDS_MORE_STEPS = ("In the longest recipe tried here (Adam, batch 32, crop + flip, "
-                    "3,000 images) plain-56 left chance only after about 350 steps and reached 17.6% test accuracy at "
-                    "step 465: showing the paper's picture takes longer runs than these (the paper: 64,000 steps).")
+NEEDS_MORE_STEPS = (
+    "In the longest recipe tried here (Adam, batch 32, crop + flip, "
+    "3,000 images) plain-56 left chance only after about 350 steps and reached 17.6% test accuracy at "
+    "step 465: showing the paper's picture takes longer runs than these (the paper: 64,000 steps)."
+)
 
 
 def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str | None:
     """'plain-56 ends at 60.1% training error, plain-20 at 20.3%: ...' for two runs of the chosen ones, or None."""
+    from core.runs.lifecycle import is_done
     from core.runs.verdict import record_verdict
-    pick = {r.config.depth: r for r in sorted(records, key=lambda r: -r.config.seed)  # seed 0 wins
-            if r.config.shortcut == shortcut and r.config.arch == "cifar"
-            and r.config.depth in (shallow, deep) and r.status == "done"}
+
+    pick = {
+        r.config.depth: r
+        for r in sorted(records, key=lambda r: -r.config.seed)  # seed 0 wins
+        if r.config.shortcut == shortcut
+        and r.config.arch == "cifar"
+        and r.config.depth in (shallow, deep)
+        and is_done(r)
+    }
     if len(pick) < 2:
         return None
     (e_deep, how), (e_shallow, _) = final_train_error(pick[deep]), final_train_error(pick[shallow])
@@ -181,16 +226,28 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str 
     text = f"{name_deep} ends at {e_deep:.1f}% training error ({how}), {name_shallow} at {e_shallow:.1f}%"
     flags = [f"{pick[d].config.model_name} {v}" for d in (deep, shallow) if (v := record_verdict(pick[d]))]
     if flags:
-        return (text + ". " + "; ".join(flags)[0].upper() + "; ".join(flags)[1:] + ". This pair cannot show how depth acts. "
-                + (f"These runs took {steps:,} steps. " if (steps := pick[deep].info.get("total_steps")) else "")
-                + NEEDS_MORE_STEPS)
+        return (
+            text
+            + ". "
+            + "; ".join(flags)[0].upper()
+            + "; ".join(flags)[1:]
+            + ". This pair cannot show how depth acts. "
+            + (f"These runs took {steps:,} steps. " if (steps := pick[deep].info.get("total_steps")) else "")
+            + NEEDS_MORE_STEPS
+        )
     if shortcut == "none":
-        verdict = ("the deeper plain net trains worse: the degradation of the paper's Fig. 6" if e_deep > e_shallow
-                   else "here the deeper plain net does not train worse, unlike the paper's Fig. 6")
+        verdict = (
+            "the deeper plain net trains worse: the degradation of the paper's Fig. 6"
+            if e_deep > e_shallow
+            else "here the deeper plain net does not train worse, unlike the paper's Fig. 6"
+        )
     else:
-        verdict = ("the deeper ResNet trains at least as well: the paper's other half" if e_deep <= e_shallow
-                   else "here the deeper ResNet trains worse, unlike the paper's Fig. 6 (right), where depth helps "
-                        "after 64,000 iterations; these runs are far shorter")
+        verdict = (
+            "the deeper ResNet trains at least as well: the paper's other half"
+            if e_deep <= e_shallow
+            else "here the deeper ResNet trains worse, unlike the paper's Fig. 6 (right), where depth helps "
+            "after 64,000 iterations; these runs are far shorter"
+        )
     return f"{text}: {verdict}."
 
 
@@ -202,27 +259,44 @@ def fig6_sentences(records) -> list[str]:
 
 # ----------------------------------------------------------------------- which runs a page opens on
 
+
 def preference(record) -> tuple:
     """Sort key: shipped runs first, then runs that learned, then higher test accuracy, seed 0 first."""
     from core.runs.verdict import record_verdict
+
     acc = (record.metrics or {}).get("test_acc")
-    return (not record.reference, record_verdict(record) is not None, -(acc if acc is not None else -1), record.config.seed)
+    return (
+        not record.reference,
+        record_verdict(record) is not None,
+        -(acc if acc is not None else -1),
+        record.config.seed,
+    )
 
 
 def default_pair(records: list) -> tuple[str | None, str | None]:
     """A plain run and the ResNet most like it (same depth, data and recipe; option A first), preferring
     shipped runs and runs that learned over the newest, and the deepest such plain net."""
-    plain = sorted((r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"),
-                   key=lambda r: (preference(r)[:2], -r.config.depth, preference(r)[2:]))
-    resnets = sorted((r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"), key=preference)
+    plain = sorted(
+        (r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"),
+        key=lambda r: (preference(r)[:2], -r.config.depth, preference(r)[2:]),
+    )
+    resnets = sorted(
+        (r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"), key=preference
+    )
     left = plain[0] if plain else (sorted(records, key=preference)[0] if records else None)
     if left is None:
         return None, None
 
     def likeness(r):
-        same = (r.config.depth == left.config.depth, r.config.dataset == left.config.dataset,
-                r.config.recipe == left.config.recipe, r.config.epochs == left.config.epochs, r.config.seed == left.config.seed)
+        same = (
+            r.config.depth == left.config.depth,
+            r.config.dataset == left.config.dataset,
+            r.config.recipe == left.config.recipe,
+            r.config.epochs == left.config.epochs,
+            r.config.seed == left.config.seed,
+        )
         return (tuple(not x for x in same), r.config.shortcut != "A", preference(r))
+
     right = (sorted(resnets, key=likeness) or [r for r in records if r.run_id != left.run_id] or [left])[0]
     return left.run_id, right.run_id
 
@@ -235,8 +309,9 @@ def step_to_show(steps: list[int], chosen: int | None, pair: tuple[str, ...], se
     return min(steps, key=lambda s: (abs(s - chosen), s))
 
 
-def runs_to_show(chosen: list[str] | None, pair: tuple[str, ...], seen_pair: tuple[str, ...] | None,
-                 available: list[str]) -> list[str]:
+def runs_to_show(
+    chosen: list[str] | None, pair: tuple[str, ...], seen_pair: tuple[str, ...] | None, available: list[str]
+) -> list[str]:
     """The runs of the Fig. 7 chart (run ids among ``available``): the during-training pair on a first view and
     whenever the pair changed, else the runs chosen. If neither run of a new pair is available (no finished
     epoch yet), the chosen runs stay, else the first available run."""
@@ -248,6 +323,7 @@ def runs_to_show(chosen: list[str] | None, pair: tuple[str, ...], seen_pair: tup
 
 # ---------------------------------------------------------------------------------- Compare page
 
+
 def _trend(rows: pd.DataFrame, column: str) -> str | None:
     """'from 20.1% (20 layers) to 35.2% (56 layers), rising with depth' for a family's rows, or None."""
     rows = rows.dropna(subset=[column]).sort_values("depth")
@@ -255,9 +331,13 @@ def _trend(rows: pd.DataFrame, column: str) -> str | None:
         return None
     values = rows[column].to_numpy()
     steps = [b - a for a, b in zip(values, values[1:])]
-    shape = ("rising at every step in depth" if all(d > 0 for d in steps) else
-             "falling or level at every step in depth" if all(d <= 0 for d in steps) else
-             "not monotonic in depth")
+    shape = (
+        "rising at every step in depth"
+        if all(d > 0 for d in steps)
+        else "falling or level at every step in depth"
+        if all(d <= 0 for d in steps)
+        else "not monotonic in depth"
+    )
     points = ", ".join(f"{v:.1f}% at {d}" for d, v in zip(rows["depth"], values))
     return f"{points} layers: {shape}"
 
@@ -268,8 +348,10 @@ def depth_story(table: pd.DataFrame) -> list[str]:
     ``table`` is core.analysis.compare.depth_table's (errors in %, training error as recorded, flag per group).
     """
     sentences = []
-    for shortcut, name, paper in (("none", "Plain nets", "in the paper (Fig. 6, left) their training error rises with depth"),
-                                  ("A", "ResNets (A)", "in the paper (Fig. 6, middle; Table 6) it falls with depth up to 110 layers")):
+    for shortcut, name, paper in (
+        ("none", "Plain nets", "in the paper (Fig. 6, left) their training error rises with depth"),
+        ("A", "ResNets (A)", "in the paper (Fig. 6, middle; Table 6) it falls with depth up to 110 layers"),
+    ):
         rows = table[(table["shortcut"] == shortcut) & table["bn"] & (table["arch"] == "cifar")]
         trend = _trend(rows, "train_error_mean")
         if trend is None:
@@ -288,8 +370,10 @@ def depth_story(table: pd.DataFrame) -> list[str]:
 def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None) -> str:
     """How the SSR between two mean curves compares with what seed noise alone would give."""
     if noise is None:
-        return (f"No noise baseline: {a} and {b} need at least two seeds each to tell a real difference from the "
-                "spread between seeds. Train more seeds of each.")
+        return (
+            f"No noise baseline: {a} and {b} need at least two seeds each to tell a real difference from the "
+            "spread between seeds. Train more seeds of each."
+        )
     expected, epochs = noise
     ratio = ssr / expected if expected > 0 else float("inf")
     if ratio <= 2:
@@ -298,7 +382,9 @@ def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None) ->
         verdict = "a few times what seed noise gives: a difference, but a small one next to the spread between seeds"
     else:
         verdict = "well beyond seed noise: the two networks learn differently here"
-    return (f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give over {epochs} epochs: {verdict}.")
+    return (
+        f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give over {epochs} epochs: {verdict}."
+    )
 
 
 def default_models(records) -> list[str]:
@@ -307,15 +393,26 @@ def default_models(records) -> list[str]:
     one when another exists); else the best run."""
     from core.analysis.compare import setup_key
     from core.runs.verdict import record_verdict
+
     ranked = sorted(records, key=preference)
     for learned_only in (True, False):  # a pair that learned if there is one; else any pair (its flag is shown)
-        resnets = [r for r in ranked if r.config.shortcut == "A" and r.config.arch == "cifar"
-                   and (record_verdict(r) is None or not learned_only)]
-        for res in sorted(resnets, key=lambda r: (preference(r)[0], r.config.dataset != "cifar10", preference(r)[1], -r.config.depth)):
+        resnets = [
+            r
+            for r in ranked
+            if r.config.shortcut == "A" and r.config.arch == "cifar" and (record_verdict(r) is None or not learned_only)
+        ]
+        for res in sorted(
+            resnets, key=lambda r: (preference(r)[0], r.config.dataset != "cifar10", preference(r)[1], -r.config.depth)
+        ):
             for other in ranked:
                 c = other.config
-                if (c.shortcut == "none" and c.depth == res.config.depth and setup_key(c) == setup_key(res.config)
-                        and c.seed == res.config.seed and (record_verdict(other) is None or not learned_only)):
+                if (
+                    c.shortcut == "none"
+                    and c.depth == res.config.depth
+                    and setup_key(c) == setup_key(res.config)
+                    and c.seed == res.config.seed
+                    and (record_verdict(other) is None or not learned_only)
+                ):
                     return [other.run_id, res.run_id]
     return [ranked[0].run_id] if ranked else []
 
@@ -335,4 +432,7 @@ def test_accuracy_line(record, test_images: int | None = None) -> str:
     else:
         where = f"all {n:,} {title} test images"
     epochs = record.epochs_done or record.config.epochs
-    return f"Test accuracy **{100 * acc:.1f}%** on {where}, measured after its last epoch (epoch {epochs}) and stored with the run."
+    return (
+        f"Test accuracy **{100 * acc:.1f}%** on {where}, measured after its last epoch (epoch {epochs}) and stored "
+        "with the run."
+    )

@@ -3,55 +3,80 @@
 Training runs in a core.runs.jobs worker process behind a queue; this page only queues runs and reads the
 store, so every browser tab sees the same live run (or its place in the queue).
 """
+
 import dataclasses
 
 import pandas as pd
 import streamlit as st
 
-from core.runs.store import FINISHED, LIVE, RESUMABLE, RunStatus
-from core.engine.config import (MAX_WARMUP, RECIPE_DEFAULTS, RECIPE_DESCRIPTIONS, RECIPE_NAMES, SCHEDULE_NAMES,
-                         ConfigError, RunConfig)
+from core.engine.config import (
+    DATASET_SIZES,
+    MAX_WARMUP,
+    RECIPE_DEFAULTS,
+    RECIPE_DESCRIPTIONS,
+    RECIPE_NAMES,
+    SCHEDULE_NAMES,
+    ConfigError,
+    RunConfig,
+    steps_per_epoch,
+)
+from core.engine.models import RESNET_DEPTHS, TORCHVISION_MODEL
+from core.runs import lifecycle
 from core.runs.reference import SHAPES10_LESSON as LESSON
 from core.runs.verdict import steps_warning
-from core.engine.models import TORCHVISION_MODEL
 from dashboard import common, figures, keys, lesson, training
 from dashboard.common import BIND
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
-    "ResNet-A": ("cifar", "A", "Identity shortcuts; where the width doubles, subsample and zero-pad (no extra "
-                               "parameters: the paper's CIFAR-10 choice)."),
+    "ResNet-A": (
+        "cifar",
+        "A",
+        "Identity shortcuts; where the width doubles, subsample and zero-pad (no extra "
+        "parameters: the paper's CIFAR-10 choice).",
+    ),
     "ResNet-B": ("cifar", "B", "Identity shortcuts, but a 1×1 conv projection where the shape changes."),
-    "concat + 1×1 merge": ("cifar", "concat", "Concatenates each block's input with its output, then a 1×1 conv "
-                                              "merges them back to the stage width. Not DenseNet, and no identity path: "
-                                              "the learned merge replaces it, so at initialisation it is another plain stack."),
-    "torchvision ResNet-18": (TORCHVISION_MODEL, "B", "torchvision's ImageNet ResNet-18 adapted to 32×32 images "
-                                                      "(11 M parameters); depth and BN settings do not apply."),
+    "concat + 1×1 merge": (
+        "cifar",
+        "concat",
+        "Concatenates each block's input with its output, then a 1×1 conv "
+        "merges them back to the stage width. Not DenseNet, and no identity path: "
+        "the learned merge replaces it, so at initialisation it is another plain stack.",
+    ),
+    "torchvision ResNet-18": (
+        TORCHVISION_MODEL,
+        "B",
+        "torchvision's ImageNet ResNet-18 adapted to 32×32 images "
+        "(11 M parameters); depth and BN settings do not apply.",
+    ),
 }
 SCHEDULE_CHOICES = (None, "step", "cosine", "constant")  # None: the recipe's own
 BATCH_CHOICES = (None, 16, 32, 64, 128, 256)
 AUGMENT_CHOICES = (None, True, False)
-NAMED_DEPTHS = (20, 32, 44, 56, 110)
 OTHER_DEPTH = "other (6n+2)"
-NO_PROBES = ("-",)                       # a probe-kind filter that matches nothing: live charts skip probe rows
+NO_PROBES = ("-",)  # a probe-kind filter that matches nothing: live charts skip probe rows
 VIEW_KEY = "train_view"
 OVERLAY_KEY = keys.OVERLAY
 STARTED_KEY, STARTED_NOTE_KEY = "train_started_ids", "train_started_note"  # runs a "train the missing" click queued
-POLL_KEY = "train_live_poll"             # (the watched run's last version, polls since it changed)
-URL_RUN_KEY = "train_url_read"           # set once this tab has read the ?run=<id> it was opened with
-DEFAULT_SMOOTHING = 0.6                  # TensorBoard's default
+POLL_KEY = "train_live_poll"  # (the watched run's last version, polls since it changed)
+URL_RUN_KEY = "train_url_read"  # set once this tab has read the ?run=<id> it was opened with
+DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
-# ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show learning in order
+# ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show
+# learning in order
 OVERLAY_FIRST = FIG6 + (("none", 32), ("A", 44))
 
 store = common.get_store()
 st.title("Train a network")
-st.markdown("Choose a network and a recipe and press **Start**. Training runs in the background on this server "
-            "and the curves below update every few seconds; another browser tab sees the same run. A configuration "
-            "that is already stored opens instantly instead of training again.")
+st.markdown(
+    "Choose a network and a recipe and press **Start**. Training runs in the background on this server "
+    "and the curves below update every few seconds; another browser tab sees the same run. A configuration "
+    "that is already stored opens instantly instead of training again."
+)
 
 
 # ---------------------------------------------------------------------------- configuration
+
 
 def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     """The RunConfig the widgets describe (None, with the reason shown, if it is invalid)."""
@@ -62,75 +87,181 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
         arch, shortcut, about = ARCHITECTURES[arch_label]
         st.caption(about)
         fixed = arch == TORCHVISION_MODEL
-        depth_choice = st.selectbox("Depth (weighted layers)", [*NAMED_DEPTHS, OTHER_DEPTH], key=keys.DEPTH, bind=BIND,
-                                    disabled=fixed, help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier")
+        depth_choice = st.selectbox(
+            "Depth (weighted layers)",
+            [*RESNET_DEPTHS, OTHER_DEPTH],
+            key=keys.DEPTH,
+            bind=BIND,
+            disabled=fixed,
+            help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier",
+        )
         depth = depth_choice
         if depth_choice == OTHER_DEPTH:
-            n = st.number_input("n, blocks per stage", min_value=1, max_value=200, value=1, key=keys.BLOCKS, bind=BIND, disabled=fixed)
+            n = st.number_input(
+                "n, blocks per stage", min_value=1, max_value=200, value=1, key=keys.BLOCKS, bind=BIND, disabled=fixed
+            )
             depth = 6 * int(n) + 2
             st.caption(f"depth = 6·{int(n)} + 2 = **{depth}** layers")
         bn = st.toggle("Batch normalisation after every conv", value=True, key=keys.BN, bind=BIND, disabled=fixed)
-        init = st.radio("Initialisation", ("kaiming", "default"), key=keys.INIT, bind=BIND, horizontal=True,
-                        format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get)
+        init = st.radio(
+            "Initialisation",
+            ("kaiming", "default"),
+            key=keys.INIT,
+            bind=BIND,
+            horizontal=True,
+            format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get,
+        )
     with recipe_col:
-        recipe = st.radio("Recipe", list(RECIPE_NAMES), index=list(RECIPE_NAMES).index(LESSON["recipe"]),
-                          key=keys.RECIPE, bind=BIND, format_func=RECIPE_NAMES.get)
-        st.caption(RECIPE_DESCRIPTIONS[recipe] + ". **Advanced** below changes any of these; a run's label names "
-                   "only what differs from the recipe.")
-        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND)
-        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=keys.SEED, bind=BIND,
-                               help="Same settings and seed give the same run (and the same stored result)")
-        probes = st.toggle("Record per-layer gradients", value=True, key=keys.PROBES, bind=BIND,
-                           help=f"About {common.PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
-                                "each costs a fraction of a training step")
+        recipe = st.radio(
+            "Recipe",
+            list(RECIPE_NAMES),
+            index=list(RECIPE_NAMES).index(LESSON["recipe"]),
+            key=keys.RECIPE,
+            bind=BIND,
+            format_func=RECIPE_NAMES.get,
+        )
+        st.caption(
+            RECIPE_DESCRIPTIONS[recipe] + ". **Advanced** below changes any of these; a run's label names "
+            "only what differs from the recipe."
+        )
+        epochs = st.number_input(
+            "Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND
+        )
+        seed = st.number_input(
+            "Seed",
+            min_value=0,
+            max_value=2**31 - 1,
+            value=0,
+            key=keys.SEED,
+            bind=BIND,
+            help="Same settings and seed give the same run (and the same stored result)",
+        )
+        probes = st.toggle(
+            "Record per-layer gradients",
+            value=True,
+            key=keys.PROBES,
+            bind=BIND,
+            help=f"About {common.PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
+            "each costs a fraction of a training step",
+        )
     with data_col:
         choices = {c.name: c for c in common.dataset_choices()}
-        dataset = st.selectbox("Data set", list(choices), key=keys.DATASET, bind=BIND,
-                               format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"))
+        dataset = st.selectbox(
+            "Data set",
+            list(choices),
+            key=keys.DATASET,
+            bind=BIND,
+            format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"),
+        )
         data = choices[dataset]
         (st.caption if data.available else st.warning)(data.note)
-        n_train, n_test = common.DATASET_SIZES[dataset]
-        subset = st.number_input(f"Training images (of {n_train:,}, class-balanced)", min_value=10, max_value=n_train,
-                                 value=min(LESSON["subset"], n_train), step=500, key=keys.TRAIN_IMAGES[dataset], bind=BIND)
-        test_subset = st.number_input(f"Test images (of {n_test:,})", min_value=10, max_value=n_test,
-                                      value=min(LESSON["test_subset"], n_test), step=500, key=keys.TEST_IMAGES[dataset], bind=BIND)
+        n_train, n_test = DATASET_SIZES[dataset]
+        subset = st.number_input(
+            f"Training images (of {n_train:,}, class-balanced)",
+            min_value=10,
+            max_value=n_train,
+            value=min(LESSON["subset"], n_train),
+            step=500,
+            key=keys.TRAIN_IMAGES[dataset],
+            bind=BIND,
+        )
+        test_subset = st.number_input(
+            f"Test images (of {n_test:,})",
+            min_value=10,
+            max_value=n_test,
+            value=min(LESSON["test_subset"], n_test),
+            step=500,
+            key=keys.TEST_IMAGES[dataset],
+            bind=BIND,
+        )
     with st.expander("Advanced: learning rate, batch size, schedule, augmentation, warm-up", icon=":material/tune:"):
         lr_col, b_col, s_col, a_col, w_col = st.columns(5)
-        lr_text = lr_col.text_input("Learning rate", key=keys.LR, bind=BIND,
-                                    placeholder=training.recipe_setting_text(recipe, "lr"),
-                                    help="Empty: the recipe's. A number such as 0.1 or 3e-4, in (0, 10].")
-        batch_size = b_col.selectbox("Batch size", BATCH_CHOICES, index=BATCH_CHOICES.index(LESSON["batch_size"]),
-                                     key=keys.BATCH, bind=BIND, format_func=lambda b: (
-                                         training.recipe_setting_text(recipe, "batch_size") if b is None else str(b)))
-        schedule = s_col.selectbox("Learning-rate schedule", SCHEDULE_CHOICES, index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
-                                   key=keys.SCHEDULE, bind=BIND,
-                                   format_func=lambda k: (f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
-                                                          if k is None else SCHEDULE_NAMES[k]))
-        augment = a_col.selectbox("Augmentation", AUGMENT_CHOICES, index=AUGMENT_CHOICES.index(LESSON["augment"]),
-                                  key=keys.AUGMENT, bind=BIND, format_func=lambda a: (
-                                      training.recipe_setting_text(recipe, "augment") if a is None
-                                      else ("crop + flip" if a else "none")))
-        warmup = w_col.number_input("Warm-up steps at lr/10", min_value=0, max_value=MAX_WARMUP, value=None, step=100,
-                                    key=keys.WARMUP, bind=BIND,
-                                    placeholder=training.recipe_setting_text(recipe, "warmup", depth if not fixed else 20),
-                                    help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
-                                         "rate. Empty: the recipe's; 0: none.")
+        lr_text = lr_col.text_input(
+            "Learning rate",
+            key=keys.LR,
+            bind=BIND,
+            placeholder=training.recipe_setting_text(recipe, "lr"),
+            help="Empty: the recipe's. A number such as 0.1 or 3e-4, in (0, 10].",
+        )
+        batch_size = b_col.selectbox(
+            "Batch size",
+            BATCH_CHOICES,
+            index=BATCH_CHOICES.index(LESSON["batch_size"]),
+            key=keys.BATCH,
+            bind=BIND,
+            format_func=lambda b: training.recipe_setting_text(recipe, "batch_size") if b is None else str(b),
+        )
+        schedule = s_col.selectbox(
+            "Learning-rate schedule",
+            SCHEDULE_CHOICES,
+            index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
+            key=keys.SCHEDULE,
+            bind=BIND,
+            format_func=lambda k: (
+                f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
+                if k is None
+                else SCHEDULE_NAMES[k]
+            ),
+        )
+        augment = a_col.selectbox(
+            "Augmentation",
+            AUGMENT_CHOICES,
+            index=AUGMENT_CHOICES.index(LESSON["augment"]),
+            key=keys.AUGMENT,
+            bind=BIND,
+            format_func=lambda a: (
+                training.recipe_setting_text(recipe, "augment") if a is None else ("crop + flip" if a else "none")
+            ),
+        )
+        warmup = w_col.number_input(
+            "Warm-up steps at lr/10",
+            min_value=0,
+            max_value=MAX_WARMUP,
+            value=None,
+            step=100,
+            key=keys.WARMUP,
+            bind=BIND,
+            placeholder=training.recipe_setting_text(recipe, "warmup", depth if not fixed else 20),
+            help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
+            "rate. Empty: the recipe's; 0: none.",
+        )
     batch = batch_size or RECIPE_DEFAULTS[recipe]["batch_size"]
-    total_steps = max(1, int(subset) // min(batch, int(subset))) * int(epochs)
+    total_steps = steps_per_epoch(int(subset), batch) * int(epochs)
     try:
-        advanced = training.overrides(recipe, lr=training.parse_lr(lr_text), batch_size=batch_size, schedule=schedule,
-                                      augment=augment, warmup=None if warmup is None else int(warmup))
-        config = RunConfig(arch=arch, depth=int(depth) if not fixed else 18, shortcut=shortcut, bn=bool(bn), init=init,
-                           dataset=dataset, subset=None if subset == n_train else int(subset),
-                           test_subset=None if test_subset == n_test else int(test_subset), recipe=recipe,
-                           epochs=int(epochs), seed=int(seed), **advanced,
-                           probe_every=max(1, total_steps // common.PROBES_PER_RUN) if probes else 0)
+        advanced = training.overrides(
+            recipe,
+            lr=training.parse_lr(lr_text),
+            batch_size=batch_size,
+            schedule=schedule,
+            augment=augment,
+            warmup=None if warmup is None else int(warmup),
+        )
+        config = RunConfig(
+            arch=arch,
+            depth=int(depth) if not fixed else 18,
+            shortcut=shortcut,
+            bn=bool(bn),
+            init=init,
+            dataset=dataset,
+            subset=None if subset == n_train else int(subset),
+            test_subset=None if test_subset == n_test else int(test_subset),
+            recipe=recipe,
+            epochs=int(epochs),
+            seed=int(seed),
+            **advanced,
+            probe_every=max(1, total_steps // common.PROBES_PER_RUN) if probes else 0,
+        )
     except ConfigError as e:
-        st.error(f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:")
+        st.error(
+            f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:"
+        )
         return None, data
     changes = config.recipe_changes()
-    st.caption("**Advanced** settings that differ from the recipe: " + ", ".join(changes) + "." if changes
-               else "**Advanced**: the recipe's own settings.")
+    st.caption(
+        "**Advanced** settings that differ from the recipe: " + ", ".join(changes) + "."
+        if changes
+        else "**Advanced**: the recipe's own settings."
+    )
     return config, data
 
 
@@ -140,57 +271,44 @@ def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
     state = common.run_state(store, existing.run_id) if existing is not None else None
     status = state.status if state is not None else None
     restart = False
-    if status == RunStatus.DONE:
-        acc = existing.metrics.get("test_acc")
-        st.info(f"This configuration is already stored{' (a shipped reference run)' if existing.reference else ''}: "
-                f"test accuracy {100 * acc:.1f}%. **Open** shows it instantly, without retraining."
-                if acc is not None else "This configuration is already stored: **Open** shows it instantly.", icon=":material/save:")
-        action = "Open stored run"
-    elif status == RunStatus.QUEUED:
-        st.info(f"This configuration is {common.queue_text(state)}; **Watch** shows it below.", icon=":material/schedule:")
-        action = "Watch"
-    elif status == RunStatus.RUNNING:
-        st.info("This configuration is training now (started here or in another tab); **Watch** shows it below.",
-                icon=":material/hourglass_top:")
-        action = "Watch"
-    elif status in RESUMABLE:
-        st.info(f"Stored, but {status} after {existing.epochs_done} of {existing.config.epochs} epochs: **Resume** "
-                "continues from the last finished epoch.", icon=":material/pause_circle:")
-        action = "Resume"
-    elif status == RunStatus.DIVERGED:
-        st.warning(f"This configuration is stored and diverged: {existing.message.rstrip('.')}. **Open** shows where; "
-                   "tick *train again from scratch* to retry.", icon=":material/error:")
-        action = "Open stored run"
-    elif status == RunStatus.FAILED:
-        st.warning(f"This configuration failed last time: {existing.message.rstrip('.')}. **Start training** tries again "
-                   "from scratch.", icon=":material/cancel:")
-        action = "Start training"
+    if existing is not None and state.record is not None:
+        line, action = lifecycle.start_offer(state.record, state.place)
+        getattr(st, line.kind)(line.text, icon=line.icon)
     else:
         batch = config.resolved().batch_size
-        n = config.subset or common.DATASET_SIZES[config.dataset][0]
-        steps = max(1, n // min(batch, n)) * config.epochs
+        n = config.subset or DATASET_SIZES[config.dataset][0]
+        steps = config.resolved().total_steps(n)
         st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
         if warning := steps_warning(config, n):
             st.warning(warning, icon=":material/warning:")
         if warning := training.warmup_warning(config, steps):
             st.warning(warning, icon=":material/warning:")
         action = "Start training"
-    if status in FINISHED or status in RESUMABLE:
+    if existing is not None and lifecycle.allowed(status).train_again:
         protected = existing.reference and not common.is_teacher()
-        what = training.restart_text(reference=existing.reference, teacher=common.is_teacher(), status=status,
-                                     epochs_done=existing.epochs_done, epochs=existing.config.epochs)
-        restart = st.checkbox("Train again from scratch" + (" (replaces the shipped ★ run)" if existing.reference
-                                                           else " (replaces the stored run)"),
-                              key="train_restart", disabled=protected, help=what)
+        what = training.restart_text(
+            reference=existing.reference,
+            teacher=common.is_teacher(),
+            status=status,
+            epochs_done=existing.epochs_done,
+            epochs=existing.config.epochs,
+        )
+        restart = st.checkbox(
+            "Train again from scratch"
+            + (" (replaces the shipped ★ run)" if existing.reference else " (replaces the stored run)"),
+            key="train_restart",
+            disabled=protected,
+            help=what,
+        )
         if restart or protected:
             st.caption(what)
         if restart:
             action = "Start training"
     if not st.button(action, type="primary", key="train_start", disabled=not data.available):
         return
-    if (status in FINISHED or status in LIVE) and not restart:
+    if lifecycle.counts_as_trained(existing) and not restart:
         run_id = existing.run_id
-        if status in FINISHED:
+        if lifecycle.is_finished(existing):
             st.session_state["train_flash"] = f"Opened the stored run {existing.config.label}: nothing was retrained."
     else:
         submitted = common.submit(store, config, restart=restart)
@@ -211,23 +329,35 @@ if flash := st.session_state.pop("train_flash", None):
 
 # ------------------------------------------------------------------------------- the live view
 
+
 def series(record, frame: pd.DataFrame) -> figures.RunSeries:
     return figures.run_series(record.config.label, record.config, frame)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def live_figures(root: str, run_id: str, version: tuple, label: str, config: RunConfig, total_steps: int | None,
-                 smoothing: float, full_range: bool) -> tuple:
+def live_figures(
+    root: str,
+    run_id: str,
+    version: tuple,
+    label: str,
+    config: RunConfig,
+    total_steps: int | None,
+    smoothing: float,
+    full_range: bool,
+) -> tuple:
     """The live charts of one run (loss and learning rate per step, accuracy per step, error and loss during
     training), built once per new rows and chart settings and shared by every tab watching it."""
     history = common.run_history(store, run_id, kinds=NO_PROBES)
     one = [figures.run_series(label, config, history.steps)]
     rates = [figures.run_series(label, config, training.lr_frame(config, history.steps, total_steps))]
     points = [figures.run_series(label, config, figures.training_points(history.epochs, history.evals))]
-    return (figures.step_curves(one, "loss", smoothing=smoothing), figures.lr_curves(rates),
-            figures.step_curves(one, "acc", smoothing=smoothing, full_range=full_range),
-            figures.training_curves(points, "error", tuple(figures.SPLITS), full_range=full_range),
-            figures.training_curves(points, "loss", tuple(figures.SPLITS)))
+    return (
+        figures.step_curves(one, "loss", smoothing=smoothing),
+        figures.lr_curves(rates),
+        figures.step_curves(one, "acc", smoothing=smoothing, full_range=full_range),
+        figures.training_curves(points, "error", tuple(figures.SPLITS), full_range=full_range),
+        figures.training_curves(points, "loss", tuple(figures.SPLITS)),
+    )
 
 
 def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
@@ -245,11 +375,11 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
     if record is None:
         st.info("This run is not in the store (it may have been deleted).", icon=":material/info:")
         return
-    if state.status != RunStatus.QUEUED:  # a queued run's line is its place in the queue, below
+    if not lifecycle.is_queued(record):  # a queued run's line is its place in the queue, below
         common.show_status(record)
     if state.live:
         common.live_panel(store, state, key="train")
-    if state.status == RunStatus.QUEUED and not record.epochs_done:
+    if lifecycle.is_queued(record) and not record.epochs_done:
         st.caption("Its curves appear here as soon as a worker starts it.")
         return  # nothing to chart yet: a waiting tab costs the server only this status line
     history = common.run_history(store, run_id, kinds=NO_PROBES)
@@ -259,11 +389,22 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
     facts[0].metric("epochs finished", f"{len(epochs)} / {record.config.epochs}")
     facts[1].metric("last training loss", f"{history.steps['loss'].iloc[-1]:.3f}" if len(history.steps) else "–")
     facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
-    facts[3].metric("parameters", f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
-                    help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}")
+    facts[3].metric(
+        "parameters",
+        f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
+        help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}",
+    )
     smoothing, full_range = chart_settings()
-    charts = live_figures(str(store.root), run_id, version, record.config.label, record.config, info.get("total_steps"),
-                          smoothing, full_range)
+    charts = live_figures(
+        str(store.root),
+        run_id,
+        version,
+        record.config.label,
+        record.config,
+        info.get("total_steps"),
+        smoothing,
+        full_range,
+    )
     names = ("step_loss", "step_lr", "step_acc", "epoch_error", "epoch_loss")
     for row in ((0, 1), (2, 3), (4,)):
         columns = st.columns(2)
@@ -275,17 +416,31 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
 
 def chart_settings() -> tuple[float, bool]:
     """The smoothing and the fixed-axis choice, read from the widgets drawn once above the charts."""
-    return float(st.session_state.get(keys.SMOOTHING, DEFAULT_SMOOTHING)), bool(st.session_state.get(keys.FULL_PERCENT, False))
+    return float(st.session_state.get(keys.SMOOTHING, DEFAULT_SMOOTHING)), bool(
+        st.session_state.get(keys.FULL_PERCENT, False)
+    )
 
 
 st.divider()
 st.subheader("Watch a run")
 smooth_col, axis_col = st.columns(2)
-smooth_col.slider("Smoothing of the per-step curves", 0.0, 0.99, DEFAULT_SMOOTHING, 0.01, key=keys.SMOOTHING,
-                  bind=BIND, help="TensorBoard's: an exponential moving average, debiased so the first steps "
-                                  "are not pulled towards zero. 0 shows each mini-batch as it is.")
-axis_col.toggle("Error and accuracy on a fixed 0–100% axis", key=keys.FULL_PERCENT, bind=BIND,
-                help="So runs and moments compare at a glance; off, the axis zooms to the curves.")
+smooth_col.slider(
+    "Smoothing of the per-step curves",
+    0.0,
+    0.99,
+    DEFAULT_SMOOTHING,
+    0.01,
+    key=keys.SMOOTHING,
+    bind=BIND,
+    help="TensorBoard's: an exponential moving average, debiased so the first steps "
+    "are not pulled towards zero. 0 shows each mini-batch as it is.",
+)
+axis_col.toggle(
+    "Error and accuracy on a fixed 0–100% axis",
+    key=keys.FULL_PERCENT,
+    bind=BIND,
+    help="So runs and moments compare at a glance; off, the axis zooms to the curves.",
+)
 records = common.stored_runs(store)
 live_ids = [r.run_id for r in common.live_runs(store)]
 ids = [r.run_id for r in records]
@@ -295,13 +450,17 @@ if URL_RUN_KEY not in st.session_state:  # the address this tab was opened with:
     if shared and (shared in ids or common.run_state(store, shared).record is not None):
         common.follow_run(shared)
     elif shared:
-        st.warning(f"The link names run `{shared}`, which this server's store does not have.", icon=":material/link_off:")
+        st.warning(
+            f"The link names run `{shared}`, which this server's store does not have.", icon=":material/link_off:"
+        )
 focus = st.session_state.get(common.FOCUS_RUN_KEY)
 if focus and focus not in ids and (followed := common.run_state(store, focus).record) is not None:
     records, ids = [followed, *records], [focus, *ids]  # started a moment ago: not in the shared listing yet
 watched = training.watched_run(focus, ids, live_ids)
 if watched is None:
-    st.info("No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a laptop CPU.")
+    st.info(
+        "No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a laptop CPU."
+    )
 else:
     options = list(dict.fromkeys([*live_ids, *ids]))
     st.session_state[VIEW_KEY] = watched
@@ -309,16 +468,25 @@ else:
         st.query_params[training.RUN_PARAM] = watched
     labels = common.picker_labels(records)
     if live_ids:
-        st.caption(":material/hourglass_top: Queued or training now: " + "; ".join(labels[i] for i in live_ids if i in labels)
-                   + ". Pick one below to follow it; every browser tab sees the same runs.")
-    run_id = st.selectbox("Run shown below", options, key=VIEW_KEY, format_func=labels.get,
-                          on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]))
+        st.caption(
+            ":material/hourglass_top: Queued or training now: "
+            + "; ".join(labels[i] for i in live_ids if i in labels)
+            + ". Pick one below to follow it; every browser tab sees the same runs."
+        )
+    run_id = st.selectbox(
+        "Run shown below",
+        options,
+        key=VIEW_KEY,
+        format_func=labels.get,
+        on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]),
+    )
     first_state = common.run_state(store, run_id)
     pace = common.poll_interval(first_state, st.session_state.get(POLL_KEY, (None, 0))[1])
     st.fragment(live_view, run_every=pace)(run_id, first_state.live, pace)
 
 
 # ------------------------------------------------------------------------------------ overlay
+
 
 def fig6_configs(base: RunConfig) -> list[RunConfig]:
     """plain-20, plain-56, ResNet-20 and ResNet-56 with the data and recipe settings chosen above."""
@@ -340,8 +508,12 @@ def train_missing(configs: list[RunConfig]) -> None:
     queued = len(started) - len(st.session_state.get(STARTED_KEY, []))
     st.session_state[STARTED_KEY] = list(dict.fromkeys(started))
     st.session_state[OVERLAY_KEY] = list(dict.fromkeys([*st.session_state.get(OVERLAY_KEY, []), *started]))
-    st.session_state[STARTED_NOTE_KEY] = (f"Queued {queued} of the {len(configs)} missing runs. {refused.rstrip('.')}: "
-                                          "press the button again when one has started." if refused else None)
+    st.session_state[STARTED_NOTE_KEY] = (
+        f"Queued {queued} of the {len(configs)} missing runs. {refused.rstrip('.')}: "
+        "press the button again when one has started."
+        if refused
+        else None
+    )
 
 
 def started_progress(ids: list[str], was_live: bool) -> None:
@@ -357,20 +529,33 @@ def started_progress(ids: list[str], was_live: bool) -> None:
 
 st.divider()
 st.subheader("Several runs on one chart")
-st.markdown("The paper's Fig. 6 in miniature: **plain-20, plain-56, ResNet-20 and ResNet-56**. In the paper the "
-            "deeper plain net ends with the higher *training* error (degradation), while the deeper ResNet ends lower. "
-            "The sentences under the chart say what the runs shown here do.")
+st.markdown(
+    "The paper's Fig. 6 in miniature: **plain-20, plain-56, ResNet-20 and ResNet-56**. In the paper the "
+    "deeper plain net ends with the higher *training* error (degradation), while the deeper ResNet ends lower. "
+    "The sentences under the chart say what the runs shown here do."
+)
 if config is not None:
     wanted = fig6_configs(config)
     found = [common.find_equivalent(store, c) for c in wanted]
-    missing = [c for c, r in zip(wanted, found) if r is None or r.status not in FINISHED | LIVE]
+    missing = [c for c, r in zip(wanted, found) if not lifecycle.counts_as_trained(r)]
     have = [r.run_id for r in found if r is not None]
     b1, b2 = st.columns(2)
-    b1.button("Show plain-20, plain-56, ResNet-20 and ResNet-56", key="train_fig6_show", on_click=show_fig6, args=(have,),
-              disabled=not have, help="Those of the four that are stored, with the data and recipe settings above")
-    b2.button(f"Train the missing {len(missing)} of them in the background" if missing else "All four are stored or training",
-              key="train_fig6_train", on_click=train_missing, args=(missing,), disabled=not missing or not data.available,
-              help="With the data and recipe settings above; they train side by side and share the CPU/GPU")
+    b1.button(
+        "Show plain-20, plain-56, ResNet-20 and ResNet-56",
+        key="train_fig6_show",
+        on_click=show_fig6,
+        args=(have,),
+        disabled=not have,
+        help="Those of the four that are stored, with the data and recipe settings above",
+    )
+    b2.button(
+        f"Train the missing {len(missing)} of them in the background" if missing else "All four are stored or training",
+        key="train_fig6_train",
+        on_click=train_missing,
+        args=(missing,),
+        disabled=not missing or not data.available,
+        help="With the data and recipe settings above; they train side by side and share the CPU/GPU",
+    )
 records = common.stored_runs(store)
 # Add each run this tab starts or opens to the overlay once (the user may remove it again).
 seen = st.session_state.setdefault("train_overlay_seen", set())
@@ -379,32 +564,83 @@ if focus and focus not in seen and any(r.run_id == focus for r in records):
     seen.add(focus)
     st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
 # With nothing chosen yet, open on the shipped Fig. 6 set (seed 0), so the lesson's picture is there at once.
-shipped_fig6 = [next((r.run_id for r in records if r.reference and r.config.seed == 0 and r.config.recipe == LESSON["recipe"]
-                      and (r.config.shortcut, r.config.depth) == pair), None) for pair in OVERLAY_FIRST]
-default_ids = ([st.session_state[common.FOCUS_RUN_KEY]] if st.session_state.get(common.FOCUS_RUN_KEY)
-               else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""])
+shipped_fig6 = [
+    next(
+        (
+            r.run_id
+            for r in records
+            if r.reference
+            and r.config.seed == 0
+            and r.config.recipe == LESSON["recipe"]
+            and (r.config.shortcut, r.config.depth) == pair
+        ),
+        None,
+    )
+    for pair in OVERLAY_FIRST
+]
+default_ids = (
+    [st.session_state[common.FOCUS_RUN_KEY]]
+    if st.session_state.get(common.FOCUS_RUN_KEY)
+    else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""]
+)
 chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 metric_col, x_col, split_col = st.columns(3)
-metric = metric_col.radio("Quantity", ("error", "acc", "loss"), horizontal=True, key=keys.OVERLAY_METRIC, bind=BIND,
-                          format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get)
-per = x_col.radio("Along", ("epoch", "step"), horizontal=True, key=keys.OVERLAY_X, bind=BIND,
-                  format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get)
-splits = split_col.multiselect("Curves", list(figures.SPLITS), default=("test", "train"), key=keys.OVERLAY_SPLITS, bind=BIND,
-                               disabled=per == "step", format_func=lambda k: figures.SPLITS[k][0])
+metric = metric_col.radio(
+    "Quantity",
+    ("error", "acc", "loss"),
+    horizontal=True,
+    key=keys.OVERLAY_METRIC,
+    bind=BIND,
+    format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get,
+)
+per = x_col.radio(
+    "Along",
+    ("epoch", "step"),
+    horizontal=True,
+    key=keys.OVERLAY_X,
+    bind=BIND,
+    format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get,
+)
+splits = split_col.multiselect(
+    "Curves",
+    list(figures.SPLITS),
+    default=("test", "train"),
+    key=keys.OVERLAY_SPLITS,
+    bind=BIND,
+    disabled=per == "step",
+    format_func=lambda k: figures.SPLITS[k][0],
+)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def overlay_figures(versions: tuple, metric: str, per: str, splits: tuple[str, ...], smoothing: float, full_range: bool,
-                    _runs: tuple) -> tuple:
+def overlay_figures(
+    versions: tuple, metric: str, per: str, splits: tuple[str, ...], smoothing: float, full_range: bool, _runs: tuple
+) -> tuple:
     """The overlay figure (and, along steps, the learning rates beside it), built once per new rows of its runs
     (``versions``) and chart settings, and shared by every tab."""
     histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in _runs}
     if per == "epoch":
-        return (figures.training_curves([series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
-                                         for r in _runs], metric, splits or ("test",), full_range=full_range), None)
-    rates = [series(r, training.lr_frame(r.config, histories[r.run_id].steps, r.info.get("total_steps"))) for r in _runs]
-    return (figures.step_curves([series(r, histories[r.run_id].steps) for r in _runs], metric, smoothing=smoothing,
-                                full_range=full_range), figures.lr_curves(rates))
+        return (
+            figures.training_curves(
+                [
+                    series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
+                    for r in _runs
+                ],
+                metric,
+                splits or ("test",),
+                full_range=full_range,
+            ),
+            None,
+        )
+    rates = [
+        series(r, training.lr_frame(r.config, histories[r.run_id].steps, r.info.get("total_steps"))) for r in _runs
+    ]
+    return (
+        figures.step_curves(
+            [series(r, histories[r.run_id].steps) for r in _runs], metric, smoothing=smoothing, full_range=full_range
+        ),
+        figures.lr_curves(rates),
+    )
 
 
 def is_live(run_id: str) -> bool:
@@ -443,4 +679,5 @@ else:
         st.markdown("- " + sentence)
 
 from dashboard.sweep import sweep_panel  # noqa: E402
+
 sweep_panel(store)

@@ -1,26 +1,28 @@
 """What each layer sees: one test image through a plain net and a ResNet of equal depth, their feature
 maps, the parts of one block (F(x), shortcut x, sum), and each layer's response size (the paper's Fig. 7)."""
+
 import streamlit as st
 import torch
 from PIL import Image
 
 from core.analysis import features
-from core.analysis import inside as core_inside
-from core.engine.data import DataUnavailable
 from core.analysis.inputs import display_image, test_images
-from core.runs.store import RunStore
+from core.engine.data import DataUnavailable
+from core.runs.store import RunStore, datasets_dir
 from dashboard import common, figures, inside, keys
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
 TEST_IMAGES = 100  # class-balanced test images to choose from
-CHANNELS = 8       # strongest channels drawn per network
+CHANNELS = 8  # strongest channels drawn per network
 PREVIEW_PX = 160
 
 store = common.get_store()
 st.title("What each layer sees")
-st.markdown("One test image through a plain net and a ResNet of the same depth: the feature maps each layer hands on, "
-            "and inside one block the residual branch F(x) beside the shortcut x it is added to.")
+st.markdown(
+    "One test image through a plain net and a ResNet of the same depth: the feature maps each layer hands on, "
+    "and inside one block the residual branch F(x) beside the shortcut x it is added to."
+)
 
 records = inside.lookable_runs(store)
 plain, resnet = inside.pick_pair(records, inside.LAYERS_PAIR_KEYS)
@@ -40,7 +42,7 @@ def cached_model(store_root: str, run_id: str, weights_mtime: float) -> torch.nn
 @st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
 def cached_images(store_root: str, run_id: str):
     record = RunStore(store_root).get(run_id)
-    return test_images(record, TEST_IMAGES, cache_dir=core_inside.dataset_cache(RunStore(store_root)))
+    return test_images(record, TEST_IMAGES, cache_dir=str(datasets_dir(store_root)))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -62,15 +64,31 @@ blocks = names[1:]
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.1, 1, 1, 0.8])
     image_index = c1.slider("Test image", 0, TEST_IMAGES - 1, 0, key=keys.LAYERS_IMAGE, bind=BIND)
-    layer = c2.selectbox("Layer for feature maps", names, index=names.index("stage2.block0") if "stage2.block0" in names else 0,
-                         key=keys.LAYER, bind=BIND, help=TERMS["layer names"])
-    block = c3.selectbox("Block to open", blocks, index=blocks.index("stage2.block0") if "stage2.block0" in blocks else 0,
-                         key=keys.BLOCK, bind=BIND, help="stage2.block0 and stage3.block0 halve the map and double the channels. "
-                                                        + TERMS["layer names"])
-    picture = Image.fromarray(display_image(x_test[image_index], resnet)).resize((PREVIEW_PX, PREVIEW_PX), Image.NEAREST)
+    layer = c2.selectbox(
+        "Layer for feature maps",
+        names,
+        index=names.index("stage2.block0") if "stage2.block0" in names else 0,
+        key=keys.LAYER,
+        bind=BIND,
+        help=TERMS["layer names"],
+    )
+    block = c3.selectbox(
+        "Block to open",
+        blocks,
+        index=blocks.index("stage2.block0") if "stage2.block0" in blocks else 0,
+        key=keys.BLOCK,
+        bind=BIND,
+        help="stage2.block0 and stage3.block0 halve the map and double the channels. " + TERMS["layer names"],
+    )
+    picture = Image.fromarray(display_image(x_test[image_index], resnet)).resize(
+        (PREVIEW_PX, PREVIEW_PX), Image.NEAREST
+    )
     c4.image(picture, caption=f"class: {classes[int(y_test[image_index])]} (32×32)", width=PREVIEW_PX)
 
-views = {r.run_id: look(str(store.root), r.run_id, store.weights_path(r.run_id).stat().st_mtime, image_index, block) for r in pair}
+views = {
+    r.run_id: look(str(store.root), r.run_id, store.weights_path(r.run_id).stat().st_mtime, image_index, block)
+    for r in pair
+}
 
 # ----------------------------------------------------------------------------- feature maps
 rows = []
@@ -78,27 +96,41 @@ for r in pair:
     maps = views[r.run_id][0][layer]
     rows.append((r.config.model_name, [(f"ch {c}", maps[c]) for c in features.strongest_channels(maps, CHANNELS)]))
 st.plotly_chart(figures.feature_maps_figure(rows, layer), width="stretch", key="layers_maps")
-st.caption(f"The {CHANNELS} channels with the largest mean activation at the output of {layer} in each network, for this "
-           "image (one colour scale for all). " + features.maps_sentence(layer, {r.config.model_name: views[r.run_id][0][layer] for r in pair})
-           + " The two nets learn different channels, so compare the kind of pattern each keeps, not channel numbers; "
-           "**Zeiler and Fergus** (2014) found early layers of trained conv nets responding to edges and colours and deeper "
-           "ones to larger parts of objects.")
+st.caption(
+    f"The {CHANNELS} channels with the largest mean activation at the output of {layer} in each network, for this "
+    "image (one colour scale for all). "
+    + features.maps_sentence(layer, {r.config.model_name: views[r.run_id][0][layer] for r in pair})
+    + " The two nets learn different channels, so compare the kind of pattern each keeps, not channel numbers; "
+    "**Zeiler and Fergus** (2014) found early layers of trained conv nets responding to edges and colours and deeper "
+    "ones to larger parts of objects."
+)
 
 # ----------------------------------------------------------------------------- inside a block
 parts = {r.run_id: views[r.run_id][1] for r in pair}
 output = parts[resnet.run_id].parts["output"]
-channel = st.slider("Channel", 0, output.shape[0] - 1, features.strongest_channels(output, 1)[0], key=keys.CHANNEL, bind=BIND,
-                    help="Opens on the ResNet's strongest output channel of this block")
+channel = st.slider(
+    "Channel",
+    0,
+    output.shape[0] - 1,
+    features.strongest_channels(output, 1)[0],
+    key=keys.CHANNEL,
+    bind=BIND,
+    help="Opens on the ResNet's strongest output channel of this block",
+)
 part_rows = []
 for r in pair:
     view = parts[r.run_id]
-    part_rows.append((r.config.model_name, [(p, view.parts[p][channel] if p in view.parts else None) for p in features.PARTS]))
+    part_rows.append(
+        (r.config.model_name, [(p, view.parts[p][channel] if p in view.parts else None) for p in features.PARTS])
+    )
 st.plotly_chart(figures.block_parts_figure(part_rows, block, channel), width="stretch", key="layers_parts")
-st.caption("Inside the block for this image and channel (red positive, blue negative, one scale): the residual branch "
-           "F(x) after its second BN, the shortcut x, their sum before the final ReLU, and the output after it. "
-           + " ".join(features.parts_sentence(r.config.model_name, parts[r.run_id]) for r in pair)
-           + " **He et al.** argue that if an identity mapping is close to optimal, the residual F(x) only has to learn "
-           "a small correction to x.")
+st.caption(
+    "Inside the block for this image and channel (red positive, blue negative, one scale): the residual branch "
+    "F(x) after its second BN, the shortcut x, their sum before the final ReLU, and the output after it. "
+    + " ".join(features.parts_sentence(r.config.model_name, parts[r.run_id]) for r in pair)
+    + " **He et al.** argue that if an identity mapping is close to optimal, the residual F(x) only has to learn "
+    "a small correction to x."
+)
 
 # ----------------------------------------------------------------------------- response std
 series, stds = [], {}
@@ -106,9 +138,14 @@ for r in pair:
     frame = views[r.run_id][2]
     series.append(figures.run_series(r.config.model_name, r.config, frame))
     stds[r.config.model_name] = frame[frame["layer"].map(figures.is_3x3_layer)]["value"]
-st.plotly_chart(figures.response_std_figure(series, title="Std of each 3×3 layer's response for this image (cf. He et al. Fig. 7)"),
-                width="stretch", key="layers_std")
-st.caption("The std of each 3×3 layer's response (after BN, before the ReLU or the addition) over this one image's "
-           "maps, BN in eval mode. " + features.response_sentence(stds, resnet.config.model_name) + " **He et al.** (Fig. 7, "
-           "CIFAR-10 after full training) found ResNets' responses generally smaller than plain nets': the residual "
-           "functions stay closer to zero.")
+st.plotly_chart(
+    figures.response_std_figure(series, title="Std of each 3×3 layer's response for this image (cf. He et al. Fig. 7)"),
+    width="stretch",
+    key="layers_std",
+)
+st.caption(
+    "The std of each 3×3 layer's response (after BN, before the ReLU or the addition) over this one image's "
+    "maps, BN in eval mode. " + features.response_sentence(stds, resnet.config.model_name) + " **He et al.** (Fig. 7, "
+    "CIFAR-10 after full training) found ResNets' responses generally smaller than plain nets': the residual "
+    "functions stay closer to zero."
+)

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]  # on the import path through pytest.
 def store(tmp_path, monkeypatch):
     """A fresh run store in a temp dir; also set as RESNET_LAB_HOME for code that uses the default."""
     from core.runs.store import RunStore
+
     monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path / "store"))
     return RunStore(tmp_path / "store")
 
@@ -17,7 +18,10 @@ def store(tmp_path, monkeypatch):
 def tiny_config(**overrides):
     """A network and data small enough to train in seconds on a CPU."""
     from core.engine.config import RunConfig
-    base = dict(depth=8, dataset="builtin", subset=256, test_subset=200, epochs=1, batch_size=64, probe_every=2, device="cpu")
+
+    base = dict(
+        depth=8, dataset="builtin", subset=256, test_subset=200, epochs=1, batch_size=64, probe_every=2, device="cpu"
+    )
     return RunConfig(**{**base, **overrides})
 
 
@@ -25,5 +29,7 @@ def tiny_config(**overrides):
 def cifar_dir():
     path = os.environ.get("RESNET_LAB_DATA")
     if not path:
-        pytest.skip("RESNET_LAB_DATA not set: point it at a directory holding cifar-10-batches-py to run CIFAR-10 tests")
+        pytest.skip(
+            "RESNET_LAB_DATA not set: point it at a directory holding cifar-10-batches-py to run CIFAR-10 tests"
+        )
     return path

@@ -1,13 +1,14 @@
 """The Compare and Classify pages under streamlit.testing.v1.AppTest: an empty store, a store with a
 few tiny trained runs, uploads of good and bad images."""
+
 import io
 
 import numpy as np
 import pytest
+from conftest import ROOT, tiny_config
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, tiny_config
 from dashboard import keys
 
 COMPARE = str(ROOT / "pages" / "3_Compare.py")
@@ -18,8 +19,9 @@ TIMEOUT = 120  # seconds per script run: attributions on a shared 2-core CPU
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory):
     """A store with plain-8 and ResNet-8 (two seeds): 1 epoch on 256 Shapes-10 images each."""
+    from core.runs.execute import train
     from core.runs.store import RunStore
-    from core.engine.train import train
+
     home = tmp_path_factory.mktemp("trained_home")
     store = RunStore(home)
     for shortcut, seed in (("none", 0), ("A", 0), ("A", 1)):
@@ -31,6 +33,7 @@ def trained_home(tmp_path_factory):
 def no_reference_runs(monkeypatch):
     """Keep the shipped reference runs out, so each test sees only the runs it made."""
     from core.runs import reference
+
     monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
 
 
@@ -89,6 +92,7 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppT
 
 # ------------------------------------------------------------------------------- empty store
 
+
 def test_compare_with_an_empty_store_says_what_to_train(empty_home):
     at = run(COMPARE)
     assert "plain-20 and ResNet-20" in texts(at)
@@ -103,10 +107,11 @@ def test_classify_with_an_empty_store_offers_a_small_model(empty_home):
 
 # ----------------------------------------------------------------------- with trained runs
 
+
 def test_compare_draws_depth_curves_and_tables(home):
     at = run(COMPARE)
     assert len(at.get("plotly_chart")) == 2  # error vs depth, curves over seeds
-    assert "not comparable" in texts(at)      # Shapes-10 runs: no Table 6 overlay
+    assert "not comparable" in texts(at)  # Shapes-10 runs: no Table 6 overlay
     depth_table = at.dataframe[0].value
     assert set(depth_table["model"]) == {"plain-8", "ResNet-8 (A)"}
     assert depth_table.set_index("model").loc["ResNet-8 (A)", "seeds"] == 2
@@ -134,12 +139,16 @@ def test_an_uploaded_png_gets_a_top5_table(home):
     assert tables and all(len(t) == 5 for t in tables)
 
 
-@pytest.mark.parametrize("name, data", [
-    ("empty.png", b""),
-    ("notes.png", b"these are not the pixels you are looking for"),
-    ("truncated.png", png_bytes()[:200]),
-    ("huge.png", encoded("PNG", "1", (8000, 8000))),  # 64 megapixels: refused from the header, never decoded
-], ids=["zero-byte", "not-an-image", "truncated", "enormous"])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("empty.png", b""),
+        ("notes.png", b"these are not the pixels you are looking for"),
+        ("truncated.png", png_bytes()[:200]),
+        ("huge.png", encoded("PNG", "1", (8000, 8000))),  # 64 megapixels: refused from the header, never decoded
+    ],
+    ids=["zero-byte", "not-an-image", "truncated", "enormous"],
+)
 def test_a_bad_upload_shows_an_error_and_the_page_survives(home, name, data):
     at = upload(run(CLASSIFY), name, data)
     assert at.error and name in at.error[0].value
@@ -149,10 +158,18 @@ def test_a_bad_upload_shows_an_error_and_the_page_survives(home, name, data):
     assert not at.error and top5_tables(at)
 
 
-@pytest.mark.parametrize("name, data", [
-    ("alpha.png", png_bytes("RGBA")), ("depth16.png", png_bytes(bits16=True)), ("photo.jpg", encoded("JPEG")),
-    ("still.gif", encoded("GIF", "P")), ("photo.webp", encoded("WEBP")), ("photo.bmp", encoded("BMP")),
-], ids=["alpha", "16-bit", "jpeg", "gif", "webp", "bmp"])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("alpha.png", png_bytes("RGBA")),
+        ("depth16.png", png_bytes(bits16=True)),
+        ("photo.jpg", encoded("JPEG")),
+        ("still.gif", encoded("GIF", "P")),
+        ("photo.webp", encoded("WEBP")),
+        ("photo.bmp", encoded("BMP")),
+    ],
+    ids=["alpha", "16-bit", "jpeg", "gif", "webp", "bmp"],
+)
 def test_alpha_16_bit_and_every_accepted_format_are_classified(home, name, data):
     at = upload(run(CLASSIFY), name, data)
     assert not at.error and top5_tables(at)

@@ -1,19 +1,20 @@
 """The Home, Train and Gradients pages in Streamlit's AppTest: they render, their widgets exist, and a
 tiny run started from the Train page trains in the background and shows up in the charts."""
+
 import json
 import threading
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config
 from streamlit.testing.v1 import AppTest
 
-from conftest import tiny_config
-from core.runs import jobs
 from core.engine.config import RunConfig
+from core.runs import jobs
+from core.runs.execute import train
 from core.runs.store import RunStore
-from core.engine.train import train
-from dashboard.common import FOCUS_RUN_KEY
 from dashboard import keys
+from dashboard.common import FOCUS_RUN_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / "dashboard" / "Home.py"
@@ -73,12 +74,19 @@ def test_home_renders_concepts_machine_and_lesson(home):
 
 def test_train_page_widgets(home):
     at = open_page(TRAIN)
-    assert at.radio(key=keys.ARCH).options == ["plain", "ResNet-A", "ResNet-B", "concat + 1×1 merge", "torchvision ResNet-18"]
+    assert at.radio(key=keys.ARCH).options == [
+        "plain",
+        "ResNet-A",
+        "ResNet-B",
+        "concat + 1×1 merge",
+        "torchvision ResNet-18",
+    ]
     assert at.selectbox(key=keys.DEPTH).options == ["20", "32", "44", "56", "110", "other (6n+2)"]
     assert at.toggle(key=keys.BN).value is True
     assert at.radio(key=keys.INIT).value == "kaiming"
     # The defaults are the shipped Shapes-10 set's recipe, so the lesson's runs open from it.
     from core.runs.reference import SHAPES10_LESSON
+
     assert at.radio(key=keys.RECIPE).value == SHAPES10_LESSON["recipe"]
     assert at.number_input(key=keys.EPOCHS).value == SHAPES10_LESSON["epochs"]
     assert at.selectbox(key=keys.SCHEDULE).value == SHAPES10_LESSON["schedule"]
@@ -142,8 +150,11 @@ def test_cancelled_run_offers_resume_and_diverged_run_explains(home):
     stop.set()  # cancelled before its first step
     # The config the Train page builds for depth 8, 256 + 200 images, 2 epochs, its default recipe (probing every step).
     from core.runs.reference import SHAPES10_LESSON as lesson
+
     recipe = {k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}
-    cancelled = train(RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1, **recipe), store, stop=stop).record
+    cancelled = train(
+        RunConfig(depth=8, subset=256, test_subset=200, epochs=2, probe_every=1, **recipe), store, stop=stop
+    ).record
     assert cancelled.status == "cancelled"
     diverged = RunConfig(depth=8, shortcut="none", bn=False, subset=256, test_subset=200, epochs=1).resolved()
     store.claim(diverged)
@@ -217,9 +228,10 @@ def test_teacher_actions_need_the_passphrase(home, monkeypatch):
 
 
 def test_live_views_poll_slower_when_nothing_changes():
-    from core.runs.jobs import RunState
-    from core.runs.store import RunStatus
+    from core.runs.backends import RunState
+    from core.runs.lifecycle import RunStatus
     from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval, queue_text
+
     running, queued = RunState("a" * 12, RunStatus.RUNNING, None), RunState("a" * 12, RunStatus.QUEUED, None, place=3)
     assert poll_interval(running, 0) == FAST_POLL_S and poll_interval(running, 3) == SLOW_POLL_S
     assert poll_interval(queued, 0) == SLOW_POLL_S and 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
@@ -231,15 +243,21 @@ def n_points(values) -> int:
     """Points in a plotly trace array (a list, or numpy's base64 form in newer plotly)."""
     if isinstance(values, dict):
         import base64
+
         import numpy as np
+
         return len(np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]))
     return len(values)
 
 
 def test_train_overlay_opens_on_the_shipped_fig6_set_with_20_points_a_curve(home):
     at = open_page(TRAIN)
-    overlay = [c for c in charts(at) if c["layout"]["title"]["text"] == "Error during training"
-               and sum(t.get("name", "").endswith("· test") for t in c["data"]) >= 4]
+    overlay = [
+        c
+        for c in charts(at)
+        if c["layout"]["title"]["text"] == "Error during training"
+        and sum(t.get("name", "").endswith("· test") for t in c["data"]) >= 4
+    ]
     assert overlay, "the overlay did not open on the shipped runs"
     tests = [t for t in overlay[-1]["data"] if t.get("name", "").endswith("· test")]
     for net in ("plain-20 ·", "plain-56 ·", "ResNet-20 (A) ·", "ResNet-56 (A) ·"):

@@ -1,10 +1,11 @@
 """The Lesion, Landscape and Layers pages under streamlit.testing.v1.AppTest: an empty store, and a store
 with a tiny plain net and ResNet (computing on a button press, then answering from the disk cache)."""
-import pytest
-from streamlit.testing.v1 import AppTest
 
+import pytest
 from conftest import ROOT, tiny_config
+from streamlit.testing.v1 import AppTest
 from test_app_compare_classify import texts
+
 from dashboard import keys
 
 LESION = str(ROOT / "pages" / "5_Lesion.py")
@@ -15,8 +16,9 @@ TIMEOUT = 300  # seconds per script run: lesion sweeps and landscapes on a share
 
 @pytest.fixture(scope="module")
 def pair_home(tmp_path_factory):
+    from core.runs.execute import train
     from core.runs.store import RunStore
-    from core.engine.train import train
+
     home = tmp_path_factory.mktemp("inside_home")
     store = RunStore(home)
     for shortcut in ("none", "A"):
@@ -27,6 +29,7 @@ def pair_home(tmp_path_factory):
 @pytest.fixture
 def no_reference_runs(monkeypatch):
     from core.runs import reference
+
     monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
 
 

@@ -1,12 +1,13 @@
 """The Runs page under AppTest: filters for everyone (and from a link), rename, tag, delete, export and import
 for the teacher only."""
+
 import io
 import zipfile
 
 import pytest
+from conftest import ROOT, tiny_config
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, tiny_config
 from core.runs import archive, reference
 from core.runs.catalog import family
 from core.runs.store import RunStore
@@ -21,7 +22,8 @@ TIMEOUT = 180  # seconds per script run on a shared CPU; the page itself is quic
 @pytest.fixture(scope="module")
 def shipped_home(tmp_path_factory):
     """A store with the shipped runs, one of them named and tagged, and one tiny run of this machine."""
-    from core.engine.train import train
+    from core.runs.execute import train
+
     home = tmp_path_factory.mktemp("runs_home")
     store = RunStore(home)
     reference.install(store)
@@ -71,9 +73,16 @@ def test_filters_narrow_the_list_and_students_only_read(home):
 
 
 def test_a_link_opens_the_same_selection(home):
-    at = open_runs(query={keys.RUNS_FAMILY: ["ResNet A", "wide ResNet"], keys.RUNS_DEPTH: "20",
-                          keys.RUNS_RECIPE: "Adam (seed study)"})  # a selection's value travels as its label
-    assert at.multiselect(key=keys.RUNS_FAMILY).value == ["ResNet A"] and at.multiselect(key=keys.RUNS_DEPTH).value == [20]
+    at = open_runs(
+        query={
+            keys.RUNS_FAMILY: ["ResNet A", "wide ResNet"],
+            keys.RUNS_DEPTH: "20",
+            keys.RUNS_RECIPE: "Adam (seed study)",
+        }
+    )  # a selection's value travels as its label
+    assert at.multiselect(key=keys.RUNS_FAMILY).value == ["ResNet A"] and at.multiselect(key=keys.RUNS_DEPTH).value == [
+        20
+    ]
     assert at.multiselect(key=keys.RUNS_RECIPE).value == ["seed"]
     rows = table(at)
     assert len(rows) >= 1 and set(rows["family"]) == {"ResNet A"} and set(rows["depth"]) == {20}
@@ -139,7 +148,9 @@ def test_a_shipped_run_can_be_deleted_by_the_teacher_and_a_filter_with_no_match_
     at.button(key=f"runs_delete_{shipped.run_id}").click().run()
     assert store.get(shipped.run_id) is None
     reference.install(store)  # as the next server start does
-    at = open_runs(teacher=True, query={keys.RUNS_FAMILY: "plain", keys.RUNS_DEPTH: "110"})  # the shipped set has no plain-110
+    at = open_runs(
+        teacher=True, query={keys.RUNS_FAMILY: "plain", keys.RUNS_DEPTH: "110"}
+    )  # the shipped set has no plain-110
     assert not at.dataframe and any("No run matches the filters" in c.value for c in at.caption)
     assert at.button(key=keys.RUNS_EXPORT_PREPARE).disabled
 
@@ -151,12 +162,15 @@ def test_lesson_file_names_come_from_the_title():
 
 def test_an_empty_store_can_import_a_lesson(shipped_home, tmp_path, monkeypatch):
     from core.runs import reference as ref
+
     root, own = shipped_home
     data, _ = archive.export_lesson_bytes(RunStore(root), [RunStore(root).get(own)])
     monkeypatch.setattr(ref, "install", lambda store, *args, **kwargs: 0)  # a store without the shipped runs
     monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path / "empty"))
     at = open_runs(teacher=True)
-    assert any("No runs are stored yet" in i.value for i in at.info) and at.button(key=keys.RUNS_EXPORT_PREPARE).disabled
+    assert (
+        any("No runs are stored yet" in i.value for i in at.info) and at.button(key=keys.RUNS_EXPORT_PREPARE).disabled
+    )
     at.file_uploader(key=keys.RUNS_IMPORT_UPLOAD).set_value(("lesson.zip", data, "application/zip")).run()
     at.button(key=keys.RUNS_IMPORT_BUTTON).click().run()
     assert not at.exception and [r.run_id for r in RunStore(tmp_path / "empty").list()] == [own]

@@ -1,15 +1,15 @@
 """Selections that follow what the user changed: Compare's networks when the training setup changes,
 Gradients' step slider and Fig. 7 runs when the during-training pair changes; and Compare's fixed
 percent axis and rounded CSV downloads. Streamlit's AppTest on stores written straight through core."""
+
 import io
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import tiny_config
+from streamlit.testing.v1 import AppTest
 from test_compare import fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +21,7 @@ TIMEOUT = 180  # a shared CPU can be slow
 @pytest.fixture
 def no_reference_runs(monkeypatch):
     from core.runs import reference
+
     monkeypatch.setattr(reference, "install", lambda store, *args, **kwargs: 0)
 
 
@@ -48,11 +49,13 @@ def run_compare() -> AppTest:
 def network(epochs: int, shortcut: str, depth: int = 8) -> str:
     """The Networks box's value for one of setups_home's networks."""
     from core.analysis.compare import group_key
+
     return group_key(tiny_config(epochs=epochs, shortcut=shortcut, depth=depth))
 
 
 def choose_setup(at: AppTest, epochs: int) -> AppTest:
     from core.analysis.compare import setup_key
+
     at.selectbox[0].set_value(setup_key(tiny_config(epochs=epochs))).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -79,12 +82,12 @@ def test_compare_keeps_the_networks_a_new_setup_also_has_else_the_default_pair(s
     assert any("Choose at least one network" in i.value for i in at.info)
 
 
-
 @pytest.fixture
 def downloads(monkeypatch):
     """What the page's download buttons hold: AppTest keeps them in a media storage made per run."""
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
     from streamlit.testing.v1 import app_test
+
     made = []
 
     class Kept(MemoryMediaFileStorage):
@@ -97,6 +100,7 @@ def downloads(monkeypatch):
     def read(at: AppTest, key: str) -> pd.DataFrame:
         url = next(b.proto.url for b in at.get("download_button") if b.proto.id.endswith(key))
         return pd.read_csv(io.BytesIO(made[-1].get_file(url.rsplit("/", 1)[1]).content))
+
     return read
 
 
@@ -133,23 +137,30 @@ def test_compare_csv_downloads_carry_rounded_numbers_and_the_axis_can_be_fixed(s
 
 # ------------------------------------------------------------------------------------ Gradients
 
+
 @pytest.fixture(scope="module")
 def probed_runs(tmp_path_factory):
     """plain-8 and ResNet-8 probed every 2 steps, and a ResNet-8 of another seed probed every 3: two epochs
     of 4 steps each, so the pairs have different probed steps."""
+    from core.runs.execute import train
     from core.runs.store import RunStore
-    from core.engine.train import train
+
     home = tmp_path_factory.mktemp("probed_home")
     store = RunStore(home)
-    runs = [train(tiny_config(shortcut=shortcut, seed=seed, probe_every=every, epochs=2), store).record
-            for shortcut, seed, every in (("none", 0, 2), ("A", 0, 2), ("A", 1, 3))]
+    runs = [
+        train(tiny_config(shortcut=shortcut, seed=seed, probe_every=every, epochs=2), store).record
+        for shortcut, seed, every in (("none", 0, 2), ("A", 0, 2), ("A", 1, 3))
+    ]
     assert all(r.status == "done" for r in runs)
     return home, runs
 
 
 def profile_title(at: AppTest) -> str:
-    return next(t for t in (json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart"))
-                if "per layer at step" in t)
+    return next(
+        t
+        for t in (json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart"))
+        if "per layer at step" in t
+    )
 
 
 def test_gradients_step_resets_and_fig7_follows_when_the_pair_changes(probed_runs, monkeypatch, no_reference_runs):
@@ -189,10 +200,13 @@ def accuracy_captions(at: AppTest) -> list[str]:
     return [c.value for c in at.caption if "test accuracy" in c.value.lower()]
 
 
-def test_classify_shows_each_models_stored_test_accuracy_beside_its_predictions(probed_runs, tmp_path, monkeypatch,
-                                                                                no_reference_runs):
+def test_classify_shows_each_models_stored_test_accuracy_beside_its_predictions(
+    probed_runs, tmp_path, monkeypatch, no_reference_runs
+):
     import shutil
+
     from core.runs.store import RunStore
+
     source, (plain, resnet, other) = probed_runs
     home = tmp_path / "home"
     shutil.copytree(source, home)

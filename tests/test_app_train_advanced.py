@@ -1,6 +1,7 @@
 """The Train page in Streamlit's AppTest: the advanced settings (validated with the field named, in the URL,
 in the label only when changed), a ?run=<id> link, what training a shipped run again does, the chart
 settings, and "train the missing N" following the runs it queued."""
+
 import json
 from pathlib import Path
 
@@ -104,7 +105,9 @@ def test_train_the_missing_follows_the_runs_it_queued(home):
     try:
         started = at.session_state["train_started_ids"]
         assert len(started) == 2  # a student may have two runs waiting: the rest are refused, and the page says so
-        assert any("Queued 2 of the 4 missing runs" in w.value and "press the button again" in w.value for w in at.warning)
+        assert any(
+            "Queued 2 of the 4 missing runs" in w.value and "press the button again" in w.value for w in at.warning
+        )
         assert any("The runs this tab queued" in m.value for m in at.markdown)
         assert set(started) <= set(at.session_state[keys.OVERLAY])
     finally:

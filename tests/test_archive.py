@@ -1,18 +1,20 @@
 """Lesson files: a filtered set of runs exported from one store and imported into another, all or nothing."""
+
 import json
 import zipfile
 
 import pandas as pd
 import pytest
+from conftest import tiny_config
 from safetensors.torch import save as save_safetensors
 
-from conftest import tiny_config
+from core.engine.models import build_model
 from core.runs import archive, reference
 from core.runs.archive import ArchiveError, export_lesson, import_lesson, read_lesson
-from core.engine.models import build_model
 from core.runs.catalog import RunFilter, facets, family
-from core.runs.store import HISTORY_TABLES, Protected, RunStatus, RunStore, StoreError
-from core.engine.train import train
+from core.runs.execute import train
+from core.runs.lifecycle import RunStatus
+from core.runs.store import HISTORY_TABLES, Protected, RunStore, StoreError
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,14 @@ def test_round_trip_keeps_weights_byte_identical_and_histories_equal(source, tmp
         assert dest.weights_path(run_id).read_bytes() == src.weights_path(run_id).read_bytes()
         assert_same_history(src, dest, run_id)
         a, b = src.get(run_id), dest.get(run_id)
-        assert (b.config, b.status, b.metrics, b.info, b.name, b.tags) == (a.config, a.status, a.metrics, a.info, a.name, a.tags)
+        assert (b.config, b.status, b.metrics, b.info, b.name, b.tags) == (
+            a.config,
+            a.status,
+            a.metrics,
+            a.info,
+            a.name,
+            a.tags,
+        )
         assert b.status == RunStatus.DONE
     assert dest.get(resnet).label == "Week 3 ResNet" and dest.get(resnet).tags == ("week-3", "demo")
     assert dest.load_model(resnet) is not None  # the network opens from the imported weights
@@ -84,8 +93,10 @@ def test_filters_pick_the_lesson_by_family_depth_recipe_dataset_and_tag(source):
     options = facets(records)
     assert options["families"] == ["plain", "ResNet A", "ResNet B"] and options["tags"] == ["demo", "week-3"]
     assert options["depths"] == [8] and options["datasets"] == ["builtin"]
-    assert RunFilter(datasets=["cifar10"], families=["plain"], depths=[20, 56], tags=["x"]).text() == \
-        "CIFAR-10 · plain · depth 20, 56 · tag x"
+    assert (
+        RunFilter(datasets=["cifar10"], families=["plain"], depths=[20, 56], tags=["x"]).text()
+        == "CIFAR-10 · plain · depth 20, 56 · tag x"
+    )
     assert family(tiny_config(arch="torchvision-resnet18")) == "torchvision ResNet-18"
 
 
@@ -145,10 +156,22 @@ def damaged_copies(path, tmp_path):
         ("a flipped byte", bitflip, "damaged|checksum"),
         ("an image", image, "not a ResNet Lab lesson file"),
         ("another zip", other_zip, "no manifest"),
-        ("another format", rezip("fmt.zip", {"manifest.json": json.dumps({**manifest, "format": "x"})}), "another format"),
-        ("a newer version", rezip("new.zip", {"manifest.json": json.dumps({**manifest, "version": 99})}), "newer version"),
+        (
+            "another format",
+            rezip("fmt.zip", {"manifest.json": json.dumps({**manifest, "format": "x"})}),
+            "another format",
+        ),
+        (
+            "a newer version",
+            rezip("new.zip", {"manifest.json": json.dumps({**manifest, "version": 99})}),
+            "newer version",
+        ),
         ("a missing file", rezip("missing.zip", {weights_name: None}), "missing"),
-        ("an altered history", rezip("altered.zip", {run_name: members[run_name].replace(b'"loss"', b'"lossy"', 1)}), "checksum"),
+        (
+            "an altered history",
+            rezip("altered.zip", {run_name: members[run_name].replace(b'"loss"', b'"lossy"', 1)}),
+            "checksum",
+        ),
         ("weights of another net", rezip("swap.zip", {weights_name: weights[:-8] + b"\0" * 8}), "checksum"),
     ]
 
@@ -212,9 +235,14 @@ def test_consistent_but_wrong_contents_are_refused(source, tmp_path):
     def list_name(data, members, entry):
         data["run"]["name"] = ["not", "text"]
 
-    for edit, reason in ((other_weights, "do not fit"), (other_config, "does not hash to its run id"),
-                         (newer_field, "newer version"), (live, "not finished"), (no_tags, "lacks tags"),
-                         (list_name, "must be text")):
+    for edit, reason in (
+        (other_weights, "do not fit"),
+        (other_config, "does not hash to its run id"),
+        (newer_field, "newer version"),
+        (live, "not finished"),
+        (no_tags, "lacks tags"),
+        (list_name, "must be text"),
+    ):
         with pytest.raises(ArchiveError, match=reason):
             import_lesson(dest, rewrite(path, tmp_path / f"{edit.__name__}.zip", edit))
     assert dest.list() == []

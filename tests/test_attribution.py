@@ -1,4 +1,6 @@
-"""core.analysis.attribution: heatmap shapes and ranges, top-k predictions, and how Integrated Gradients batches its path."""
+"""core.analysis.attribution: heatmap shapes and ranges, top-k predictions, and how Integrated Gradients
+batches its path."""
+
 import numpy as np
 import pytest
 import torch
@@ -87,6 +89,7 @@ def test_integrated_gradients_takes_its_path_in_one_batch(resnet20, image):
 
 def test_the_attribution_benchmark_reports_each_method_beside_one_gradient_pass():
     from bench.attribution import BUDGET_S, measure
+
     report = measure(depths=(8,), repeats=1, methods=("Saliency", "Integrated Gradients"), log=lambda m: None)
     (row,) = report["results"]
     base = row["baseline_forward_backward_s"]["median"]

@@ -2,14 +2,15 @@ import argparse
 import json
 
 import pytest
-
 from conftest import tiny_config
+
 from core.cli.trainer_bench import _target, run_bench, target_accuracy, time_to_accuracy
 
 
 def test_bench_writes_measured_numbers_side_by_side(tmp_path):
-    report = run_bench(depths=(8,), batch_size=64, images=768, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None,
-                       compile=True)
+    report = run_bench(
+        depths=(8,), batch_size=64, images=768, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None, compile=True
+    )
     saved = json.loads(open(report["path"]).read())
     (row,) = saved["results"]
     ips = row["images_per_s"]
@@ -39,8 +40,11 @@ def test_time_to_accuracy_stops_once_the_target_is_met(store):
 
 def test_bench_times_fp32_beside_the_bf16_default(tmp_path, monkeypatch):
     import core.engine.train
+
     monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: True)
-    report = run_bench(depths=(8,), batch_size=64, images=512, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None)
+    report = run_bench(
+        depths=(8,), batch_size=64, images=512, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None
+    )
     (row,) = report["results"]
     ips = row["images_per_s"]
     assert ips["trainer_fp32"] > 0 and row["bf16_speedup_vs_fp32"] == ips["trainer"] / ips["trainer_fp32"]

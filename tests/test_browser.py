@@ -5,6 +5,7 @@ grow, uploads an image on Classify and sees predictions, computes loss slices on
 lesion study on Lesion, and opens a block on Layers. Screenshots go to $RESNET_LAB_SCREENSHOTS
 (default /tmp/resnet-lab-screenshots), outside the repository.
 """
+
 import contextlib
 import io
 import os
@@ -18,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -28,8 +28,10 @@ PAGES = ("Train", "Gradients", "Compare", "Classify", "Lesion", "Landscape", "La
 EXCEPTION = '[data-testid="stException"]'
 RUNNING = '[data-testid="stStatusWidget"]'  # shown while a script run is in progress
 DONE = "finished: test accuracy"  # the Train page's line for a completed run
-LINE_PATHS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] path.js-line'))"
-              ".map(p => p.getAttribute('d')).join('|')")
+LINE_PATHS = (
+    "() => Array.from(document.querySelectorAll('[data-testid=\"stPlotlyChart\"] path.js-line'))"
+    ".map(p => p.getAttribute('d')).join('|')"
+)
 
 
 def need_browser():
@@ -65,9 +67,25 @@ def dashboard(home: Path):
     port = free_port()
     log = open(home / "streamlit.log", "w")
     env = {**os.environ, "RESNET_LAB_HOME": str(home), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port),
-                                "--server.headless", "true", "--server.fileWatcherType", "none"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/Home.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 300  # generous: a loaded machine starts slowly, it is not broken
@@ -101,6 +119,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(server):
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1400, "height": 2400})  # tall: Streamlit scrolls inside the page
@@ -122,7 +141,7 @@ def settle(tab, quiet_ms: int = 1500, timeout_s: float = 300, required: bool = T
         elif (time.time() - quiet_since) * 1000 >= quiet_ms:
             return True
         tab.wait_for_timeout(200)
-    assert not required, "the page kept running for more than %.0f s" % timeout_s
+    assert not required, f"the page kept running for more than {timeout_s:.0f} s"
     return False
 
 
@@ -134,7 +153,9 @@ def open_page(tab, server: str, name: str, timeout_s: float = 300, required: boo
         settle(tab)
     if name:
         tab.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
-        tab.wait_for_url(re.compile(re.escape(f"{server}/{name}") + r"(\?.*)?$"))  # pages may add settings, e.g. ?run=<id>
+        tab.wait_for_url(
+            re.compile(re.escape(f"{server}/{name}") + r"(\?.*)?$")
+        )  # pages may add settings, e.g. ?run=<id>
     return settle(tab, timeout_s=timeout_s, required=required)
 
 
@@ -188,8 +209,14 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
     # This run's own status line (anchored, so neither a shipped run's line nor a whole container matches).
     from core.engine.config import RunConfig
     from core.runs.reference import SHAPES10_LESSON as lesson
-    label = RunConfig(depth=8, subset=640, test_subset=200, epochs=2,
-                      **{k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")}).label
+
+    label = RunConfig(
+        depth=8,
+        subset=640,
+        test_subset=200,
+        epochs=2,
+        **{k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")},
+    ).label
     this_run = "^" + re.escape(label) + " "
     page.get_by_text(re.compile(this_run + "(is training|finished)")).first.wait_for(timeout=300_000)
 
@@ -226,12 +253,15 @@ def test_an_uploaded_image_gets_predictions_on_classify(page, server, screenshot
     assert page.get_by_text("Top-5 predictions").count(), "no predictions for the default test image"
     page.get_by_text("Upload your own").click()
     settle(page)
-    page.locator('input[type="file"]').set_input_files(files=[{"name": "bad.png", "mimeType": "image/png",
-                                                               "buffer": b"not an image at all"}])
+    page.locator('input[type="file"]').set_input_files(
+        files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"not an image at all"}]
+    )
     settle(page)
     assert page.get_by_text("cannot be classified").count(), "no error message for a file that is not an image"
     page.screenshot(path=str(screenshots / "4_classify_bad_upload.png"))
-    page.locator('input[type="file"]').set_input_files(files=[{"name": "noise.png", "mimeType": "image/png", "buffer": png()}])
+    page.locator('input[type="file"]').set_input_files(
+        files=[{"name": "noise.png", "mimeType": "image/png", "buffer": png()}]
+    )
     settle(page)
     assert_no_exception(page, "Classify after an upload")
     assert page.get_by_text("Top-5 predictions").count() and page.get_by_text("What the model saw").count()
@@ -251,7 +281,10 @@ def nudge_slider(tab, label: str, presses: int) -> None:
 def test_layers_shows_feature_maps_of_both_shipped_nets(page, server, screenshots):
     open_page(page, server, "Layers")
     assert_no_exception(page, "Layers")
-    assert page.get_by_text("a plain block has no shortcut").count() and page.get_by_text("the residual F(x) has RMS").count()
+    assert (
+        page.get_by_text("a plain block has no shortcut").count()
+        and page.get_by_text("the residual F(x) has RMS").count()
+    )
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
     page.screenshot(path=str(screenshots / "7_layers.png"), full_page=True)
 
@@ -259,7 +292,7 @@ def test_layers_shows_feature_maps_of_both_shipped_nets(page, server, screenshot
 def test_landscape_computes_loss_slices_with_a_progress_bar(page, server, screenshots):
     open_page(page, server, "Landscape")
     nudge_slider(page, "Training images the loss is measured on", 1)  # 64 images
-    nudge_slider(page, "Points along the slice", 1)                    # 21 points: quick on a busy CPU
+    nudge_slider(page, "Points along the slice", 1)  # 21 points: quick on a busy CPU
     page.get_by_role("button", name=re.compile("Compute the 1-D slices")).click()
     page.get_by_text("decades per unit of α").first.wait_for(timeout=300_000)
     settle(page, timeout_s=300)
@@ -270,11 +303,13 @@ def test_landscape_computes_loss_slices_with_a_progress_bar(page, server, screen
 def test_lesion_study_of_the_shipped_pair(page, server, screenshots):
     open_page(page, server, "Lesion")
     nudge_slider(page, "Test images (single-block sweep)", 1)  # 200 images
-    nudge_slider(page, "Test images (k random blocks)", 1)     # 100 images
-    nudge_slider(page, "Random draws per k", 2)                # 1 draw
+    nudge_slider(page, "Test images (k random blocks)", 1)  # 100 images
+    nudge_slider(page, "Random draws per k", 2)  # 1 draw
     page.get_by_role("button", name=re.compile("Run the lesion study")).click()
     # The contrast sentence, or (for a pair with a net that never left chance) why there is none.
-    page.get_by_text(re.compile("On average one deleted block|This pair cannot show the contrast")).first.wait_for(timeout=540_000)
+    page.get_by_text(re.compile("On average one deleted block|This pair cannot show the contrast")).first.wait_for(
+        timeout=540_000
+    )
     settle(page, timeout_s=300)
     assert_no_exception(page, "Lesion after the study")
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 3

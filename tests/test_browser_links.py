@@ -4,11 +4,12 @@ and projector mode comes from the link with large type and no Deploy button.
 
 Widget values are read from the page itself (the DOM), as a student's browser shows them.
 """
+
 import time
 
 import pytest
-
 from test_browser import CHROMIUM, CHROMIUM_ARGS, RUNNING, assert_no_exception, dashboard, need_browser, settle
+
 from core.runs.store import RunStore
 from dashboard import common, keys
 
@@ -33,7 +34,11 @@ WIDGET_VALUE = """(key) => {
   return box.innerText.trim();
 }"""
 TIMEOUT_S = 240
-CHANGED = ((keys.ARCH, "plain"), (keys.BN, False), (keys.EPOCHS, "5"))  # what the second test sets on Train  # a page's first open probes or loads models: generous on a shared CPU
+CHANGED = (
+    (keys.ARCH, "plain"),
+    (keys.BN, False),
+    (keys.EPOCHS, "5"),
+)  # what the second test sets on Train  # a page's first open probes or loads models: generous on a shared CPU
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +53,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(lab):
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
@@ -73,9 +79,16 @@ def labels(home) -> dict[str, str]:
 
 def lesson_run(home, shortcut: str, depth: int) -> str:
     """The picker label of a shipped seed-0 lesson run (unique among the stored runs)."""
-    record = next(r for r in RunStore(home).scan().records
-                  if r.reference and r.config.seed == 0 and r.config.shortcut == shortcut and r.config.depth == depth
-                  and r.config.dataset == "builtin" and r.config.subset == 1000)
+    record = next(
+        r
+        for r in RunStore(home).scan().records
+        if r.reference
+        and r.config.seed == 0
+        and r.config.shortcut == shortcut
+        and r.config.depth == depth
+        and r.config.dataset == "builtin"
+        and r.config.subset == 1000
+    )
     return common.run_label(record)
 
 
@@ -110,8 +123,14 @@ def test_lesson_links_open_gradients_train_and_classify_as_they_say(lab, tab):
     plain56, resnet56 = lesson_run(home, "none", 56), lesson_run(home, "A", 56)
 
     # Gradients: plain-8 and plain-14, BN off, PyTorch's default init; a chosen pair during training.
-    gradients = {keys.GRAD_DEPTHS: ["8", "14"], keys.GRAD_NETS: ["plain"], keys.GRAD_BN: ["off"],
-                 keys.GRAD_INIT: ["PyTorch default"], keys.GRAD_LEFT: [plain56], keys.GRAD_RIGHT: [resnet56]}
+    gradients = {
+        keys.GRAD_DEPTHS: ["8", "14"],
+        keys.GRAD_NETS: ["plain"],
+        keys.GRAD_BN: ["off"],
+        keys.GRAD_INIT: ["PyTorch default"],
+        keys.GRAD_LEFT: [plain56],
+        keys.GRAD_RIGHT: [resnet56],
+    }
     open_link(tab, url, "Gradients", gradients)
     assert shows(tab, keys.GRAD_DEPTHS, ["8", "14"]), value(tab, keys.GRAD_DEPTHS)
     assert shows(tab, keys.GRAD_NETS, ["plain"]), value(tab, keys.GRAD_NETS)
@@ -124,9 +143,16 @@ def test_lesson_links_open_gradients_train_and_classify_as_they_say(lab, tab):
         assert tab.evaluate("(k) => new URLSearchParams(location.search).getAll(k)", name) == values
 
     # Train: plain-110 without BN, and the paper's Fig. 6 overlay along steps, loss.
-    train = {keys.ARCH: ["plain"], keys.DEPTH: ["110"], keys.BN: ["false"], keys.INIT: ["PyTorch default"],
-             keys.EPOCHS: ["3"], keys.SEED: ["2"], keys.OVERLAY: [plain20, plain56, resnet20, resnet56],
-             keys.OVERLAY_METRIC: ["loss"]}
+    train = {
+        keys.ARCH: ["plain"],
+        keys.DEPTH: ["110"],
+        keys.BN: ["false"],
+        keys.INIT: ["PyTorch default"],
+        keys.EPOCHS: ["3"],
+        keys.SEED: ["2"],
+        keys.OVERLAY: [plain20, plain56, resnet20, resnet56],
+        keys.OVERLAY_METRIC: ["loss"],
+    }
     open_link(tab, url, "Train", train)
     assert shows(tab, keys.ARCH, "plain"), value(tab, keys.ARCH)
     assert shows(tab, keys.DEPTH, "110"), value(tab, keys.DEPTH)
@@ -179,7 +205,10 @@ def test_settings_survive_a_visit_to_another_page(lab, tab):
 
 def test_projector_mode_from_a_link(lab, tab):
     url, _ = lab
-    paragraph = "() => getComputedStyle(document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stMarkdownContainer\"] p')).fontSize"
+    paragraph = (
+        '() => getComputedStyle(document.querySelector(\'[data-testid="stMain"] '
+        '[data-testid="stMarkdownContainer"] p\')).fontSize'
+    )
     tab.goto(f"{url}/Compare")
     settle(tab, timeout_s=TIMEOUT_S)
     normal = float(tab.evaluate(paragraph).removesuffix("px"))

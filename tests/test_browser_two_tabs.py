@@ -1,10 +1,10 @@
 """Two browser contexts (two students) start runs that differ only in their number of training images,
 1,100 and 1,600: each must watch its own run, by id, while both are queued or training and after they
 finish; and a link with ?run=<id> opens that run in a third, fresh context."""
+
 import re
 
 import pytest
-
 from test_browser import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, dashboard, need_browser, settle
 
 from core.engine.config import RunConfig
@@ -16,15 +16,23 @@ WAIT_MS = 600_000  # generous: two people's runs share a busy CPU with other wor
 
 def config_for(subset: int) -> RunConfig:
     """The config the Train page builds for a ResNet-8, one epoch, no gradient probes, at its lesson defaults."""
-    return RunConfig(depth=8, subset=subset, test_subset=200, epochs=1, probe_every=0,
-                     **{k: LESSON[k] for k in ("recipe", "schedule", "batch_size", "augment")})
+    return RunConfig(
+        depth=8,
+        subset=subset,
+        test_subset=200,
+        epochs=1,
+        probe_every=0,
+        **{k: LESSON[k] for k in ("recipe", "schedule", "batch_size", "augment")},
+    )
 
 
 def watched_label(tab) -> str:
     """The run the Watch view's picker shows."""
     box = tab.locator('[data-testid="stSelectbox"]').filter(has_text="Run shown below")
     # the chosen option is drawn as text or held in the search input, depending on the Streamlit version
-    return box.evaluate("e => e.textContent + ' | ' + Array.from(e.querySelectorAll('input')).map(i => i.value).join(' | ')")
+    return box.evaluate(
+        "e => e.textContent + ' | ' + Array.from(e.querySelectorAll('input')).map(i => i.value).join(' | ')"
+    )
 
 
 def start(tab, url: str, subset: int) -> None:
@@ -40,7 +48,9 @@ def start(tab, url: str, subset: int) -> None:
         box.fill(value)
         box.press("Enter")
         settle(tab)
-    assert tab.get_by_text(f"New configuration: {config_for(subset).label}").count(), f"the page does not build {subset}'s config"
+    assert tab.get_by_text(f"New configuration: {config_for(subset).label}").count(), (
+        f"the page does not build {subset}'s config"
+    )
     tab.get_by_role("button", name="Start training").click()
     settle(tab, timeout_s=120)
 
@@ -48,6 +58,7 @@ def start(tab, url: str, subset: int) -> None:
 def test_two_contexts_each_watch_their_own_run(tmp_path):
     need_browser()
     from playwright.sync_api import sync_playwright
+
     labels = {n: config_for(n).label for n in SUBSETS}
     ids = {n: config_for(n).run_id for n in SUBSETS}
     assert len(set(labels.values())) == 2, "the two runs must not share a label"

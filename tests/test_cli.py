@@ -4,14 +4,28 @@ import sys
 
 from conftest import ROOT
 
-TINY = ["--depth", "8", "--subset", "256", "--test-subset", "200", "--batch-size", "64", "--epochs", "1", "--device", "cpu"]
+TINY = [
+    "--depth",
+    "8",
+    "--subset",
+    "256",
+    "--test-subset",
+    "200",
+    "--batch-size",
+    "64",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+]
 RUN_KEYS = {"run_id", "status", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"}
 
 
 def cli(*args, store=None, env=None):
     extra = ["--store", str(store)] if store else []
-    return subprocess.run([sys.executable, "-m", "core", *args, *extra], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args, *extra], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 def test_describe_json_has_params_and_layers():
@@ -63,13 +77,32 @@ def test_unknown_run_is_a_clear_error(tmp_path):
 def test_probe_init_json(tmp_path):
     r = cli("probe-init", "--depths", "8", "14", "--batch", "16", "--json")
     out = json.loads(r.stdout)
-    assert len(out["summary"]) == 2 * 2 * 2 * 2 and {"grad_w_first", "grad_w_last", "ratio_first_last"} <= set(out["summary"][0])
+    assert len(out["summary"]) == 2 * 2 * 2 * 2 and {"grad_w_first", "grad_w_last", "ratio_first_last"} <= set(
+        out["summary"][0]
+    )
 
 
 def test_reproduce_writes_table_and_figure(tmp_path):
     out = tmp_path / "reproduction"
-    r = cli("reproduce", "--dataset", "builtin", "--epochs", "1", "--subset", "256", "--plain", "8", "--resnet", "8",
-            "--device", "cpu", "--out", str(out), "--json", store=tmp_path / "s")
+    r = cli(
+        "reproduce",
+        "--dataset",
+        "builtin",
+        "--epochs",
+        "1",
+        "--subset",
+        "256",
+        "--plain",
+        "8",
+        "--resnet",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--json",
+        store=tmp_path / "s",
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert [row["model"] for row in report["rows"]] == ["plain-8", "ResNet-8 (A)"]

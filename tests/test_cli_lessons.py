@@ -1,12 +1,12 @@
 """The command line as a teacher uses it: list with the data set and the shipped runs, lesson files in and out,
 output piped into `head`, and usage errors answered in JSON when --json was asked for."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 from test_cli import cli
 
@@ -22,7 +22,7 @@ def shipped_store(tmp_path_factory):
 
 def test_list_installs_the_shipped_runs_on_first_use_and_shows_the_data_set(shipped_store):
     root, first, stderr = shipped_store
-    shipped = len(list((ROOT / "reference").glob("*/*.json.gz")))
+    shipped = len(list((ROOT / "core" / "runs" / "shipped").glob("*/*.json.gz")))
     assert first["shipped_installed"] == shipped and len(first["runs"]) == shipped and "first use" in stderr
     assert all(r["reference"] for r in first["runs"])
     again = json.loads(cli("list", "--json", store=root).stdout)
@@ -35,7 +35,10 @@ def test_list_filters_like_the_runs_page(shipped_store):
     root, first, _ = shipped_store
     out = json.loads(cli("list", "--family", "plain", "A", "--depth", "56", "--json", store=root).stdout)
     models = {r["model"] for r in out["runs"]}
-    assert models == {"plain-56", "ResNet-56 (A)"} and out["filters"] == {"families": ["plain", "ResNet A"], "depths": [56]}
+    assert models == {"plain-56", "ResNet-56 (A)"} and out["filters"] == {
+        "families": ["plain", "ResNet A"],
+        "depths": [56],
+    }
     expected = sum(1 for r in first["runs"] if r["model"] in models)
     assert len(out["runs"]) == expected
     cifar = json.loads(cli("list", "--dataset", "cifar10", "--json", store=root).stdout)["runs"]
@@ -56,7 +59,9 @@ def test_export_then_import_a_lesson_through_the_cli(shipped_store, tmp_path):
     first = json.loads(cli("import-lesson", str(lesson), "--json", store=other).stdout)
     assert sorted(first["added"]) == sorted(exported["runs"]) and first["skipped"] == []
     listed = json.loads(cli("list", "--no-shipped", "--json", store=other).stdout)["runs"]
-    assert sorted(r["run_id"] for r in listed) == sorted(exported["runs"]) and {r["model"] for r in listed} == {"plain-20"}
+    assert sorted(r["run_id"] for r in listed) == sorted(exported["runs"]) and {r["model"] for r in listed} == {
+        "plain-20"
+    }
     again = cli("import-lesson", str(lesson), store=other)
     assert again.returncode == 0 and "already in the store" in again.stdout
 
@@ -71,16 +76,28 @@ def test_export_then_import_a_lesson_through_the_cli(shipped_store, tmp_path):
 
 def test_list_piped_into_head_ends_without_a_traceback(shipped_store):
     root, _, _ = shipped_store
-    pipeline = subprocess.run(f"{sys.executable} -m core list --store {root} | head -n 3", shell=True, cwd=ROOT,
-                              capture_output=True, text=True, timeout=600)
+    pipeline = subprocess.run(
+        f"{sys.executable} -m core list --store {root} | head -n 3",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pipeline.returncode == 0 and len(pipeline.stdout.splitlines()) == 3
     assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
     # A reader that is gone before the first line: the write fails every time, not only when head is quick.
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        closed = subprocess.run([sys.executable, "-m", "core", "list", "--store", str(root)], cwd=ROOT, stdout=write_end,
-                                stderr=subprocess.PIPE, text=True, timeout=600)
+        closed = subprocess.run(
+            [sys.executable, "-m", "core", "list", "--store", str(root)],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+        )
     finally:
         os.close(write_end)
     assert closed.returncode == 1 and closed.stderr == ""

@@ -1,9 +1,10 @@
 """core.analysis.compare: grouping runs by setup and seed, seed statistics, residuals and the paper overlay."""
+
 import math
 
 import pytest
-
 from conftest import tiny_config
+
 from core.analysis import compare
 
 
@@ -17,9 +18,19 @@ def fake_run(store, config, test_acc, train_acc=None):
         writer.epoch((epoch, epoch * 4, 1 - train, train, 1 - test, test, 0.1, float(epoch)))
     writer.close()
     store.weights_path(config.run_id).parent.mkdir(parents=True, exist_ok=True)
-    store.weights_path(config.run_id).write_bytes(b"")  # a done run has its weights file (its contents are not read here)
-    store.set_status(config.run_id, "done", metrics={"train_acc": train_acc[-1], "test_acc": test_acc[-1],
-                                                     "train_loss": 1 - train_acc[-1], "test_loss": 1 - test_acc[-1]})
+    store.weights_path(config.run_id).write_bytes(
+        b""
+    )  # a done run has its weights file (its contents are not read here)
+    store.set_status(
+        config.run_id,
+        "done",
+        metrics={
+            "train_acc": train_acc[-1],
+            "test_acc": test_acc[-1],
+            "train_loss": 1 - train_acc[-1],
+            "test_loss": 1 - test_acc[-1],
+        },
+    )
     return store.get(config.run_id)
 
 
@@ -48,13 +59,25 @@ def test_runs_differing_only_in_seed_form_one_group_within_one_setup(runs):
 
 def test_a_shipped_cifar10_setup_comes_first(runs):
     from core.runs.store import RunRecord
+
     config = tiny_config(dataset="cifar10", subset=None, test_subset=None)
-    shipped = RunRecord(config.run_id, config, "done", metrics={"train_acc": 0.5, "test_acc": 0.5},
-                        info={"dataset": "CIFAR-10 (rebuilt copy)"}, reference=True)
+    shipped = RunRecord(
+        config.run_id,
+        config,
+        "done",
+        metrics={"train_acc": 0.5, "test_acc": 0.5},
+        info={"dataset": "CIFAR-10 (rebuilt copy)"},
+        reference=True,
+    )
     groups = compare.group_runs([*runs.list(), shipped])
     assert next(iter(compare.setups(groups).values())).startswith("CIFAR-10")
-    own = RunRecord(config.run_id, config, "done", metrics={"train_acc": 0.5, "test_acc": 0.5},
-                    info={"dataset": "CIFAR-10 (rebuilt copy)"})  # not shipped: the biggest setup first
+    own = RunRecord(
+        config.run_id,
+        config,
+        "done",
+        metrics={"train_acc": 0.5, "test_acc": 0.5},
+        info={"dataset": "CIFAR-10 (rebuilt copy)"},
+    )  # not shipped: the biggest setup first
     assert next(iter(compare.setups(compare.group_runs([*runs.list(), own])).values())).startswith("Shapes-10")
 
 
@@ -85,6 +108,7 @@ def test_depth_table_has_means_stds_and_no_paper_value_outside_cifar10(runs):
 
 def test_table6_only_beside_runs_trained_as_the_paper_did():
     from core.engine.config import RunConfig
+
     paper = dict(depth=56, dataset="cifar10", epochs=164)  # 390 steps an epoch: 63,960 iterations... one short
     assert compare.table6_reasons(RunConfig(**paper)) == ["63,960 iterations, the paper 64,000 (batch 128)"]
     full = RunConfig(**{**paper, "epochs": 165})
@@ -94,7 +118,11 @@ def test_table6_only_beside_runs_trained_as_the_paper_did():
     assert math.isnan(compare.paper_test_error(RunConfig(**{**paper, "epochs": 165, "shortcut": "none"})))
     short = RunConfig(depth=56, dataset="cifar10", epochs=3, subset=10000, lr=0.05)
     reasons = compare.table6_reasons(short)
-    assert reasons == ["not the paper's recipe", "10,000 of the 50,000 training images", "234 iterations, the paper 64,000 (batch 128)"]
+    assert reasons == [
+        "not the paper's recipe",
+        "10,000 of the 50,000 training images",
+        "234 iterations, the paper 64,000 (batch 128)",
+    ]
 
 
 def test_sum_of_squared_residuals_and_default_pair(runs):
@@ -114,6 +142,7 @@ def test_sum_of_squared_residuals_and_default_pair(runs):
 
 def test_noise_ssr_is_what_two_identical_groups_of_seeds_would_differ_by():
     import pandas as pd
+
     a = pd.DataFrame({"epoch": [1, 2], "mean": [50.0, 40.0], "std": [2.0, 4.0], "seeds": [5, 5]})
     b = pd.DataFrame({"epoch": [1, 2], "mean": [51.0, 40.0], "std": [2.0, 0.0], "seeds": [5, 5]})
     noise, epochs = compare.noise_ssr(a, b)

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import pytest
@@ -26,12 +27,21 @@ def test_probe_frequency_changes_the_run_but_not_the_training():
     assert a.training_key() != RunConfig(probe_every=5, lr=0.05).training_key()
 
 
-@pytest.mark.parametrize("field,value,words", [
-    ("depth", 21, "6n+2"), ("depth", 2000, "[8, 1202]"), ("shortcut", "C", "A, B, none, concat"),
-    ("epochs", 0, "[1, 500]"), ("batch_size", 0, "[1, 4096]"), ("lr", -1.0, "(0, 10]"),
-    ("subset", 60000, "[1, 50000]"), ("recipe", "fast", "paper, seed"), ("device", "tpu", "auto, cpu, cuda"),
-    ("compile", "yes", "true or false"),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("depth", 21, "6n+2"),
+        ("depth", 2000, "[8, 1202]"),
+        ("shortcut", "C", "A, B, none, concat"),
+        ("epochs", 0, "[1, 500]"),
+        ("batch_size", 0, "[1, 4096]"),
+        ("lr", -1.0, "(0, 10]"),
+        ("subset", 60000, "[1, 50000]"),
+        ("recipe", "fast", "paper, seed"),
+        ("device", "tpu", "auto, cpu, cuda"),
+        ("compile", "yes", "true or false"),
+    ],
+)
 def test_invalid_values_name_the_field_and_range(field, value, words):
     with pytest.raises(ConfigError) as err:
         RunConfig(**{field: value})
@@ -40,7 +50,7 @@ def test_invalid_values_name_the_field_and_range(field, value, words):
 
 def test_config_is_frozen_and_round_trips():
     c = RunConfig(depth=56, shortcut="none", seed=3)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         c.depth = 20
     assert RunConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ConfigError, match="unknown field"):
@@ -81,19 +91,45 @@ def test_labels_are_exact_and_unique_for_runs_that_train_differently():
     assert "1,100 imgs" in RunConfig(subset=1100).label and "1,600 imgs" in RunConfig(subset=1600).label
     assert "lr 0.12345678" in RunConfig(lr=0.12345678).label and "lr 3e-05" in RunConfig(lr=3e-5).label
     grid = itertools.product(
-        ("paper", "seed"), (None, 1000, 1100, 1500, 1600, 20_000), (None, 500, 510), (None, 0.1, 0.1000001, 3e-4),
-        (None, 16, 128), (None, "step", "cosine", "constant"), (None, True, False), (None, 0, 400),
-        ((20, "A", True), (110, "A", True), (20, "none", True), (20, "A", False)), ("builtin", "cifar10"),
-        (0, 1), ("auto", "bf16"))
+        ("paper", "seed"),
+        (None, 1000, 1100, 1500, 1600, 20_000),
+        (None, 500, 510),
+        (None, 0.1, 0.1000001, 3e-4),
+        (None, 16, 128),
+        (None, "step", "cosine", "constant"),
+        (None, True, False),
+        (None, 0, 400),
+        ((20, "A", True), (110, "A", True), (20, "none", True), (20, "A", False)),
+        ("builtin", "cifar10"),
+        (0, 1),
+        ("auto", "bf16"),
+    )
     seen: dict[str, str] = {}
     count = 0
-    for recipe, subset, test_subset, lr, batch, schedule, augment, warmup, (depth, shortcut, bn), dataset, seed, precision in grid:
+    for recipe, subset, test_subset, lr, batch, schedule, augment, warmup, (
+        depth,
+        shortcut,
+        bn,
+    ), dataset, seed, precision in grid:
         count += 1
         if count % 5:  # every fifth combination keeps the test quick (the grid is ~60k)
             continue
-        c = RunConfig(recipe=recipe, subset=subset, test_subset=test_subset, lr=lr, batch_size=batch, schedule=schedule,
-                      augment=augment, warmup=warmup, depth=depth, shortcut=shortcut, bn=bn, dataset=dataset, seed=seed,
-                      precision=precision)
+        c = RunConfig(
+            recipe=recipe,
+            subset=subset,
+            test_subset=test_subset,
+            lr=lr,
+            batch_size=batch,
+            schedule=schedule,
+            augment=augment,
+            warmup=warmup,
+            depth=depth,
+            shortcut=shortcut,
+            bn=bn,
+            dataset=dataset,
+            seed=seed,
+            precision=precision,
+        )
         key = c.training_key()
         assert seen.setdefault(c.label, key) == key, f"two different runs share the label {c.label!r}"
     assert len(seen) > 5_000

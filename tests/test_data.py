@@ -12,11 +12,22 @@ import torch
 from PIL import Image, ImageFile, features
 
 from core.engine import data
-from core.engine.data import (CIFAR10_CLASSES, DataUnavailable, ImageError, augment, balanced_subset, load_cifar10_arrays,
-                       load_dataset, make_builtin, normalize, preprocess_image, resolve_data_dir)
-
+from core.engine.data import (
+    CIFAR10_CLASSES,
+    DataUnavailable,
+    ImageError,
+    augment,
+    balanced_subset,
+    load_cifar10_arrays,
+    load_dataset,
+    make_builtin,
+    normalize,
+    preprocess_image,
+    resolve_data_dir,
+)
 
 # ------------------------------------------------------------------------------------ Shapes-10
+
 
 def test_builtin_is_deterministic_balanced_and_well_formed():
     a = make_builtin(seed=3, n_train=200, n_test=50)
@@ -48,8 +59,12 @@ def test_builtin_is_not_solvable_by_colour_or_a_pixel_template():
 
 
 def test_builtin_cache_is_used_and_a_corrupt_one_regenerated(tmp_path, monkeypatch):
-    fake = (np.zeros((20000, 3, 32, 32), np.uint8), np.zeros(20000, np.int64),
-            np.ones((4000, 3, 32, 32), np.uint8), np.zeros(4000, np.int64))
+    fake = (
+        np.zeros((20000, 3, 32, 32), np.uint8),
+        np.zeros(20000, np.int64),
+        np.ones((4000, 3, 32, 32), np.uint8),
+        np.zeros(4000, np.int64),
+    )
     calls = []
     monkeypatch.setattr(data, "make_builtin", lambda seed: calls.append(seed) or fake)
     path = tmp_path / f"shapes10-v{data.BUILTIN_VERSION}-seed7.npz"
@@ -91,8 +106,18 @@ def test_balanced_subset_is_nested_and_copes_with_uneven_classes():
     assert len(set(pick)) == 20
 
 
-@pytest.mark.parametrize("field,value", [("subset", 0), ("subset", -3), ("subset", 20001), ("subset", 2.5),
-                                         ("subset", True), ("subset", "100"), ("test_subset", 4001)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("subset", 0),
+        ("subset", -3),
+        ("subset", 20001),
+        ("subset", 2.5),
+        ("subset", True),
+        ("subset", "100"),
+        ("test_subset", 4001),
+    ],
+)
 def test_subset_validation(field, value):
     with pytest.raises(ValueError, match=field) as err:
         load_dataset("builtin", **{field: value})
@@ -106,6 +131,7 @@ def test_unknown_dataset():
 
 # ---------------------------------------------------------------------------------- augment
 
+
 def coordinate_batch(n):
     """Every pixel says where it came from: channel 0 its row + 1, channel 1 its column + 1,
     channel 2 its image; zero then marks padding."""
@@ -117,7 +143,7 @@ def coordinate_batch(n):
 
 def crop_candidates(img):
     padded = torch.nn.functional.pad(img, (4, 4, 4, 4))
-    crops = [padded[:, i:i + 32, j:j + 32] for i in range(9) for j in range(9)]
+    crops = [padded[:, i : i + 32, j : j + 32] for i in range(9) for j in range(9)]
     return torch.stack(crops + [c.flip(-1) for c in crops])  # [162, C, 32, 32]: 81 shifts, then flipped
 
 
@@ -129,7 +155,7 @@ def test_augment_outputs_are_shifted_and_flipped_crops_of_their_own_image():
     cands = crop_candidates(x[0])[:, :2]
     which = []
     for i in range(0, n, 250):
-        match = (out[i:i + 250, None, :2] == cands[None]).flatten(2).all(2)  # [b, 162]
+        match = (out[i : i + 250, None, :2] == cands[None]).flatten(2).all(2)  # [b, 162]
         assert (match.sum(1) == 1).all()
         which.append(match.float().argmax(1))
     which = torch.cat(which)
@@ -156,6 +182,7 @@ def test_augment_is_reproducible_with_a_generator_and_leaves_input_alone():
 
 # -------------------------------------------------------------------------------- normalize
 
+
 def test_normalize_matches_the_formula_and_standardizes():
     x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
     mean = tuple((x.float() / 255).mean((0, 2, 3)).tolist())
@@ -174,6 +201,7 @@ def test_normalize_matches_the_formula_and_standardizes():
 
 # ------------------------------------------------------------------------------ images
 
+
 def encode(im, fmt, **kw):
     buf = io.BytesIO()
     im.save(buf, fmt, **kw)
@@ -182,8 +210,10 @@ def encode(im, fmt, **kw):
 
 def png_header(width, height):
     """A PNG that only declares its size: enough to test the guards without any real pixels."""
+
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
@@ -206,13 +236,16 @@ def test_rgba_png_is_composited_over_white():
     assert close(t[:, 16, 4].tolist(), (200, 0, 0)) and close(t[:, 16, 28].tolist(), (255, 255, 255))
 
 
-@pytest.mark.parametrize("mode,fmt,colour,want", [
-    ("L", "PNG", 100, (100, 100, 100)),
-    ("P", "PNG", None, (30, 160, 90)),
-    ("CMYK", "JPEG", (0, 255, 255, 0), (255, 0, 0)),
-    ("RGB", "BMP", (10, 20, 230), (10, 20, 230)),
-    ("RGB", "JPEG", (40, 200, 40), (40, 200, 40)),
-])
+@pytest.mark.parametrize(
+    "mode,fmt,colour,want",
+    [
+        ("L", "PNG", 100, (100, 100, 100)),
+        ("P", "PNG", None, (30, 160, 90)),
+        ("CMYK", "JPEG", (0, 255, 255, 0), (255, 0, 0)),
+        ("RGB", "BMP", (10, 20, 230), (10, 20, 230)),
+        ("RGB", "JPEG", (40, 200, 40), (40, 200, 40)),
+    ],
+)
 def test_colour_modes_become_rgb(mode, fmt, colour, want):
     if mode == "P":
         im = Image.new("RGB", (48, 40), want).convert("P")
@@ -269,12 +302,15 @@ def test_shorter_side_is_resized_then_centre_cropped():
     assert tiny.shape == (3, 32, 32) and (tiny == 77).all()
 
 
-@pytest.mark.parametrize("raw,message", [
-    (b"", "empty"),
-    (b"hello, this is a text file and not a picture\n" * 10, "not an image"),
-    (png_header(20000, 20000), "megapixels"),  # 400 MP: past PIL's own bomb limit too
-    (png_header(8000, 8000), "megapixels"),  # 64 MP: over our 50 MP limit, under PIL's
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        (b"", "empty"),
+        (b"hello, this is a text file and not a picture\n" * 10, "not an image"),
+        (png_header(20000, 20000), "megapixels"),  # 400 MP: past PIL's own bomb limit too
+        (png_header(8000, 8000), "megapixels"),  # 64 MP: over our 50 MP limit, under PIL's
+    ],
+)
 def test_bad_inputs_give_clear_image_errors(raw, message):
     with pytest.raises(ImageError, match=message):
         preprocess_image(raw)
@@ -301,6 +337,7 @@ def test_size_limits_and_pil_global_state():
 
 
 # ---------------------------------------------------------------------------------- CIFAR-10
+
 
 def write_fake_cifar(root: Path, n=20, provenance=False):
     """A tiny copy in the real format: protocol-2 pickles of dicts with bytes keys."""
@@ -374,8 +411,10 @@ def test_resolve_data_dir(monkeypatch, tmp_path):
 def cifar_env_dir():
     path = os.environ.get("RESNET_LAB_DATA")
     if not path:
-        pytest.skip("RESNET_LAB_DATA not set: point it at a CIFAR-10 directory (holding cifar-10-batches-py) "
-                    "to test loading the real data")
+        pytest.skip(
+            "RESNET_LAB_DATA not set: point it at a CIFAR-10 directory (holding cifar-10-batches-py) "
+            "to test loading the real data"
+        )
     return Path(path)
 
 

@@ -1,4 +1,5 @@
 """The figure builders of dashboard/figures.py, on hand-made data: traces, titles, axes, legends, gaps."""
+
 import math
 
 import numpy as np
@@ -12,19 +13,39 @@ from dashboard import figures as F
 
 def steps_frame(n=50, loss0=2.3):
     step = np.arange(n)
-    return pd.DataFrame({"step": step, "epoch": (step + 1) / 10, "loss": loss0 * np.exp(-step / 30),
-                         "acc": np.linspace(0.1, 0.6, n), "lr": 0.1})
+    return pd.DataFrame(
+        {
+            "step": step,
+            "epoch": (step + 1) / 10,
+            "loss": loss0 * np.exp(-step / 30),
+            "acc": np.linspace(0.1, 0.6, n),
+            "lr": 0.1,
+        }
+    )
 
 
 def epochs_frame(n=3):
     e = np.arange(1, n + 1)
-    return pd.DataFrame({"epoch": e, "step": 10 * e, "train_loss": 2.0 / e, "train_acc": 0.3 * e / n,
-                         "test_loss": 2.2 / e, "test_acc": 0.25 * e / n, "lr": 0.1, "seconds": e})
+    return pd.DataFrame(
+        {
+            "epoch": e,
+            "step": 10 * e,
+            "train_loss": 2.0 / e,
+            "train_acc": 0.3 * e / n,
+            "test_loss": 2.2 / e,
+            "test_acc": 0.25 * e / n,
+            "lr": 0.1,
+            "seconds": e,
+        }
+    )
 
 
 def probe_frame(steps=(0, 5, 10), layers=("conv1", "stage1.block0.conv1", "stage1.block0.conv2", "fc"), kind="grad_w"):
-    rows = [{"step": s, "kind": kind, "idx": i, "layer": name, "value": 10.0 ** (i - s / 5)}
-            for s in steps for i, name in enumerate(layers)]
+    rows = [
+        {"step": s, "kind": kind, "idx": i, "layer": name, "value": 10.0 ** (i - s / 5)}
+        for s in steps
+        for i, name in enumerate(layers)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -41,7 +62,7 @@ def test_model_family_and_colours():
     # One hue per family; deeper is darker.
     shallow, deep = F.model_colour("plain", 20), F.model_colour("plain", 110)
     assert shallow != deep
-    assert sum(int(shallow[i:i + 2], 16) for i in (1, 3, 5)) > sum(int(deep[i:i + 2], 16) for i in (1, 3, 5))
+    assert sum(int(shallow[i : i + 2], 16) for i in (1, 3, 5)) > sum(int(deep[i : i + 2], 16) for i in (1, 3, 5))
     assert F.model_colour("resnet", 56) != F.model_colour("plain", 56)
 
 
@@ -103,7 +124,7 @@ def test_ema_of_a_long_series_matches_the_recurrence():
     last, expected = 0.0, []
     for k, v in enumerate(x, start=1):
         last = w * last + (1 - w) * v
-        expected.append(last / (1 - w ** k))
+        expected.append(last / (1 - w**k))
     assert F.ema(x, w) == pytest.approx(expected)
 
 
@@ -113,7 +134,9 @@ def test_fixed_percent_axis_for_error_and_accuracy_only():
     assert F.step_curves(runs, "acc").layout.yaxis.range is None
     assert F.step_curves(runs, "loss", full_range=True).layout.yaxis.range is None
     points = pd.DataFrame({"epoch": [1, 2], "split": "test", "loss": [1.0, 0.5], "acc": [0.5, 0.7]})
-    assert tuple(F.training_curves([F.RunSeries("r", "resnet", 20, points)], "error", full_range=True).layout.yaxis.range) == (0, 100)
+    assert tuple(
+        F.training_curves([F.RunSeries("r", "resnet", 20, points)], "error", full_range=True).layout.yaxis.range
+    ) == (0, 100)
 
 
 def test_lr_curves_draw_the_recorded_rates_on_a_log_axis_for_steps():
@@ -136,15 +159,26 @@ def test_captions_name_only_the_curves_drawn():
     assert "Bold" in steps and "smoothing 0.60" in steps and "No test curve" in steps and "Solid" not in steps
     assert "plain net red" in steps and "ResNet (A, identity) blue" in steps and "darker" not in steps
     assert "faint" not in F.curves_caption(F.step_curves(runs, "loss", smoothing=0), "loss")
-    epoch_only = pd.DataFrame({"epoch": [1, 2, 1, 2], "split": ["test", "test", "train", "train"],
-                               "loss": [1, 0.5, 1, 0.5], "acc": [0.5, 0.7, 0.6, 0.8]})
-    fig = F.training_curves([F.RunSeries("a", "resnet", 20, epoch_only), F.RunSeries("b", "resnet", 56, epoch_only)],
-                            "error", ("test", "train", "running"))
+    epoch_only = pd.DataFrame(
+        {
+            "epoch": [1, 2, 1, 2],
+            "split": ["test", "test", "train", "train"],
+            "loss": [1, 0.5, 1, 0.5],
+            "acc": [0.5, 0.7, 0.6, 0.8],
+        }
+    )
+    fig = F.training_curves(
+        [F.RunSeries("a", "resnet", 20, epoch_only), F.RunSeries("b", "resnet", 56, epoch_only)],
+        "error",
+        ("test", "train", "running"),
+    )
     text = F.curves_caption(fig, "error")
     assert "Solid: test error, on the whole test set at each epoch's end" in text and "Dashed: training error" in text
     assert "Dotted" not in text and "No test curve" not in text and "deeper nets of a family darker" in text
     within = epoch_only.assign(epoch=[0.5, 1, 1, 2])
-    assert "several times an epoch" in F.curves_caption(F.training_curves([F.RunSeries("a", "resnet", 20, within)]), "error")
+    assert "several times an epoch" in F.curves_caption(
+        F.training_curves([F.RunSeries("a", "resnet", 20, within)]), "error"
+    )
     assert F.curves_caption(F.step_curves([], "loss"), "loss") == ""
 
 
@@ -160,9 +194,15 @@ def test_epoch_curves_test_solid_train_dashed_and_error():
 
 
 def test_empty_inputs_give_an_explaining_figure():
-    for fig in (F.step_curves([], "loss"), F.epoch_curves([F.RunSeries("r", "resnet", 20, epochs_frame(0))]),
-                F.gradient_heatmap(probe_frame().iloc[0:0]), F.gradient_profile([]), F.init_profiles(pd.DataFrame()),
-                F.init_ratio_figure(pd.DataFrame()), F.response_std_figure([])):
+    for fig in (
+        F.step_curves([], "loss"),
+        F.epoch_curves([F.RunSeries("r", "resnet", 20, epochs_frame(0))]),
+        F.gradient_heatmap(probe_frame().iloc[0:0]),
+        F.gradient_profile([]),
+        F.init_profiles(pd.DataFrame()),
+        F.init_ratio_figure(pd.DataFrame()),
+        F.response_std_figure([]),
+    ):
         assert not fig.data
         assert fig.layout.annotations and fig.layout.annotations[0].text
 
@@ -203,14 +243,33 @@ def test_gradient_profile_log_axis_and_left_out_values():
 
 def init_frame():
     rows = []
-    for shortcut, bn, init, first in (("none", True, "kaiming", 1e6), ("none", False, "default", 0.0), ("A", True, "kaiming", 2.0)):
+    for shortcut, bn, init, first in (
+        ("none", True, "kaiming", 1e6),
+        ("none", False, "default", 0.0),
+        ("A", True, "kaiming", 2.0),
+    ):
         for depth in (20, 56):
             name = {"none": f"plain-{depth}", "A": f"ResNet-{depth} (A)"}[shortcut] + ("" if bn else " (no BN)")
             for idx, layer in enumerate(("conv1", "stage1.block0.conv1", "fc")):
                 value = first if idx == 0 else 0.7
-                rows.append(dict(model=name, depth=depth, shortcut=shortcut, bn=bn, init=init, params=1, loss=2.3,
-                                 idx=idx, layer=layer, rel_depth=idx / 2, grad_w=value, grad_out=value,
-                                 response_std=1.0, weight_norm=1.0))
+                rows.append(
+                    dict(
+                        model=name,
+                        depth=depth,
+                        shortcut=shortcut,
+                        bn=bn,
+                        init=init,
+                        params=1,
+                        loss=2.3,
+                        idx=idx,
+                        layer=layer,
+                        rel_depth=idx / 2,
+                        grad_w=value,
+                        grad_out=value,
+                        response_std=1.0,
+                        weight_norm=1.0,
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -227,10 +286,13 @@ def test_init_profiles_facets_and_legend():
 
 def test_init_ratio_figure():
     from core.engine.probes import summarize_init
+
     summary = summarize_init(init_frame())
     fig = F.init_ratio_figure(summary)
     assert len(fig.data) == 9  # per network: first conv, last conv, ratio
-    plain_bn = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.name.endswith("ratio"))
+    plain_bn = next(
+        t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.name.endswith("ratio")
+    )
     assert list(plain_bn.y) == pytest.approx([1e6 / 0.7, 1e6 / 0.7])
     first = next(t for t in fig.data if t.name.startswith("plain") and "BN on" in t.name and t.showlegend is not False)
     assert list(first.y) == pytest.approx([1e6, 1e6])  # the absolute norm beside the ratio
@@ -240,9 +302,19 @@ def test_init_ratio_figure():
 
 
 def test_response_std_figure_keeps_3x3_layers_only():
-    frame = pd.DataFrame({"idx": range(5), "layer": ["conv1", "stage1.block0.conv1", "stage2.block0.shortcut.0",
-                                                     "stage2.block0.merge", "stage2.block0.conv2"],
-                          "value": [1.0, 0.5, 9.0, 9.0, 0.8]})
+    frame = pd.DataFrame(
+        {
+            "idx": range(5),
+            "layer": [
+                "conv1",
+                "stage1.block0.conv1",
+                "stage2.block0.shortcut.0",
+                "stage2.block0.merge",
+                "stage2.block0.conv2",
+            ],
+            "value": [1.0, 0.5, 9.0, 9.0, 0.8],
+        }
+    )
     fig = F.response_std_figure([F.RunSeries("ResNet-20", "resnet", 20, frame)])
     by_order, by_size = fig.data
     assert list(by_order.y) == [1.0, 0.5, 0.8]
@@ -265,9 +337,16 @@ def test_concept_figures():
 
 
 def test_shattering_figure_has_one_line_per_family_with_labelled_axes():
-    table = pd.DataFrame({"model": ["plain-8", "plain-56", "ResNet-8 (A)", "ResNet-56 (A)"], "depth": [8, 56, 8, 56],
-                          "shortcut": ["none", "none", "A", "A"], "bn": True, "init": "kaiming",
-                          "correlation": [0.92, 0.0, 0.97, 0.79]})
+    table = pd.DataFrame(
+        {
+            "model": ["plain-8", "plain-56", "ResNet-8 (A)", "ResNet-56 (A)"],
+            "depth": [8, 56, 8, 56],
+            "shortcut": ["none", "none", "A", "A"],
+            "bn": True,
+            "init": "kaiming",
+            "correlation": [0.92, 0.0, 0.97, 0.79],
+        }
+    )
     fig = F.shattering_figure(table)
     assert [t.name for t in fig.data] == [F.FAMILY_NAMES["plain"], F.FAMILY_NAMES["resnet"]]
     assert list(fig.data[0].y) == [0.92, 0.0] and list(fig.data[1].x) == [8, 56]
@@ -276,11 +355,27 @@ def test_shattering_figure_has_one_line_per_family_with_labelled_axes():
 
 
 def test_training_points_and_curves_draw_the_papers_three_measurements():
-    epochs = pd.DataFrame({"epoch": [1, 2], "step": [10, 20], "train_loss": [2.0, 1.5], "train_acc": [0.3, 0.5],
-                           "test_loss": [1.9, 1.4], "test_acc": [0.35, 0.55], "train_eval_loss": [1.8, 1.2],
-                           "train_eval_acc": [0.4, 0.6]})
-    evals = pd.DataFrame({"step": [0, 5, 10, 15, 20], "epoch": [0, 0.5, 1, 1.5, 2], "loss": [2.3, 2.1, 1.9, 1.6, 1.4],
-                          "acc": [0.1, 0.2, 0.35, 0.45, 0.55], "images": [500, 500, 1000, 500, 1000]})
+    epochs = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "step": [10, 20],
+            "train_loss": [2.0, 1.5],
+            "train_acc": [0.3, 0.5],
+            "test_loss": [1.9, 1.4],
+            "test_acc": [0.35, 0.55],
+            "train_eval_loss": [1.8, 1.2],
+            "train_eval_acc": [0.4, 0.6],
+        }
+    )
+    evals = pd.DataFrame(
+        {
+            "step": [0, 5, 10, 15, 20],
+            "epoch": [0, 0.5, 1, 1.5, 2],
+            "loss": [2.3, 2.1, 1.9, 1.6, 1.4],
+            "acc": [0.1, 0.2, 0.35, 0.45, 0.55],
+            "images": [500, 500, 1000, 500, 1000],
+        }
+    )
     points = F.training_points(epochs, evals)
     assert points.groupby("split").size().to_dict() == {"test": 4, "train": 2, "running": 2}  # step 0 left out
     fig = F.training_curves([F.RunSeries("ResNet-20", "resnet", 20, points)], "error", ("test", "train", "running"))

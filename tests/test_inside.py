@@ -1,4 +1,5 @@
-"""Lesion study, loss landscape and feature maps (core.analysis.lesion, core.analysis.landscape, core.analysis.features, core.analysis.inside)."""
+"""Lesion study, loss landscape and feature maps (core.analysis.lesion, .landscape, .features, .inside)."""
+
 import copy
 import json
 import math
@@ -9,8 +10,8 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from conftest import tiny_config
+
 from core.analysis import inside, landscape, lesion
 from core.analysis.features import PARTS, inspect, layer_names, maps_sentence, parts_sentence, strongest_channels
 from core.engine.models import CifarResNet, build_model
@@ -43,6 +44,7 @@ def naive_lesioned(model, deleted):
 
 # ------------------------------------------------------------------------------------- lesion
 
+
 @pytest.mark.parametrize("shortcut", ["A", "B", "none"])
 def test_prefix_reuse_gives_the_same_predictions_as_a_full_lesioned_pass(shortcut):
     model = net(shortcut)
@@ -54,7 +56,7 @@ def test_prefix_reuse_gives_the_same_predictions_as_a_full_lesioned_pass(shortcu
         with torch.no_grad():
             y = naive_lesioned(model, deleted)(x).argmax(1)
         intact, lesioned = lesion.lesion_errors(model, x, y, [(), deleted])
-        assert lesioned == 0.0, deleted   # the labels are the naive pass's own predictions
+        assert lesioned == 0.0, deleted  # the labels are the naive pass's own predictions
         changed.append(intact)
     assert max(changed) > 0.0  # and deleting blocks changed predictions, so the check above can fail
 
@@ -114,8 +116,14 @@ def test_lesion_study_reports_every_block_and_the_k_curve():
     x, y = torch.randn(50, 3, 32, 32), torch.randint(0, 10, (50,))
     calls = []
     result = lesion.lesion_study(model, x, y, k_images=20, draws=2, progress=lambda d, t: calls.append((d, t)))
-    assert [b["name"] for b in result.blocks] == ["stage1.block0", "stage1.block1", "stage2.block0", "stage2.block1",
-                                                  "stage3.block0", "stage3.block1"]
+    assert [b["name"] for b in result.blocks] == [
+        "stage1.block0",
+        "stage1.block1",
+        "stage2.block0",
+        "stage2.block1",
+        "stage3.block0",
+        "stage3.block1",
+    ]
     assert [b["changes_shape"] for b in result.blocks] == [False, False, True, False, True, False]
     assert len(result.k_curve) == 12 and result.k_images == 20 and result.images == 50
     assert calls[-1][0] == calls[-1][1] == 7 * 50 + 12 * 20
@@ -126,11 +134,16 @@ def test_lesion_study_reports_every_block_and_the_k_curve():
 
 
 def fake_result(model, intact, errors, shape=None):
-    blocks = [{"name": f"b{i}", "index": i, "stage": 1, "changes_shape": bool(shape and i in shape), "error": e}
-              for i, e in enumerate(errors)]
+    blocks = [
+        {"name": f"b{i}", "index": i, "stage": 1, "changes_shape": bool(shape and i in shape), "error": e}
+        for i, e in enumerate(errors)
+    ]
     n = len(errors)
-    k_curve = [{"k": k, "draw": d, "blocks": list(range(k)), "error": min(0.9, intact + 0.1 * k + 0.01 * d)}
-               for k in range(1, n + 1) for d in range(2)]
+    k_curve = [
+        {"k": k, "draw": d, "blocks": list(range(k)), "error": min(0.9, intact + 0.1 * k + 0.01 * d)}
+        for k in range(1, n + 1)
+        for d in range(2)
+    ]
     return lesion.LesionResult("r", model, "A", "rule", 500, 200, 2, 0, intact, blocks, k_curve)
 
 
@@ -143,7 +156,11 @@ def test_sentences_quote_the_numbers_of_the_data():
     c = lesion.contrast_sentence(res, plain)
     assert "+4.0 points" in c and "+37.5 points" in c and "6% of the ResNet's" in c and "94% of the plain net's" in c
     k = lesion.k_sentence(res)
-    assert "30.5% error with 1 block deleted" in k and "40.5% with 2 (range over 2 draws 40.0%–41.0%)" in k and "60.5% with all 4" in k
+    assert (
+        "30.5% error with 1 block deleted" in k
+        and "40.5% with 2 (range over 2 draws 40.0%–41.0%)" in k
+        and "60.5% with all 4" in k
+    )
     assert lesion.lost_share(0.95, 0.96) != lesion.lost_share(0.95, 0.96)  # no room above chance: NaN
 
 
@@ -161,11 +178,12 @@ def test_path_lengths_are_binomial():
     assert [r["count"] for r in rows] == [math.comb(27, k) for k in range(28)]
     assert sum(r["share"] for r in rows) == pytest.approx(1.0)
     lo, hi, mass = lesion.central_range(27)
-    assert mass >= 0.95 and lo <= 13 <= hi and sum(r["share"] for r in rows[lo + 1:hi]) < 0.95
+    assert mass >= 0.95 and lo <= 13 <= hi and sum(r["share"] for r in rows[lo + 1 : hi]) < 0.95
     assert "2^27 = 134,217,728 paths" in lesion.paths_sentence(27)
 
 
 # ---------------------------------------------------------------------------------- landscape
+
 
 def test_directions_are_filter_normalised_and_leave_bn_and_biases_alone():
     model = net("B")
@@ -210,8 +228,17 @@ def test_landscape_cache_answers_the_second_request_and_survives_a_damaged_file(
     assert not list(path.parent.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("steps, span, batch, match", [(2, 1.0, 8, "grid"), (500, 1.0, 8, "grid"), (11, 0, 8, "span"),
-                                                       (11, 9, 8, "span"), (11, 1.0, 0, "batch"), (True, 1.0, 8, "grid")])
+@pytest.mark.parametrize(
+    "steps, span, batch, match",
+    [
+        (2, 1.0, 8, "grid"),
+        (500, 1.0, 8, "grid"),
+        (11, 0, 8, "span"),
+        (11, 9, 8, "span"),
+        (11, 1.0, 0, "batch"),
+        (True, 1.0, 8, "grid"),
+    ],
+)
 def test_landscape_requests_out_of_range_are_refused(steps, span, batch, match):
     with pytest.raises(landscape.LandscapeError, match=match):
         landscape.check_request(steps, span, batch)
@@ -235,10 +262,15 @@ def slice_of(model, losses):
 def test_slice_sentences_and_verdict_follow_the_data():
     smooth = slice_of("ResNet-56 (A)", [100.0, 10.0, 1.0, 10.0, 100.0])
     steep = slice_of("plain-56", [1e6, 1e3, 2.0, 1.5, 2.0])
-    assert "loss 1 nats at the trained weights, rising by up to 2 decades per unit of α, 1 local minimum over 5 points" \
+    assert (
+        "loss 1 nats at the trained weights, rising by up to 2 decades per unit of α, 1 local minimum over 5 points"
         in landscape.slice_sentence([smooth])
+    )
     verdict = landscape.smoothness_verdict(smooth, steep)
-    assert verdict.startswith("By steepness the ResNet's slice is the smoother: 2 against 6 decades") and "both have 1" in verdict
+    assert (
+        verdict.startswith("By steepness the ResNet's slice is the smoother: 2 against 6 decades")
+        and "both have 1" in verdict
+    )
     assert "is not the smoother" in landscape.smoothness_verdict(steep, smooth)
     bumpy = slice_of("ResNet", [100.0, 1.0, 2.0, 1.0, 100.0])
     assert "does not show the paper's contrast" in landscape.smoothness_verdict(bumpy, smooth)
@@ -246,7 +278,7 @@ def test_slice_sentences_and_verdict_follow_the_data():
 
 def test_curvature_is_the_second_derivative_and_ignores_how_near_zero_the_bottom_is():
     alphas = np.linspace(-1, 1, 5)
-    assert landscape.curvature(alphas, 4 * alphas ** 2) == pytest.approx(8.0)  # L = 4α², L'' = 8
+    assert landscape.curvature(alphas, 4 * alphas**2) == pytest.approx(8.0)  # L = 4α², L'' = 8
     assert landscape.curvature(alphas, [1.0, 2.0, float("inf"), 2.0, 1.0]) != landscape.curvature(alphas, [1.0] * 5)
     assert np.isnan(landscape.curvature(alphas[:2], [1.0, 2.0]))
     # A trained ResNet whose loss at the bottom is 1e-4 nats climbs more decades per step than a plain net
@@ -260,6 +292,7 @@ def test_curvature_is_the_second_derivative_and_ignores_how_near_zero_the_bottom
 
 
 # ----------------------------------------------------------------------------------- features
+
 
 def test_block_parts_add_up_and_plain_blocks_have_no_shortcut():
     x = torch.randn(3, 32, 32)
@@ -291,10 +324,12 @@ def test_strongest_channels_and_maps_sentence():
 
 # ------------------------------------------------------------------------- runs in a store
 
+
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory):
+    from core.runs.execute import train
     from core.runs.store import RunStore
-    from core.engine.train import train
+
     store = RunStore(tmp_path_factory.mktemp("inside_store"))
     runs = [train(tiny_config(shortcut=s, probe_every=0), store).record for s in ("none", "A")]
     return store, runs
@@ -315,11 +350,20 @@ def test_lesion_pair_prefers_networks_that_learned():
 
     def run(shortcut, depth, test_acc, epochs=8):
         config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, test_subset=500, epochs=epochs)
-        return RunRecord(config.run_id, config, "done", metrics={"test_acc": test_acc},
-                         info={"classes": list("abcdefghij"), "n_test": 500}, reference=True)
+        return RunRecord(
+            config.run_id,
+            config,
+            "done",
+            metrics={"test_acc": test_acc},
+            info={"classes": list("abcdefghij"), "n_test": 500},
+            reference=True,
+        )
+
     stuck56, learned20 = [run("none", 56, 0.11), run("A", 56, 0.8)], [run("none", 20, 0.6), run("A", 20, 0.75)]
     assert inside.matched_pair([*stuck56, *learned20]) == tuple(stuck56)  # depth 56 asked for: the pair at 56
-    assert inside.matched_pair([*stuck56, *learned20], learned_first=True) == tuple(learned20)  # a lesion needs something to lose
+    assert inside.matched_pair([*stuck56, *learned20], learned_first=True) == tuple(
+        learned20
+    )  # a lesion needs something to lose
     longer56 = [run("none", 56, 0.5, epochs=30), run("A", 56, 0.9, epochs=30)]  # trained longer: both learned
     for learned_first in (False, True):
         assert inside.matched_pair([*stuck56, *learned20, *longer56], learned_first=learned_first) == tuple(longer56)
@@ -341,9 +385,13 @@ def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
 
 def test_response_sentence_says_whether_the_resnet_is_the_smaller():
     import pandas as pd
+
     from core.analysis.features import response_sentence
+
     small, large = pd.Series([0.2, 0.4]), pd.Series([0.9, 1.1])
     text = response_sentence({"plain-56": large, "ResNet-56 (A)": small}, "ResNet-56 (A)")
     assert "plain-56: mean 1 over its 2 3×3 layers; ResNet-56 (A): mean 0.3" in text and "as in the paper" in text
-    assert "do not show the paper's finding" in response_sentence({"plain-56": small, "ResNet-56 (A)": large}, "ResNet-56 (A)")
+    assert "do not show the paper's finding" in response_sentence(
+        {"plain-56": small, "ResNet-56 (A)": large}, "ResNet-56 (A)"
+    )
     assert response_sentence({"x": pd.Series([], dtype=float)}) == ""

@@ -3,6 +3,7 @@
 The runs are found by their config (a shipped plain net and ResNet-A of depth 56, trained the same
 way, both of which learned), not by id, so these tests hold when the reference set is rebuilt with longer
 training. They pin patterns, not numbers; the measured numbers are in the README."""
+
 import pytest
 
 from core.analysis import inside, landscape, lesion
@@ -23,7 +24,10 @@ def shipped(tmp_path_factory):
     install(store)
     plain, resnet = inside.matched_pair(shipped_with_weights(store), depth=56, learned_first=True)
     if plain is None or plain.config.depth != 56 or record_verdict(plain) is not None:
-        pytest.fail("the shipped reference runs no longer include a plain-56 and ResNet-56 trained the same way that both learned")
+        pytest.fail(
+            "the shipped reference runs no longer include a plain-56 and ResNet-56 trained the same way that "
+            "both learned"
+        )
     assert resnet.config.shortcut == "A" and resnet.config.depth == 56
     return store, plain, resnet
 

@@ -1,4 +1,5 @@
 """dashboard.lesson: the pages' sentences follow their data."""
+
 import pandas as pd
 
 from dashboard import lesson
@@ -6,19 +7,24 @@ from dashboard import lesson
 
 def summary(rows):
     from core.engine.probes import gradient_regime
-    frame = pd.DataFrame(rows, columns=["model", "init", "depth", "shortcut", "bn", "loss", "grad_w_first", "grad_w_last"])
+
+    frame = pd.DataFrame(
+        rows, columns=["model", "init", "depth", "shortcut", "bn", "loss", "grad_w_first", "grad_w_last"]
+    )
     frame["ratio_first_last"] = frame.grad_w_first / frame.grad_w_last
-    frame["regime"] = [gradient_regime(f, l) for f, l in zip(frame.grad_w_first, frame.grad_w_last)]
+    frame["regime"] = [gradient_regime(first, last) for first, last in zip(frame.grad_w_first, frame.grad_w_last)]
     return frame
 
 
-MEASURED = summary([  # the README's probe-init numbers (one batch of 128 Shapes-10 images)
-    ("plain-20", "kaiming", 20, "none", True, 2.36, 1.04, 0.264),
-    ("plain-56", "kaiming", 56, "none", True, 2.47, 435, 0.661),
-    ("ResNet-20 (A)", "kaiming", 20, "A", True, 3.0, 0.755, 0.624),
-    ("ResNet-56 (A)", "kaiming", 56, "A", True, 5.96, 2.05, 0.7),
-    ("ResNet-56 (A) (no BN)", "kaiming", 56, "A", False, 1.94e4, 1.55e4, 1.07e5),
-])
+MEASURED = summary(
+    [  # the README's probe-init numbers (one batch of 128 Shapes-10 images)
+        ("plain-20", "kaiming", 20, "none", True, 2.36, 1.04, 0.264),
+        ("plain-56", "kaiming", 56, "none", True, 2.47, 435, 0.661),
+        ("ResNet-20 (A)", "kaiming", 20, "A", True, 3.0, 0.755, 0.624),
+        ("ResNet-56 (A)", "kaiming", 56, "A", True, 5.96, 2.05, 0.7),
+        ("ResNet-56 (A) (no BN)", "kaiming", 56, "A", False, 1.94e4, 1.55e4, 1.07e5),
+    ]
+)
 
 
 def test_degradation_text_says_exploding_with_the_measured_orders_of_magnitude():
@@ -53,18 +59,30 @@ def test_table6_caption_gives_the_110_mean_and_why_1202_differs():
 def record(shortcut, depth, train_eval_acc, test_acc=None, seed=0, reference=False, status="done", dataset="builtin"):
     from core.engine.config import RunConfig
     from core.runs.store import RunRecord
+
     config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, epochs=8, seed=seed, dataset=dataset)
-    metrics = {"train_acc": train_eval_acc - 0.05, "train_eval_acc": train_eval_acc,
-               "test_acc": train_eval_acc if test_acc is None else test_acc}
-    return RunRecord(config.run_id, config, status, metrics=metrics, info={"classes": list("abcdefghij"), "n_test": 500},
-                     reference=reference)
+    metrics = {
+        "train_acc": train_eval_acc - 0.05,
+        "train_eval_acc": train_eval_acc,
+        "test_acc": train_eval_acc if test_acc is None else test_acc,
+    }
+    return RunRecord(
+        config.run_id,
+        config,
+        status,
+        metrics=metrics,
+        info={"classes": list("abcdefghij"), "n_test": 500},
+        reference=reference,
+    )
 
 
 def test_fig6_sentences_follow_the_runs_numbers():
     both = [record("none", 20, 0.80), record("none", 56, 0.40), record("A", 20, 0.85), record("A", 56, 0.90)]
     plain, resnet = lesson.fig6_sentences(both)
-    assert plain == ("plain-56 ends at 60.0% training error (eval mode), plain-20 at 20.0%: the deeper plain net "
-                     "trains worse: the degradation of the paper's Fig. 6.")
+    assert plain == (
+        "plain-56 ends at 60.0% training error (eval mode), plain-20 at 20.0%: the deeper plain net "
+        "trains worse: the degradation of the paper's Fig. 6."
+    )
     assert "ResNet-56 (A) ends at 10.0%" in resnet and "at least as well" in resnet
     reversed_half = lesson.fig6_sentences([record("A", 20, 0.85), record("A", 56, 0.70)])[0]
     assert "trains worse, unlike the paper's Fig. 6 (right)" in reversed_half
@@ -75,10 +93,18 @@ def test_fig6_sentences_follow_the_runs_numbers():
 
 def test_depth_story_describes_each_family_from_the_table():
     import numpy as np
-    table = pd.DataFrame({"model": ["plain-20", "plain-56", "ResNet-20 (A)", "ResNet-56 (A)", "ResNet-110 (A)"],
-                          "arch": "cifar", "shortcut": ["none", "none", "A", "A", "A"], "bn": True,
-                          "depth": [20, 56, 20, 56, 110], "train_error_mean": [20.0, 60.0, 15.0, 12.0, 18.0],
-                          "flag": [None, None, None, None, None]})
+
+    table = pd.DataFrame(
+        {
+            "model": ["plain-20", "plain-56", "ResNet-20 (A)", "ResNet-56 (A)", "ResNet-110 (A)"],
+            "arch": "cifar",
+            "shortcut": ["none", "none", "A", "A", "A"],
+            "bn": True,
+            "depth": [20, 56, 20, 56, 110],
+            "train_error_mean": [20.0, 60.0, 15.0, 12.0, 18.0],
+            "flag": [None, None, None, None, None],
+        }
+    )
     plain, resnet = lesson.depth_story(table)
     assert "20.0% at 20, 60.0% at 56 layers: rising at every step in depth" in plain
     assert "not monotonic in depth" in resnet and "falls with depth up to 110 layers" in resnet
@@ -97,8 +123,12 @@ def test_ssr_sentence_judges_against_seed_noise():
 
 def test_pages_open_on_shipped_runs_that_learned_not_the_newest():
     newest_stuck = record("none", 56, 0.10, seed=5)
-    shipped = [record("none", 56, 0.45, reference=True), record("A", 56, 0.9, reference=True),
-               record("none", 20, 0.8, reference=True), record("A", 20, 0.85, reference=True)]
+    shipped = [
+        record("none", 56, 0.45, reference=True),
+        record("A", 56, 0.9, reference=True),
+        record("none", 20, 0.8, reference=True),
+        record("A", 20, 0.85, reference=True),
+    ]
     left, right = lesson.default_pair([newest_stuck, *shipped])
     assert (left, right) == (shipped[0].run_id, shipped[1].run_id)
     assert lesson.default_models([newest_stuck, *shipped]) == [shipped[0].run_id, shipped[1].run_id]
@@ -108,7 +138,10 @@ def test_pages_open_on_shipped_runs_that_learned_not_the_newest():
 
 def test_classify_opens_on_shipped_cifar10_runs_when_there_are_any():
     shapes = [record("none", 56, 0.9, reference=True), record("A", 56, 0.95, reference=True)]
-    cifar = [record("none", 20, 0.8, reference=True, dataset="cifar10"), record("A", 20, 0.85, reference=True, dataset="cifar10")]
+    cifar = [
+        record("none", 20, 0.8, reference=True, dataset="cifar10"),
+        record("A", 20, 0.85, reference=True, dataset="cifar10"),
+    ]
     own_cifar = [record("none", 56, 0.9, dataset="cifar10", seed=3), record("A", 56, 0.95, dataset="cifar10", seed=3)]
     assert lesson.default_models([*shapes, *cifar, *own_cifar]) == [cifar[0].run_id, cifar[1].run_id]
     assert lesson.default_models([*shapes, *own_cifar]) == [shapes[0].run_id, shapes[1].run_id]  # shipped runs first

@@ -1,6 +1,7 @@
 """Lesson links: every page's settings are widgets bound to the URL under a name from dashboard/keys.py, a
 link opens a page set up as it says, a value the page does not offer is left out with a note, and the
 "link to this view" box shows the address that reopens the view. Projector mode is one switch in the URL."""
+
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,8 +12,16 @@ from dashboard import common, keys
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / "dashboard" / "Home.py"
-PAGES = ("../pages/1_Train.py", "../pages/2_Gradients.py", "../pages/3_Compare.py", "../pages/4_Classify.py",
-         "../pages/5_Lesion.py", "../pages/6_Landscape.py", "../pages/7_Layers.py", "../pages/8_Runs.py")
+PAGES = (
+    "../pages/1_Train.py",
+    "../pages/2_Gradients.py",
+    "../pages/3_Compare.py",
+    "../pages/4_Classify.py",
+    "../pages/5_Lesion.py",
+    "../pages/6_Landscape.py",
+    "../pages/7_Layers.py",
+    "../pages/8_Runs.py",
+)
 SETTING_WIDGETS = ("selectbox", "multiselect", "radio", "slider", "select_slider", "toggle", "checkbox", "number_input")
 # Settings that do not belong in a link: the run the Train page watches (it has its own ?run=<id>) and
 # "train again from scratch", an action.
@@ -51,6 +60,7 @@ def captions(at: AppTest) -> list[str]:
 
 # ------------------------------------------------------------------------------------ the names
 
+
 def test_query_names_are_unique_short_and_clear_of_other_parameters():
     names = keys.all_keys()
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
@@ -60,10 +70,16 @@ def test_query_names_are_unique_short_and_clear_of_other_parameters():
 
 
 def test_view_link_keeps_the_page_address_and_every_setting_in_order():
-    params = {"grad_depths": ["20", "110"], "grad_init": ["PyTorch default"], "models": ["★ ResNet-20 (A) · 3 ep, 2k imgs"]}
+    params = {
+        "grad_depths": ["20", "110"],
+        "grad_init": ["PyTorch default"],
+        "models": ["★ ResNet-20 (A) · 3 ep, 2k imgs"],
+    }
     link = common.view_link("http://class:8501/Gradients?old=1#top", params)
-    assert link == ("http://class:8501/Gradients?grad_depths=20&grad_depths=110&grad_init=PyTorch%20default"
-                    "&models=%E2%98%85%20ResNet-20%20%28A%29%20%C2%B7%203%20ep%2C%202k%20imgs")
+    assert link == (
+        "http://class:8501/Gradients?grad_depths=20&grad_depths=110&grad_init=PyTorch%20default"
+        "&models=%E2%98%85%20ResNet-20%20%28A%29%20%C2%B7%203%20ep%2C%202k%20imgs"
+    )
     assert common.view_link("http://class:8501/Train", {}) == "http://class:8501/Train"
     assert common.view_link(None, {"depth": ["56"]}) == "?depth=56"
     assert common.view_link(None, {}) == "?"
@@ -75,6 +91,7 @@ def test_ignored_values_are_those_not_offered():
 
 
 # ------------------------------------------------------------------------------------ the pages
+
 
 def test_every_setting_on_every_page_is_bound_to_the_url(home):
     at = open_with(None, grad_depths=8)  # the smallest nets keep the Gradients page quick
@@ -93,8 +110,15 @@ def test_every_setting_on_every_page_is_bound_to_the_url(home):
 def test_a_gradients_link_opens_that_grid_and_leaves_out_a_run_not_stored_here(home):
     # A radio's value travels as the label the page shows: read it off the page as a teacher would.
     second_quantity = open_with(GRADIENTS, grad_depths=8).radio(key=keys.GRAD_KIND).options[1]
-    at = open_with(GRADIENTS, grad_depths=[8, 14], grad_nets="plain", grad_bn="off", grad_init="PyTorch default",
-                   grad_y=second_quantity, grad_left="★ plain-999 · not stored")
+    at = open_with(
+        GRADIENTS,
+        grad_depths=[8, 14],
+        grad_nets="plain",
+        grad_bn="off",
+        grad_init="PyTorch default",
+        grad_y=second_quantity,
+        grad_left="★ plain-999 · not stored",
+    )
     assert at.multiselect(key=keys.GRAD_DEPTHS).value == [8, 14]
     assert at.multiselect(key=keys.GRAD_NETS).value == ["plain"]
     assert at.multiselect(key=keys.GRAD_BN).value == ["off"]
@@ -104,13 +128,16 @@ def test_a_gradients_link_opens_that_grid_and_leaves_out_a_run_not_stored_here(h
     assert note and "★ plain-999 · not stored" in note[0], captions(at)
     assert keys.GRAD_LEFT not in at.query_params  # Streamlit drops the value it could not use
     link = [c.value for c in at.code][-1]
-    assert link == (f"?grad_depths=8&grad_depths=14&grad_nets=plain&grad_bn=off&grad_init=PyTorch%20default"
-                    f"&grad_y={quote(second_quantity, safe='')}")
+    assert link == (
+        f"?grad_depths=8&grad_depths=14&grad_nets=plain&grad_bn=off&grad_init=PyTorch%20default"
+        f"&grad_y={quote(second_quantity, safe='')}"
+    )
 
 
 def test_a_train_link_sets_network_recipe_and_data(home):
-    at = open_with("../pages/1_Train.py", arch="plain", depth=110, bn="false", init="PyTorch default", epochs=3,
-                   imgs=1500, seed=2)
+    at = open_with(
+        "../pages/1_Train.py", arch="plain", depth=110, bn="false", init="PyTorch default", epochs=3, imgs=1500, seed=2
+    )
     assert at.radio(key=keys.ARCH).value == "plain"
     assert at.selectbox(key=keys.DEPTH).value == 110
     assert at.toggle(key=keys.BN).value is False

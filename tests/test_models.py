@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from core.engine.models import (CifarResNet, build_model, count_params, depth_to_n, resnet20, resnet56,
-                         weighted_layers)
+from core.engine.models import CifarResNet, build_model, count_params, depth_to_n, resnet20, resnet56, weighted_layers
 from core.engine.torchvision_models import torchvision_resnet18
 
 # He et al. 2015, Table 6 (millions of parameters), option A.
@@ -20,7 +19,9 @@ def test_parameter_counts_match_table_6(depth, paper):
 
 @pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
 def test_plain_net_has_exactly_the_parameters_of_option_a(depth):
-    assert count_params(build_model(depth=depth, shortcut="none")) == count_params(build_model(depth=depth, shortcut="A"))
+    assert count_params(build_model(depth=depth, shortcut="none")) == count_params(
+        build_model(depth=depth, shortcut="A")
+    )
 
 
 def test_option_b_adds_only_the_two_projections():

@@ -28,7 +28,9 @@ def test_probe_values_equal_plain_autograd(batch):
         F.cross_entropy(model(images), labels).backward()
     hook.remove()
     r = probe.read()
-    assert r["grad_w"]["stage2.block1.conv1"] == pytest.approx(model.stage2.block1.conv1.weight.grad.norm().item(), rel=1e-5)
+    assert r["grad_w"]["stage2.block1.conv1"] == pytest.approx(
+        model.stage2.block1.conv1.weight.grad.norm().item(), rel=1e-5
+    )
     assert r["grad_out"]["stage2.block1.conv1"] == pytest.approx(outputs["y"].grad.norm().item(), rel=1e-5)
     assert r["weight_norm"]["fc"] == pytest.approx(model.fc.weight.norm().item(), rel=1e-5)
     # the response after BN (train mode, weight 1, bias 0) has std close to 1
@@ -70,17 +72,20 @@ def test_resnets_without_bn_and_kaiming_init_explode_forward(init_summary):
 
 def test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not(batch):
     from core.engine.probes import shattering_table
+
     images = batch[0][:2]
     specs = [dict(depth=d, shortcut=s) for s in ("none", "A") for d in (8, 56)]
     t = shattering_table(specs, images, points=64).set_index(["shortcut", "depth"]).correlation
-    assert t[("none", 8)] > 0.7 and t[("A", 8)] > 0.7          # shallow: smooth in the input
-    assert t[("none", 56)] < 0.2                              # deep plain (BN on): close to white noise
+    assert t[("none", 8)] > 0.7 and t[("A", 8)] > 0.7  # shallow: smooth in the input
+    assert t[("none", 56)] < 0.2  # deep plain (BN on): close to white noise
     assert t[("A", 56)] > 0.5 and t[("A", 56)] > t[("none", 56)] + 0.4
 
 
 def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
     import pandas as pd
+
     from core.engine.probes import response_std_note
+
     untrained = {"plain-56": pd.Series([1.0, 0.995, 1.004]), "ResNet-56 (A)": pd.Series([0.999, 1.01])}
     note = response_std_note(untrained)
     assert "every run here" in note and "cannot show" in note and "0.995" in note and "1.010" in note
@@ -95,7 +100,8 @@ def test_response_std_note_says_when_bn_scales_have_not_moved_yet():
 
 def test_gradient_regime_reads_the_norms_not_only_the_ratio():
     from core.engine.probes import gradient_regime
-    assert gradient_regime(1.55e4, 1.07e5) == "exploding at every layer"       # ratio 0.145, yet huge norms
+
+    assert gradient_regime(1.55e4, 1.07e5) == "exploding at every layer"  # ratio 0.145, yet huge norms
     assert gradient_regime(644, 0.625) == "exploding toward the input"
     assert gradient_regime(4e-9, 3e-3) == "vanishing toward the input"
     assert gradient_regime(0.0, 3e-3) == "vanishing (first conv underflows to 0)"

@@ -1,5 +1,6 @@
 """The store as a class shares it: one job per config however often and wherever it is asked for, a queue
 with places, cancel and per-session limits, protected reference runs, and damage that stays local."""
+
 import json
 import os
 import sqlite3
@@ -8,20 +9,42 @@ import sys
 import threading
 
 import pytest
-
 from conftest import ROOT, tiny_config
-from core.runs import jobs
-from core.engine.config import RunConfig
-from core.runs.store import FINISHED, RESUMABLE, AlreadyRunning, Claim, Protected, QueueFull, RunStatus, RunStore, StoreError
-from core.engine.train import train
 
-TRAIN_ARGS = ["--depth", "8", "--dataset", "builtin", "--subset", "256", "--test-subset", "200", "--batch-size", "32",
-              "--epochs", "2", "--probe-every", "0", "--device", "cpu"]
+from core.engine.config import RunConfig
+from core.runs.backends import LocalWorkers, RunState
+from core.runs.execute import train
+from core.runs.lifecycle import FINISHED, RESUMABLE, RunStatus, ordinal
+from core.runs.store import AlreadyRunning, Claim, Protected, QueueFull, RunStore, StoreError
+
+TRAIN_ARGS = [
+    "--depth",
+    "8",
+    "--dataset",
+    "builtin",
+    "--subset",
+    "256",
+    "--test-subset",
+    "200",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "2",
+    "--probe-every",
+    "0",
+    "--device",
+    "cpu",
+]
 
 
 def cli(root, *args):
-    return subprocess.run([sys.executable, "-m", "core", *args, "--store", str(root)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args, "--store", str(root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def fake_done(store, config, test_acc=0.5, info_pad=0):
@@ -39,22 +62,42 @@ def fake_done(store, config, test_acc=0.5, info_pad=0):
 
 # -------------------------------------------------------------------------------- statuses
 
+
 def test_one_status_enum_with_finished_and_resumable_sets():
     assert RunStatus.DONE == "done" and f"{RunStatus.QUEUED}" == "queued"
-    assert FINISHED == {RunStatus.DONE, RunStatus.DIVERGED} and RESUMABLE == {RunStatus.CANCELLED, RunStatus.INTERRUPTED}
-    assert jobs.RunState("0" * 12, RunStatus.QUEUED, None, place=3).text() == "queued: 3rd"
-    assert [jobs.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == \
-        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"]
+    assert FINISHED == {RunStatus.DONE, RunStatus.DIVERGED} and RESUMABLE == {
+        RunStatus.CANCELLED,
+        RunStatus.INTERRUPTED,
+    }
+    assert RunState("0" * 12, RunStatus.QUEUED, None, place=3).text() == "queued: 3rd"
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "101st",
+    ]
 
 
 # ---------------------------------------------------------------------------------- damage
+
 
 def damage_a_runs_page(db_path) -> None:
     """Overwrite one leaf page of the runs table (not the first) with garbage, as a failing disk would."""
     with sqlite3.connect(db_path) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        leaves = [p for (p,) in db.execute("SELECT pageno FROM dbstat WHERE name = 'runs' AND pagetype = 'leaf' ORDER BY pageno")]
+        leaves = [
+            p
+            for (p,) in db.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'runs' AND pagetype = 'leaf' ORDER BY pageno"
+            )
+        ]
     assert len(leaves) >= 3, "the test needs a runs table of several pages"
     with open(db_path, "r+b") as f:
         f.seek((leaves[1] - 1) * page_size)
@@ -141,9 +184,12 @@ def test_stale_temporary_files_are_cleaned(store):
 
 # ----------------------------------------------------------------------------- one job per config
 
+
 def test_the_same_config_asked_for_at_once_is_one_row(store):
     config, results = tiny_config(), []
-    threads = [threading.Thread(target=lambda: results.append(store.request(config, f"tab{i}").run_id)) for i in range(8)]
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(store.request(config, f"tab{i}").run_id)) for i in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -171,8 +217,16 @@ def test_a_live_claim_is_refused_and_a_dead_owners_claim_taken_over(store):
 def test_two_processes_asking_for_one_config_train_it_once(tmp_path):
     root = tmp_path / "store"
     RunStore(root)
-    procs = [subprocess.Popen([sys.executable, "-m", "core", "train", *TRAIN_ARGS, "--json", "--store", str(root)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "core", "train", *TRAIN_ARGS, "--json", "--store", str(root)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
     results = [json.loads(o) for o, _ in outs]
@@ -184,6 +238,7 @@ def test_two_processes_asking_for_one_config_train_it_once(tmp_path):
 
 # --------------------------------------------------------------------------------- kill points
 
+
 def test_a_kill_after_the_weights_before_done_reruns_to_done_with_metrics(tmp_path):
     root = tmp_path / "store"
     kill_before_done = (
@@ -192,8 +247,11 @@ def test_a_kill_after_the_weights_before_done_reruns_to_done_with_metrics(tmp_pa
         "    if status == RunStatus.DONE: os._exit(9)\n"
         "    return original(self, run_id, status, *a, **k)\n"
         "RunStore.set_status = set_status\n"
-        f"from core.cli import main; main(['train', *{TRAIN_ARGS!r}, '--store', {str(root)!r}])\n")
-    killed = subprocess.run([sys.executable, "-c", kill_before_done], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        f"from core.cli import main; main(['train', *{TRAIN_ARGS!r}, '--store', {str(root)!r}])\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", kill_before_done], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert killed.returncode == 9
     store = RunStore(root)
     (record,) = store.list()
@@ -203,7 +261,9 @@ def test_a_kill_after_the_weights_before_done_reruns_to_done_with_metrics(tmp_pa
     again = cli(root, "train", *TRAIN_ARGS, "--json")
     out = json.loads(again.stdout)
     assert again.returncode == 0 and out["status"] == "done" and out["epochs_done"] == 2
-    assert out["test_acc"] == pytest.approx(last_epoch.test_acc) and out["train_loss"] == pytest.approx(last_epoch.train_loss)
+    assert out["test_acc"] == pytest.approx(last_epoch.test_acc) and out["train_loss"] == pytest.approx(
+        last_epoch.train_loss
+    )
     assert list(store.history(record.run_id).epochs.epoch) == [1, 2]
 
 
@@ -221,12 +281,13 @@ def test_a_deleted_weights_file_makes_the_run_retrainable(store):
 
 # ----------------------------------------------------------------------------- queue and limits
 
+
 def test_queue_places_and_cancel_of_queued_and_running_runs(store):
     configs = [tiny_config(seed=k, subset=256, batch_size=8, epochs=3) for k in range(3)]
     for c in configs:
         assert store.request(c, "tab").status == RunStatus.QUEUED
     assert [store.queue_place(c.run_id) for c in configs] == [1, 2, 3]
-    assert jobs.LocalWorkers(workers=1).cancel(store, configs[1].run_id)  # a queued run: at once
+    assert LocalWorkers(workers=1).cancel(store, configs[1].run_id)  # a queued run: at once
     assert store.get(configs[1].run_id).status == RunStatus.CANCELLED
     assert [store.queue_place(c.run_id) for c in configs] == [1, None, 2]
 
@@ -259,6 +320,7 @@ def test_a_session_may_queue_only_up_to_its_limit(store):
 
 def test_reference_runs_are_protected_from_all_but_the_teacher(store, tmp_path):
     from core.runs import reference
+
     assert reference.install(store) > 0
     ref = next(r for r in store.list() if r.reference)
     with pytest.raises(Protected):
@@ -276,8 +338,22 @@ def test_reference_runs_are_protected_from_all_but_the_teacher(store, tmp_path):
 
 def cli_args(config):
     c = config
-    args = ["--depth", str(c.depth), "--shortcut", c.shortcut, "--dataset", c.dataset, "--recipe", c.recipe,
-            "--epochs", str(c.epochs), "--seed", str(c.seed), "--probe-every", str(c.probe_every)]
+    args = [
+        "--depth",
+        str(c.depth),
+        "--shortcut",
+        c.shortcut,
+        "--dataset",
+        c.dataset,
+        "--recipe",
+        c.recipe,
+        "--epochs",
+        str(c.epochs),
+        "--seed",
+        str(c.seed),
+        "--probe-every",
+        str(c.probe_every),
+    ]
     args += ["--subset", str(c.subset)] if c.subset else []
     args += ["--test-subset", str(c.test_subset)] if c.test_subset else []
     args += ["--batch-size", str(c.batch_size)] if c.batch_size else []
@@ -291,7 +367,7 @@ def cli_args(config):
 
 
 def test_a_worker_process_trains_the_queue_and_leaves_when_idle(store):
-    backend = jobs.LocalWorkers(workers=1, idle_exit_s=2)
+    backend = LocalWorkers(workers=1, idle_exit_s=2)
     a, b = tiny_config(seed=0), tiny_config(seed=1)
     states = [backend.submit(store, c, "tab") for c in (a, b)]
     assert [s.status for s in states] == [RunStatus.QUEUED] * 2 and states[1].place == 2

@@ -3,6 +3,7 @@
 CPU sums depend on the number of threads, so the local workers get the one thread a Ray task with
 num_cpus=1 gets: then the two backends must give the same losses to float precision.
 """
+
 import json
 import os
 import signal
@@ -12,10 +13,12 @@ from pathlib import Path
 import pytest
 import ray
 
-from core.runs import jobs, sweep
 from core.engine.config import RunConfig
+from core.runs import jobs, sweep
+from core.runs.backends import LocalWorkers
+from core.runs.lifecycle import RunStatus
 from core.runs.ray_jobs import RayBackend
-from core.runs.store import RunStatus, RunStore
+from core.runs.store import RunStore
 
 TINY = dict(dataset="builtin", subset=256, test_subset=100, batch_size=32, epochs=2, probe_every=4, device="cpu")
 TIMEOUT = 600  # generous: the machine is shared; no test asserts on time
@@ -23,8 +26,13 @@ TIMEOUT = 600  # generous: the machine is shared; no test asserts on time
 
 @pytest.fixture(scope="module")
 def ray_session():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 2**20,
+        log_to_driver=False,
+        configure_logging=False,
+    )
     yield
     ray.shutdown()
 
@@ -55,7 +63,7 @@ def test_sweep_on_ray_matches_the_local_backend(tmp_path, ray_backend, monkeypat
     assert len(configs) == 4
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the local worker process inherits it
     local_store, ray_store = RunStore(tmp_path / "local"), RunStore(tmp_path / "ray")
-    local = jobs.LocalWorkers(workers=1)
+    local = LocalWorkers(workers=1)
     try:
         local_states = sweep.run(local_store, configs, local, timeout=TIMEOUT)
     finally:
@@ -65,7 +73,9 @@ def test_sweep_on_ray_matches_the_local_backend(tmp_path, ray_backend, monkeypat
 
     assert [s.run_id for s in ray_states] == [s.run_id for s in local_states] == [c.run_id for c in configs]
     assert [s.status for s in ray_states] == [s.status for s in local_states] == [RunStatus.DONE] * 4
-    assert first_epoch_losses(ray_store, ray_states) == pytest.approx(first_epoch_losses(local_store, local_states), rel=1e-6)
+    assert first_epoch_losses(ray_store, ray_states) == pytest.approx(
+        first_epoch_losses(local_store, local_states), rel=1e-6
+    )
     for s in ray_states:  # the whole history and the weights reached the owner's store
         h = ray_store.history(s.run_id)
         assert list(h.steps.step) == list(range(16)) and list(h.epochs.epoch) == [1, 2] and len(h.probes) > 0
@@ -78,12 +88,12 @@ def test_sweep_on_ray_matches_the_local_backend(tmp_path, ray_backend, monkeypat
 def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(tmp_path, ray_backend):
     config = RunConfig(depth=8, shortcut="A", **{**TINY, "epochs": 8})
     store, twin = RunStore(tmp_path / "killed"), RunStore(tmp_path / "twin")
-    ray_backend.submit(twin, config)   # the same run, never interrupted (on the second CPU)
+    ray_backend.submit(twin, config)  # the same run, never interrupted (on the second CPU)
     state = ray_backend.submit(store, config)
     # the owner has written a checkpoint: the hub that relayed it holds it for a retry
     wait_for(lambda: store.checkpoint_path(state.run_id).exists())
     assert store.get(state.run_id).status == RunStatus.RUNNING  # never shown done before it is
-    (attempt, pid, node, from_epoch), = ray_backend.attempts(store, state.run_id)
+    ((attempt, pid, node, from_epoch),) = ray_backend.attempts(store, state.run_id)
     os.kill(pid, signal.SIGKILL)
 
     final = ray_backend.wait(store, state.run_id, timeout=TIMEOUT)
@@ -108,8 +118,10 @@ def test_two_submissions_of_one_config_train_it_once(tmp_path, ray_backend):
         second = other.submit(store, config, "tab-2")
         assert first.run_id == second.run_id and second.live
         assert ray_backend.wait(store, first.run_id, timeout=TIMEOUT).status == RunStatus.DONE
+
         def trained():
             return len(ray_backend.attempts(store, first.run_id)) + len(other.attempts(store, first.run_id))
+
         assert trained() == 1
         again = other.submit(store, config, "tab-3")  # a stored run is answered from the store
         assert again.status == RunStatus.DONE
@@ -143,10 +155,13 @@ def test_the_train_page_trains_on_ray_unchanged(tmp_path, ray_backend, monkeypat
 
     from dashboard import keys
     from dashboard.common import FOCUS_RUN_KEY
+
     monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path))
     old = jobs.use(ray_backend)
     try:
-        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py"), default_timeout=TIMEOUT).run()
+        at = AppTest.from_file(
+            str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py"), default_timeout=TIMEOUT
+        ).run()
         at.switch_page("../pages/1_Train.py").run()
         at.selectbox(key=keys.DEPTH).select("other (6n+2)").run()
         at.number_input(key=keys.BLOCKS).set_value(1)

@@ -1,5 +1,4 @@
 """The README's measured tables are what `python -m core readme-tables` prints (core/readme.py)."""
-import pytest
 
 from core.cli import readme
 

@@ -1,11 +1,12 @@
 """Reference runs: the export/install round trip, and the shipped set itself."""
+
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from core.runs import reference
+from core.runs.execute import train
 from core.runs.store import RunStore
-from core.engine.train import train
 
 
 def test_export_then_install_round_trips_history_and_weights(tmp_path):
@@ -58,9 +59,15 @@ def shipped(tmp_path_factory):
 def lesson_runs(store):
     """The shipped set's main runs (the Train page's default recipe), by (shortcut, depth, seed)."""
     lesson = reference.SHAPES10_LESSON
-    return {(r.config.shortcut, r.config.depth, r.config.seed): r for r in store.list()
-            if r.config.dataset == "builtin" and r.config.recipe == lesson["recipe"] and r.config.schedule == lesson["schedule"]
-            and r.config.batch_size == lesson["batch_size"] and r.config.subset == lesson["subset"]}
+    return {
+        (r.config.shortcut, r.config.depth, r.config.seed): r
+        for r in store.list()
+        if r.config.dataset == "builtin"
+        and r.config.recipe == lesson["recipe"]
+        and r.config.schedule == lesson["schedule"]
+        and r.config.batch_size == lesson["batch_size"]
+        and r.config.subset == lesson["subset"]
+    }
 
 
 def train_error(record) -> float:
@@ -87,6 +94,7 @@ def test_shipped_runs_are_complete_and_small(shipped):
 
 def test_shipped_fig6_curves_have_at_least_20_points(shipped):
     from dashboard.figures import training_points
+
     main = lesson_runs(shipped)
     for net in (("none", 20), ("none", 56), ("A", 20), ("A", 56)):
         h = shipped.history(main[(*net, 0)].run_id)
@@ -97,6 +105,7 @@ def test_shipped_fig6_curves_have_at_least_20_points(shipped):
 def test_shipped_runs_show_what_the_readme_and_pages_say(shipped):
     """The measured pattern the README's "Reference runs" text and the pages' sentences rely on."""
     from core.runs.verdict import record_verdict
+
     main = lesson_runs(shipped)
     plain = {d: main[("none", d, 0)] for d in (20, 32, 44, 56)}
     resnet = {d: main[("A", d, 0)] for d in (20, 32, 44, 56, 110)}
@@ -117,15 +126,24 @@ def test_the_longer_trained_deep_pair_both_learned(shipped):
     """plain-56 and ResNet-56 trained ~8x longer (reference.DEEP_PAIR): both leave chance, so the lesson views
     have a 56-layer pair with something to lose; the ResNet still ends far ahead (the paper's Fig. 6)."""
     from core.runs.verdict import record_verdict
-    pair = {r.config.shortcut: r for r in shipped.list() if r.config.dataset == "builtin" and r.config.depth == 56
-            and r.config.subset == reference.DEEP_PAIR["subset"] and r.config.epochs == reference.DEEP_PAIR["epochs"]}
+
+    pair = {
+        r.config.shortcut: r
+        for r in shipped.list()
+        if r.config.dataset == "builtin"
+        and r.config.depth == 56
+        and r.config.subset == reference.DEEP_PAIR["subset"]
+        and r.config.epochs == reference.DEEP_PAIR["epochs"]
+    }
     assert set(pair) == {"none", "A"}
     assert all(record_verdict(r) is None and shipped.weights_path(r.run_id).exists() for r in pair.values())
     assert train_error(pair["A"]) < train_error(pair["none"]) / 2
 
 
 def cifar10_shipped(store):
-    return {(r.config.shortcut, r.config.depth): r for r in store.list() if r.reference and r.config.dataset == "cifar10"}
+    return {
+        (r.config.shortcut, r.config.depth): r for r in store.list() if r.reference and r.config.dataset == "cifar10"
+    }
 
 
 def test_shipped_cifar10_runs_are_complete_and_judged_on_the_full_test_set(shipped):
@@ -142,9 +160,15 @@ def test_shipped_cifar10_runs_are_complete_and_judged_on_the_full_test_set(shipp
 def test_shipped_cifar10_resnet_20_classifies_cifar10_test_photos(shipped, cifar_dir):
     """The float16 weights, loaded back, give the recorded accuracy on real CIFAR-10 test images."""
     from core.engine.data import load_dataset, normalize
+
     record = cifar10_shipped(shipped)[("A", 20)]
     ds = load_dataset("cifar10", data_dir=cifar_dir, test_subset=1000, seed=0)
     model = shipped.load_model(record.run_id)
     with torch.inference_mode():
-        acc = (model(normalize(ds.x_test, record.info["mean"], record.info["std"])).argmax(1) == ds.y_test).float().mean().item()
+        acc = (
+            (model(normalize(ds.x_test, record.info["mean"], record.info["std"])).argmax(1) == ds.y_test)
+            .float()
+            .mean()
+            .item()
+        )
     assert acc > 0.75 and abs(acc - record.metrics["test_acc"]) < 0.04, (acc, record.metrics["test_acc"])

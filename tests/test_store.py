@@ -1,31 +1,55 @@
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, tiny_config
-from core.runs.store import RunStore, StoreError
-from core.engine.train import train
 
-TRAIN_ARGS = ["--depth", "8", "--dataset", "builtin", "--subset", "512", "--test-subset", "200", "--batch-size", "32",
-              "--epochs", "3", "--probe-every", "4", "--device", "cpu"]
+from core.runs.execute import train
+from core.runs.store import RunStore, StoreError
+
+TRAIN_ARGS = [
+    "--depth",
+    "8",
+    "--dataset",
+    "builtin",
+    "--subset",
+    "512",
+    "--test-subset",
+    "200",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "3",
+    "--probe-every",
+    "4",
+    "--device",
+    "cpu",
+]
 
 
 def run_cli(store_root, *args, **kw):
-    return subprocess.run([sys.executable, "-m", "core", *args, "--store", str(store_root)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args, "--store", str(store_root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
+    )
 
 
 def test_sigkill_mid_epoch_leaves_an_interrupted_run_that_resumes(tmp_path):
     root = tmp_path / "store"
-    proc = subprocess.Popen([sys.executable, "-m", "core", "train", *TRAIN_ARGS, "--store", str(root)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", *TRAIN_ARGS, "--store", str(root)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db_path = root / "runs.sqlite"
     deadline = time.time() + 300
     try:
@@ -54,8 +78,8 @@ def test_sigkill_mid_epoch_leaves_an_interrupted_run_that_resumes(tmp_path):
     store = RunStore(root)
     (record,) = store.list()
     assert record.status == "interrupted" and "resume" in record.message
-    assert not store.weights_path(record.run_id).exists()       # nothing looks complete
-    assert store.load_checkpoint(record.run_id)["epoch"] == 1   # the checkpoint is whole
+    assert not store.weights_path(record.run_id).exists()  # nothing looks complete
+    assert store.load_checkpoint(record.run_id)["epoch"] == 1  # the checkpoint is whole
     assert list(store.history(record.run_id).epochs.epoch) == [1]
     assert not list(root.rglob("*.tmp"))
 

@@ -4,10 +4,11 @@ import threading
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from core.engine.config import RunConfig
-from core.engine.train import learning_rates, lr_at, train
+from core.engine.train import learning_rates, lr_at
+from core.runs.execute import train
 
 
 def test_training_stores_config_history_metrics_and_weights(store):
@@ -17,7 +18,7 @@ def test_training_stores_config_history_metrics_and_weights(store):
     assert 0 <= rec.metrics["test_acc"] <= 1 and math.isfinite(rec.metrics["train_loss"])
     h = store.history(rec.run_id)
     assert list(h.epochs.epoch) == [1, 2]
-    assert list(h.steps.step) == list(range(8))            # 256 images / batch 64 = 4 steps an epoch
+    assert list(h.steps.step) == list(range(8))  # 256 images / batch 64 = 4 steps an epoch
     assert set(h.probes.kind) == {"grad_w", "grad_out", "response_std", "weight_norm"}
     assert sorted(h.probes.step.unique()) == [0, 2, 4, 6]  # probe_every=2
     first = h.probes[(h.probes.step == 0) & (h.probes.kind == "grad_w")]
@@ -35,6 +36,7 @@ def test_a_stored_config_answers_from_the_store(store):
 
 def test_same_config_and_seed_give_the_same_first_epoch_losses(tmp_path):
     from core.runs.store import RunStore
+
     losses = []
     for name in ("a", "b"):
         s = RunStore(tmp_path / name)
@@ -55,6 +57,7 @@ def test_a_diverging_run_ends_as_diverged_with_a_message(store):
 
 def test_cancel_then_resume_matches_an_uninterrupted_run(tmp_path):
     from core.runs.store import RunStore
+
     config = tiny_config(epochs=3)
     straight = RunStore(tmp_path / "straight")
     expected = train(config, straight).record
@@ -86,7 +89,9 @@ def test_a_chosen_warmup_trains_its_steps_at_a_tenth_and_is_recorded(store):
     config = tiny_config(epochs=2, warmup=3, schedule="cosine", lr=0.05, probe_every=0)
     rec = train(config, store).record
     recorded = store.history(rec.run_id).steps["lr"].tolist()
-    assert recorded[:3] == pytest.approx([0.005] * 3) and recorded[3] == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 8)))
+    assert recorded[:3] == pytest.approx([0.005] * 3) and recorded[3] == pytest.approx(
+        0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 8))
+    )
     assert recorded == pytest.approx(learning_rates(config.resolved(), rec.info["total_steps"]))
 
 
@@ -99,6 +104,7 @@ def test_cifar10_paper_recipe_learns(store, cifar_dir):
 
 def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
     from core.runs.store import RunStore
+
     eager, compiled = RunStore(tmp_path / "eager"), RunStore(tmp_path / "compiled")
     config = tiny_config(probe_every=3)
     a = train(config, eager).record
@@ -108,7 +114,9 @@ def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # it really compiled
     assert b.run_id == a.run_id and b.status == "done"
     # The same maths, fused differently: the losses agree to rounding.
-    assert list(compiled.history(b.run_id).steps.loss) == pytest.approx(list(eager.history(a.run_id).steps.loss), rel=1e-3)
+    assert list(compiled.history(b.run_id).steps.loss) == pytest.approx(
+        list(eager.history(a.run_id).steps.loss), rel=1e-3
+    )
     probes = compiled.history(b.run_id).probes
     assert sorted(probes.step.unique()) == [0, 3] and probes["value"].notna().all()  # probe steps run the eager net
 
@@ -116,6 +124,7 @@ def test_compiled_training_is_the_same_run_and_still_probes(tmp_path):
 def test_training_error_in_eval_mode_and_test_points_during_training(store):
     """The paper's curves: eval-mode training error at epoch ends, and >= 20 test points for a short run."""
     from core.engine.train import TEST_EVAL_POINTS
+
     rec = train(tiny_config(epochs=5, probe_every=0), store).record  # 4 steps an epoch, 20 steps in all
     h = store.history(rec.run_id)
     assert h.epochs.train_eval_acc.between(0, 1).all() and h.epochs.train_eval_loss.notna().all()
@@ -129,12 +138,16 @@ def test_training_error_in_eval_mode_and_test_points_during_training(store):
 
 def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
     import sqlite3
+
     from core.runs.store import RunStore
+
     root = tmp_path / "old"
     root.mkdir()
     with sqlite3.connect(root / "runs.sqlite") as db:
-        db.execute("CREATE TABLE epochs (run_id TEXT, epoch INTEGER, step INTEGER, train_loss REAL, train_acc REAL, "
-                   "test_loss REAL, test_acc REAL, lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID")
+        db.execute(
+            "CREATE TABLE epochs (run_id TEXT, epoch INTEGER, step INTEGER, train_loss REAL, train_acc REAL, "
+            "test_loss REAL, test_acc REAL, lr REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID"
+        )
         db.execute("INSERT INTO epochs VALUES ('0123456789ab', 1, 4, 2.0, 0.2, 2.1, 0.15, 0.1, 3.0)")
     s = RunStore(root)
     h = s.history("0123456789ab")
@@ -145,17 +158,23 @@ def test_a_store_from_before_the_eval_columns_opens_and_gains_them(tmp_path):
 
 def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_native_bf16(monkeypatch, store):
     import core.engine.train
+
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     auto = tiny_config()
-    assert core.engine.train.uses_bf16(auto, cuda) and not core.engine.train.uses_bf16(dataclasses.replace(auto, precision="fp32"), cuda)
+    assert core.engine.train.uses_bf16(auto, cuda) and not core.engine.train.uses_bf16(
+        dataclasses.replace(auto, precision="fp32"), cuda
+    )
     monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: False)
-    assert not core.engine.train.uses_bf16(auto, cpu) and core.engine.train.uses_bf16(dataclasses.replace(auto, precision="bf16"), cpu)
+    assert not core.engine.train.uses_bf16(auto, cpu) and core.engine.train.uses_bf16(
+        dataclasses.replace(auto, precision="bf16"), cpu
+    )
     monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: True)
     assert core.engine.train.uses_bf16(auto, cpu)
     # The run records what it trained in, and the convolutions really run in bf16.
     seen = []
     handle = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, out: seen.append(out.dtype) if isinstance(module, torch.nn.Conv2d) else None)
+        lambda module, args, out: seen.append(out.dtype) if isinstance(module, torch.nn.Conv2d) else None
+    )
     try:
         record = train(auto, store).record
     finally:

@@ -1,9 +1,10 @@
 """The near-chance flag: one verdict in core, shown by the CLI and the pages."""
+
 import json
 
 import pytest
-
 from conftest import tiny_config
+
 from core.runs.verdict import chance_margin, chance_verdict, record_verdict
 
 
@@ -11,7 +12,7 @@ def test_a_run_at_chance_is_flagged_and_one_that_learned_is_not():
     flag = chance_verdict({"test_acc": 0.103}, 10, 4000)
     assert flag.startswith("ended near chance") and "10.3%" in flag and "10%" in flag and "10 classes" in flag
     assert chance_verdict({"test_acc": 0.50}, 10, 4000) is None
-    assert chance_verdict({"test_acc": 0.149}, 10, 4000) is not None   # within the 5-point floor
+    assert chance_verdict({"test_acc": 0.149}, 10, 4000) is not None  # within the 5-point floor
     assert chance_verdict({"test_acc": 0.151}, 10, 4000) is None
     assert chance_verdict({}, 10, 4000) is None and chance_verdict({"test_acc": None}, 10) is None
 
@@ -25,6 +26,7 @@ def test_the_margin_grows_with_fewer_test_images():
 
 def _finish(store, config, test_acc, status="done"):
     from core.engine.models import build_model
+
     store.claim(config)
     store.set_info(config.run_id, {"classes": list("abcdefghij"), "n_test": 1000})
     store.save_weights(config.run_id, build_model(depth=config.depth))  # a finished run has its weights
@@ -41,6 +43,7 @@ def test_record_verdict_reads_classes_and_test_size_and_skips_running_runs(store
 
 def test_cli_list_and_show_carry_the_flag(store):
     from test_cli import cli
+
     stuck = _finish(store, tiny_config(seed=1), 0.10)
     _finish(store, tiny_config(seed=2), 0.90)
     rows = {r["run_id"]: r for r in json.loads(cli("list", "--no-shipped", "--json", store=store.root).stdout)["runs"]}
@@ -54,7 +57,8 @@ def test_cli_list_and_show_carry_the_flag(store):
 def test_steps_warning_before_start():
     from core.engine.config import RunConfig
     from core.runs.verdict import steps_warning
-    paper_deep = RunConfig(depth=56, shortcut="A", subset=2000, epochs=3)            # 15 steps an epoch: 45
+
+    paper_deep = RunConfig(depth=56, shortcut="A", subset=2000, epochs=3)  # 15 steps an epoch: 45
     assert "SGD at lr 0.1" in steps_warning(paper_deep, 2000) and "312 steps" in steps_warning(paper_deep, 2000)
     assert steps_warning(RunConfig(depth=56, epochs=100, subset=20000), 20000) is None  # 15,600 steps
     plain = RunConfig(depth=56, shortcut="none", recipe="seed", subset=2000, epochs=3)  # 62 an epoch: 186

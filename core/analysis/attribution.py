@@ -13,6 +13,7 @@ numpy heatmap in [0, 1], 1 = most important, so all of them can be drawn with on
 Gradient maps are spiky, so they are scaled by their 99th percentile (and clipped) rather than
 their maximum: one hot pixel would otherwise make the rest of the map look empty.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,14 +26,15 @@ from ..engine.data import normalize
 
 METHODS = ("Integrated Gradients", "Saliency", "Grad-CAM", "Occlusion")
 METHOD_NOTES = {
-    "Integrated Gradients": "pixels whose change from the mean colour moved the class score most (gradients summed along the path)",
+    "Integrated Gradients": "pixels whose change from the mean colour moved the class score most "
+    "(gradients summed along the path)",
     "Saliency": "pixels where a tiny change would move the class score most (one gradient)",
     "Grad-CAM": "regions the last stage's feature maps respond to for this class (coarse: 8x8 for the CIFAR nets)",
     "Occlusion": "regions whose covering with an 8x8 patch of the mean colour lowers the class score most",
 }
-IG_STEPS = 32             # Gauss-Legendre points: enough for a smooth map, one batch of 32 on CPU
-OCCLUSION_WINDOW = 8      # px, a quarter of the image side
-OCCLUSION_STRIDE = 4      # px: 7x7 = 49 patch positions, evaluated in one batch
+IG_STEPS = 32  # Gauss-Legendre points: enough for a smooth map, one batch of 32 on CPU
+OCCLUSION_WINDOW = 8  # px, a quarter of the image side
+OCCLUSION_STRIDE = 4  # px: 7x7 = 49 patch positions, evaluated in one batch
 SIZE = 32
 
 
@@ -59,7 +61,9 @@ def class_probabilities(model: nn.Module, image: torch.Tensor, mean, std) -> np.
     return F.softmax(model(model_input(model, image, mean, std)).float(), dim=1)[0].cpu().numpy()
 
 
-def predict_topk(model: nn.Module, image_tensor: torch.Tensor, mean, std, classes, k: int = 5) -> list[tuple[str, float]]:
+def predict_topk(
+    model: nn.Module, image_tensor: torch.Tensor, mean, std, classes, k: int = 5
+) -> list[tuple[str, float]]:
     """The k most probable classes as (class name, probability), most probable first."""
     probs = class_probabilities(model, image_tensor, mean, std)
     if len(probs) != len(classes):
@@ -87,8 +91,9 @@ def scale_for_display(heatmap: torch.Tensor | np.ndarray, percentile: float = 10
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: int, n_steps: int = IG_STEPS) -> np.ndarray:
-    attr = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target,
-                                                n_steps=n_steps, internal_batch_size=n_steps)
+    attr = IntegratedGradients(model).attribute(
+        x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps, internal_batch_size=n_steps
+    )
     return scale_for_display(attr[0].abs().sum(0), 99)
 
 
@@ -102,16 +107,27 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
     return scale_for_display(LayerAttribution.interpolate(cam, (SIZE, SIZE), "bilinear")[0, 0])
 
 
-def occlusion(model: nn.Module, x: torch.Tensor, target: int, window: int = OCCLUSION_WINDOW,
-              stride: int = OCCLUSION_STRIDE) -> np.ndarray:
+def occlusion(
+    model: nn.Module, x: torch.Tensor, target: int, window: int = OCCLUSION_WINDOW, stride: int = OCCLUSION_STRIDE
+) -> np.ndarray:
     positions = ((SIZE - window) // stride + 1) ** 2
-    attr = Occlusion(model).attribute(x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride),
-                                      baselines=0.0, target=target, perturbations_per_eval=positions)
+    attr = Occlusion(model).attribute(
+        x,
+        sliding_window_shapes=(3, window, window),
+        strides=(3, stride, stride),
+        baselines=0.0,
+        target=target,
+        perturbations_per_eval=positions,
+    )
     return scale_for_display(attr[0].sum(0))  # positive = covering it lowered the score
 
 
-_METHOD_FUNCTIONS = {"Integrated Gradients": integrated_gradients, "Saliency": saliency,
-                     "Grad-CAM": grad_cam, "Occlusion": occlusion}
+_METHOD_FUNCTIONS = {
+    "Integrated Gradients": integrated_gradients,
+    "Saliency": saliency,
+    "Grad-CAM": grad_cam,
+    "Occlusion": occlusion,
+}
 
 
 def attribute(model: nn.Module, image: torch.Tensor, mean, std, method: str, target: int) -> np.ndarray:
@@ -124,8 +140,9 @@ def attribute(model: nn.Module, image: torch.Tensor, mean, std, method: str, tar
         return _METHOD_FUNCTIONS[method](model, x, int(target))
 
 
-def explain(model: nn.Module, image: torch.Tensor, mean, std, target: int | None = None,
-            methods=METHODS) -> dict[str, np.ndarray]:
+def explain(
+    model: nn.Module, image: torch.Tensor, mean, std, target: int | None = None, methods=METHODS
+) -> dict[str, np.ndarray]:
     """Heatmaps of several methods for ``target`` (default: the predicted class), by method name."""
     if target is None:
         target = int(np.argmax(class_probabilities(model, image, mean, std)))

@@ -9,6 +9,7 @@ Runs are compared at two levels:
 
 All errors and accuracies returned here are in percent.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from ..engine.config import RECIPE_NAMES, SAME_TRAINING, RunConfig
+from ..runs.lifecycle import is_done
 from ..runs.store import RunRecord, RunStore
-
-from .paper import SOURCE as PAPER_SOURCE
+from ..runs.verdict import record_verdict
 from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_TEST_ERROR
 from .tables import DEFAULT_DIGITS, PERCENT_DIGITS, csv_text
-from ..runs.verdict import record_verdict
 
 # The depths this lab trains (1202 is out of a classroom's reach).
 PAPER_TEST_ERROR = {d: e for d, e in TABLE6_TEST_ERROR.items() if d <= 110}
@@ -64,6 +64,7 @@ def setup_label(config: RunConfig, dataset_title: str | None = None) -> str:
 @dataclass
 class RunGroup:
     """Completed runs of one setup and one network that differ only in the seed."""
+
     key: str
     setup: str
     records: list[RunRecord] = field(default_factory=list)
@@ -93,7 +94,7 @@ def group_runs(records: list[RunRecord]) -> list[RunGroup]:
     """Completed runs grouped by (setup, network), deepest plain nets and ResNets in a stable order."""
     groups: dict[str, RunGroup] = {}
     for record in records:
-        if record.status != "done":
+        if not is_done(record):
             continue
         key = group_key(record.config)
         groups.setdefault(key, RunGroup(key, setup_key(record.config))).records.append(record)
@@ -115,7 +116,9 @@ def setups(groups: list[RunGroup]) -> dict[str, str]:
         labels[g.setup] = setup_label(g.config, g.dataset_title)
         if g.dataset == "cifar10" and any(r.reference for r in g.records):
             shipped_cifar.add(g.setup)
-    return {k: labels[k] for k in sorted(labels, key=lambda k: (k not in shipped_cifar, -networks[k], -runs[k], labels[k]))}
+    return {
+        k: labels[k] for k in sorted(labels, key=lambda k: (k not in shipped_cifar, -networks[k], -runs[k], labels[k]))
+    }
 
 
 def _metric_values(frame: pd.DataFrame, metric: str) -> pd.Series:
@@ -129,21 +132,53 @@ def depth_table(groups: list[RunGroup]) -> pd.DataFrame:
     rows = []
     for g in groups:
         # Training error as the paper plots it (eval mode, end of training) where recorded, else the running mean.
-        train_err = [100 * (1 - (r.metrics["train_eval_acc"] if r.metrics.get("train_eval_acc") is not None else r.metrics["train_acc"]))
-                     for r in g.records if r.metrics.get("train_eval_acc", r.metrics.get("train_acc")) is not None]
+        train_err = [
+            100
+            * (
+                1
+                - (
+                    r.metrics["train_eval_acc"]
+                    if r.metrics.get("train_eval_acc") is not None
+                    else r.metrics["train_acc"]
+                )
+            )
+            for r in g.records
+            if r.metrics.get("train_eval_acc", r.metrics.get("train_acc")) is not None
+        ]
         test_err = [100 * (1 - r.metrics["test_acc"]) for r in g.records if r.metrics.get("test_acc") is not None]
         c = g.config
-        rows.append({"model": g.label, "arch": c.arch, "shortcut": c.shortcut, "bn": c.bn, "depth": c.depth,
-                     "dataset": g.dataset_title,
-                     "seeds": len(g.records),
-                     "train_error_mean": np.mean(train_err) if train_err else np.nan,
-                     "train_error_std": np.std(train_err, ddof=1) if len(train_err) > 1 else np.nan,
-                     "test_error_mean": np.mean(test_err) if test_err else np.nan,
-                     "test_error_std": np.std(test_err, ddof=1) if len(test_err) > 1 else np.nan,
-                     "paper_test_error": paper_test_error(c, g.records[0].info.get("n_test")),
-                     "flag": "; ".join(dict.fromkeys(v for v in map(record_verdict, g.records) if v)) or None})
-    columns = ["model", "arch", "shortcut", "bn", "depth", "dataset", "seeds", "train_error_mean", "train_error_std",
-               "test_error_mean", "test_error_std", "paper_test_error", "flag"]
+        rows.append(
+            {
+                "model": g.label,
+                "arch": c.arch,
+                "shortcut": c.shortcut,
+                "bn": c.bn,
+                "depth": c.depth,
+                "dataset": g.dataset_title,
+                "seeds": len(g.records),
+                "train_error_mean": np.mean(train_err) if train_err else np.nan,
+                "train_error_std": np.std(train_err, ddof=1) if len(train_err) > 1 else np.nan,
+                "test_error_mean": np.mean(test_err) if test_err else np.nan,
+                "test_error_std": np.std(test_err, ddof=1) if len(test_err) > 1 else np.nan,
+                "paper_test_error": paper_test_error(c, g.records[0].info.get("n_test")),
+                "flag": "; ".join(dict.fromkeys(v for v in map(record_verdict, g.records) if v)) or None,
+            }
+        )
+    columns = [
+        "model",
+        "arch",
+        "shortcut",
+        "bn",
+        "depth",
+        "dataset",
+        "seeds",
+        "train_error_mean",
+        "train_error_std",
+        "test_error_mean",
+        "test_error_std",
+        "paper_test_error",
+        "flag",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -166,7 +201,9 @@ def table6_reasons(config: RunConfig, n_test: int | None = None) -> list[str]:
         reasons.append("not one of Table 6's networks (ResNet, option A, BN, He init)")
     elif c.depth not in PAPER_TEST_ERROR:
         reasons.append(f"depth {c.depth} is not in Table 6")
-    if c.recipe != "paper" or any(getattr(c, k) != getattr(defaults, k) for k in ("lr", "batch_size", "schedule", "augment")):
+    if c.recipe != "paper" or any(
+        getattr(c, k) != getattr(defaults, k) for k in ("lr", "batch_size", "schedule", "augment")
+    ):
         reasons.append("not the paper's recipe")
     if c.subset is not None and c.subset < CIFAR10_TRAIN_IMAGES:
         reasons.append(f"{c.subset:,} of the 50,000 training images")
@@ -183,16 +220,18 @@ def paper_test_error(config: RunConfig, n_test: int | None = None) -> float:
     return np.nan if table6_reasons(config, n_test) else PAPER_TEST_ERROR.get(config.depth, np.nan)
 
 
-def comparability_note(groups: list["RunGroup"]) -> str | None:
+def comparability_note(groups: list[RunGroup]) -> str | None:
     """A sentence on why Table 6 is not drawn beside these runs, or None when some of them are comparable."""
     if not groups:
         return None
     if any(not table6_reasons(g.config, g.records[0].info.get("n_test")) for g in groups):
         return None
     reasons = list(dict.fromkeys(r for g in groups for r in table6_reasons(g.config, g.records[0].info.get("n_test"))))
-    return ("The paper's Table 6 is not drawn: these runs are not comparable with it (" + "; ".join(reasons) + "). "
-            "Table 6 is ResNets (option A) trained with the paper's SGD recipe on all 50,000 CIFAR-10 images for "
-            f"{TABLE6_ITERATIONS:,} iterations and tested on all 10,000.")
+    return (
+        "The paper's Table 6 is not drawn: these runs are not comparable with it (" + "; ".join(reasons) + "). "
+        "Table 6 is ResNets (option A) trained with the paper's SGD recipe on all 50,000 CIFAR-10 images for "
+        f"{TABLE6_ITERATIONS:,} iterations and tested on all 10,000."
+    )
 
 
 def paper_table() -> pd.DataFrame:
@@ -206,8 +245,14 @@ def seed_curves(store: RunStore, group: RunGroup, metric: str) -> pd.DataFrame:
         epochs = store.epoch_history(r.run_id)
         per_run.append(pd.Series(_metric_values(epochs, metric).to_numpy(), index=epochs["epoch"].astype(int)))
     table = pd.concat(per_run, axis=1)
-    out = pd.DataFrame({"epoch": table.index, "mean": table.mean(axis=1).to_numpy(),
-                        "std": table.std(axis=1, ddof=1).fillna(0).to_numpy(), "seeds": table.count(axis=1).to_numpy()})
+    out = pd.DataFrame(
+        {
+            "epoch": table.index,
+            "mean": table.mean(axis=1).to_numpy(),
+            "std": table.std(axis=1, ddof=1).fillna(0).to_numpy(),
+            "seeds": table.count(axis=1).to_numpy(),
+        }
+    )
     return out.reset_index(drop=True)
 
 
@@ -230,15 +275,16 @@ def noise_ssr(curve_a: pd.DataFrame, curve_b: pd.DataFrame) -> tuple[float, int]
     both = both[(both.seeds_a >= 2) & (both.seeds_b >= 2)]
     if both.empty:
         return None
-    pooled = (((both.seeds_a - 1) * both.std_a ** 2 + (both.seeds_b - 1) * both.std_b ** 2)
-              / (both.seeds_a + both.seeds_b - 2))
+    pooled = ((both.seeds_a - 1) * both.std_a**2 + (both.seeds_b - 1) * both.std_b**2) / (
+        both.seeds_a + both.seeds_b - 2
+    )
     return float((pooled * (1 / both.seeds_a + 1 / both.seeds_b)).sum()), len(both)
 
 
 def pairwise_residuals(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The sum of squared residuals for every pair of mean curves: model_a, model_b, ssr, epochs."""
     labels = list(curves)
-    rows = [(a, b, *sum_squared_residuals(curves[a], curves[b])) for i, a in enumerate(labels) for b in labels[i + 1:]]
+    rows = [(a, b, *sum_squared_residuals(curves[a], curves[b])) for i, a in enumerate(labels) for b in labels[i + 1 :]]
     return pd.DataFrame(rows, columns=["model_a", "model_b", "ssr", "epochs"])
 
 
@@ -258,9 +304,17 @@ def per_epoch_table(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def default_pair(groups: list[RunGroup]) -> tuple[RunGroup, RunGroup] | None:
     """Two groups worth comparing: option A vs B at one depth, else ResNet vs plain, else any two."""
+
     def find(shortcut, depth):
-        return next((g for g in groups if g.config.shortcut == shortcut and g.config.depth == depth
-                     and g.config.arch == "cifar"), None)
+        return next(
+            (
+                g
+                for g in groups
+                if g.config.shortcut == shortcut and g.config.depth == depth and g.config.arch == "cifar"
+            ),
+            None,
+        )
+
     for other in ("B", "none"):
         for g in sorted(groups, key=lambda g: -g.config.depth):
             if g.config.shortcut == "A" and g.config.arch == "cifar" and (match := find(other, g.config.depth)):
@@ -297,6 +351,7 @@ def keep_selection(previous: list[str] | None, groups: list[RunGroup], setup: st
 
 
 # ------------------------------------------------------------------------------- CSV downloads
+
 
 def metric_digits(metric: str) -> int:
     """Decimals a CSV keeps for ``metric``: percentages to a thousandth, losses (nats) to DEFAULT_DIGITS."""

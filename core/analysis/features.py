@@ -11,6 +11,7 @@ For every block of a CIFAR network the hooks record, for one image (BN in eval m
 ``response_std`` is the paper's Fig. 7 for this image: the std of every 3x3 layer's response (after BN,
 before the ReLU or the addition).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from ..engine.probes import response_modules
 from .inputs import cpu_threads
 from .lesion import residual_blocks
-from ..engine.probes import response_modules
 
 PARTS = ("F(x)", "x (shortcut)", "F(x) + x", "output")
 
@@ -31,6 +32,7 @@ PARTS = ("F(x)", "x (shortcut)", "F(x) + x", "output")
 @dataclass
 class BlockView:
     """One image's maps inside one block: part name -> array [channels, H, W] (absent parts are missing)."""
+
     block: str
     parts: dict[str, np.ndarray]
     has_shortcut: bool
@@ -49,7 +51,9 @@ def _record_input(store: dict, key: str, module, inputs) -> None:
     store[key] = inputs[0].detach()
 
 
-def inspect(model: nn.Module, image: torch.Tensor, block: str | None = None) -> tuple[dict[str, np.ndarray], BlockView | None, pd.DataFrame]:
+def inspect(
+    model: nn.Module, image: torch.Tensor, block: str | None = None
+) -> tuple[dict[str, np.ndarray], BlockView | None, pd.DataFrame]:
     """One forward pass of one normalised image [3, 32, 32] with hooks; returns the output maps of the
     stem and of every block ({name: [C, H, W]}), the parts of ``block`` (if named), and the per-layer
     response std (columns idx, layer, value)."""
@@ -81,8 +85,12 @@ def inspect(model: nn.Module, image: torch.Tensor, block: str | None = None) -> 
         parts = {p: seen[f"part:{p}"][0].float().numpy() for p in PARTS[:3] if f"part:{p}" in seen}
         parts["output"] = maps[block]
         view = BlockView(block, parts, by_name[block].kind != "none")
-    stds = pd.DataFrame([{"idx": i, "layer": name, "value": seen[f"response:{name}"].float().std().item()}
-                         for i, name in enumerate(responses)])
+    stds = pd.DataFrame(
+        [
+            {"idx": i, "layer": name, "value": seen[f"response:{name}"].float().std().item()}
+            for i, name in enumerate(responses)
+        ]
+    )
     return maps, view, stds
 
 
@@ -101,11 +109,15 @@ def parts_sentence(label: str, view: BlockView) -> str:
     """What the block's parts show for this image, with their sizes."""
     s = part_sizes(view)
     if not view.has_shortcut:
-        return (f"{label}, {view.block}: a plain block has no shortcut, so its output is the new signal H(x) alone "
-                f"(RMS {s['F(x)']:.3g} before the ReLU).")
+        return (
+            f"{label}, {view.block}: a plain block has no shortcut, so its output is the new signal H(x) alone "
+            f"(RMS {s['F(x)']:.3g} before the ReLU)."
+        )
     ratio = s["F(x)"] / s["x (shortcut)"] if s["x (shortcut)"] else float("inf")
-    return (f"{label}, {view.block}: the residual F(x) has RMS {s['F(x)']:.3g} against {s['x (shortcut)']:.3g} for the "
-            f"shortcut x (ratio {ratio:.2f}); their sum has RMS {s['F(x) + x']:.3g}.")
+    return (
+        f"{label}, {view.block}: the residual F(x) has RMS {s['F(x)']:.3g} against {s['x (shortcut)']:.3g} for the "
+        f"shortcut x (ratio {ratio:.2f}); their sum has RMS {s['F(x) + x']:.3g}."
+    )
 
 
 def maps_sentence(layer: str, maps: dict[str, np.ndarray]) -> str:
@@ -128,6 +140,10 @@ def response_sentence(stds: dict[str, pd.Series], resnet: str | None = None) -> 
     others = [v.mean() for label, v in stds.items() if label != resnet]
     if resnet in stds and others:
         smaller = stds[resnet].mean() < min(others)
-        text += (" Here the ResNet's responses are the smaller, as in the paper." if smaller else
-                 " Here the ResNet's responses are not the smaller: this image and these runs do not show the paper's finding.")
+        text += (
+            " Here the ResNet's responses are the smaller, as in the paper."
+            if smaller
+            else " Here the ResNet's responses are not the smaller: this image and these runs do not show the "
+            "paper's finding."
+        )
     return text

@@ -1,14 +1,13 @@
 """Images for looking inside a stored run: its test images, a fixed batch of its training images, and
 the normalisation it was trained with (recorded in the run's info; the data set's own otherwise)."""
+
 from __future__ import annotations
 
 import copy
-import json
 import os
-import threading
 from contextlib import contextmanager
-from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -69,23 +68,9 @@ def fast_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
-def atomic_write_json(path: Path, obj: dict) -> None:
-    """Write to a temporary name, fsync, rename: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def display_image(image: torch.Tensor, record: RunRecord) -> "np.ndarray":
+def display_image(image: torch.Tensor, record: RunRecord) -> np.ndarray:
     """A normalised [3, H, W] input back as the uint8 [H, W, 3] picture the run saw."""
-    import numpy as np
+
     mean, std = normalisation(record)
     m = torch.tensor(mean).view(3, 1, 1)
     s = torch.tensor(std).view(3, 1, 1)

@@ -17,6 +17,7 @@ loss at θ + αδ (a 1-D slice) or θ + αδ + βη (a 2-D plane) on a fixed bat
 Results are cached as JSON under ``<store root>/landscapes/`` keyed by run, directions seed, grid,
 span and batch: a second request (the page, another viewer, the CLI) answers instantly.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .inputs import atomic_write_json, cpu_threads, fast_copy
+from ..engine.files import atomic_write_json
+from .inputs import cpu_threads, fast_copy
 
 CACHE_DIR = "landscapes"
 MAX_STEPS = 101
@@ -76,8 +78,14 @@ def check_request(steps: int, span: float, batch: int) -> None:
         raise LandscapeError(f"batch must be an integer from 1 to {MAX_BATCH} training images, got {batch!r}")
 
 
-def evaluate_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dirs: list[dict[str, torch.Tensor]],
-                  coords: list[tuple[float, ...]], progress=None) -> tuple[list[float], list[float]]:
+def evaluate_grid(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    dirs: list[dict[str, torch.Tensor]],
+    coords: list[tuple[float, ...]],
+    progress=None,
+) -> tuple[list[float], list[float]]:
     """Loss (mean cross-entropy, nats) and accuracy at θ + Σ c_i d_i for every coordinate tuple.
 
     Speed tricks: the whole grid runs under ``inference_mode`` on one private channels_last copy, and
@@ -107,14 +115,14 @@ def evaluate_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
 class Landscape:
     run_id: str
     model: str
-    kind: str                  # '1d' or '2d'
+    kind: str  # '1d' or '2d'
     seed: int
     steps: int
     span: float
     batch: int
     alphas: list[float]
-    betas: list[float]         # [] for a 1-D slice
-    loss: list                 # 1-D: [steps]; 2-D: [steps (β)][steps (α)]
+    betas: list[float]  # [] for a 1-D slice
+    loss: list  # 1-D: [steps]; 2-D: [steps (β)][steps (α)]
     acc: list
     seconds: float = 0.0
     cached: bool = field(default=False, compare=False)
@@ -125,7 +133,7 @@ class Landscape:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Landscape":
+    def from_dict(cls, d: dict) -> Landscape:
         return cls(**d)
 
     @property
@@ -149,8 +157,19 @@ def read_cached(path: Path) -> Landscape | None:
     return result
 
 
-def compute(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, kind: str, seed: int, steps: int, span: float,
-            run_id: str = "", model_label: str = "", progress=None) -> Landscape:
+def compute(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    kind: str,
+    seed: int,
+    steps: int,
+    span: float,
+    run_id: str = "",
+    model_label: str = "",
+    progress=None,
+) -> Landscape:
     """A 1-D slice (``kind='1d'``) or a 2-D plane (``'2d'``) of ``steps`` points per axis over [−span, span]."""
     if kind not in ("1d", "2d"):
         raise LandscapeError(f"kind must be '1d' or '2d', got {kind!r}")
@@ -164,12 +183,35 @@ def compute(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, kin
     if kind == "2d":
         losses = np.array(losses).reshape(steps, steps).tolist()
         accs = np.array(accs).reshape(steps, steps).tolist()
-    return Landscape(run_id, model_label, kind, seed, steps, float(span), len(images), axis, axis if kind == "2d" else [],
-                     losses, accs, seconds)
+    return Landscape(
+        run_id,
+        model_label,
+        kind,
+        seed,
+        steps,
+        float(span),
+        len(images),
+        axis,
+        axis if kind == "2d" else [],
+        losses,
+        accs,
+        seconds,
+    )
 
 
-def cached_compute(root: str | Path, run_id: str, load, *, kind: str, seed: int, steps: int, span: float, batch: int,
-                   progress=None, key: str | None = None) -> Landscape:
+def cached_compute(
+    root: str | Path,
+    run_id: str,
+    load,
+    *,
+    kind: str,
+    seed: int,
+    steps: int,
+    span: float,
+    batch: int,
+    progress=None,
+    key: str | None = None,
+) -> Landscape:
     """The landscape from the disk cache, or computed and cached. ``load()`` gives (model, images, labels,
     model label) and is called only on a cache miss; ``key`` (default the run id) names the cache file."""
     check_request(steps, span, batch)
@@ -177,13 +219,24 @@ def cached_compute(root: str | Path, run_id: str, load, *, kind: str, seed: int,
     if (hit := read_cached(path)) is not None:
         return hit
     model, images, labels, label = load()
-    result = compute(model, images, labels, kind=kind, seed=seed, steps=steps, span=span, run_id=run_id,
-                     model_label=label, progress=progress)
+    result = compute(
+        model,
+        images,
+        labels,
+        kind=kind,
+        seed=seed,
+        steps=steps,
+        span=span,
+        run_id=run_id,
+        model_label=label,
+        progress=progress,
+    )
     atomic_write_json(path, result.to_dict())
     return result
 
 
 # ------------------------------------------------------------------------------ smoothness
+
 
 def local_minima(values) -> int:
     """Strict local minima along a 1-D slice (ends count when lower than their one neighbour)."""
@@ -221,9 +274,15 @@ def smoothness(result: Landscape) -> dict:
     """The three measures for a 1-D slice, or for the β = 0 row of a 2-D plane."""
     loss = np.asarray(result.loss, dtype=float)
     line = loss if loss.ndim == 1 else loss[loss.shape[0] // 2]
-    return {"log_slope": log_slope(result.alphas, line), "curvature": curvature(result.alphas, line),
-            "local_minima": local_minima(line), "points": len(line), "min_loss": float(line.min()), "max_loss": float(line.max()),
-            "centre_loss": result.centre_loss}
+    return {
+        "log_slope": log_slope(result.alphas, line),
+        "curvature": curvature(result.alphas, line),
+        "local_minima": local_minima(line),
+        "points": len(line),
+        "min_loss": float(line.min()),
+        "max_loss": float(line.max()),
+        "centre_loss": result.centre_loss,
+    }
 
 
 def slice_sentence(results: list[Landscape]) -> str:
@@ -232,8 +291,10 @@ def slice_sentence(results: list[Landscape]) -> str:
     for r in results:
         s = smoothness(r)
         minima = f"{s['local_minima']} local minim{'um' if s['local_minima'] == 1 else 'a'}"
-        parts.append(f"{r.model}: loss {s['centre_loss']:.3g} nats at the trained weights, rising by up to "
-                     f"{s['log_slope']:.3g} decades per unit of α, {minima} over {s['points']} points")
+        parts.append(
+            f"{r.model}: loss {s['centre_loss']:.3g} nats at the trained weights, rising by up to "
+            f"{s['log_slope']:.3g} decades per unit of α, {minima} over {s['points']} points"
+        )
     return "; ".join(parts) + "."
 
 
@@ -242,17 +303,25 @@ def smoothness_verdict(resnet: Landscape, plain: Landscape) -> str:
     r, p = smoothness(resnet), smoothness(plain)
     steep = r["log_slope"] / p["log_slope"] if p["log_slope"] else float("nan")
     if r["log_slope"] < p["log_slope"]:
-        text = (f"By steepness the ResNet's slice is the smoother: {r['log_slope']:.3g} against {p['log_slope']:.3g} "
-                f"decades per unit of α ({steep:.2f}×)")
+        text = (
+            f"By steepness the ResNet's slice is the smoother: {r['log_slope']:.3g} against {p['log_slope']:.3g} "
+            f"decades per unit of α ({steep:.2f}×)"
+        )
     else:
-        text = (f"By steepness the ResNet's slice is not the smoother here: {r['log_slope']:.3g} against "
-                f"{p['log_slope']:.3g} decades per unit of α")
+        text = (
+            f"By steepness the ResNet's slice is not the smoother here: {r['log_slope']:.3g} against "
+            f"{p['log_slope']:.3g} decades per unit of α"
+        )
         if r["min_loss"] < p["min_loss"] / 100:
-            text += (f" (its loss at the bottom, {r['min_loss']:.2g} nats, is so near zero that each step away climbs "
-                     "decades)")
+            text += (
+                f" (its loss at the bottom, {r['min_loss']:.2g} nats, is so near zero that each step away climbs "
+                "decades)"
+            )
     if r["curvature"] < p["curvature"]:
-        text += (f"; by curvature it is the smoother: {r['curvature']:.3g} against {p['curvature']:.3g} nats per unit "
-                 f"α² ({r['curvature'] / p['curvature']:.2g}×)")
+        text += (
+            f"; by curvature it is the smoother: {r['curvature']:.3g} against {p['curvature']:.3g} nats per unit "
+            f"α² ({r['curvature'] / p['curvature']:.2g}×)"
+        )
     elif np.isfinite(r["curvature"]) and np.isfinite(p["curvature"]):
         text += f"; by curvature it is not: {r['curvature']:.3g} against {p['curvature']:.3g} nats per unit α²"
     if r["local_minima"] < p["local_minima"]:
@@ -260,8 +329,10 @@ def smoothness_verdict(resnet: Landscape, plain: Landscape) -> str:
     elif r["local_minima"] == p["local_minima"]:
         text += f"; both have {r['local_minima']} local minim{'um' if r['local_minima'] == 1 else 'a'}"
     else:
-        text += (f"; but it has more local minima ({r['local_minima']} against {p['local_minima']}), so on these runs "
-                 "that count does not show the paper's contrast")
+        text += (
+            f"; but it has more local minima ({r['local_minima']} against {p['local_minima']}), so on these runs "
+            "that count does not show the paper's contrast"
+        )
     return text + "."
 
 
@@ -271,7 +342,9 @@ def contour_sentence(result: Landscape) -> str:
     if not finite.size:
         return f"{result.model}: every loss on this plane overflowed."
     low = (finite <= 2 * result.centre_loss).mean() if np.isfinite(result.centre_loss) else float("nan")
-    return (f"{result.model}: loss from {finite.min():.3g} to {finite.max():.3g} nats over the {result.steps}×{result.steps} "
-            f"plane; {100 * low:.0f}% of the points lie within twice the loss at the trained weights "
-            f"({result.centre_loss:.3g}).")
-
+    return (
+        f"{result.model}: loss from {finite.min():.3g} to {finite.max():.3g} nats over the "
+        f"{result.steps}×{result.steps} "
+        f"plane; {100 * low:.0f}% of the points lie within twice the loss at the trained weights "
+        f"({result.centre_loss:.3g})."
+    )

@@ -15,6 +15,7 @@ Paths (Veit et al.): a ResNet of n blocks unrolls into 2^n paths, one per subset
 branches taken; C(n, k) of them pass through k branches, a binomial distribution of path lengths.
 Which lengths carry the gradient during training is *not* measured here.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .inputs import atomic_write_json, cpu_threads, fast_copy
+from ..engine.files import atomic_write_json
 from ..engine.models import BasicBlock, CifarResNet, PadShortcut
 from ..runs.verdict import chance_margin
+from .inputs import cpu_threads, fast_copy
 
 # What a deleted block is replaced by, per shortcut kind, in words for the pages and the CLI.
 LESION_RULES = {
     "A": "F(x) set to 0: identity blocks pass x through; downsampling blocks keep option A's subsample + zero-pad",
     "B": "F(x) set to 0: identity blocks pass x through; downsampling blocks keep option B's 1×1 projection + BN",
-    "none": ("the block replaced by the identity; where it changes shape, by subsample + zero-pad (option A's "
-             "shortcut), a path the plain net never trained with"),
+    "none": (
+        "the block replaced by the identity; where it changes shape, by subsample + zero-pad (option A's "
+        "shortcut), a path the plain net never trained with"
+    ),
 }
 CHUNK = 100  # test images per forward pass: bounds the memory of the cached block inputs
 
@@ -48,11 +52,17 @@ class LesionError(ValueError):
 def residual_blocks(model: nn.Module) -> list[tuple[str, BasicBlock]]:
     """The blocks of a CIFAR network in forward order, with their stable names ('stage2.block0')."""
     if not isinstance(model, CifarResNet):
-        raise LesionError("only the paper's CIFAR networks (6n+2 layers) can be lesioned here, not torchvision's ResNet-18")
+        raise LesionError(
+            "only the paper's CIFAR networks (6n+2 layers) can be lesioned here, not torchvision's ResNet-18"
+        )
     if model.shortcut_kind not in LESION_RULES:
-        raise LesionError(f"a {model.shortcut_kind!r} network cannot be lesioned here: deleting a dense (concatenating) "
-                          "block removes channels the next layer expects")
-    return [(f"stage{s}.{name}", block) for s in (1, 2, 3) for name, block in getattr(model, f"stage{s}").named_children()]
+        raise LesionError(
+            f"a {model.shortcut_kind!r} network cannot be lesioned here: deleting a dense (concatenating) "
+            "block removes channels the next layer expects"
+        )
+    return [
+        (f"stage{s}.{name}", block) for s in (1, 2, 3) for name, block in getattr(model, f"stage{s}").named_children()
+    ]
 
 
 def changes_shape(block: BasicBlock) -> bool:
@@ -76,8 +86,14 @@ def _head(model: CifarResNet, x: torch.Tensor) -> torch.Tensor:
     return model.fc(torch.flatten(model.pool(x), 1))
 
 
-def lesion_errors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sets: list[tuple[int, ...]],
-                  limits: list[int] | None = None, progress=None) -> list[float]:
+def lesion_errors(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    sets: list[tuple[int, ...]],
+    limits: list[int] | None = None,
+    progress=None,
+) -> list[float]:
     """Test error (fraction) of ``model`` with each set of block indices deleted; ``()`` is the intact net.
 
     ``limits[j]``, if given, evaluates set j on the first ``limits[j]`` images only. Speed trick
@@ -95,7 +111,7 @@ def lesion_errors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     done = 0
     with torch.inference_mode(), cpu_threads():
         for lo in range(0, len(images), CHUNK):
-            x, y = images[lo:lo + CHUNK], labels[lo:lo + CHUNK]
+            x, y = images[lo : lo + CHUNK], labels[lo : lo + CHUNK]
             inputs, h = [], _stem(model, x)
             for block in blocks:
                 inputs.append(h)
@@ -129,24 +145,27 @@ def sweep_passes(n: int) -> float:
 def random_sets(n: int, draws: int, seed: int = 0) -> list[tuple[int, ...]]:
     """``draws`` random sets of k block indices for every k = 1..n, in order of k."""
     rng = np.random.default_rng(seed)
-    return [tuple(sorted(int(i) for i in rng.choice(n, k, replace=False))) for k in range(1, n + 1) for _ in range(draws)]
+    return [
+        tuple(sorted(int(i) for i in rng.choice(n, k, replace=False))) for k in range(1, n + 1) for _ in range(draws)
+    ]
 
 
 @dataclass
 class LesionResult:
     """One network's lesion study; errors are fractions of the test images used."""
+
     run_id: str
     model: str
     shortcut: str
     rule: str
-    images: int                 # test images of the single-block sweep
-    k_images: int               # test images of the k-deletion curve
+    images: int  # test images of the single-block sweep
+    k_images: int  # test images of the k-deletion curve
     draws: int
     seed: int
     intact_error: float
-    blocks: list[dict]          # name, index, stage, changes_shape, error
-    k_curve: list[dict]         # k, draw, blocks (deleted indices), error
-    seconds: dict = field(default_factory=dict)   # sweep, k_curve
+    blocks: list[dict]  # name, index, stage, changes_shape, error
+    k_curve: list[dict]  # k, draw, blocks (deleted indices), error
+    seconds: dict = field(default_factory=dict)  # sweep, k_curve
 
     @property
     def n_blocks(self) -> int:
@@ -159,12 +178,22 @@ class LesionResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LesionResult":
+    def from_dict(cls, d: dict) -> LesionResult:
         return cls(**d)
 
 
-def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, run_id: str = "", model_label: str = "",
-                 k_images: int = 200, draws: int = 3, seed: int = 0, progress=None) -> LesionResult:
+def lesion_study(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    run_id: str = "",
+    model_label: str = "",
+    k_images: int = 200,
+    draws: int = 3,
+    seed: int = 0,
+    progress=None,
+) -> LesionResult:
     """Single-block sweep on all ``images``, and the k-deletion curve (k = 1..n, ``draws`` random sets
     each) on the first ``k_images`` of them (``k_images=0``: no curve)."""
     named = residual_blocks(model)
@@ -182,14 +211,36 @@ def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *
 
     errors = lesion_errors(model, images, labels, single, progress=report)
     t1 = time.perf_counter()
-    k_errors = lesion_errors(model, images, labels, k_sets, [k_images] * len(k_sets),
-                             progress=lambda d, t: report(d, t, n_single)) if k_sets else []
+    k_errors = (
+        lesion_errors(
+            model, images, labels, k_sets, [k_images] * len(k_sets), progress=lambda d, t: report(d, t, n_single)
+        )
+        if k_sets
+        else []
+    )
     t2 = time.perf_counter()
-    blocks = [{"name": name, "index": i, "stage": int(name[5]), "changes_shape": changes_shape(b), "error": errors[i + 1]}
-              for i, (name, b) in enumerate(named)]
-    per_draw = [{"k": len(s), "draw": j % draws, "blocks": list(s), "error": e} for j, (s, e) in enumerate(zip(k_sets, k_errors))]
-    return LesionResult(run_id, model_label, model.shortcut_kind, LESION_RULES[model.shortcut_kind], len(images), k_images,
-                        draws, seed, errors[0], blocks, per_draw, {"sweep": round(t1 - t0, 2), "k_curve": round(t2 - t1, 2)})
+    blocks = [
+        {"name": name, "index": i, "stage": int(name[5]), "changes_shape": changes_shape(b), "error": errors[i + 1]}
+        for i, (name, b) in enumerate(named)
+    ]
+    per_draw = [
+        {"k": len(s), "draw": j % draws, "blocks": list(s), "error": e}
+        for j, (s, e) in enumerate(zip(k_sets, k_errors))
+    ]
+    return LesionResult(
+        run_id,
+        model_label,
+        model.shortcut_kind,
+        LESION_RULES[model.shortcut_kind],
+        len(images),
+        k_images,
+        draws,
+        seed,
+        errors[0],
+        blocks,
+        per_draw,
+        {"sweep": round(t1 - t0, 2), "k_curve": round(t2 - t1, 2)},
+    )
 
 
 def k_summary(result: LesionResult) -> list[dict]:
@@ -198,29 +249,33 @@ def k_summary(result: LesionResult) -> list[dict]:
     by_k: dict[int, list[float]] = {}
     for row in result.k_curve:
         by_k.setdefault(row["k"], []).append(row["error"])
-    rows += [{"k": k, "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "draws": len(v)}
-             for k, v in sorted(by_k.items())]
+    rows += [
+        {"k": k, "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "draws": len(v)}
+        for k, v in sorted(by_k.items())
+    ]
     return rows
 
 
 # ------------------------------------------------------------------------------------- paths
 
+
 def path_lengths(n: int) -> list[dict]:
     """Veit et al.'s unrolled view: of the 2^n paths through n blocks, C(n, k) pass through k residual
     branches. Returns k, count and share for k = 0..n."""
-    return [{"k": k, "count": math.comb(n, k), "share": math.comb(n, k) / 2 ** n} for k in range(n + 1)]
+    return [{"k": k, "count": math.comb(n, k), "share": math.comb(n, k) / 2**n} for k in range(n + 1)]
 
 
 def central_range(n: int, mass: float = 0.95) -> tuple[int, int, float]:
     """The narrowest symmetric range of path lengths around n/2 holding at least ``mass`` of all paths."""
     shares = [row["share"] for row in path_lengths(n)]
     lo, hi = n // 2, (n + 1) // 2
-    while sum(shares[lo:hi + 1]) < mass:
+    while sum(shares[lo : hi + 1]) < mass:
         lo, hi = max(0, lo - 1), min(n, hi + 1)
-    return lo, hi, sum(shares[lo:hi + 1])
+    return lo, hi, sum(shares[lo : hi + 1])
 
 
 # ---------------------------------------------------------------------------------- sentences
+
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
@@ -231,9 +286,15 @@ def sweep_summary(result: LesionResult) -> dict:
     errors = result.block_errors()
     worst = int(errors.argmax())
     keep = [b["error"] for b in result.blocks if not b["changes_shape"]]
-    return {"intact": result.intact_error, "mean": float(errors.mean()), "rise": float(errors.mean() - result.intact_error),
-            "worst": result.blocks[worst]["name"], "worst_error": float(errors[worst]),
-            "mean_same_shape": float(np.mean(keep)) if keep else float("nan"), "n": len(errors)}
+    return {
+        "intact": result.intact_error,
+        "mean": float(errors.mean()),
+        "rise": float(errors.mean() - result.intact_error),
+        "worst": result.blocks[worst]["name"],
+        "worst_error": float(errors[worst]),
+        "mean_same_shape": float(np.mean(keep)) if keep else float("nan"),
+        "n": len(errors),
+    }
 
 
 def lost_share(intact: float, lesioned: float, classes: int = 10) -> float:
@@ -255,14 +316,22 @@ def sweep_sentence(result: LesionResult, classes: int = 10) -> str:
     s = sweep_summary(result)
     share = lost_share(s["intact"], s["mean"], classes)
     if near_chance(result, classes):
-        return (f"{result.model}: intact {pct(s['intact'])} test error on {result.images} images, near chance "
-                f"({pct(1 - 1 / classes)} for guessing): it did not learn, so deleting its blocks has nothing to take away "
-                f"({pct(s['mean'])} on average with one deleted).")
-    tail = ("" if math.isnan(share) or share <= 0 else
-            f", taking away {100 * share:.0f}% of its accuracy above chance ({pct(1 - 1 / classes)} error)")
-    return (f"{result.model}: intact {pct(s['intact'])} test error on {result.images} images; with one of its {s['n']} blocks "
-            f"deleted, {pct(s['mean'])} on average ({100 * s['rise']:+.1f} points){tail}; the worst block to lose is "
-            f"{s['worst']} ({pct(s['worst_error'])}).")
+        return (
+            f"{result.model}: intact {pct(s['intact'])} test error on {result.images} images, near chance "
+            f"({pct(1 - 1 / classes)} for guessing): it did not learn, so deleting its blocks has nothing to take away "
+            f"({pct(s['mean'])} on average with one deleted)."
+        )
+    tail = (
+        ""
+        if math.isnan(share) or share <= 0
+        else f", taking away {100 * share:.0f}% of its accuracy above chance ({pct(1 - 1 / classes)} error)"
+    )
+    return (
+        f"{result.model}: intact {pct(s['intact'])} test error on {result.images} images; with one of its "
+        f"{s['n']} blocks "
+        f"deleted, {pct(s['mean'])} on average ({100 * s['rise']:+.1f} points){tail}; the worst block to lose is "
+        f"{s['worst']} ({pct(s['worst_error'])})."
+    )
 
 
 def contrast_sentence(resnet: LesionResult, plain: LesionResult, classes: int = 10) -> str:
@@ -270,14 +339,20 @@ def contrast_sentence(resnet: LesionResult, plain: LesionResult, classes: int = 
     r, p = sweep_summary(resnet), sweep_summary(plain)
     stuck = [result.model for result in (plain, resnet) if near_chance(result, classes)]
     if stuck:
-        return (f"This pair cannot show the contrast: {' and '.join(stuck)} never left chance, so a deletion has nothing "
-                "to take away. Choose a pair in which both networks learned (in the shipped runs, the 20-layer pair).")
+        return (
+            f"This pair cannot show the contrast: {' and '.join(stuck)} never left chance, so a deletion has nothing "
+            "to take away. Choose a pair in which both networks learned (in the shipped runs, the 20-layer pair)."
+        )
     rs, ps = lost_share(r["intact"], r["mean"], classes), lost_share(p["intact"], p["mean"], classes)
-    text = (f"On average one deleted block changes {resnet.model}'s test error by {100 * r['rise']:+.1f} points and "
-            f"{plain.model}'s by {100 * p['rise']:+.1f} points")
+    text = (
+        f"On average one deleted block changes {resnet.model}'s test error by {100 * r['rise']:+.1f} points and "
+        f"{plain.model}'s by {100 * p['rise']:+.1f} points"
+    )
     if not (math.isnan(rs) or math.isnan(ps)):
-        text += (f"; measured against how far each net was above chance, that is {100 * rs:.0f}% of the ResNet's "
-                 f"accuracy lost against {100 * ps:.0f}% of the plain net's")
+        text += (
+            f"; measured against how far each net was above chance, that is {100 * rs:.0f}% of the ResNet's "
+            f"accuracy lost against {100 * ps:.0f}% of the plain net's"
+        )
     return text + "."
 
 
@@ -290,15 +365,19 @@ def k_sentence(result: LesionResult) -> str:
     half = by_k.get(n // 2)
     text = f"{result.model}: {pct(by_k[1]['mean'])} error with 1 block deleted"
     if half:
-        spread = (f" (range over {half['draws']} draws {pct(half['min'])}–{pct(half['max'])})" if half["draws"] > 1 else "")
+        spread = (
+            f" (range over {half['draws']} draws {pct(half['min'])}–{pct(half['max'])})" if half["draws"] > 1 else ""
+        )
         text += f", {pct(half['mean'])} with {n // 2}{spread}"
     return text + f", {pct(by_k[n]['mean'])} with all {n} deleted ({result.k_images} test images)."
 
 
 def paths_sentence(n: int) -> str:
     lo, hi, mass = central_range(n)
-    return (f"With {n} blocks there are 2^{n} = {2 ** n:,} paths; {100 * mass:.0f}% of them pass through between {lo} and "
-            f"{hi} residual branches, and only {math.comb(n, n)} passes through all {n}.")
+    return (
+        f"With {n} blocks there are 2^{n} = {2**n:,} paths; {100 * mass:.0f}% of them pass through between {lo} and "
+        f"{hi} residual branches, and only {math.comb(n, n)} passes through all {n}."
+    )
 
 
 # ------------------------------------------------------------------------------------- cache

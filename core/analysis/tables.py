@@ -3,6 +3,7 @@
 Floats computed as means or differences carry binary noise (8.625000000000005); every CSV the lab
 offers goes through ``csv_text`` so that a student opening it in a spreadsheet sees 8.625.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,7 +17,9 @@ PERCENT_DIGITS = 3
 DEFAULT_DIGITS = 4
 
 
-def rounded(frame: pd.DataFrame, digits: Mapping[str, int] | None = None, default: int = DEFAULT_DIGITS) -> pd.DataFrame:
+def rounded(
+    frame: pd.DataFrame, digits: Mapping[str, int] | None = None, default: int = DEFAULT_DIGITS
+) -> pd.DataFrame:
     """A copy of ``frame`` with each float column rounded to ``digits[column]`` decimals (``default``
     for the others); integer, text and boolean columns, and the index, are left as they are."""
     digits = digits or {}
@@ -27,7 +30,8 @@ def rounded(frame: pd.DataFrame, digits: Mapping[str, int] | None = None, defaul
     return out
 
 
-def csv_text(frame: pd.DataFrame, digits: Mapping[str, int] | None = None, default: int = DEFAULT_DIGITS,
-             index: bool = False) -> str:
+def csv_text(
+    frame: pd.DataFrame, digits: Mapping[str, int] | None = None, default: int = DEFAULT_DIGITS, index: bool = False
+) -> str:
     """``frame`` as CSV text, rounded as ``rounded`` does."""
     return rounded(frame, digits, default).to_csv(index=index)

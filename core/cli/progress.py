@@ -1,4 +1,5 @@
 """A dependency-free progress bar with ETA for the command line (stderr)."""
+
 import sys
 import time
 
@@ -23,8 +24,10 @@ class ProgressBar:
         elapsed = now - self.start
         eta = elapsed / frac * (1 - frac) if frac > 0 else 0
         filled = int(self.width * frac)
-        line = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% "
-                f"{done}/{total} {text} elapsed {format_seconds(elapsed)} ETA {format_seconds(eta)}")
+        line = (
+            f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% "
+            f"{done}/{total} {text} elapsed {format_seconds(elapsed)} ETA {format_seconds(eta)}"
+        )
         if self.tty:
             if force or now - self.last_draw >= self.interval or done >= total:
                 self.stream.write("\r" + line + "\x1b[K")

@@ -4,11 +4,14 @@ Each table sits in README.md between ``<!-- table:NAME -->`` and ``<!-- /table:N
 replaces them with fresh output, ``--check`` exits 1 naming every table that differs, and the tests
 check the same functions, so a number in the README cannot drift from what the command prints.
 """
+
 from __future__ import annotations
 
 import re
 import sys
 from pathlib import Path
+
+from ..engine.models import PROBE_DEPTHS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PROBE_BATCH = 128
@@ -19,38 +22,51 @@ def _g(x: float) -> str:
     return f"{x:.3g}"
 
 
-def probe_init_table(depths=(20, 56, 110)) -> str:
+def probe_init_table(depths=PROBE_DEPTHS) -> str:
     """`python -m core probe-init` (one batch of 128 Shapes-10 test images): first/last conv ‖∂L/∂W‖ and the regime."""
     from ..engine.probes import init_grid, probe_at_init, probe_batch, summarize_init
+
     images, labels, _ = probe_batch("builtin", PROBE_BATCH)
     summary = summarize_init(probe_at_init(init_grid(tuple(depths)), images, labels))
-    lines = ["| model | init | loss | ‖∂L/∂W‖ first conv | ‖∂L/∂W‖ last conv | first / last | regime |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | init | loss | ‖∂L/∂W‖ first conv | ‖∂L/∂W‖ last conv | first / last | regime |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in summary.itertuples():
         name = r.model
-        lines.append(f"| {name} | {r.init} | {_g(r.loss)} | {_g(r.grad_w_first)} | {_g(r.grad_w_last)} | "
-                     f"{_g(r.ratio_first_last)} | {r.regime} |")
+        lines.append(
+            f"| {name} | {r.init} | {_g(r.loss)} | {_g(r.grad_w_first)} | {_g(r.grad_w_last)} | "
+            f"{_g(r.ratio_first_last)} | {r.regime} |"
+        )
     return "\n".join(lines)
 
 
 def shattering_markdown(depths=SHATTER_DEPTHS) -> str:
     """`python -m core probe-init --shattering` over ``depths``: neighbouring input-gradient correlation."""
     from ..engine.probes import probe_batch, shattering_table
+
     images, _, _ = probe_batch("builtin", PROBE_BATCH)
     table = shattering_table([dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths], images[:2])
     by = table.set_index(["shortcut", "depth"]).correlation
-    return "\n".join(["| depth | " + " | ".join(map(str, depths)) + " |", "|---" * (len(depths) + 1) + "|",
-                      "| plain | " + " | ".join(f"{by[('none', d)]:.3f}" for d in depths) + " |",
-                      "| ResNet (A) | " + " | ".join(f"{by[('A', d)]:.3f}" for d in depths) + " |"])
+    return "\n".join(
+        [
+            "| depth | " + " | ".join(map(str, depths)) + " |",
+            "|---" * (len(depths) + 1) + "|",
+            "| plain | " + " | ".join(f"{by[('none', d)]:.3f}" for d in depths) + " |",
+            "| ResNet (A) | " + " | ".join(f"{by[('A', d)]:.3f}" for d in depths) + " |",
+        ]
+    )
 
 
 def shipped_table(store=None, dataset: str = "builtin") -> str:
-    """The shipped reference runs of ``dataset`` (installed into a temporary store): final errors, mean ± std over seeds."""
+    """The shipped reference runs of ``dataset`` (installed into a temporary store): final errors, mean ± std over
+    seeds."""
     import tempfile
 
     from ..analysis.compare import depth_table, group_runs
     from ..runs.reference import REFERENCE_DIR, install
     from ..runs.store import RunStore
+
     if store is None:
         store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
         install(store, REFERENCE_DIR)
@@ -58,19 +74,38 @@ def shipped_table(store=None, dataset: str = "builtin") -> str:
     lines = ["| run | seeds | training error, eval mode (%) | test error (%) | flag |", "|---|---|---|---|---|"]
     order = {"none": 0, "A": 1, "B": 2, "concat": 3}
     from ..runs.reference import SHAPES10_LESSON as lesson
-    main_first = lambda g: (g.config.schedule, g.config.batch_size, g.config.subset) != (lesson["schedule"], lesson["batch_size"], lesson["subset"])  # noqa: E731
-    for group in sorted(group_runs(records), key=lambda g: (main_first(g), g.config.schedule or "", g.config.subset or 0,
-                                                            order[g.config.shortcut], g.config.depth)):
+
+    main_first = lambda g: (
+        (g.config.schedule, g.config.batch_size, g.config.subset)
+        != (lesson["schedule"], lesson["batch_size"], lesson["subset"])
+    )  # noqa: E731
+    for group in sorted(
+        group_runs(records),
+        key=lambda g: (
+            main_first(g),
+            g.config.schedule or "",
+            g.config.subset or 0,
+            order[g.config.shortcut],
+            g.config.depth,
+        ),
+    ):
         row = depth_table([group]).iloc[0]
-        evals = [100 * (1 - r.metrics["train_eval_acc"]) for r in group.records if r.metrics.get("train_eval_acc") is not None]
+        evals = [
+            100 * (1 - r.metrics["train_eval_acc"])
+            for r in group.records
+            if r.metrics.get("train_eval_acc") is not None
+        ]
         train = _mean_std(evals) if evals else "–"
-        lines.append(f"| {group.config.label} | {len(group.records)} | {train} | "
-                     f"{_mean_std([100 * (1 - r.metrics['test_acc']) for r in group.records])} | {row.flag or ''} |")
+        lines.append(
+            f"| {group.config.label} | {len(group.records)} | {train} | "
+            f"{_mean_std([100 * (1 - r.metrics['test_acc']) for r in group.records])} | {row.flag or ''} |"
+        )
     return "\n".join(lines)
 
 
 def _mean_std(values: list[float]) -> str:
     import numpy as np
+
     return f"{np.mean(values):.1f}" + (f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else "")
 
 
@@ -78,8 +113,12 @@ def shipped_cifar10_table() -> str:
     return shipped_table(dataset="cifar10")
 
 
-TABLES = {"probe-init": probe_init_table, "shattering": shattering_markdown, "shipped": shipped_table,
-          "shipped-cifar10": shipped_cifar10_table}
+TABLES = {
+    "probe-init": probe_init_table,
+    "shattering": shattering_markdown,
+    "shipped": shipped_table,
+    "shipped-cifar10": shipped_cifar10_table,
+}
 
 
 def readme_block(name: str, text: str | None = None) -> str | None:
@@ -90,20 +129,24 @@ def readme_block(name: str, text: str | None = None) -> str | None:
 
 
 def replace_block(text: str, name: str, table: str) -> str:
-    return re.sub(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", lambda m: m.group(1) + table + m.group(2),
-                  text, flags=re.S)
+    return re.sub(
+        rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)",
+        lambda m: m.group(1) + table + m.group(2),
+        text,
+        flags=re.S,
+    )
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     p = sub.add_parser("readme-tables", help="print the README's measured tables (or --check / --write README.md)")
     p.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
     group = p.add_mutually_exclusive_group()
     group.add_argument("--check", action="store_true", help="exit 1 if README.md's tables differ from fresh output")
     group.add_argument("--write", action="store_true", help="replace README.md's tables with fresh output")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=cmd_readme_tables)
 
 
-def run(args) -> None:
+def cmd_readme_tables(args) -> None:
     text = README.read_text()
     differ = []
     for name in args.tables:
@@ -119,8 +162,10 @@ def run(args) -> None:
         README.write_text(text)
         print(f"wrote {', '.join(args.tables)} into {README}")
     if differ:
-        print(f"README.md differs from the command in: {', '.join(differ)}; run python -m core readme-tables --write",
-              file=sys.stderr)
+        print(
+            f"README.md differs from the command in: {', '.join(differ)}; run python -m core readme-tables --write",
+            file=sys.stderr,
+        )
         sys.exit(1)
     if args.check:
         print("README.md's tables match the command")

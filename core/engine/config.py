@@ -1,4 +1,5 @@
 """The frozen, validated description of one training run, and its content-hash id."""
+
 import dataclasses
 import hashlib
 import json
@@ -12,6 +13,9 @@ SCHEDULES = ("step", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 DATASET_NAMES = ("builtin", "cifar10")
+# (training, test) images of each data set: the largest subsets a run can ask for.
+DATASET_SIZES = {"builtin": (20_000, 4_000), "cifar10": (50_000, 10_000)}
+MAX_TRAIN, MAX_TEST = (max(sizes) for sizes in zip(*DATASET_SIZES.values()))
 
 # What each recipe means when a field is left as None.
 RECIPE_DEFAULTS = {
@@ -21,14 +25,15 @@ RECIPE_DEFAULTS = {
     # Seed study 001: Adam with default parameters, batch 32, no augmentation, constant lr.
     "seed": dict(optimizer="adam", batch_size=32, lr=1e-3, schedule="constant", augment=False),
 }
-# Names for run labels and menus: what each recipe is, not where it came from alone ("seed" would read as a random seed).
+# Names for run labels and menus: what each recipe is, not only where it came from ("seed" would read as a random
+# seed).
 RECIPE_NAMES = {"paper": "SGD (paper's settings)", "seed": "Adam (seed study)"}
 RECIPE_SHORT = {"paper": "SGD", "seed": "Adam"}  # ...when the run changes some of those settings
 RECIPE_DESCRIPTIONS = {
     "paper": "SGD as in He et al. 2015: momentum 0.9, weight decay 1e-4, lr 0.1, batch 128, pad-4 crop + flip; "
-             "lr ÷10 at 50% and 75% of the run (the paper: at 32k and 48k of 64k iterations, about 164 epochs)",
+    "lr ÷10 at 50% and 75% of the run (the paper: at 32k and 48k of 64k iterations, about 164 epochs)",
     "seed": "Adam as in seed study 001: lr 0.001 and Adam's other defaults, no weight decay, batch 32, constant lr, "
-            "no augmentation",
+    "no augmentation",
 }
 SCHEDULE_NAMES = {"step": "÷10 at 50% and 75%", "cosine": "cosine decay", "constant": "constant lr"}
 # The paper warms ResNet-110 up at lr 0.01 for about 400 iterations (its recipe's rule: at most 10% of a run).
@@ -41,6 +46,11 @@ NOT_HASHED = ("device", "compile", "num_cpus", "num_gpus")
 # ...and with these, fields that change neither the weights nor the curves (probes only read): runs that
 # differ only here are the same experiment.
 SAME_TRAINING = NOT_HASHED + ("probe_every",)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch: the ragged last batch is dropped, as fast trainers do."""
+    return max(1, n_train // min(batch_size, n_train))
 
 
 def exact_number(x: float) -> str:
@@ -71,28 +81,28 @@ def _check_choice(name, value, choices):
 
 @dataclass(frozen=True)
 class RunConfig:
-    arch: str = "cifar"             # 'cifar' (6n+2 net of the paper) or 'torchvision-resnet18'
-    depth: int = 20                 # 6n+2: 20, 32, 44, 56, 110, ... (ignored by torchvision-resnet18)
-    shortcut: str = "A"             # A | B | none (plain) | concat (concatenate + 1x1 merge)
+    arch: str = "cifar"  # 'cifar' (6n+2 net of the paper) or 'torchvision-resnet18'
+    depth: int = 20  # 6n+2: 20, 32, 44, 56, 110, ... (ignored by torchvision-resnet18)
+    shortcut: str = "A"  # A | B | none (plain) | concat (concatenate + 1x1 merge)
     bn: bool = True
-    init: str = "kaiming"           # kaiming (paper) | default (PyTorch's, as seed 001)
-    dataset: str = "builtin"        # builtin (offline Shapes-10) | cifar10
-    subset: int | None = None       # training images used (class-balanced); None = all
+    init: str = "kaiming"  # kaiming (paper) | default (PyTorch's, as seed 001)
+    dataset: str = "builtin"  # builtin (offline Shapes-10) | cifar10
+    subset: int | None = None  # training images used (class-balanced); None = all
     test_subset: int | None = None  # test images used; None = all
-    recipe: str = "paper"           # paper (SGD, the paper's settings) | seed (Adam, batch 32: seed study 001)
+    recipe: str = "paper"  # paper (SGD, the paper's settings) | seed (Adam, batch 32: seed study 001)
     epochs: int = 10
-    batch_size: int | None = None   # None = the recipe's
-    lr: float | None = None         # None = the recipe's
-    schedule: str | None = None     # step (/10 at 50%, 75%) | cosine | constant; None = the recipe's
-    augment: bool | None = None     # pad-4 crop + flip; None = the recipe's
-    warmup: int | None = None       # steps at lr/10 before the schedule; None = the recipe's (see recipe_warmup)
+    batch_size: int | None = None  # None = the recipe's
+    lr: float | None = None  # None = the recipe's
+    schedule: str | None = None  # step (/10 at 50%, 75%) | cosine | constant; None = the recipe's
+    augment: bool | None = None  # pad-4 crop + flip; None = the recipe's
+    warmup: int | None = None  # steps at lr/10 before the schedule; None = the recipe's (see recipe_warmup)
     seed: int = 0
-    device: str = "auto"            # auto | cpu | cuda
-    precision: str = "auto"         # auto (bf16 on GPU and on CPUs with native bf16, else fp32) | fp32 | bf16
-    probe_every: int = 50           # steps between gradient probes; 0 = never
-    compile: bool = False           # torch.compile the training step's network (fewer kernel launches on a GPU)
-    num_cpus: float = 1.0           # CPU cores a cluster worker reserves for the run (Ray backend)
-    num_gpus: float | None = None   # GPUs it reserves, fractional to share one (0.25: four runs a GPU); None = a
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 on GPU and on CPUs with native bf16, else fp32) | fp32 | bf16
+    probe_every: int = 50  # steps between gradient probes; 0 = never
+    compile: bool = False  # torch.compile the training step's network (fewer kernel launches on a GPU)
+    num_cpus: float = 1.0  # CPU cores a cluster worker reserves for the run (Ray backend)
+    num_gpus: float | None = None  # GPUs it reserves, fractional to share one (0.25: four runs a GPU); None = a
     #                                 quarter GPU where the cluster has GPUs and the device is not 'cpu', else none
 
     def __post_init__(self):
@@ -106,12 +116,14 @@ class RunConfig:
             raise ConfigError("bn", f"must be true or false, got {self.bn!r}")
         _check_choice("init", self.init, INITS)
         _check_choice("dataset", self.dataset, DATASET_NAMES)
-        _check_int("subset", self.subset, 1, 50_000, optional=True)
-        _check_int("test_subset", self.test_subset, 1, 10_000, optional=True)
+        _check_int("subset", self.subset, 1, MAX_TRAIN, optional=True)
+        _check_int("test_subset", self.test_subset, 1, MAX_TEST, optional=True)
         _check_choice("recipe", self.recipe, RECIPES)
         _check_int("epochs", self.epochs, 1, 500)
         _check_int("batch_size", self.batch_size, 1, 4096, optional=True)
-        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= 10):
+        if self.lr is not None and (
+            isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= 10
+        ):
             raise ConfigError("lr", f"must be a number in (0, 10] or unset, got {self.lr!r}")
         if self.schedule is not None:
             _check_choice("schedule", self.schedule, SCHEDULES)
@@ -124,13 +136,23 @@ class RunConfig:
         _check_int("probe_every", self.probe_every, 0, 1_000_000)
         if not isinstance(self.compile, bool):
             raise ConfigError("compile", f"must be true or false, got {self.compile!r}")
-        if isinstance(self.num_cpus, bool) or not isinstance(self.num_cpus, (int, float)) or not 0 < self.num_cpus <= 256:
+        if (
+            isinstance(self.num_cpus, bool)
+            or not isinstance(self.num_cpus, (int, float))
+            or not 0 < self.num_cpus <= 256
+        ):
             raise ConfigError("num_cpus", f"must be a number of CPU cores in (0, 256], got {self.num_cpus!r}")
         if self.num_gpus is not None:
-            if isinstance(self.num_gpus, bool) or not isinstance(self.num_gpus, (int, float)) or not 0 <= self.num_gpus <= 64:
+            if (
+                isinstance(self.num_gpus, bool)
+                or not isinstance(self.num_gpus, (int, float))
+                or not 0 <= self.num_gpus <= 64
+            ):
                 raise ConfigError("num_gpus", f"must be a number of GPUs in [0, 64] or unset, got {self.num_gpus!r}")
             if self.num_gpus > 1 and self.num_gpus != int(self.num_gpus):
-                raise ConfigError("num_gpus", f"must be a fraction of one GPU (e.g. 0.25) or a whole number, got {self.num_gpus!r}")
+                raise ConfigError(
+                    "num_gpus", f"must be a fraction of one GPU (e.g. 0.25) or a whole number, got {self.num_gpus!r}"
+                )
 
     def resolved(self) -> "RunConfig":
         """The same run with every recipe default written out, so equal runs hash equally."""
@@ -139,7 +161,9 @@ class RunConfig:
         if self.arch == TORCHVISION_MODEL:  # fields that mean nothing for torchvision's net
             changes.update(depth=18, shortcut="B", bn=True)
         resolved = dataclasses.replace(self, **changes)
-        if resolved.warmup == 0 and resolved.recipe_warmup == 0:  # no warm-up asked for, none in the recipe: the same run
+        if (
+            resolved.warmup == 0 and resolved.recipe_warmup == 0
+        ):  # no warm-up asked for, none in the recipe: the same run
             resolved = dataclasses.replace(resolved, warmup=None)
         return resolved
 
@@ -152,6 +176,10 @@ class RunConfig:
         """The recipe's warm-up: the paper's 400 steps at lr/10 for its 110-layer nets, none otherwise."""
         paper_deep = self.recipe == "paper" and self.arch == "cifar" and self.depth >= WARMUP_MIN_DEPTH
         return WARMUP_STEPS if paper_deep else 0
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps of the whole run on ``n_train`` training images (config must be resolved)."""
+        return steps_per_epoch(n_train, self.batch_size) * self.epochs
 
     def warmup_for(self, total_steps: int) -> int:
         """Steps trained at lr × WARMUP_FACTOR in a run of ``total_steps``: the ``warmup`` asked for, else the

@@ -3,13 +3,13 @@
 Images are kept as uint8 tensors [N, 3, 32, 32] on the CPU; ``augment`` and ``normalize`` work on
 whole batches on any device, so a training step never touches PIL or a per-image Python loop.
 """
+
 from __future__ import annotations
 
 import functools
 import io
 import os
 import pickle
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,10 +20,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from .files import atomic_write
+
 DATASETS = ("builtin", "cifar10")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-SHAPES10_CLASSES = ("disc", "ring", "square", "triangle", "cross",
-                    "horizontal stripes", "vertical stripes", "checkerboard", "diagonal bar", "dot grid")
+SHAPES10_CLASSES = (
+    "disc",
+    "ring",
+    "square",
+    "triangle",
+    "cross",
+    "horizontal stripes",
+    "vertical stripes",
+    "checkerboard",
+    "diagonal bar",
+    "dot grid",
+)
 DATA_ENV = "RESNET_LAB_DATA"
 DEFAULT_CACHE = Path("~/.cache/resnet-lab/data")
 CIFAR_DIRNAME = "cifar-10-batches-py"
@@ -57,6 +69,7 @@ class ImageError(ValueError):
 
 # ----------------------------------------------------------------------------------------- CIFAR-10
 
+
 def resolve_data_dir(data_dir: str | None) -> Path | None:
     """The directory to read CIFAR-10 from: the argument, else $RESNET_LAB_DATA, else None."""
     chosen = data_dir or os.environ.get(DATA_ENV) or None
@@ -64,17 +77,24 @@ def resolve_data_dir(data_dir: str | None) -> Path | None:
 
 
 def _how_to_fix() -> str:
-    return (f"Pass --data-dir DIR or set {DATA_ENV}=DIR, where DIR holds {CIFAR_DIRNAME}/ (data_batch_1..5, "
-            f"test_batch: the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html), "
-            f"or set neither and connect to the internet to download it (to {DEFAULT_CACHE} unless a cache "
-            f"directory is given).")
+    return (
+        f"Pass --data-dir DIR or set {DATA_ENV}=DIR, where DIR holds {CIFAR_DIRNAME}/ (data_batch_1..5, "
+        f"test_batch: the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html), "
+        f"or set neither and connect to the internet to download it (to {DEFAULT_CACHE} unless a cache "
+        f"directory is given)."
+    )
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Rebuilds only numpy arrays, lists and dicts: a pickle can run code, this one cannot."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # the last: bytes from Python 3
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }  # the last: bytes from Python 3
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -97,8 +117,10 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except FileNotFoundError:
         raise DataUnavailable(f"CIFAR-10 file missing: {path}. {_how_to_fix()}") from None
     except Exception as e:  # truncated, not a pickle, wrong keys or shapes
-        raise DataUnavailable(f"CIFAR-10 file is corrupt or not in the python format: {path} ({e}). "
-                              f"Replace it, or delete it to download again. {_how_to_fix()}") from None
+        raise DataUnavailable(
+            f"CIFAR-10 file is corrupt or not in the python format: {path} ({e}). "
+            f"Replace it, or delete it to download again. {_how_to_fix()}"
+        ) from None
     return data.reshape(-1, 3, 32, 32), labels  # rows are 1024 R, then G, then B values: already NCHW
 
 
@@ -111,8 +133,11 @@ def _batches_dir(data_dir: Path) -> Path:
 def _read_cifar(batches_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decoded arrays, kept for the process (read-only, since every caller shares them)."""
     train = [_read_batch(Path(batches_dir) / name) for name in CIFAR_TRAIN_FILES]
-    arrays = (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
-              *_read_batch(Path(batches_dir) / CIFAR_TEST_FILE))
+    arrays = (
+        np.concatenate([x for x, _ in train]),
+        np.concatenate([y for _, y in train]),
+        *_read_batch(Path(batches_dir) / CIFAR_TEST_FILE),
+    )
     for a in arrays:
         a.flags.writeable = False
     return arrays
@@ -137,11 +162,14 @@ def _download_cifar10(cache_dir: str | None) -> Path:
         return batches  # downloaded before (and md5-checked then)
     try:
         import torchvision
+
         root.mkdir(parents=True, exist_ok=True)
         torchvision.datasets.CIFAR10(root=str(root), train=True, download=True)
     except Exception as e:  # offline, DNS failure, disk full, bad checksum...
-        raise DataUnavailable(f"CIFAR-10 was not found locally and could not be downloaded to {root} "
-                              f"({type(e).__name__}: {e}). {_how_to_fix()}") from None
+        raise DataUnavailable(
+            f"CIFAR-10 was not found locally and could not be downloaded to {root} "
+            f"({type(e).__name__}: {e}). {_how_to_fix()}"
+        ) from None
     return batches
 
 
@@ -158,6 +186,7 @@ def _cifar_source(data_dir: str | None, cache_dir: str | None) -> tuple[Path, st
 
 
 # ------------------------------------------------------------------------------------ Shapes-10
+
 
 def _fract(t):
     return t - np.floor(t)
@@ -258,8 +287,11 @@ def _make_split(seed: int, split: int, n: int, chunk: int = 2000) -> tuple[np.nd
     # and chunks can be drawn in threads (numpy releases the GIL) with the same result.
     starts = range(0, n, chunk)
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        x = list(pool.map(lambda i: _render(np.random.default_rng([seed, split, 1 + i // chunk]),
-                                            labels[i:i + chunk]), starts))
+        x = list(
+            pool.map(
+                lambda i: _render(np.random.default_rng([seed, split, 1 + i // chunk]), labels[i : i + chunk]), starts
+            )
+        )
     return (np.concatenate(x) if x else np.empty((0, 3, 32, 32), np.uint8)), labels.astype(np.int64)
 
 
@@ -281,17 +313,16 @@ def _builtin_cached(seed: int, cache_dir: str | None):
     except Exception:  # missing or corrupt: regenerate
         pass
     arrays = make_builtin(seed)
-    tmp = None
-    try:  # write to a temporary file and rename, so a reader never sees half a file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-            tmp = f.name
-            np.savez(f, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)))
-        os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: _save_npz(tmp, dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays))))
     except OSError:  # an unwritable cache only costs time
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
+        pass
     return arrays
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as f:  # a file object: given a name, np.savez would append ".npz" to it
+        np.savez(f, **arrays)
 
 
 @functools.lru_cache(maxsize=2)
@@ -303,6 +334,7 @@ def _builtin_arrays(cache_dir: str | None):
 
 
 # ------------------------------------------------------------------------------------- Loading
+
 
 def balanced_subset(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Sorted indices of k items, as even across classes as the data allows, chosen by seed.
@@ -347,10 +379,10 @@ def _full_stats(name: str, source: str | None):
 
 @dataclass(frozen=True)
 class DatasetChoice:
-    name: str          # as RunConfig.dataset expects
+    name: str  # as RunConfig.dataset expects
     title: str
     available: bool
-    note: str          # where it comes from, or how to make it available
+    note: str  # where it comes from, or how to make it available
     classes: tuple[str, ...] = ()
 
 
@@ -362,12 +394,19 @@ def _cifar_dir_complete(directory: Path) -> Path | None:
     return None
 
 
-def dataset_choices(store_root: str | Path | None = None) -> list[DatasetChoice]:
+def dataset_choices(cache_dir: str | Path | None = None) -> list[DatasetChoice]:
     """The data sets this machine can train on, and which copy (rebuilt or not). Only files are checked
-    here; nothing is loaded or downloaded. ``store_root``: also look in that store's data cache."""
-    choices = [DatasetChoice("builtin", "Shapes-10 (built-in synthetic)", True,
-                             "Generated on this machine, no download: 10 shape classes, 20,000 training and 4,000 "
-                             "test images; only shape tells the classes apart, never colour.", SHAPES10_CLASSES)]
+    here; nothing is loaded or downloaded. ``cache_dir``: also look in that data cache (a store's)."""
+    choices = [
+        DatasetChoice(
+            "builtin",
+            "Shapes-10 (built-in synthetic)",
+            True,
+            "Generated on this machine, no download: 10 shape classes, 20,000 training and 4,000 "
+            "test images; only shape tells the classes apart, never colour.",
+            SHAPES10_CLASSES,
+        )
+    ]
     named = resolve_data_dir(None)
     if named is not None:
         batches = _cifar_dir_complete(named) if named.is_dir() else None
@@ -376,23 +415,43 @@ def dataset_choices(store_root: str | Path | None = None) -> list[DatasetChoice]
             title = "CIFAR-10 (rebuilt copy)" if rebuilt else "CIFAR-10"
             choices.append(DatasetChoice("cifar10", title, True, f"Read from {named} (${DATA_ENV}).", CIFAR10_CLASSES))
         else:
-            choices.append(DatasetChoice("cifar10", "CIFAR-10", False,
-                                         f"${DATA_ENV} is set to {named}, but the CIFAR-10 files ({CIFAR_DIRNAME}/"
-                                         "data_batch_1..5, test_batch) are not there."))
+            choices.append(
+                DatasetChoice(
+                    "cifar10",
+                    "CIFAR-10",
+                    False,
+                    f"${DATA_ENV} is set to {named}, but the CIFAR-10 files ({CIFAR_DIRNAME}/"
+                    "data_batch_1..5, test_batch) are not there.",
+                )
+            )
         return choices
-    caches = [DEFAULT_CACHE.expanduser()] + ([Path(store_root) / "datasets"] if store_root else [])
+    caches = [DEFAULT_CACHE.expanduser()] + ([Path(cache_dir)] if cache_dir else [])
     cached = next((found for d in caches if (found := _cifar_dir_complete(d)) is not None), None)
     if cached is not None:
-        choices.append(DatasetChoice("cifar10", "CIFAR-10", True, f"Downloaded earlier to {cached.parent}.", CIFAR10_CLASSES))
+        choices.append(
+            DatasetChoice("cifar10", "CIFAR-10", True, f"Downloaded earlier to {cached.parent}.", CIFAR10_CLASSES)
+        )
     else:
-        choices.append(DatasetChoice("cifar10", "CIFAR-10", False,
-                                     f"Not found. Set {DATA_ENV} to a directory holding {CIFAR_DIRNAME}/ "
-                                     "(the python version of CIFAR-10) before starting the dashboard."))
+        choices.append(
+            DatasetChoice(
+                "cifar10",
+                "CIFAR-10",
+                False,
+                f"Not found. Set {DATA_ENV} to a directory holding {CIFAR_DIRNAME}/ "
+                "(the python version of CIFAR-10) before starting the dashboard.",
+            )
+        )
     return choices
 
 
-def load_dataset(name: str, data_dir: str | None = None, subset: int | None = None,
-                 test_subset: int | None = None, seed: int = 0, cache_dir: str | None = None) -> Dataset:
+def load_dataset(
+    name: str,
+    data_dir: str | None = None,
+    subset: int | None = None,
+    test_subset: int | None = None,
+    seed: int = 0,
+    cache_dir: str | None = None,
+) -> Dataset:
     """Load "cifar10" or "builtin", optionally as seeded class-balanced subsets of train and test.
 
     CIFAR-10 is read from ``data_dir`` (or $RESNET_LAB_DATA), else downloaded to ``cache_dir``
@@ -405,18 +464,24 @@ def load_dataset(name: str, data_dir: str | None = None, subset: int | None = No
         source = str(batches.resolve())
         arrays = _read_cifar(source)
         classes = CIFAR10_CLASSES
-        description = ("60,000 colour photos of 32x32 pixels in 10 classes (50,000 for training, 10,000 for "
-                       "testing): the benchmark of the paper's CIFAR-10 experiments.")
+        description = (
+            "60,000 colour photos of 32x32 pixels in 10 classes (50,000 for training, 10,000 for "
+            "testing): the benchmark of the paper's CIFAR-10 experiments."
+        )
         if title != "CIFAR-10":
-            description += (" This copy was rebuilt from public sources: labels are exact, pixels close to "
-                            "the original (see its PROVENANCE.md), so accuracies are close, not identical.")
+            description += (
+                " This copy was rebuilt from public sources: labels are exact, pixels close to "
+                "the original (see its PROVENANCE.md), so accuracies are close, not identical."
+            )
     else:
         source = cache_dir
         arrays, title, classes = _builtin_arrays(source), "Shapes-10 (built-in synthetic)", SHAPES10_CLASSES
-        description = ("24,000 generated 32x32 images (20,000 for training, 4,000 for testing) of 10 shapes and "
-                       "patterns (disc, ring, square, stripes, checkerboard...) at random position, size, colour and "
-                       "contrast over textured backgrounds with clutter: colour says nothing, only shape does. "
-                       "Made offline in seconds, so everything works without CIFAR-10.")
+        description = (
+            "24,000 generated 32x32 images (20,000 for training, 4,000 for testing) of 10 shapes and "
+            "patterns (disc, ring, square, stripes, checkerboard...) at random position, size, colour and "
+            "contrast over textured backgrounds with clutter: colour says nothing, only shape does. "
+            "Made offline in seconds, so everything works without CIFAR-10."
+        )
     x_tr, y_tr, x_te, y_te = arrays
     _check_count("subset", subset, len(y_tr), "training set")
     _check_count("test_subset", test_subset, len(y_te), "test set")
@@ -435,6 +500,7 @@ def load_dataset(name: str, data_dir: str | None = None, subset: int | None = No
 
 # ------------------------------------------------------------------------------ Batch transforms
 
+
 def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The paper's augmentation on a uint8 batch [N, C, H, W]: zero-pad 4, random HxW crop, random
     horizontal flip. One gather for the whole batch, on x's device; the random draws come from
@@ -448,8 +514,9 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.
     cols = ox[:, None] + torch.arange(w, device=x.device)
     cols = torch.where(flip[:, None], cols.flip(1), cols)  # reading columns backwards mirrors the crop
     image, channel = torch.arange(n, device=x.device), torch.arange(c, device=x.device)
-    return padded[image[:, None, None, None], channel[None, :, None, None],
-                  rows[:, None, :, None], cols[:, None, None, :]]
+    return padded[
+        image[:, None, None, None], channel[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
+    ]
 
 
 def normalize(x_uint8: torch.Tensor, mean, std, channels_last: bool = True) -> torch.Tensor:
@@ -466,8 +533,9 @@ def normalize(x_uint8: torch.Tensor, mean, std, channels_last: bool = True) -> t
 OPEN_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "WEBP", "BMP", "TIFF", "ICO", "AVIF")
 
 
-def preprocess_image(data: bytes | Image.Image, max_bytes: int = 20_000_000,
-                     max_pixels: int = 50_000_000) -> tuple[torch.Tensor, Image.Image]:
+def preprocess_image(
+    data: bytes | Image.Image, max_bytes: int = 20_000_000, max_pixels: int = 50_000_000
+) -> tuple[torch.Tensor, Image.Image]:
     """Turn an uploaded file (bytes) or a PIL image into what the model sees.
 
     Policy:
@@ -503,8 +571,10 @@ def preprocess_image(data: bytes | Image.Image, max_bytes: int = 20_000_000,
                 im = Image.open(io.BytesIO(data), formats=[f for f in OPEN_FORMATS if f in Image.OPEN])
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageError(f"The image is {w}x{h} = {w * h / 1e6:.0f} megapixels; the limit is "
-                                 f"{max_pixels / 1e6:g} megapixels.")
+                raise ImageError(
+                    f"The image is {w}x{h} = {w * h / 1e6:.0f} megapixels; the limit is "
+                    f"{max_pixels / 1e6:g} megapixels."
+                )
             if w < 1 or h < 1:
                 raise ImageError(f"The image has no pixels ({w}x{h}).")
             if im.format == "JPEG" and im is not data:
@@ -516,8 +586,9 @@ def preprocess_image(data: bytes | Image.Image, max_bytes: int = 20_000_000,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"The image has too many pixels (limit {max_pixels / 1e6:g} megapixels).") from None
     except Image.UnidentifiedImageError:
-        raise ImageError("This file is not an image that can be read "
-                         "(use PNG, JPEG, GIF, WebP, BMP or TIFF).") from None
+        raise ImageError(
+            "This file is not an image that can be read (use PNG, JPEG, GIF, WebP, BMP or TIFF)."
+        ) from None
     except Exception as e:  # truncated data, broken streams, odd modes
         raise ImageError(f"The image file is truncated or corrupt and cannot be decoded ({e}).") from None
     w, h = rgb.size

@@ -16,6 +16,7 @@ Every block holds two 3x3 convs; what joins the block's input to its output is t
 Layer names are stable and readable (``conv1``, ``stage2.block0.conv1``, ``fc``): every probe,
 table and chart uses them. Each ReLU is its own module (Captum needs one per call site).
 """
+
 from collections import OrderedDict
 
 import torch
@@ -24,7 +25,11 @@ import torch.nn.functional as F
 
 SHORTCUTS = ("A", "B", "none", "concat")
 INITS = ("kaiming", "default")
-NAMED_DEPTHS = (20, 32, 44, 56, 110, 1202)
+# The paper's CIFAR-10 depths (Sec. 4.2): Fig. 6 trains plain nets and ResNets of FIG6_DEPTHS; Table 6 adds 110, 1202.
+FIG6_DEPTHS = (20, 32, 44, 56)
+RESNET_DEPTHS = (*FIG6_DEPTHS, 110)
+NAMED_DEPTHS = (*RESNET_DEPTHS, 1202)
+PROBE_DEPTHS = (20, 56, 110)  # shallow, deep and deepest: the grid of gradient probes at initialisation
 STAGE_WIDTHS = (16, 32, 64)
 TORCHVISION_MODEL = "torchvision-resnet18"
 
@@ -130,18 +135,32 @@ def depth_to_n(depth: int) -> int:
     return (depth - 2) // 6
 
 
-def build_model(arch: str = "cifar", depth: int = 20, shortcut: str = "A", bn: bool = True,
-                init: str = "kaiming", num_classes: int = 10) -> nn.Module:
+def build_model(
+    arch: str = "cifar",
+    depth: int = 20,
+    shortcut: str = "A",
+    bn: bool = True,
+    init: str = "kaiming",
+    num_classes: int = 10,
+) -> nn.Module:
     if arch == TORCHVISION_MODEL:
         from .torchvision_models import torchvision_resnet18  # torchvision is slow to import; only when asked
-        return torchvision_resnet18(num_classes, init)
+
+        model = torchvision_resnet18(num_classes)
+        if init == "kaiming":
+            kaiming_init(model)
+        return model
     if arch != "cifar":
         raise ValueError(f"arch must be 'cifar' or {TORCHVISION_MODEL!r}, got {arch!r}")
     return CifarResNet(depth_to_n(depth), shortcut, bn, init, num_classes)
 
 
-def resnet20(**kw): return CifarResNet(3, **kw)
-def resnet56(**kw): return CifarResNet(9, **kw)
+def resnet20(**kw):
+    return CifarResNet(3, **kw)
+
+
+def resnet56(**kw):
+    return CifarResNet(9, **kw)
 
 
 def model_name(arch: str, depth: int, shortcut: str, bn: bool = True) -> str:

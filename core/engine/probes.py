@@ -10,6 +10,7 @@ Per weighted layer (conv or linear, named as in ``models.weighted_layers``):
 
 A probe reads them all with a single device-to-host copy, so probing often barely slows training.
 """
+
 from contextlib import contextmanager
 from functools import partial
 
@@ -19,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import load_dataset, normalize
-from .models import build_model, count_params, model_name, weighted_layers
+from .models import PROBE_DEPTHS, build_model, count_params, model_name, weighted_layers
 
 PROBE_KINDS = ("grad_w", "grad_out", "response_std", "weight_norm")
 
@@ -85,7 +86,7 @@ class LayerProbe:
         out, i = {}, 0
         for kind, v in vectors.items():
             names = conv_names if kind == "response_std" else self.names
-            out[kind] = dict(zip(names, flat[i:i + len(v)]))
+            out[kind] = dict(zip(names, flat[i : i + len(v)]))
             i += len(v)
         return out
 
@@ -93,7 +94,9 @@ class LayerProbe:
 def probe_model_at_init(spec: dict, images: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> pd.DataFrame:
     """Per-layer probe of one freshly initialised network on one batch (training-mode BN)."""
     torch.manual_seed(seed)
-    model = build_model(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], spec.get("bn", True), spec.get("init", "kaiming"))
+    model = build_model(
+        spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], spec.get("bn", True), spec.get("init", "kaiming")
+    )
     model.train()
     probe = LayerProbe(model)
     with probe.capture():
@@ -103,18 +106,33 @@ def probe_model_at_init(spec: dict, images: torch.Tensor, labels: torch.Tensor, 
     name = model_name(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], spec.get("bn", True))
     rows = []
     for idx, layer in enumerate(probe.names):
-        rows.append({"model": name, "depth": spec["depth"], "shortcut": spec["shortcut"], "bn": spec.get("bn", True),
-                     "init": spec.get("init", "kaiming"), "params": count_params(model), "loss": loss.item(),
-                     "idx": idx, "layer": layer, "rel_depth": idx / max(1, len(probe.names) - 1),
-                     **{kind: results[kind].get(layer, float("nan")) for kind in PROBE_KINDS}})
+        rows.append(
+            {
+                "model": name,
+                "depth": spec["depth"],
+                "shortcut": spec["shortcut"],
+                "bn": spec.get("bn", True),
+                "init": spec.get("init", "kaiming"),
+                "params": count_params(model),
+                "loss": loss.item(),
+                "idx": idx,
+                "layer": layer,
+                "rel_depth": idx / max(1, len(probe.names) - 1),
+                **{kind: results[kind].get(layer, float("nan")) for kind in PROBE_KINDS},
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def init_grid(depths=(20, 56, 110), shortcuts=("none", "A"), bns=(True, False), inits=("kaiming", "default")) -> list[dict]:
+def init_grid(
+    depths=PROBE_DEPTHS, shortcuts=("none", "A"), bns=(True, False), inits=("kaiming", "default")
+) -> list[dict]:
     return [dict(depth=d, shortcut=s, bn=b, init=i) for s in shortcuts for b in bns for i in inits for d in depths]
 
 
-def probe_at_init(specs: list[dict], images: torch.Tensor, labels: torch.Tensor, seed: int = 0, progress=None) -> pd.DataFrame:
+def probe_at_init(
+    specs: list[dict], images: torch.Tensor, labels: torch.Tensor, seed: int = 0, progress=None
+) -> pd.DataFrame:
     """The at-initialisation gradient picture for many configs; seconds on a CPU."""
     frames = []
     for i, spec in enumerate(specs):
@@ -125,9 +143,9 @@ def probe_at_init(specs: list[dict], images: torch.Tensor, labels: torch.Tensor,
 
 
 # Thresholds for naming a gradient regime from the numbers (norms of dL/dW of one conv, one batch of 64-128 images).
-LARGE_NORM = 100.0      # a conv's weight gradient above this, at an initial loss near ln 10, is exploding
-SMALL_NORM = 1e-2       # ...below this, a hundredth of a BN net's (about 0.3 to 1 here): vanishing
-GROWTH = 10.0           # first/last beyond this (either way) is growth or decay toward the input
+LARGE_NORM = 100.0  # a conv's weight gradient above this, at an initial loss near ln 10, is exploding
+SMALL_NORM = 1e-2  # ...below this, a hundredth of a BN net's (about 0.3 to 1 here): vanishing
+GROWTH = 10.0  # first/last beyond this (either way) is growth or decay toward the input
 
 
 def gradient_regime(first: float, last: float) -> str:
@@ -158,10 +176,20 @@ def summarize_init(df: pd.DataFrame) -> pd.DataFrame:
     for keys, g in df.groupby(["model", "init", "depth", "shortcut", "bn"], sort=False):
         convs = g[g.layer != "fc"]
         first, last = convs.iloc[0], convs.iloc[-1]
-        rows.append({"model": keys[0], "init": keys[1], "depth": keys[2], "shortcut": keys[3], "bn": keys[4],
-                     "loss": first["loss"], "grad_w_first": first["grad_w"], "grad_w_last": last["grad_w"],
-                     "ratio_first_last": first["grad_w"] / last["grad_w"] if last["grad_w"] else float("nan"),
-                     "regime": gradient_regime(first["grad_w"], last["grad_w"])})
+        rows.append(
+            {
+                "model": keys[0],
+                "init": keys[1],
+                "depth": keys[2],
+                "shortcut": keys[3],
+                "bn": keys[4],
+                "loss": first["loss"],
+                "grad_w_first": first["grad_w"],
+                "grad_w_last": last["grad_w"],
+                "ratio_first_last": first["grad_w"] / last["grad_w"] if last["grad_w"] else float("nan"),
+                "regime": gradient_regime(first["grad_w"], last["grad_w"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -180,7 +208,9 @@ def gradient_correlation(spec: dict, images: torch.Tensor, points: int = 128, se
     Near 1: the gradient changes smoothly with the input. Near 0: it looks like white noise.
     """
     torch.manual_seed(seed)
-    model = build_model(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], spec.get("bn", True), spec.get("init", "kaiming"))
+    model = build_model(
+        spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], spec.get("bn", True), spec.get("init", "kaiming")
+    )
     model.train()
     generator = torch.Generator().manual_seed(seed + 1)
     steps = torch.linspace(0, 1, points)[:, None, None, None]
@@ -200,9 +230,16 @@ def shattering_table(specs: list[dict], images: torch.Tensor, points: int = 128,
     rows = []
     for i, spec in enumerate(specs):
         bn = spec.get("bn", True)
-        rows.append({"model": model_name(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], bn),
-                     "depth": spec["depth"], "shortcut": spec["shortcut"], "bn": bn, "init": spec.get("init", "kaiming"),
-                     "correlation": gradient_correlation(spec, images, points)})
+        rows.append(
+            {
+                "model": model_name(spec.get("arch", "cifar"), spec["depth"], spec["shortcut"], bn),
+                "depth": spec["depth"],
+                "shortcut": spec["shortcut"],
+                "bn": bn,
+                "init": spec.get("init", "kaiming"),
+                "correlation": gradient_correlation(spec, images, points),
+            }
+        )
         if progress:
             progress(i + 1, len(specs))
     return pd.DataFrame(rows)
@@ -225,7 +262,9 @@ def response_std_note(stds: dict[str, pd.Series], bn_tolerance: float = 0.02) ->
         return means
     values = pd.concat(list(unmoved.values()))
     who = "every run here" if len(unmoved) == len(stds) else ", ".join(unmoved)
-    return ((means + " " if len(unmoved) < len(stds) else "")
-            + f"For {who}, every 3×3 layer lies between {values.min():.3f} and {values.max():.3f}: in training mode BN "
-            "sets each channel's response std to its learned scale γ, and training has not yet moved γ from its initial 1, "
-            "so this comparison cannot show the paper's gap (its nets trained for 64,000 iterations).")
+    return (
+        (means + " " if len(unmoved) < len(stds) else "")
+        + f"For {who}, every 3×3 layer lies between {values.min():.3f} and {values.max():.3f}: in training mode BN "
+        "sets each channel's response std to its learned scale γ, and training has not yet moved γ from its initial 1, "
+        "so this comparison cannot show the paper's gap (its nets trained for 64,000 iterations)."
+    )

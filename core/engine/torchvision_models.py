@@ -1,11 +1,11 @@
 """torchvision's ResNet-18 for 32x32 inputs, the seed study's "torchvision ResNet" comparison.
 
-Kept apart from models.py because importing torchvision costs seconds that most commands don't need.
+Kept apart from models.py because importing torchvision costs seconds that most commands don't need;
+``models.build_model`` imports it when asked for this network, and gives it the init asked for.
 """
+
 import torch.nn as nn
 import torchvision
-
-from .models import kaiming_init
 
 
 class TorchvisionBlock(torchvision.models.resnet.BasicBlock):
@@ -21,11 +21,9 @@ class TorchvisionBlock(torchvision.models.resnet.BasicBlock):
         return self.relu2(self.bn2(self.conv2(out)) + identity)
 
 
-def torchvision_resnet18(num_classes: int = 10, init: str = "kaiming") -> nn.Module:
-    """torchvision's ResNet-18 adapted to 32x32: a 3x3 stride-1 stem and no max-pool."""
+def torchvision_resnet18(num_classes: int = 10) -> nn.Module:
+    """torchvision's ResNet-18 adapted to 32x32: a 3x3 stride-1 stem and no max-pool (torchvision's own init)."""
     model = torchvision.models.resnet.ResNet(TorchvisionBlock, [2, 2, 2, 2], num_classes=num_classes)
     model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
-    if init == "kaiming":
-        kaiming_init(model)
     return model

@@ -14,6 +14,7 @@ each config hashes to its run id, that the weights fit the network the config bu
 damaged or foreign file with the reason; then it writes all runs in one transaction or none
 (``RunStore.import_runs``). Runs the store already has are left as they are unless ``overwrite``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,19 +25,21 @@ import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
 from ..engine.config import ConfigError, RunConfig
-from .store import FINISHED, HISTORY_TABLES, PORTABLE_COLUMNS, RunRecord, RunStatus, RunStore, StoreError, atomic_write, check_run_id
+from ..engine.files import atomic_write
+from .lifecycle import RunStatus, is_finished, is_finished_status
+from .store import HISTORY_TABLES, PORTABLE_COLUMNS, RunRecord, RunStore, StoreError, check_run_id
 
 FORMAT, VERSION = "resnet-lab-lesson", 1
 MANIFEST = "manifest.json"
 SUFFIX = ".zip"
-MAX_UPLOAD_MB = 512             # the largest lesson file the Runs page accepts (the command line has no limit)
+MAX_UPLOAD_MB = 512  # the largest lesson file the Runs page accepts (the command line has no limit)
 MAX_UNPACKED_BYTES = 8 * 2**30  # refuse archives that would unpack to more than this (a zip bomb, or not ours)
 
 
@@ -47,14 +50,19 @@ class ArchiveError(StoreError):
 @dataclass
 class ExportResult:
     path: Path
-    runs: list[str]                                    # run ids written
+    runs: list[str]  # run ids written
     left_out: dict[str, str] = field(default_factory=dict)  # run id -> why it was not written
-    weights: int = 0                                   # runs written with their weights
+    weights: int = 0  # runs written with their weights
     bytes: int = 0
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "runs": self.runs, "left_out": self.left_out, "with_weights": self.weights,
-                "bytes": self.bytes}
+        return {
+            "path": str(self.path),
+            "runs": self.runs,
+            "left_out": self.left_out,
+            "with_weights": self.weights,
+            "bytes": self.bytes,
+        }
 
 
 @dataclass
@@ -62,12 +70,17 @@ class ImportResult:
     path: Path
     added: list[str]
     replaced: list[str]
-    skipped: list[str]     # already in the store (not replaced without overwrite)
+    skipped: list[str]  # already in the store (not replaced without overwrite)
     labels: dict[str, str]
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "added": self.added, "replaced": self.replaced, "skipped": self.skipped,
-                "labels": self.labels}
+        return {
+            "path": str(self.path),
+            "added": self.added,
+            "replaced": self.replaced,
+            "skipped": self.skipped,
+            "labels": self.labels,
+        }
 
     def text(self) -> str:
         parts = [f"{len(self.added)} run{'s' * (len(self.added) != 1)} added"]
@@ -82,8 +95,9 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export_lesson(store: RunStore, path: str | Path, records: list[RunRecord], *, title: str = "",
-                  filters: dict | None = None) -> ExportResult:
+def export_lesson(
+    store: RunStore, path: str | Path, records: list[RunRecord], *, title: str = "", filters: dict | None = None
+) -> ExportResult:
     """Write ``records`` (the finished ones) with their histories and weights to one lesson file at ``path``.
 
     The file appears whole or not at all (written to a temporary name, then renamed)."""
@@ -91,7 +105,7 @@ def export_lesson(store: RunStore, path: str | Path, records: list[RunRecord], *
     result = ExportResult(path, [])
     entries, files = [], {}
     for record in records:
-        if record.status not in FINISHED:
+        if not is_finished(record):
             result.left_out[record.run_id] = f"{record.status}: only finished runs are exported"
             continue
         data = store.run_data(record.run_id)
@@ -103,21 +117,44 @@ def export_lesson(store: RunStore, path: str | Path, records: list[RunRecord], *
             names["weights"] = f"runs/{record.run_id}/weights.safetensors"
             files[names["weights"]] = weights.read_bytes()
             result.weights += 1
-        entries.append({"run_id": record.run_id, "label": record.label, "model": record.config.model_name,
-                        "dataset": record.config.dataset, "status": str(record.status),
-                        "files": {kind: {"name": name, "sha256": _sha256(files[name]), "bytes": len(files[name])}
-                                  for kind, name in names.items()}})
+        entries.append(
+            {
+                "run_id": record.run_id,
+                "label": record.label,
+                "model": record.config.model_name,
+                "dataset": record.config.dataset,
+                "status": str(record.status),
+                "files": {
+                    kind: {"name": name, "sha256": _sha256(files[name]), "bytes": len(files[name])}
+                    for kind, name in names.items()
+                },
+            }
+        )
         result.runs.append(record.run_id)
     if not entries:
-        raise ArchiveError("no finished run to export" + (f" ({len(result.left_out)} left out: not finished)" if result.left_out else ""))
-    manifest = {"format": FORMAT, "version": VERSION, "title": title, "filters": filters or {},
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": entries}
+        raise ArchiveError(
+            "no finished run to export"
+            + (f" ({len(result.left_out)} left out: not finished)" if result.left_out else "")
+        )
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "title": title,
+        "filters": filters or {},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": entries,
+    }
 
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w") as z:
             z.writestr(MANIFEST, json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
-            for name, data in files.items():  # histories compress well; float weights barely, so they are stored as they are
-                z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED)
+            for (
+                name,
+                data,
+            ) in files.items():  # histories compress well; float weights barely, so they are stored as they are
+                z.writestr(
+                    name, data, compress_type=zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+                )
 
     try:
         atomic_write(path, write)
@@ -161,7 +198,13 @@ def read_lesson(path: str | Path, name: str | None = None) -> tuple[dict, list[_
                 raise refuse(f"{name} is missing from the archive (a damaged or incomplete copy)")
             try:
                 return archive.read(name)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:  # CRC mismatch, truncation
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                EOFError,
+                ValueError,
+                NotImplementedError,
+            ) as e:  # CRC mismatch, truncation
                 raise refuse(f"{name} is damaged ({e})") from e
 
         if MANIFEST not in infos:
@@ -176,8 +219,10 @@ def read_lesson(path: str | Path, name: str | None = None) -> tuple[dict, list[_
         if not isinstance(version, int) or version < 1:
             raise refuse(f"its format version {version!r} is not one this lab wrote")
         if version > VERSION:
-            raise refuse(f"it was written by a newer version of the lab (lesson format {version}; this one reads up to "
-                         f"{VERSION}): update the lab on this machine")
+            raise refuse(
+                f"it was written by a newer version of the lab (lesson format {version}; this one reads up to "
+                f"{VERSION}): update the lab on this machine"
+            )
         entries = manifest.get("runs")
         if not isinstance(entries, list) or not entries:
             raise refuse("its manifest lists no runs")
@@ -199,8 +244,11 @@ def _check_run(entry, member, refuse, seen: set) -> _Run:
     seen.add(run_id)
     blobs = {}
     for kind, spec in files.items():
-        if kind not in ("run", "weights") or not isinstance(spec, dict) or spec.get("name") != f"runs/{run_id}/" + (
-                "run.json" if kind == "run" else "weights.safetensors"):
+        if (
+            kind not in ("run", "weights")
+            or not isinstance(spec, dict)
+            or spec.get("name") != f"runs/{run_id}/" + ("run.json" if kind == "run" else "weights.safetensors")
+        ):
             raise refuse(f"run {run_id}: its manifest entry names an unexpected file {spec!r}")
         blob = member(spec["name"])
         if _sha256(blob) != spec.get("sha256"):
@@ -213,17 +261,20 @@ def _check_run(entry, member, refuse, seen: set) -> _Run:
             raise ValueError(f"its record says it is run {run['run_id']}")
         config, unknown = RunConfig.from_stored(run["config"])
         if unknown:
-            raise ValueError(f"it was trained by a newer version with settings this one does not know ({', '.join(sorted(unknown))})")
+            raise ValueError(
+                f"it was trained by a newer version with settings this one does not know ({', '.join(sorted(unknown))})"
+            )
         if config.run_id != run_id:
             raise ValueError("its config does not hash to its run id")
-        if RunStatus(run["status"]) not in FINISHED:
+        if not is_finished_status(RunStatus(run["status"])):
             raise ValueError(f"it is {run['status']}, not finished")
         if missing := [c for c in PORTABLE_COLUMNS if c not in run]:
             raise ValueError(f"its record lacks {', '.join(missing)}")
         if not isinstance(run["metrics"], dict) or not isinstance(run["info"], dict):
             raise ValueError("its metrics and info must be objects")
         if not all(isinstance(run[c], str) for c in ("name", "tags", "message")) or not all(
-                isinstance(run[c], (int, float)) and not isinstance(run[c], bool) for c in ("epochs_done", "seconds")):
+            isinstance(run[c], (int, float)) and not isinstance(run[c], bool) for c in ("epochs_done", "seconds")
+        ):
             raise ValueError("its name, tags and message must be text, its epochs and seconds numbers")
         if not isinstance(history, dict) or set(history) - set(HISTORY_TABLES):
             raise ValueError("its history has unknown tables")
@@ -231,8 +282,18 @@ def _check_run(entry, member, refuse, seen: set) -> _Run:
             lengths = {len(v) for v in columns.values()}
             if len(lengths) > 1:
                 raise ValueError(f"its {table} columns differ in length")
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ConfigError, ValueError) as e:
-        raise refuse(f"run {run_id}: {run_file.get('name', 'run.json')} is not a run this version can read ({e})") from None
+    except (
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        ConfigError,
+        ValueError,
+    ) as e:
+        raise refuse(
+            f"run {run_id}: {run_file.get('name', 'run.json')} is not a run this version can read ({e})"
+        ) from None
     weights = blobs.get("weights")
     if weights is not None:
         _check_weights(config, weights, run_id, refuse)
@@ -242,6 +303,7 @@ def _check_run(entry, member, refuse, seen: set) -> _Run:
 def _check_weights(config: RunConfig, blob: bytes, run_id: str, refuse) -> None:
     """The weights must load into the network the config builds, every tensor named and shaped as it expects."""
     from ..engine.models import build_model
+
     try:
         state = load_safetensors(blob)
     except (SafetensorError, ValueError, RuntimeError) as e:
@@ -254,8 +316,9 @@ def _check_weights(config: RunConfig, blob: bytes, run_id: str, refuse) -> None:
         raise refuse(f"run {run_id}: its weights do not fit {c.model_name} ({str(e).splitlines()[0]})") from None
 
 
-def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False, teacher: bool = False,
-                  name: str | None = None) -> ImportResult:
+def import_lesson(
+    store: RunStore, path: str | Path, *, overwrite: bool = False, teacher: bool = False, name: str | None = None
+) -> ImportResult:
     """Check a lesson file completely, then add its runs to ``store`` in one transaction (all or none).
 
     Runs the store has are left as they are unless ``overwrite``; a live run is never replaced and a shipped
@@ -268,7 +331,9 @@ def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False,
         for run in runs:  # weights next to their final place first, so the commit only renames them
             if run.weights is not None:
                 run_id = run.data["run"]["run_id"]
-                tmp = store.weights_path(run_id).with_name(f".weights.safetensors.import.{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp = store.weights_path(run_id).with_name(
+                    f".weights.safetensors.import.{os.getpid()}.{threading.get_ident()}.tmp"
+                )
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 tmp.write_bytes(run.weights)
                 with open(tmp, "rb") as f:
@@ -276,8 +341,9 @@ def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False,
                 staged[run_id] = tmp
         done = store.import_runs([r.data for r in runs], staged, overwrite=overwrite, teacher=teacher)
     except OSError as e:  # a full disk, a read-only store: nothing was imported
-        raise StoreError(f"{name or path.name} could not be imported into {store.root}: {e.strerror or e}; "
-                         "nothing was changed") from e
+        raise StoreError(
+            f"{name or path.name} could not be imported into {store.root}: {e.strerror or e}; nothing was changed"
+        ) from e
     finally:
         for tmp in staged.values():  # renamed into place on success; left over only if the import failed
             tmp.unlink(missing_ok=True)
@@ -288,19 +354,21 @@ def import_lesson(store: RunStore, path: str | Path, *, overwrite: bool = False,
 def lesson_file_name(title: str = "") -> str:
     """'resnet-lab-week-3-depth.zip' from a title, else 'resnet-lab-lesson-<date>.zip'."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60]
-    return f"resnet-lab-{slug or 'lesson-' + datetime.now(timezone.utc).strftime('%Y%m%d')}{SUFFIX}"
+    return f"resnet-lab-{slug or 'lesson-' + datetime.now(UTC).strftime('%Y%m%d')}{SUFFIX}"
 
 
-def export_lesson_bytes(store: RunStore, records: list[RunRecord], *, title: str = "",
-                        filters: dict | None = None) -> tuple[bytes, ExportResult]:
+def export_lesson_bytes(
+    store: RunStore, records: list[RunRecord], *, title: str = "", filters: dict | None = None
+) -> tuple[bytes, ExportResult]:
     """A lesson file's bytes (for a download), and what went into it."""
     with tempfile.TemporaryDirectory(prefix="resnet-lab-export-") as tmp:
         result = export_lesson(store, Path(tmp) / lesson_file_name(title), records, title=title, filters=filters)
         return result.path.read_bytes(), result
 
 
-def import_lesson_bytes(store: RunStore, data: bytes, name: str, *, overwrite: bool = False,
-                        teacher: bool = False) -> ImportResult:
+def import_lesson_bytes(
+    store: RunStore, data: bytes, name: str, *, overwrite: bool = False, teacher: bool = False
+) -> ImportResult:
     """Import an uploaded lesson file (its bytes and its name, for messages)."""
     with tempfile.TemporaryDirectory(prefix="resnet-lab-import-") as tmp:
         path = Path(tmp) / "upload.zip"

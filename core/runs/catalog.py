@@ -3,6 +3,7 @@
 One filter serves the Runs page, ``python -m core list`` and ``export-lesson``: within a facet any chosen
 value matches, across facets all must (an empty facet matches everything).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -18,7 +19,13 @@ TORCHVISION_FAMILY = "torchvision ResNet-18"
 FAMILY_NAMES = (*FAMILIES.values(), TORCHVISION_FAMILY)
 DATASET_TITLES = {"builtin": "Shapes-10", "cifar10": "CIFAR-10"}
 # Short names for the command line (the shortcut options' own names too).
-FAMILY_ALIASES = {"plain": "plain", "A": "ResNet A", "B": "ResNet B", "concat": "concat-merge", "torchvision": TORCHVISION_FAMILY}
+FAMILY_ALIASES = {
+    "plain": "plain",
+    "A": "ResNet A",
+    "B": "ResNet B",
+    "concat": "concat-merge",
+    "torchvision": TORCHVISION_FAMILY,
+}
 
 
 def family(config: RunConfig) -> str:
@@ -35,12 +42,18 @@ def recipe_name(recipe: str) -> str:
 
 
 def parse_family(text: str) -> str:
-    """A family from its name or short name, any case ('plain', 'a', 'ResNet A', 'none', 'torchvision'); else ValueError."""
+    """A family from its name or short name, any case ('plain', 'a', 'ResNet A', 'none', 'torchvision'); else a
+    ValueError."""
     wanted = text.strip().lower()
-    names = {**{k.lower(): v for k, v in FAMILY_ALIASES.items()}, **{v.lower(): v for v in FAMILY_NAMES}, "none": "plain"}
+    names = {
+        **{k.lower(): v for k, v in FAMILY_ALIASES.items()},
+        **{v.lower(): v for v in FAMILY_NAMES},
+        "none": "plain",
+    }
     if wanted not in names:
-        raise ValueError(f"{text!r} is not a network family; one of: {', '.join(FAMILY_ALIASES)} "
-                         f"(or {', '.join(FAMILY_NAMES)})")
+        raise ValueError(
+            f"{text!r} is not a network family; one of: {', '.join(FAMILY_ALIASES)} (or {', '.join(FAMILY_NAMES)})"
+        )
     return names[wanted]
 
 
@@ -51,16 +64,21 @@ def depth(config: RunConfig) -> int:
 def facet_values(record: RunRecord) -> dict[str, tuple]:
     """The values one run has in each facet (a run has several tags, one value elsewhere)."""
     c = record.config
-    return {"datasets": (c.dataset,), "families": (family(c),), "depths": (depth(c),), "recipes": (c.recipe,),
-            "tags": tuple(record.tags)}
+    return {
+        "datasets": (c.dataset,),
+        "families": (family(c),),
+        "depths": (depth(c),),
+        "recipes": (c.recipe,),
+        "tags": tuple(record.tags),
+    }
 
 
 @dataclass(frozen=True)
 class RunFilter:
-    datasets: tuple[str, ...] = ()   # 'builtin', 'cifar10'
-    families: tuple[str, ...] = ()   # FAMILY_NAMES
+    datasets: tuple[str, ...] = ()  # 'builtin', 'cifar10'
+    families: tuple[str, ...] = ()  # FAMILY_NAMES
     depths: tuple[int, ...] = ()
-    recipes: tuple[str, ...] = ()    # 'paper', 'seed'
+    recipes: tuple[str, ...] = ()  # 'paper', 'seed'
     tags: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -73,8 +91,10 @@ class RunFilter:
 
     def matches(self, record: RunRecord) -> bool:
         values = facet_values(record)
-        return all(not chosen or set(chosen) & set(values[name])
-                   for name, chosen in ((f.name, getattr(self, f.name)) for f in fields(self)))
+        return all(
+            not chosen or set(chosen) & set(values[name])
+            for name, chosen in ((f.name, getattr(self, f.name)) for f in fields(self))
+        )
 
     def apply(self, records: list[RunRecord]) -> list[RunRecord]:
         return [r for r in records if self.matches(r)]
@@ -86,10 +106,13 @@ class RunFilter:
         """'CIFAR-10 · plain, ResNet A · depth 20, 56 · tag week-3', or 'all runs'."""
         if self.empty:
             return "all runs"
-        parts = [", ".join(map(dataset_title, self.datasets)), ", ".join(self.families),
-                 ("depth " + ", ".join(map(str, self.depths))) if self.depths else "",
-                 ", ".join(map(recipe_name, self.recipes)),
-                 ("tag " + ", ".join(self.tags)) if self.tags else ""]
+        parts = [
+            ", ".join(map(dataset_title, self.datasets)),
+            ", ".join(self.families),
+            ("depth " + ", ".join(map(str, self.depths))) if self.depths else "",
+            ", ".join(map(recipe_name, self.recipes)),
+            ("tag " + ", ".join(self.tags)) if self.tags else "",
+        ]
         return " · ".join(p for p in parts if p)
 
 
@@ -107,8 +130,17 @@ def table_row(record: RunRecord) -> dict:
     """One run as the Runs page lists it (rounded numbers, names a person reads)."""
     c = record.config
     acc = record.metrics.get("test_acc")
-    return {"run": ("★ " if record.reference else "") + (record.name or c.label), "status": str(record.status),
-            "data set": dataset_title(c.dataset), "family": family(c), "depth": depth(c), "recipe": recipe_name(c.recipe), "tags": ", ".join(record.tags),
-            "epochs": f"{record.epochs_done}/{c.epochs}",
-            "test accuracy (%)": None if acc is None or acc != acc else round(100 * acc, 2),
-            "training time (s)": round(record.seconds, 1), "flag": record_verdict(record) or "", "id": record.run_id}
+    return {
+        "run": ("★ " if record.reference else "") + (record.name or c.label),
+        "status": str(record.status),
+        "data set": dataset_title(c.dataset),
+        "family": family(c),
+        "depth": depth(c),
+        "recipe": recipe_name(c.recipe),
+        "tags": ", ".join(record.tags),
+        "epochs": f"{record.epochs_done}/{c.epochs}",
+        "test accuracy (%)": None if acc is None or acc != acc else round(100 * acc, 2),
+        "training time (s)": round(record.seconds, 1),
+        "flag": record_verdict(record) or "",
+        "id": record.run_id,
+    }

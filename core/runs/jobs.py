@@ -1,230 +1,77 @@
-"""Training jobs: one interface (submit, state with place in queue, cancel, list, wait) over the store's queue.
+"""The training backend of this process, chosen on first use, and the calls every page and command makes.
 
-The queue lives in the run store, so browser tabs, the command line and other processes share it: the
-same config asked for twice is one job wherever it is asked from. ``LocalWorkers`` runs the queue on
-a bounded pool of worker processes on this machine (``python -m core worker``), started when runs
-are waiting and leaving by themselves when the queue has been empty for a while. The web server
-never trains: it only writes requests and reads the store. ``core.ray_jobs.RayBackend`` trains the
-same queue on a Ray cluster instead, behind the same ``JobBackend`` interface; it is chosen by
-``$RESNET_LAB_RAY_ADDRESS`` (an address, ``auto`` or ``local``) or the command line's ``--ray``.
+``$RESNET_LAB_RAY_ADDRESS`` (an address, ``auto`` or ``local``) or the command line's ``--ray`` picks the
+Ray backend (``core.runs.ray_jobs``); otherwise runs train in local worker processes (``core.runs.backends``).
+Nothing is chosen at import time: a Ray worker that imports this package with the variable set does not
+start a backend of its own.
 """
+
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 from ..engine.config import RunConfig
-from .store import LIVE, RESUMABLE, RunRecord, RunStatus, RunStore, StoreError
+from .backends import RAY_ENV, JobBackend, LocalWorkers, RunState
+from .store import RunStore
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-WORKERS_ENV = "RESNET_LAB_WORKERS"
-RAY_ENV = "RESNET_LAB_RAY_ADDRESS"
-WORKER_IDLE_EXIT_S = 60   # a worker with nothing to do for this long leaves; the next request starts one again
+_backend: JobBackend | None = None
 
 
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-@dataclass(frozen=True)
-class RunState:
-    """Where one run stands, from the job queue and the store together (the one answer every page uses)."""
-    run_id: str
-    status: RunStatus | None       # None: never asked for
-    record: RunRecord | None
-    place: int | None = None       # 1 = the next run a worker takes
-
-    @property
-    def live(self) -> bool:
-        return self.status in LIVE
-
-    @property
-    def resumable(self) -> bool:
-        return self.status in RESUMABLE
-
-    def text(self) -> str:
-        """A short line: 'queued: 3rd', 'training', 'done', ..."""
-        if self.status == RunStatus.QUEUED:
-            return f"queued: {ordinal(self.place)}" if self.place else "queued"
-        if self.status == RunStatus.RUNNING:
-            return "training"
-        return str(self.status) if self.status else "not stored"
-
-
-class JobBackend(Protocol):
-    def submit(self, store: RunStore, config: RunConfig, requester: str = "", *, restart: bool = False,
-               limit: int | None = None, teacher: bool = False) -> RunState: ...
-
-    def state(self, store: RunStore, run_id: str) -> RunState: ...
-
-    def cancel(self, store: RunStore, run_id: str) -> bool: ...
-
-    def list(self, store: RunStore) -> list[RunState]: ...
-
-    def wait(self, store: RunStore, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> RunState: ...
-
-
-def default_workers() -> int:
-    """Worker processes for this machine: $RESNET_LAB_WORKERS, else 1 on a CPU (one training run already uses
-    every core) and, on a GPU, one per 10 GiB of its memory up to 4 (small runs leave a GPU mostly idle)."""
-    if os.environ.get(WORKERS_ENV):
-        try:
-            return max(1, int(os.environ[WORKERS_ENV]))
-        except ValueError:
-            raise StoreError(f"{WORKERS_ENV} must be a whole number of worker processes, got {os.environ[WORKERS_ENV]!r}")
-    import torch
-    if torch.cuda.is_available():
-        return max(1, min(4, int(torch.cuda.get_device_properties(0).total_memory / 2**30 // 10)))
-    return 1
-
-
-class StoreQueue:
-    """What every backend shares: the queue and the runs' states live in the store; ``ensure`` (a backend's
-    own) makes sure something will take the queued runs."""
-
-    def ensure(self, store: RunStore) -> None:
-        raise NotImplementedError
-
-    def state(self, store: RunStore, run_id: str) -> RunState:
-        record = store.get(run_id)
-        if record is None:
-            return RunState(run_id, None, None)
-        place = None
-        if record.status == RunStatus.QUEUED:
-            place = store.queue_place(run_id)
-            self.ensure(store)  # e.g. the worker that would take it has died
-        return RunState(run_id, record.status, record, place)
-
-    def cancel(self, store: RunStore, run_id: str) -> bool:
-        return store.cancel(run_id) is not None
-
-    def list(self, store: RunStore) -> list[RunState]:
-        """Runs queued (in queue order) and training."""
-        queued = store.queue()
-        running = [r for r in store.list() if r.status == RunStatus.RUNNING]
-        return ([RunState(r.run_id, r.status, r, None) for r in running]
-                + [RunState(r.run_id, r.status, r, i + 1) for i, r in enumerate(queued)])
-
-    def wait(self, store: RunStore, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> RunState:
-        """Block until the run is neither queued nor training (or ``timeout`` seconds passed)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            state = self.state(store, run_id)
-            if not state.live or (deadline is not None and time.monotonic() > deadline):
-                return state
-            time.sleep(poll_s)
-
-
-class LocalWorkers(StoreQueue):
-    """Worker processes on this machine, at most ``workers`` per store."""
-    name = "local"
-
-    def __init__(self, workers: int | None = None, idle_exit_s: float = WORKER_IDLE_EXIT_S):
-        self._workers, self.idle_exit_s = workers, idle_exit_s
-        self._children: list[subprocess.Popen] = []
-        self._lock = threading.Lock()
-
-    @property
-    def workers(self) -> int:
-        if self._workers is None:
-            self._workers = default_workers()
-        return self._workers
-
-    def _reap(self) -> None:
-        """Collect this process's exited workers (an unreaped child would still look alive)."""
-        with self._lock:
-            self._children = [p for p in self._children if p.poll() is None]
-
-    def ensure(self, store: RunStore) -> None:
-        self.ensure_workers(store)
-
-    def ensure_workers(self, store: RunStore) -> int:
-        """Start workers until ``workers`` serve the store (only while runs wait); returns how many are alive."""
-        self._reap()
-        with self._lock:
-            alive = store.live_workers()
-            if len(alive) >= self.workers or not store.has_queued():
-                return len(alive)
-            for _ in range(self.workers - len(alive)):
-                log = open(store.root / "worker.log", "ab")
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "core", "worker", "--store", str(store.root), "--idle-exit", str(self.idle_exit_s)],
-                    cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                log.close()
-                store.add_worker(process.pid)
-                self._children.append(process)
-            return len(alive) + self.workers - len(alive)
-
-    def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
-        record = store.request(config, requester, restart=restart, limit=limit, teacher=teacher)
-        self.ensure_workers(store)
-        return self.state(store, record.run_id)
-
-    def state(self, store: RunStore, run_id: str) -> RunState:
-        self._reap()
-        return super().state(store, run_id)
-
-    def list(self, store: RunStore) -> list[RunState]:
-        self._reap()
-        return super().list(store)
-
-    def stop_workers(self, timeout: float = 30) -> None:
-        """Ask this process's workers to leave (a run in progress is interrupted and resumes later)."""
-        self._reap()
-        for process in self._children:
-            process.terminate()
-        for process in self._children:
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self._reap()
+def ray_address_from_env() -> str | None:
+    return os.environ.get(RAY_ENV, "").strip() or None
 
 
 def make_backend(ray_address: str | None = None, **ray_options) -> JobBackend:
     """The Ray backend for ``ray_address`` (an address, 'auto' or 'local'), else the local worker processes."""
     if ray_address:
         from .ray_jobs import RayBackend
+
         return RayBackend(ray_address, **ray_options)
     return LocalWorkers()
 
 
-def use(new: JobBackend) -> JobBackend:
-    """Make ``new`` the backend of this process (the command line's --ray); returns the one it replaces."""
-    global backend
-    old, backend = backend, new
+def backend() -> JobBackend:
+    """This process's backend: chosen on first use from $RESNET_LAB_RAY_ADDRESS (the Ray backend connects to its
+    cluster only when a run is submitted)."""
+    global _backend
+    if _backend is None:
+        _backend = make_backend(ray_address_from_env())
+    return _backend
+
+
+def use(new: JobBackend | None) -> JobBackend | None:
+    """Make ``new`` the backend of this process (the command line's --ray; None: choose again on next use);
+    returns the one it replaces."""
+    global _backend
+    old, _backend = _backend, new
     return old
 
 
-# Chosen once per process; the Ray backend connects to its cluster only when a run is submitted.
-backend: JobBackend = make_backend(os.environ.get(RAY_ENV, "").strip() or None)
-
-
-def submit(store: RunStore, config: RunConfig, requester: str = "", *, restart: bool = False, limit: int | None = None,
-           teacher: bool = False) -> RunState:
+def submit(
+    store: RunStore,
+    config: RunConfig,
+    requester: str = "",
+    *,
+    restart: bool = False,
+    limit: int | None = None,
+    teacher: bool = False,
+) -> RunState:
     """Queue ``config`` (or join the job already queued or training, or return the stored run)."""
-    return backend.submit(store, config, requester, restart=restart, limit=limit, teacher=teacher)
+    return backend().submit(store, config, requester, restart=restart, limit=limit, teacher=teacher)
 
 
 def state(store: RunStore, run_id: str) -> RunState:
-    return backend.state(store, run_id)
+    return backend().state(store, run_id)
 
 
 def cancel(store: RunStore, run_id: str) -> bool:
     """Cancel a queued run, or stop a training one after its current step; False if it is neither."""
-    return backend.cancel(store, run_id)
+    return backend().cancel(store, run_id)
 
 
 def active(store: RunStore) -> list[RunState]:
-    return backend.list(store)
+    return backend().list(store)
 
 
 def wait(store: RunStore, run_id: str, timeout: float | None = None) -> RunState:
-    return backend.wait(store, run_id, timeout)
+    return backend().wait(store, run_id, timeout)

@@ -1,9 +1,9 @@
-"""Training on a Ray cluster behind ``core.jobs``' interface: the same queue, the same store, the same ``train``.
+"""Training on a Ray cluster behind ``core.runs.backends``' interface: the same queue, store and ``train``.
 
 The process that calls ``submit`` (the dashboard's server, or ``python -m core sweep``) owns the run
 store and stays its only writer; it needs no filesystem shared with the cluster. Its dispatcher
 thread takes queued runs from the store (one transaction each, as a local worker does) while the
-cluster has room, and starts one Ray task per run. The task calls ``core.train.train`` with a
+cluster has room, and starts one Ray task per run. The task calls ``core.runs.execute.train`` with a
 ``RemoteStore``: a store-like sink that sends every event (history rows, info, status, checkpoint
 and weights bytes) in order to a ``RunHub`` actor, which the owner drains into the store. So:
 
@@ -22,12 +22,12 @@ What crosses the network: the ``core`` package (once per cluster job), each run'
 twice that for a checkpoint). Each node reads CIFAR-10 from its own ``$RESNET_LAB_DATA`` (or
 downloads it) and makes the built-in Shapes-10 set itself.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import io
 import os
-import queue
 import socket
 import tempfile
 import threading
@@ -35,15 +35,17 @@ import time
 from pathlib import Path
 
 from ..engine.config import RunConfig
-from .jobs import RAY_ENV, RunState, StoreQueue
-from .store import Claim, RunRecord, RunStatus, RunStore, StoreError
+from ..engine.history import HistoryWriter
+from .backends import RAY_ENV, RunState, StoreQueue
+from .lifecycle import RunStatus, is_queued, is_running
+from .store import Claim, RunRecord, RunStore, StoreError
 
 CORE_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_GPU_SHARE = 0.25   # a run's GPU share when its config leaves num_gpus unset (small CIFAR nets: 4 a GPU)
-MAX_RETRIES = 3            # Ray re-runs a task whose worker died this many times
-TICK_S = 0.25              # the owner drains events this often (the history a page reads is this fresh)
-BEAT_S = 2.0               # ...and beats the heartbeat of, and reads cancels for, the runs it dispatched this often
-SEND_S = 0.25              # a worker gathers events for this long before sending them in one call
+DEFAULT_GPU_SHARE = 0.25  # a run's GPU share when its config leaves num_gpus unset (small CIFAR nets: 4 a GPU)
+MAX_RETRIES = 3  # Ray re-runs a task whose worker died this many times
+TICK_S = 0.25  # the owner drains events this often (the history a page reads is this fresh)
+BEAT_S = 2.0  # ...and beats the heartbeat of, and reads cancels for, the runs it dispatched this often
+SEND_S = 0.25  # a worker gathers events for this long before sending them in one call
 LOCAL_OBJECT_STORE = 200 * 2**20  # 'local': a small object store (events and checkpoints are small)
 NODE_CACHE = Path(tempfile.gettempdir()) / "resnet-lab-ray"  # each node's cache (the built-in data set it generates)
 
@@ -54,6 +56,7 @@ _connect_lock = threading.Lock()
 def connect(address: str) -> None:
     """Join the Ray cluster at ``address`` ('auto': the one running here; 'local': start one in this process)."""
     import ray
+
     with _connect_lock:
         if ray.is_initialized():
             return
@@ -80,17 +83,27 @@ def connect(address: str) -> None:
 
 def _init(address: str) -> None:
     import ray
+
     # The core package travels with the job, so cluster nodes need only the requirements installed.
-    runtime_env = {"py_modules": [str(CORE_DIR)], "excludes": ["__pycache__"]}
+    runtime_env = {
+        "py_modules": [str(CORE_DIR)],
+        "excludes": ["__pycache__", "runs/shipped"],
+    }  # runs train afresh there
     try:
         if address == "local":
-            ray.init(include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, log_to_driver=False,
-                     runtime_env=runtime_env)
+            ray.init(
+                include_dashboard=False,
+                object_store_memory=LOCAL_OBJECT_STORE,
+                log_to_driver=False,
+                runtime_env=runtime_env,
+            )
         else:
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise StoreError(f"cannot join the Ray cluster at {address!r} ({e}); start one with `ray start --head`, "
-                         f"or unset {RAY_ENV} to train on this machine") from e
+        raise StoreError(
+            f"cannot join the Ray cluster at {address!r} ({e}); start one with `ray start --head`, "
+            f"or unset {RAY_ENV} to train on this machine"
+        ) from e
 
 
 def resources(config: RunConfig, cluster_gpus: float) -> dict:
@@ -103,6 +116,7 @@ def resources(config: RunConfig, cluster_gpus: float) -> dict:
 
 # ------------------------------------------------------------------------------------------- the hub
 
+
 class RunHub:
     """A Ray actor that relays the runs' events to the owner and keeps each run's last checkpoint for retries.
 
@@ -113,16 +127,27 @@ class RunHub:
         self.outbox: dict[str, list] = {}
 
     async def open(self, run_id: str, fresh: bool, checkpoint: bytes | None, previous) -> None:
-        self.runs[run_id] = {"fresh": fresh, "checkpoint": checkpoint, "epoch": previous.epochs_done if checkpoint else 0,
-                             "previous": previous, "cancel": False, "attempts": []}
+        self.runs[run_id] = {
+            "fresh": fresh,
+            "checkpoint": checkpoint,
+            "epoch": previous.epochs_done if checkpoint else 0,
+            "previous": previous,
+            "cancel": False,
+            "attempts": [],
+        }
 
     async def start(self, run_id: str, pid: int, node: str) -> dict:
         """A task (first or retried) starting: where to start from, and the attempt noted for the owner."""
         run = self.runs[run_id]
         run["attempts"].append({"pid": pid, "node": node, "from_epoch": run["epoch"], "started": time.time()})
         self.outbox.setdefault(run_id, []).append(("attempt", len(run["attempts"]), pid, node, run["epoch"]))
-        return {"fresh": run["fresh"], "checkpoint": run["checkpoint"], "previous": run["previous"],
-                "cancel": run["cancel"], "attempt": len(run["attempts"])}
+        return {
+            "fresh": run["fresh"],
+            "checkpoint": run["checkpoint"],
+            "previous": run["previous"],
+            "cancel": run["cancel"],
+            "attempt": len(run["attempts"]),
+        }
 
     async def push(self, run_id: str, events: list) -> bool:
         """Events of one run, in order; True if the run was asked to stop."""
@@ -150,23 +175,20 @@ class RunHub:
 
 # ------------------------------------------------------------------------------------------- the worker side
 
+
 class RemoteStore:
-    """The part of ``RunStore`` that ``train`` uses, on a Ray worker: every write becomes an event sent, in
-    order, to the hub. Calls that must not be lost before the loop goes on (checkpoint, status, weights)
-    wait until the hub has them, as the local store waits for the disk."""
+    """The run sink ``train`` writes to on a Ray worker (``core.runs.execute.RunSink``): every write becomes an
+    event sent, in order, to the hub. History rows go through the same ``HistoryWriter`` as on the owner's
+    machine; the other writes (info, status, checkpoint, weights) wait until the hub has them, as the local
+    store waits for the disk, so they stay in order with the rows flushed before them."""
 
     def __init__(self, hub, run_id: str, start: dict, cache_root: Path):
-        self.hub, self.run_id, self.root = hub, run_id, cache_root
+        self.hub, self.run_id, self.datasets_dir = hub, run_id, cache_root / "datasets"
         self._previous: RunRecord | None = start["previous"]
         self._checkpoint: bytes | None = start["checkpoint"]
         self.stop = threading.Event()
-        self._also_stop: list[threading.Event] = []
         if start["cancel"]:
             self.stop.set()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.error: Exception | None = None
-        self._thread = threading.Thread(target=self._send_loop, name=f"ray-sink-{run_id}", daemon=True)
-        self._thread.start()
 
     # -- what train() reads
     def get(self, run_id: str) -> RunRecord | None:
@@ -176,131 +198,85 @@ class RemoteStore:
         if self._checkpoint is None:
             return None
         import torch
+
         return torch.load(io.BytesIO(self._checkpoint), map_location="cpu", weights_only=True)
 
     # -- what train() writes
     def set_info(self, run_id: str, info: dict) -> None:
-        self._put(("info", info), wait=True)
+        self._send([("info", info)])
 
     def truncate_history(self, run_id: str, after_step: int, after_epoch: int) -> None:
-        self._put(("truncate", after_step, after_epoch), wait=True)
+        self._send([("truncate", after_step, after_epoch)])
 
     def set_status(self, run_id: str, status: RunStatus, message: str = "", **columns) -> None:
         if self._previous is not None:  # what train() returns at the end
-            self._previous = dataclasses.replace(self._previous, status=RunStatus(status), message=message,
-                                                 **{k: v for k, v in columns.items() if k in ("metrics", "seconds", "epochs_done")})
-        self._put(("status", str(status), message, columns), wait=True)
+            self._previous = dataclasses.replace(
+                self._previous,
+                status=RunStatus(status),
+                message=message,
+                **{k: v for k, v in columns.items() if k in ("metrics", "seconds", "epochs_done")},
+            )
+        self._send([("status", str(status), message, columns)])
+
+    def record_epoch(self, run_id: str, *, metrics: dict, seconds: float, epochs_done: int) -> None:
+        self.set_status(run_id, RunStatus.RUNNING, metrics=metrics, seconds=seconds, epochs_done=epochs_done)
 
     def save_checkpoint(self, run_id: str, state: dict) -> None:
         import torch
+
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        self._put(("checkpoint", buffer.getvalue(), int(state["epoch"])), wait=True)
+        self._send([("checkpoint", buffer.getvalue(), int(state["epoch"]))])
 
     def save_weights(self, run_id: str, model) -> None:
         from safetensors.torch import save
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        self._put(("weights", save(state)), wait=True)
 
-    def writer(self, run_id: str, stop: threading.Event | None = None) -> "RemoteWriter":
-        if stop is not None and stop is not self.stop:
-            self._also_stop.append(stop)
-        return RemoteWriter(self)
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        self._send([("weights", save(state))])
+
+    def writer(self, run_id: str, stop: threading.Event | None = None) -> HistoryWriter:
+        stops = [e for e in (self.stop, stop) if e is not None]
+
+        def send(items) -> bool:
+            if self._send([("rows", table, rows) for table, rows in items]):
+                for event in stops:
+                    event.set()
+            return False  # the stop events are already set
+
+        return HistoryWriter(send, run_id, interval=SEND_S)
 
     # -- sending
-    def _put(self, event: tuple, wait: bool = False) -> None:
-        self._queue.put(event)
-        if wait:
-            self.flush()
-
-    def flush(self) -> None:
-        done = threading.Event()
-        self._queue.put(("flush", done))
-        while not done.wait(0.5):
-            if not self._thread.is_alive():
-                break
-        if self.error:
-            raise StoreError(f"sending the run's events to its store failed: {self.error}")
-
-    def close(self) -> None:
-        self.flush()
-        self._queue.put(("stop", None))
-        self._thread.join()
-
-    def _stop_all(self) -> None:
-        for event in [self.stop, *self._also_stop]:
-            event.set()
-
-    def _send_loop(self) -> None:
+    def _send(self, events: list) -> bool:
+        """Events to the hub, in order, once it has them; True if the run was asked to stop. A lost hub raises:
+        the run cannot go on, and its owner reports it."""
         import ray
-        stopping = False
-        while not stopping:
-            items = [self._queue.get()]
-            time.sleep(SEND_S if items[0][0] not in ("flush", "stop") else 0)  # gather what arrives meanwhile: one call
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            events = [e for e in items if e[0] not in ("flush", "stop")]
-            if events and self.error is None:
-                try:
-                    if ray.get(self.hub.push.remote(self.run_id, events)):
-                        self._stop_all()
-                except Exception as e:  # the hub is gone: the run stops and the owner reports it
-                    self.error = e
-                    self._stop_all()
-            for kind, *payload in items:
-                if kind == "flush":
-                    payload[0].set()
-                stopping |= kind == "stop"
 
-
-class RemoteWriter:
-    """``RunWriter``'s interface over a RemoteStore: history rows join the run's event stream."""
-
-    def __init__(self, sink: RemoteStore):
-        self.sink = sink
-
-    def steps(self, rows: list[tuple]) -> None:
-        self.sink._put(("rows", "steps", [tuple(r) for r in rows]))
-
-    def epoch(self, row: tuple) -> None:
-        from .store import EPOCH_COLUMNS
-        self.sink._put(("rows", "epochs", [tuple(row) + (None,) * (len(EPOCH_COLUMNS) - len(row))]))
-
-    def test_eval(self, row: tuple) -> None:
-        self.sink._put(("rows", "test_evals", [tuple(row)]))
-
-    def probes(self, step: int, results: dict[str, dict[str, float]]) -> None:
-        rows = [(step, kind, idx, layer, value) for kind, values in results.items()
-                for idx, (layer, value) in enumerate(values.items())]
-        self.sink._put(("rows", "probes", rows))
-
-    def flush(self) -> None:
-        self.sink.flush()
-
-    def close(self) -> None:
-        self.sink.flush()
+        try:
+            cancel = ray.get(self.hub.push.remote(self.run_id, events))
+        except Exception as e:
+            self.stop.set()
+            raise StoreError(f"sending the run's events to its store failed: {e}") from e
+        if cancel:
+            self.stop.set()
+        return cancel
 
 
 def train_task(config: dict, hub, data_dir: str | None) -> str:
     """One run on a Ray worker (the body of the remote task): ``core.train.train`` into a RemoteStore."""
     import ray
 
-    from ..engine.train import train
+    from .execute import train
+
     c = RunConfig.from_dict(config)
     run_id = c.run_id
     start = ray.get(hub.start.remote(run_id, os.getpid(), socket.gethostname()))
     sink = RemoteStore(hub, run_id, start, NODE_CACHE)
-    try:
-        result = train(c, sink, data_dir=data_dir, stop=sink.stop, claim=Claim(run_id, start["fresh"]))
-    finally:
-        sink.close()
+    result = train(c, sink, data_dir=data_dir, stop=sink.stop, claim=Claim(run_id, start["fresh"]))
     return str(result.record.status)
 
 
 # ------------------------------------------------------------------------------------------- the owner side
+
 
 @dataclasses.dataclass
 class InFlight:
@@ -312,15 +288,16 @@ class InFlight:
 class RayBackend(StoreQueue):
     """The job interface on a Ray cluster. ``serve_queue``: take any queued run of the store (a long-lived server);
     otherwise only the runs submitted through this object (a command that exits when they are done)."""
+
     name = "ray"
 
     def __init__(self, address: str, *, serve_queue: bool = True, data_dir: str | None = None):
         self.address, self.serve_queue, self.data_dir = address, serve_queue, data_dir
         self._submitted: set[str] = set()
-        self._dispatchers: dict[str, "Dispatcher"] = {}
+        self._dispatchers: dict[str, Dispatcher] = {}
         self._lock = threading.Lock()
 
-    def dispatcher(self, store: RunStore) -> "Dispatcher":
+    def dispatcher(self, store: RunStore) -> Dispatcher:
         with self._lock:
             d = self._dispatchers.get(str(store.root))
             if d is None or not d.thread.is_alive():
@@ -335,7 +312,7 @@ class RayBackend(StoreQueue):
     def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
         record = store.request(config, requester, restart=restart, limit=limit, teacher=teacher)
         self._submitted.add(record.run_id)
-        if record.status == RunStatus.QUEUED:
+        if is_queued(record):
             self.dispatcher(store).wake.set()
         return self.state(store, record.run_id)
 
@@ -347,7 +324,7 @@ class RayBackend(StoreQueue):
         return cancelled
 
     def attempts(self, store: RunStore, run_id: str) -> list[tuple]:
-        """(attempt, pid, node, epochs it resumed after) of every Ray task that trained ``run_id`` through this backend."""
+        """(attempt, pid, node, epochs it resumed after) of every Ray task that trained ``run_id`` here."""
         d = self._dispatchers.get(str(store.root))
         return list(d.attempts.get(run_id, [])) if d else []
 
@@ -364,6 +341,7 @@ class Dispatcher:
 
     def __init__(self, backend: RayBackend, root: Path):
         import ray
+
         self.backend, self.store = backend, RunStore(root)
         self.hub = ray.remote(RunHub).options(num_cpus=0, **_here()).remote()
         self.task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(train_task)
@@ -382,6 +360,7 @@ class Dispatcher:
 
     def close(self) -> None:
         import ray
+
         self.closing.set()
         self.wake.set()
         self.thread.join(30)
@@ -402,6 +381,7 @@ class Dispatcher:
 
     def _tick(self) -> None:
         import ray
+
         self._apply(ray.get(self.hub.drain.remote()))
         if self.inflight and time.monotonic() - self.last_beat >= BEAT_S:
             self.last_beat = time.monotonic()
@@ -424,6 +404,7 @@ class Dispatcher:
     def _capacity(self) -> tuple[float, float]:
         """CPUs and GPUs of the cluster not reserved by this owner's runs (other users' tasks queue in Ray)."""
         import ray
+
         total = ray.cluster_resources()
         cpus = total.get("CPU", 0) - sum(f.request["num_cpus"] for f in self.inflight.values())
         gpus = total.get("GPU", 0) - sum(f.request["num_gpus"] for f in self.inflight.values())
@@ -431,6 +412,7 @@ class Dispatcher:
 
     def _dispatch(self) -> None:
         import ray
+
         only = None if self.backend.serve_queue else self.backend._submitted
         while True:
             cpus, gpus = self._capacity()
@@ -444,8 +426,12 @@ class Dispatcher:
             cluster_gpus = ray.cluster_resources().get("GPU", 0)
             request = resources(config, cluster_gpus)
             if request["num_gpus"] > cluster_gpus:  # Ray would hold it forever
-                self.store.set_status(run_id, RunStatus.FAILED, f"it asks for {request['num_gpus']:g} GPUs and the Ray cluster "
-                                      f"has {cluster_gpus:g}; set num_gpus lower (0 trains on CPUs) or add GPU nodes")
+                self.store.set_status(
+                    run_id,
+                    RunStatus.FAILED,
+                    f"it asks for {request['num_gpus']:g} GPUs and the Ray cluster "
+                    f"has {cluster_gpus:g}; set num_gpus lower (0 trains on CPUs) or add GPU nodes",
+                )
                 continue
             previous = self.store.get(run_id)
             checkpoint = None if fresh else _read(self.store.checkpoint_path(run_id))
@@ -474,8 +460,12 @@ class Dispatcher:
                     if event[1] == 1:
                         self.store.set_status(run_id, RunStatus.RUNNING, f"training on {event[3]}")
                     else:
-                        where = f"resumes after epoch {event[4]}" if event[4] else "starts afresh (no epoch had finished)"
-                        self.store.set_status(run_id, RunStatus.RUNNING, f"its Ray worker was lost; attempt {event[1]} {where}")
+                        where = (
+                            f"resumes after epoch {event[4]}" if event[4] else "starts afresh (no epoch had finished)"
+                        )
+                        self.store.set_status(
+                            run_id, RunStatus.RUNNING, f"its Ray worker was lost; attempt {event[1]} {where}"
+                        )
                 elif kind == "info":
                     self.store.set_info(run_id, event[1])
                 elif kind == "truncate":
@@ -492,6 +482,7 @@ class Dispatcher:
     def _settle(self, flight: InFlight) -> None:
         """A task ended: whatever it did not report becomes the run's status (never 'done' without weights)."""
         import ray
+
         run_id = flight.run_id
         try:
             ray.get(flight.ref)
@@ -504,20 +495,37 @@ class Dispatcher:
             self.dropped.discard(run_id)
             return
         record = self.store.get(run_id)
-        if record is not None and record.status == RunStatus.RUNNING:
-            if isinstance(error, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                                  ray.exceptions.RayActorError, ray.exceptions.ObjectLostError)):
-                self.store.set_status(run_id, RunStatus.INTERRUPTED, f"its Ray worker was lost {MAX_RETRIES + 1} times "
-                                      f"(last: {type(error).__name__}); resume to continue from the last finished epoch")
+        if is_running(record):
+            if isinstance(
+                error,
+                (
+                    ray.exceptions.WorkerCrashedError,
+                    ray.exceptions.NodeDiedError,
+                    ray.exceptions.RayActorError,
+                    ray.exceptions.ObjectLostError,
+                ),
+            ):
+                self.store.set_status(
+                    run_id,
+                    RunStatus.INTERRUPTED,
+                    f"its Ray worker was lost {MAX_RETRIES + 1} times "
+                    f"(last: {type(error).__name__}); resume to continue from the last finished epoch",
+                )
             else:
-                self.store.set_status(run_id, RunStatus.FAILED, f"on the Ray cluster: {type(error).__name__}: {error}"
-                                      if error else "its Ray task ended without a final status")
+                self.store.set_status(
+                    run_id,
+                    RunStatus.FAILED,
+                    f"on the Ray cluster: {type(error).__name__}: {error}"
+                    if error
+                    else "its Ray task ended without a final status",
+                )
 
 
 def _here() -> dict:
     """Scheduling options that keep the hub on the owner's node (where its events are drained)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)}
 
 

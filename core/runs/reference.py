@@ -1,10 +1,12 @@
 """Reference runs shipped with the app, so every page works at once on a laptop with no GPU.
 
-``reference/<dataset>/`` in the repository holds, per run, ``<run_id>.json.gz`` (config, status,
+``core/runs/shipped/<dataset>/`` (package data: an installed package has them too) holds, per run,
+``<run_id>.json.gz`` (config, status,
 metrics, info and the complete history: steps, epochs, probes) and ``<run_id>.safetensors`` (weights
 in float16, half the size; loaded back as float32). ``install`` copies them into a run store once;
 ``build`` trains the preset set and writes those files (``python -m core reference build``).
 """
+
 import gzip
 import json
 import sys
@@ -13,16 +15,21 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from ..engine.config import RunConfig
-from .store import EPOCH_COLUMNS, EVAL_COLUMNS, RunStatus, RunStore, atomic_write
+from ..engine.files import atomic_write
+from ..engine.history import EPOCH_COLUMNS, EVAL_COLUMNS
+from ..engine.models import FIG6_DEPTHS, RESNET_DEPTHS
+from .lifecycle import is_done
+from .store import RunStore
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 # The shipped Shapes-10 set's recipe, found on a 2-core CPU (README, "Finding a recipe"): the Train page's
 # defaults, so the lesson's runs open from the shipped set or retrain to the same picture.
-SHAPES10_LESSON = dict(recipe="seed", schedule="cosine", augment=True, batch_size=16, subset=1000, test_subset=500, epochs=8)
+SHAPES10_LESSON = dict(
+    recipe="seed", schedule="cosine", augment=True, batch_size=16, subset=1000, test_subset=500, epochs=8
+)
 # Networks of the shipped set: the paper's Fig. 6 depths, and seeds for the bands of the Fig. 6 trio and ResNet-20.
-PLAIN_DEPTHS, RESNET_DEPTHS = (20, 32, 44, 56), (20, 32, 44, 56, 110)
 SEEDED = (("none", 20), ("none", 56), ("A", 20), ("A", 56))
 SEEDS = 3
 # A plain-56 and ResNet-56 trained about 8x longer than the main set (3,750 steps on 4,000 images): in 496 steps
@@ -34,30 +41,57 @@ DEEP_PAIR_PROBE_EVERY = 20
 WITH_WEIGHTS = (("none", 20), ("none", 56), ("A", 20), ("A", 56), ("A", 110), ("B", 20))
 
 
-def preset(dataset: str, epochs: int, subset: int | None, seed_epochs: int, seed_subset: int | None,
-           test_subset: int | None = None, probe_every: int = 50, recipe: str = "paper", compile: bool = False,
-           schedule: str | None = None, seeds: int = SEEDS, ab_probe_every: int | None = None,
-           batch_size: int | None = None, augment: bool | None = None, ab_test_subset: int | None = None) -> list[RunConfig]:
+def preset(
+    dataset: str,
+    epochs: int,
+    subset: int | None,
+    seed_epochs: int,
+    seed_subset: int | None,
+    test_subset: int | None = None,
+    probe_every: int = 50,
+    recipe: str = "paper",
+    compile: bool = False,
+    schedule: str | None = None,
+    seeds: int = SEEDS,
+    ab_probe_every: int | None = None,
+    batch_size: int | None = None,
+    augment: bool | None = None,
+    ab_test_subset: int | None = None,
+) -> list[RunConfig]:
     """The classroom set: plain-20..56 and ResNet-20..110 (the paper's Fig. 6), ``seeds`` seeds of plain-20,
     plain-56, ResNet-20 and ResNet-56 (bands), five seeds each of seed study 001's ResNet-20 A and B, and on
     Shapes-10 the longer-trained plain-56 / ResNet-56 pair (``DEEP_PAIR``).
 
-    ``recipe``/``schedule``/``batch_size``/``augment``/``epochs``/``subset`` are the main runs' training; the A-vs-B runs use the
+    ``recipe``/``schedule``/``batch_size``/``augment``/``epochs``/``subset`` are the main runs' training; the
+    A-vs-B runs use the
     seed study's own recipe (Adam, batch 32) for ``seed_epochs`` on ``seed_subset`` images, probed every
-    ``ab_probe_every`` steps (default ``probe_every``) and tested on ``ab_test_subset`` images (default ``test_subset``).
+    ``ab_probe_every`` steps (default ``probe_every``) and tested on ``ab_test_subset`` images (default
+    ``test_subset``).
     """
     common = dict(dataset=dataset, test_subset=test_subset, probe_every=probe_every, compile=compile)
-    main = dict(recipe=recipe, schedule=schedule, batch_size=batch_size, augment=augment, epochs=epochs, subset=subset, **common)
-    nets = [("none", d) for d in PLAIN_DEPTHS] + [("A", d) for d in RESNET_DEPTHS]
+    main = dict(
+        recipe=recipe, schedule=schedule, batch_size=batch_size, augment=augment, epochs=epochs, subset=subset, **common
+    )
+    nets = [("none", d) for d in FIG6_DEPTHS] + [("A", d) for d in RESNET_DEPTHS]
     runs = [RunConfig(depth=d, shortcut=s, **main) for s, d in nets]
     runs += [RunConfig(depth=d, shortcut=s, seed=k, **main) for s, d in SEEDED for k in range(1, seeds)]
-    ab = {**common, "probe_every": probe_every if ab_probe_every is None else ab_probe_every,
-          "test_subset": test_subset if ab_test_subset is None else ab_test_subset}
-    runs += [RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **ab)
-             for s in ("A", "B") for k in range(5)]
+    ab = {
+        **common,
+        "probe_every": probe_every if ab_probe_every is None else ab_probe_every,
+        "test_subset": test_subset if ab_test_subset is None else ab_test_subset,
+    }
+    runs += [
+        RunConfig(depth=20, shortcut=s, recipe="seed", epochs=seed_epochs, subset=seed_subset, seed=k, **ab)
+        for s in ("A", "B")
+        for k in range(5)
+    ]
     if dataset == "builtin":
-        runs += [RunConfig(depth=56, shortcut=s, dataset=dataset, probe_every=DEEP_PAIR_PROBE_EVERY, compile=compile, **DEEP_PAIR)
-                 for s in ("none", "A")]
+        runs += [
+            RunConfig(
+                depth=56, shortcut=s, dataset=dataset, probe_every=DEEP_PAIR_PROBE_EVERY, compile=compile, **DEEP_PAIR
+            )
+            for s in ("none", "A")
+        ]
     return runs
 
 
@@ -65,17 +99,31 @@ def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool =
     """Write one stored run as reference files (weights too, if asked); returns the bytes written."""
     record = store.get(run_id)
     history = store.history(run_id)
-    payload = {"record": {"run_id": run_id, "config": record.config.to_dict(), "status": record.status,
-                          "message": record.message, "created": record.created, "epochs_done": record.epochs_done,
-                          "seconds": record.seconds, "metrics": record.metrics, "info": record.info},
-               "steps": history.steps.to_dict(orient="list"), "epochs": history.epochs.to_dict(orient="list"),
-               "probes": history.probes.to_dict(orient="list"), "test_evals": history.evals.to_dict(orient="list")}
+    payload = {
+        "record": {
+            "run_id": run_id,
+            "config": record.config.to_dict(),
+            "status": record.status,
+            "message": record.message,
+            "created": record.created,
+            "epochs_done": record.epochs_done,
+            "seconds": record.seconds,
+            "metrics": record.metrics,
+            "info": record.info,
+        },
+        "steps": history.steps.to_dict(orient="list"),
+        "epochs": history.epochs.to_dict(orient="list"),
+        "probes": history.probes.to_dict(orient="list"),
+        "test_evals": history.evals.to_dict(orient="list"),
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9)
     atomic_write(out_dir / f"{run_id}.json.gz", lambda tmp: tmp.write_bytes(data))
     size = len(data)
     if with_weights and store.weights_path(run_id).exists():
-        half = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(store.weights_path(run_id))).items()}
+        half = {
+            k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(store.weights_path(run_id))).items()
+        }
         atomic_write(out_dir / f"{run_id}.safetensors", lambda tmp: save_file(half, str(tmp)))
         size += (out_dir / f"{run_id}.safetensors").stat().st_size
     return size
@@ -91,7 +139,7 @@ def install(store: RunStore, root: Path = REFERENCE_DIR) -> int:
         run_id = path.name.removesuffix(".json.gz")
         try:
             existing = store.get(run_id)
-            if existing is not None and existing.status == RunStatus.DONE:
+            if is_done(existing):
                 continue
             payload = json.loads(gzip.decompress(path.read_bytes()))
             _install_one(store, payload, path.with_name(f"{run_id}.safetensors"))
@@ -125,8 +173,12 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
     if weights.exists():  # weights first: a run is only marked done once they are in place
         full = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights)).items()}
         atomic_write(store.weights_path(rec["run_id"]), lambda tmp: save_file(full, str(tmp)))
-    columns = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
-               "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
+    columns = {
+        "steps": ("step", "epoch", "loss", "acc", "lr"),
+        "epochs": EPOCH_COLUMNS,
+        "probes": ("step", "kind", "idx", "layer", "value"),
+        "test_evals": EVAL_COLUMNS,
+    }
     history = {}
     for table, cols in columns.items():
         data = payload.get(table, {})  # files from older versions lack test_evals and the eval-mode columns
@@ -135,8 +187,16 @@ def _install_one(store: RunStore, payload: dict, weights: Path) -> None:
     store.install_reference(rec, history)
 
 
-def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: str | None = None, log=print,
-          prune: bool = True, stored_only: bool = False, ray_address: str | None = None) -> int:
+def build(
+    configs: list[RunConfig],
+    store: RunStore,
+    out_dir: Path,
+    data_dir: str | None = None,
+    log=print,
+    prune: bool = True,
+    stored_only: bool = False,
+    ray_address: str | None = None,
+) -> int:
     """Train (or take from the store) every config and export it; returns the total bytes written.
 
     The files already shipped are installed into ``store`` first, so runs the set keeps are not trained
@@ -145,22 +205,25 @@ def build(configs: list[RunConfig], store: RunStore, out_dir: Path, data_dir: st
     ``stored_only``, configs the store has not finished are left out (and named in the log) instead of trained.
     """
     from .sweep import run_for_command
+
     install(store, out_dir.parent)
-    stored_before = {c.run_id for c in configs if (r := store.get(c.run_id)) is not None and r.status == RunStatus.DONE}
+    stored_before = {c.run_id for c in configs if is_done(store.get(c.run_id))}
     if not stored_only:
         run_for_command(store, configs, ray_address, data_dir, log=log)
     total, keep = 0, set()
     for config in configs:
         record = store.get(config.run_id)
-        if record is None or record.status != RunStatus.DONE:
+        if not is_done(record):
             log(f"{config.label}: {'not in the store' if stored_only or record is None else record.status}, left out")
             continue
         # Seed bands and the other depths need only histories: weights for seed 0 of the nets pages open.
         weights = config.seed == 0 and (config.shortcut, config.depth) in WITH_WEIGHTS
         total += export_run(store, record.run_id, out_dir, with_weights=weights)
         keep.add(record.run_id)
-        log(f"{config.label}: {record.status}, test acc {record.metrics.get('test_acc', float('nan')):.3f}"
-            f"{' (stored)' if record.run_id in stored_before else ''}; {total / 1e6:.1f} MB so far")
+        log(
+            f"{config.label}: {record.status}, test acc {record.metrics.get('test_acc', float('nan')):.3f}"
+            f"{' (stored)' if record.run_id in stored_before else ''}; {total / 1e6:.1f} MB so far"
+        )
     if prune:
         for path in out_dir.iterdir():
             if path.name.split(".")[0] not in keep and path.suffix in (".gz", ".safetensors"):

@@ -21,11 +21,11 @@ Damage stays local: a row this version cannot read is skipped and reported (``sc
 written by a newer version are kept aside and shown, and any ``sqlite3.DatabaseError`` becomes a
 ``StoreError`` that names the store and what to do.
 """
+
 from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import socket
 import sqlite3
@@ -33,7 +33,6 @@ import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +40,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..engine.config import ConfigError, RunConfig
+from ..engine.files import TMP_PATTERN, atomic_write, atomic_write_bytes, tmp_name
+from ..engine.history import EPOCH_COLUMNS, EVAL_COLUMNS, HISTORY_COLUMNS, HistoryWriter, Items
+from .lifecycle import FINISHED, FRESH, LIVE, RunStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -65,42 +67,47 @@ CREATE TABLE IF NOT EXISTS workers (pid INTEGER, host TEXT, started REAL, PRIMAR
 """
 # Columns added after the first release: an older store gains them when it is opened.
 ADDED_COLUMNS = {
-    "runs": (("requester", "TEXT NOT NULL DEFAULT ''"),  # who queued it (a browser session, 'cli', ...)
-             ("queued", "REAL"),                          # when it entered the queue (the queue's order)
-             ("restart", "INTEGER NOT NULL DEFAULT 0"),   # train it afresh when claimed
-             ("cancel", "INTEGER NOT NULL DEFAULT 0"),    # its owner stops at the next heartbeat
-             ("name", "TEXT NOT NULL DEFAULT ''"),        # a teacher's name for the run
-             ("tags", "TEXT NOT NULL DEFAULT ''")),       # a teacher's comma-separated tags
+    "runs": (
+        ("requester", "TEXT NOT NULL DEFAULT ''"),  # who queued it (a browser session, 'cli', ...)
+        ("queued", "REAL"),  # when it entered the queue (the queue's order)
+        ("restart", "INTEGER NOT NULL DEFAULT 0"),  # train it afresh when claimed
+        ("cancel", "INTEGER NOT NULL DEFAULT 0"),  # its owner stops at the next heartbeat
+        ("name", "TEXT NOT NULL DEFAULT ''"),  # a teacher's name for the run
+        ("tags", "TEXT NOT NULL DEFAULT ''"),
+    ),  # a teacher's comma-separated tags
     "epochs": (("train_eval_loss", "REAL"), ("train_eval_acc", "REAL")),  # NULL in rows written before
 }
-EPOCH_COLUMNS = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
-                 "train_eval_loss", "train_eval_acc")
-EVAL_COLUMNS = ("step", "epoch", "loss", "acc", "images")
-HISTORY_TABLES = ("steps", "epochs", "probes", "test_evals")
-HISTORY_COLUMNS = {"steps": ("step", "epoch", "loss", "acc", "lr"), "epochs": EPOCH_COLUMNS,
-                   "probes": ("step", "kind", "idx", "layer", "value"), "test_evals": EVAL_COLUMNS}
-HISTORY_KEYS = {"steps": "step", "epochs": "epoch", "probes": "step, kind, idx", "test_evals": "step"}  # each table's order
+HISTORY_TABLES = tuple(HISTORY_COLUMNS)
+HISTORY_KEYS = {
+    "steps": "step",
+    "epochs": "epoch",
+    "probes": "step, kind, idx",
+    "test_evals": "step",
+}  # each table's order
 # The columns of a run's row that travel with it to another store (not who held it here: pid, host, queue).
-PORTABLE_COLUMNS = ("run_id", "config", "status", "message", "created", "updated", "epochs_done", "seconds", "metrics",
-                    "info", "reference", "name", "tags")
+PORTABLE_COLUMNS = (
+    "run_id",
+    "config",
+    "status",
+    "message",
+    "created",
+    "updated",
+    "epochs_done",
+    "seconds",
+    "metrics",
+    "info",
+    "reference",
+    "name",
+    "tags",
+)
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 HOST = socket.gethostname()
 
 
-class RunStatus(StrEnum):
-    QUEUED = "queued"            # waiting for a worker
-    RUNNING = "running"          # claimed by a live process
-    DONE = "done"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"  # its process died, or its weights went missing
-    DIVERGED = "diverged"
-    FAILED = "failed"
-
-
-FINISHED = frozenset({RunStatus.DONE, RunStatus.DIVERGED})          # answered from the store, never retrained unasked
-RESUMABLE = frozenset({RunStatus.CANCELLED, RunStatus.INTERRUPTED})  # training again continues from the checkpoint
-LIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})              # a job exists: asking again joins it
+def datasets_dir(root: str | Path) -> Path:
+    """Where a store caches data sets, for every reader of the store (pages, workers, the command line)."""
+    return Path(root) / "datasets"
 
 
 def default_store_root() -> Path:
@@ -108,26 +115,6 @@ def default_store_root() -> Path:
         return Path(os.environ["RESNET_LAB_HOME"]).expanduser()
     xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(xdg) / "resnet-lab"
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-
-
-TMP_PATTERN = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename over ``path``: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -195,10 +182,10 @@ class RunRecord:
     updated: float = 0.0
     epochs_done: int = 0
     seconds: float = 0.0
-    metrics: dict = field(default_factory=dict)   # train_loss, train_acc, test_loss, test_acc (fractions)
-    info: dict = field(default_factory=dict)      # dataset title, device, versions, parameter count
+    metrics: dict = field(default_factory=dict)  # train_loss, train_acc, test_loss, test_acc (fractions)
+    info: dict = field(default_factory=dict)  # dataset title, device, versions, parameter count
     reference: bool = False
-    unknown: dict = field(default_factory=dict)   # config fields this version does not know (from a newer one)
+    unknown: dict = field(default_factory=dict)  # config fields this version does not know (from a newer one)
     requester: str = ""
     queued: float | None = None
     name: str = ""
@@ -210,18 +197,31 @@ class RunRecord:
 
     def summary(self) -> dict:
         """The flat JSON shape the CLI prints and scripts rely on."""
-        return {"run_id": self.run_id, "status": str(self.status), "message": self.message,
-                "model": self.config.model_name, "label": self.label, "dataset": self.info.get("dataset", self.config.dataset),
-                "epochs_done": self.epochs_done, "epochs": self.config.epochs,
-                "train_loss": self.metrics.get("train_loss"), "train_acc": self.metrics.get("train_acc"),
-                "test_loss": self.metrics.get("test_loss"), "test_acc": self.metrics.get("test_acc"),
-                "seconds": round(self.seconds, 2), "reference": self.reference, "config": self.config.to_dict(),
-                "unknown_config": self.unknown, "tags": list(self.tags)}
+        return {
+            "run_id": self.run_id,
+            "status": str(self.status),
+            "message": self.message,
+            "model": self.config.model_name,
+            "label": self.label,
+            "dataset": self.info.get("dataset", self.config.dataset),
+            "epochs_done": self.epochs_done,
+            "epochs": self.config.epochs,
+            "train_loss": self.metrics.get("train_loss"),
+            "train_acc": self.metrics.get("train_acc"),
+            "test_loss": self.metrics.get("test_loss"),
+            "test_acc": self.metrics.get("test_acc"),
+            "seconds": round(self.seconds, 2),
+            "reference": self.reference,
+            "config": self.config.to_dict(),
+            "unknown_config": self.unknown,
+            "tags": list(self.tags),
+        }
 
 
 @dataclass(frozen=True)
 class DamagedRun:
     """A row this version cannot read: skipped everywhere, reported where runs are listed."""
+
     run_id: str
     reason: str
 
@@ -234,17 +234,21 @@ class Listing:
 
 @dataclass
 class History:
-    steps: pd.DataFrame    # step, epoch, loss, acc, lr
-    epochs: pd.DataFrame   # EPOCH_COLUMNS: train_* is the running training-mode mean over the epoch,
+    steps: pd.DataFrame  # step, epoch, loss, acc, lr
+    epochs: pd.DataFrame  # EPOCH_COLUMNS: train_* is the running training-mode mean over the epoch,
     #                        train_eval_* the network in eval mode on a fixed training subset at the epoch's end
-    probes: pd.DataFrame   # step, kind, idx (forward order), layer, value   (kinds: grad_w, grad_out, response_std, weight_norm)
+    probes: (
+        pd.DataFrame
+    )  # step, kind, idx (forward order), layer, value   (kinds: grad_w, grad_out, response_std, weight_norm)
     evals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EVAL_COLUMNS)))
-    #                        test evaluations during training: step, epoch, loss, acc, images (subset every k steps, full set at epoch ends)
+    #                        test evaluations during training: step, epoch, loss, acc, images (a subset every k
+    #                        steps, the full set at epoch ends)
 
 
 @dataclass(frozen=True)
 class Claim:
     """What a process that claimed a run must do: train afresh, or resume from the checkpoint."""
+
     run_id: str
     fresh: bool
     record: RunRecord | None = None  # set instead when the run is already finished (nothing to train)
@@ -259,16 +263,21 @@ class RunStore:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
-            raise StoreError(f"the run store {self.root} cannot be used: {e.strerror or e}. "
-                             "Give --store (or RESNET_LAB_HOME) a directory you can write to.") from e
+            raise StoreError(
+                f"the run store {self.root} cannot be used: {e.strerror or e}. "
+                "Give --store (or RESNET_LAB_HOME) a directory you can write to."
+            ) from e
         self.db_path = self.root / "runs.sqlite"
+        self.datasets_dir = datasets_dir(self.root)
         try:
             with closing(self.connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
                 _add_columns(db)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"the run store {self.db_path} is unreadable ({e}); move it aside to start a fresh one") from e
+            raise StoreError(
+                f"the run store {self.db_path} is unreadable ({e}); move it aside to start a fresh one"
+            ) from e
         self.clean_stale_files()
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -288,12 +297,29 @@ class RunStore:
         except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:  # pandas wraps sqlite's errors in its own
             raise StoreError(self.damage_message(e.__cause__ if isinstance(e.__cause__, sqlite3.Error) else e)) from e
 
+    @contextmanager
+    def transaction(self):
+        """A connection inside one write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled
+        back on any error or interrupt, so no path leaves half a change or a held lock."""
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                if db.in_transaction:  # a block may have rolled back itself (nothing to change)
+                    db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
     def damage_message(self, error: Exception) -> str:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
             return f"the run store {self.db_path} stayed busy for 30 s ({error}); try again in a moment"
-        return (f"the run store {self.db_path} is damaged ({error}). Runs stored elsewhere in it still open; to repair it, "
-                f"stop the dashboard and run `sqlite3 {self.db_path} .recover | sqlite3 recovered.sqlite`, "
-                "or move it aside to start a fresh store (weights under runs/ are kept)")
+        return (
+            f"the run store {self.db_path} is damaged ({error}). Runs stored elsewhere in it still open; to repair it, "
+            f"stop the dashboard and run `sqlite3 {self.db_path} .recover | sqlite3 recovered.sqlite`, "
+            "or move it aside to start a fresh store (weights under runs/ are kept)"
+        )
 
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / check_run_id(run_id)
@@ -342,14 +368,31 @@ class RunStore:
             raise ValueError(str(e)) from e
         if status != row["status"] and status == RunStatus.INTERRUPTED and row["status"] == RunStatus.RUNNING:
             self._mark_interrupted(run_id, row["pid"], message)
-        return RunRecord(run_id, config, status, message, row["created"] or 0.0, row["updated"] or 0.0,
-                         row["epochs_done"] or 0, row["seconds"] or 0.0, metrics, info, bool(row["reference"]), unknown,
-                         row["requester"], row["queued"], row["name"], tuple(t for t in row["tags"].split(",") if t))
+        return RunRecord(
+            run_id,
+            config,
+            status,
+            message,
+            row["created"] or 0.0,
+            row["updated"] or 0.0,
+            row["epochs_done"] or 0,
+            row["seconds"] or 0.0,
+            metrics,
+            info,
+            bool(row["reference"]),
+            unknown,
+            row["requester"],
+            row["queued"],
+            row["name"],
+            tuple(t for t in row["tags"].split(",") if t),
+        )
 
     def _mark_interrupted(self, run_id: str, pid: int | None, message: str) -> None:
         with self.db() as db:  # only if the same dead owner still holds it
-            db.execute("UPDATE runs SET status = ?, message = ?, updated = ? WHERE run_id = ? AND status = ? AND pid IS ?",
-                       (RunStatus.INTERRUPTED, message, time.time(), run_id, RunStatus.RUNNING, pid))
+            db.execute(
+                "UPDATE runs SET status = ?, message = ?, updated = ? WHERE run_id = ? AND status = ? AND pid IS ?",
+                (RunStatus.INTERRUPTED, message, time.time(), run_id, RunStatus.RUNNING, pid),
+            )
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run, or None if there is none; a StoreError if its row is damaged."""
@@ -387,7 +430,9 @@ class RunStore:
     def _rows_one_by_one(self, error: StoreError) -> tuple[list, list[DamagedRun]]:
         rows, damaged = [], []
         with self.db() as db:  # if even the index is unreadable, the StoreError names the store
-            ids = [r[0] for r in db.execute("SELECT run_id FROM runs INDEXED BY sqlite_autoindex_runs_1 ORDER BY run_id")]
+            ids = [
+                r[0] for r in db.execute("SELECT run_id FROM runs INDEXED BY sqlite_autoindex_runs_1 ORDER BY run_id")
+            ]
             for run_id in ids:
                 try:
                     rows.append(db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
@@ -409,7 +454,9 @@ class RunStore:
             with self.db() as db:
                 if run_id is None:
                     return tuple(db.execute("SELECT COUNT(*), MAX(updated), SUM(epochs_done) FROM runs").fetchone())
-                row = db.execute("SELECT updated, status FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+                row = db.execute(
+                    "SELECT updated, status FROM runs WHERE run_id = ?", (check_run_id(run_id),)
+                ).fetchone()
         except StoreError:  # a damaged page: no fingerprint, so every read goes to the store (and reports the damage)
             return ("unreadable", time.time())
         return tuple(row) if row else ()
@@ -417,10 +464,13 @@ class RunStore:
     def history(self, run_id: str, kinds: tuple[str, ...] | None = None) -> History:
         check_run_id(run_id)
         with self.db() as db:
-            steps = pd.read_sql_query("SELECT step, epoch, loss, acc, lr FROM steps WHERE run_id = ? ORDER BY step", db, params=(run_id,))
+            steps = pd.read_sql_query(
+                "SELECT step, epoch, loss, acc, lr FROM steps WHERE run_id = ? ORDER BY step", db, params=(run_id,)
+            )
             epochs = self._epochs(db, run_id)
-            evals = pd.read_sql_query(f"SELECT {', '.join(EVAL_COLUMNS)} FROM test_evals WHERE run_id = ? ORDER BY step",
-                                      db, params=(run_id,))
+            evals = pd.read_sql_query(
+                f"SELECT {', '.join(EVAL_COLUMNS)} FROM test_evals WHERE run_id = ? ORDER BY step", db, params=(run_id,)
+            )
             query, params = "SELECT step, kind, idx, layer, value FROM probes WHERE run_id = ?", [run_id]
             if kinds:
                 query += f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -430,8 +480,9 @@ class RunStore:
 
     @staticmethod
     def _epochs(db, run_id: str) -> pd.DataFrame:
-        return pd.read_sql_query(f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id = ? ORDER BY epoch",
-                                 db, params=(run_id,))
+        return pd.read_sql_query(
+            f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id = ? ORDER BY epoch", db, params=(run_id,)
+        )
 
     def epoch_history(self, run_id: str) -> pd.DataFrame:
         """A run's per-epoch rows only (``history`` also reads every step and probe, which a long run has many of)."""
@@ -440,7 +491,9 @@ class RunStore:
 
     def last_step(self, run_id: str) -> int:
         with self.db() as db:
-            (step,) = db.execute("SELECT COALESCE(MAX(step), -1) FROM steps WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+            (step,) = db.execute(
+                "SELECT COALESCE(MAX(step), -1) FROM steps WHERE run_id = ?", (check_run_id(run_id),)
+            ).fetchone()
         return step
 
     # -- the queue and claims ---------------------------------------------------------------------
@@ -451,10 +504,20 @@ class RunStore:
 
     def set_setting(self, key: str, value) -> None:
         with self.db() as db:
-            db.execute("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, str(value)))
+            db.execute(
+                "INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, str(value)),
+            )
 
-    def request(self, config: RunConfig, requester: str = "", *, restart: bool = False, limit: int | None = None,
-                teacher: bool = False) -> RunRecord:
+    def request(
+        self,
+        config: RunConfig,
+        requester: str = "",
+        *,
+        restart: bool = False,
+        limit: int | None = None,
+        teacher: bool = False,
+    ) -> RunRecord:
         """Queue ``config`` for a worker unless it is stored or already queued or training; returns its record.
 
         One transaction: the same config asked for by two tabs or processes at once is one row. ``limit``
@@ -462,54 +525,63 @@ class RunStore:
         a live one; a reference run only for a teacher)."""
         c = config.resolved()
         run_id, now = c.run_id, time.time()
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-                status = self._status(row, now)[0] if row is not None else None
-                if status in LIVE or (status in FINISHED and not restart):
-                    db.execute("ROLLBACK")
-                    return self.get(run_id)
-                if restart and row is not None and row["reference"] and not teacher:
-                    raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
-                if limit is not None and requester:
-                    (mine,) = db.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND requester = ?",
-                                         (RunStatus.QUEUED, requester)).fetchone()
-                    if mine >= limit:
-                        raise QueueFull(f"you already have {mine} run{'s' * (mine != 1)} waiting (the limit is {limit}); "
-                                        "cancel one or wait until one starts")
-                fresh = restart or status in (None, RunStatus.FAILED)
-                message = "waiting for a worker"
-                if row is None:
-                    db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, requester, queued, restart) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                               (run_id, json.dumps(c.to_dict()), RunStatus.QUEUED, message, now, now, requester, now))
-                else:
-                    db.execute("UPDATE runs SET status = ?, message = ?, updated = ?, requester = ?, queued = ?, restart = ?, "
-                               "cancel = 0, pid = NULL WHERE run_id = ?",
-                               (RunStatus.QUEUED, message, now, requester, now, int(fresh), run_id))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            status = self._status(row, now)[0] if row is not None else None
+            if status in LIVE or (status in FINISHED and not restart):
+                db.execute("ROLLBACK")
+                return self.get(run_id)
+            if restart and row is not None and row["reference"] and not teacher:
+                raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
+            if limit is not None and requester:
+                (mine,) = db.execute(
+                    "SELECT COUNT(*) FROM runs WHERE status = ? AND requester = ?", (RunStatus.QUEUED, requester)
+                ).fetchone()
+                if mine >= limit:
+                    raise QueueFull(
+                        f"you already have {mine} run{'s' * (mine != 1)} waiting (the limit is {limit}); "
+                        "cancel one or wait until one starts"
+                    )
+            fresh = restart or status is None or status in FRESH
+            message = "waiting for a worker"
+            if row is None:
+                db.execute(
+                    "INSERT INTO runs (run_id, config, status, message, created, updated, requester, queued, restart) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (run_id, json.dumps(c.to_dict()), RunStatus.QUEUED, message, now, now, requester, now),
+                )
+            else:
+                db.execute(
+                    "UPDATE runs SET status = ?, message = ?, updated = ?, requester = ?, queued = ?, restart = ?, "
+                    "cancel = 0, pid = NULL WHERE run_id = ?",
+                    (RunStatus.QUEUED, message, now, requester, now, int(fresh), run_id),
+                )
         return self.get(run_id)
 
     def queue(self) -> list[RunRecord]:
         """Queued runs, first in line first."""
         with self.db() as db:
-            ids = [r[0] for r in db.execute("SELECT run_id FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,))]
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT run_id FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,)
+                )
+            ]
         records = {r.run_id: r for r in self.list()}
         return [records[i] for i in ids if i in records]
 
     def queue_place(self, run_id: str) -> int | None:
         """1 for the next run a worker takes, 2 for the one after, ...; None if it is not queued."""
         with self.db() as db:
-            row = db.execute("SELECT queued FROM runs WHERE run_id = ? AND status = ?", (check_run_id(run_id), RunStatus.QUEUED)).fetchone()
+            row = db.execute(
+                "SELECT queued FROM runs WHERE run_id = ? AND status = ?", (check_run_id(run_id), RunStatus.QUEUED)
+            ).fetchone()
             if row is None:
                 return None
-            (ahead,) = db.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND (queued < ? OR (queued = ? AND run_id < ?))",
-                                  (RunStatus.QUEUED, row[0], row[0], run_id)).fetchone()
+            (ahead,) = db.execute(
+                "SELECT COUNT(*) FROM runs WHERE status = ? AND (queued < ? OR (queued = ? AND run_id < ?))",
+                (RunStatus.QUEUED, row[0], row[0], run_id),
+            ).fetchone()
         return ahead + 1
 
     def has_queued(self) -> bool:
@@ -522,32 +594,31 @@ class RunStore:
         if not self.has_queued():  # a cheap read first: idle workers poll without taking the write lock
             return None
         now = time.time()
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for row in db.execute("SELECT * FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,)).fetchall():
-                    if only is not None and row["run_id"] not in only:
-                        continue
-                    try:
-                        config, unknown = RunConfig.from_stored(json.loads(row["config"]))
-                        if unknown:  # trained here, it would not be the run that was asked for
-                            raise ValueError(f"it was queued by a newer version with settings this one cannot train "
-                                             f"({', '.join(sorted(unknown))})")
-                    except (ValueError, TypeError) as e:
-                        db.execute("UPDATE runs SET status = ?, message = ? WHERE run_id = ?",
-                                   (RunStatus.FAILED, f"its config cannot be trained by this version: {e}", row["run_id"]))
-                        continue
-                    fresh = bool(row["restart"])
-                    self._take(db, row["run_id"], fresh, now)
-                    db.execute("COMMIT")
-                    if fresh:
-                        self._remove_files(row["run_id"])
-                    return config, fresh
+        with self.transaction() as db:
+            for row in db.execute(
+                "SELECT * FROM runs WHERE status = ? ORDER BY queued, run_id", (RunStatus.QUEUED,)
+            ).fetchall():
+                if only is not None and row["run_id"] not in only:
+                    continue
+                try:
+                    config, unknown = RunConfig.from_stored(json.loads(row["config"]))
+                    if unknown:  # trained here, it would not be the run that was asked for
+                        raise ValueError(
+                            f"it was queued by a newer version with settings this one cannot train "
+                            f"({', '.join(sorted(unknown))})"
+                        )
+                except (ValueError, TypeError) as e:
+                    db.execute(
+                        "UPDATE runs SET status = ?, message = ? WHERE run_id = ?",
+                        (RunStatus.FAILED, f"its config cannot be trained by this version: {e}", row["run_id"]),
+                    )
+                    continue
+                fresh = bool(row["restart"])
+                self._take(db, row["run_id"], fresh, now)
                 db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+                if fresh:
+                    self._remove_files(row["run_id"])
+                return config, fresh
         return None
 
     def claim(self, config: RunConfig, *, restart: bool = False, teacher: bool = False) -> Claim:
@@ -557,29 +628,28 @@ class RunStore:
         AlreadyRunning; a queued run is taken out of the queue; a resumable one resumes."""
         c = config.resolved()
         run_id, now = c.run_id, time.time()
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-                status = self._status(row, now)[0] if row is not None else None
-                if status == RunStatus.RUNNING:
-                    raise AlreadyRunning(f"run {run_id} ({c.label}) is being trained by another process right now "
-                                         f"(pid {row['pid']} on {row['host']})")
-                if status in FINISHED and not restart:
-                    db.execute("ROLLBACK")
-                    return Claim(run_id, False, self.get(run_id))
-                if restart and row is not None and row["reference"] and not teacher:
-                    raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
-                fresh = restart or status in (None, RunStatus.FAILED) or (status == RunStatus.QUEUED and bool(row["restart"]))
-                if row is None:
-                    db.execute("INSERT INTO runs (run_id, config, status, created, updated) VALUES (?, ?, ?, ?, ?)",
-                               (run_id, json.dumps(c.to_dict()), RunStatus.RUNNING, now, now))
-                self._take(db, run_id, fresh, now)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            status = self._status(row, now)[0] if row is not None else None
+            if status == RunStatus.RUNNING:
+                raise AlreadyRunning(
+                    f"run {run_id} ({c.label}) is being trained by another process right now "
+                    f"(pid {row['pid']} on {row['host']})"
+                )
+            if status in FINISHED and not restart:
+                db.execute("ROLLBACK")
+                return Claim(run_id, False, self.get(run_id))
+            if restart and row is not None and row["reference"] and not teacher:
+                raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
+            fresh = (
+                restart or status is None or status in FRESH or (status == RunStatus.QUEUED and bool(row["restart"]))
+            )
+            if row is None:
+                db.execute(
+                    "INSERT INTO runs (run_id, config, status, created, updated) VALUES (?, ?, ?, ?, ?)",
+                    (run_id, json.dumps(c.to_dict()), RunStatus.RUNNING, now, now),
+                )
+            self._take(db, run_id, fresh, now)
         if fresh:
             self._remove_files(run_id)
         return Claim(run_id, fresh)
@@ -589,10 +659,13 @@ class RunStore:
         if fresh:
             for table in HISTORY_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-        db.execute("UPDATE runs SET status = ?, message = '', updated = ?, heartbeat = ?, pid = ?, host = ?, cancel = 0, "
-                   "restart = 0, reference = CASE WHEN ? THEN 0 ELSE reference END, "
-                   "epochs_done = CASE WHEN ? THEN 0 ELSE epochs_done END, metrics = CASE WHEN ? THEN '{}' ELSE metrics END "
-                   "WHERE run_id = ?", (RunStatus.RUNNING, now, now, os.getpid(), HOST, fresh, fresh, fresh, run_id))
+        db.execute(
+            "UPDATE runs SET status = ?, message = '', updated = ?, heartbeat = ?, pid = ?, host = ?, cancel = 0, "
+            "restart = 0, reference = CASE WHEN ? THEN 0 ELSE reference END, "
+            "epochs_done = CASE WHEN ? THEN 0 ELSE epochs_done END, metrics = CASE WHEN ? THEN '{}' ELSE metrics END "
+            "WHERE run_id = ?",
+            (RunStatus.RUNNING, now, now, os.getpid(), HOST, fresh, fresh, fresh, run_id),
+        )
 
     def _remove_files(self, run_id: str) -> None:
         for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):
@@ -600,30 +673,38 @@ class RunStore:
 
     def set_info(self, run_id: str, info: dict) -> None:
         with self.db() as db:
-            db.execute("UPDATE runs SET info = ?, updated = ? WHERE run_id = ?", (json.dumps(info), time.time(), check_run_id(run_id)))
+            db.execute(
+                "UPDATE runs SET info = ?, updated = ? WHERE run_id = ?",
+                (json.dumps(info), time.time(), check_run_id(run_id)),
+            )
 
     def cancel(self, run_id: str) -> RunStatus | None:
         """Cancel a queued run at once, or ask a running one's owner to stop after its current step.
 
         Returns the status the run had (None if it is neither queued nor running)."""
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self.transaction() as db:
             row = db.execute("SELECT status FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
             status = RunStatus(row[0]) if row is not None and row[0] in RunStatus.__members__.values() else None
             if status == RunStatus.QUEUED:
-                db.execute("UPDATE runs SET status = ?, message = ?, updated = ?, queued = NULL WHERE run_id = ?",
-                           (RunStatus.CANCELLED, "cancelled while it waited for a worker", time.time(), run_id))
+                db.execute(
+                    "UPDATE runs SET status = ?, message = ?, updated = ?, queued = NULL WHERE run_id = ?",
+                    (RunStatus.CANCELLED, "cancelled while it waited for a worker", time.time(), run_id),
+                )
             elif status == RunStatus.RUNNING:
                 db.execute("UPDATE runs SET cancel = 1 WHERE run_id = ?", (run_id,))
-            db.execute("COMMIT")
         return status if status in LIVE else None
 
     def beat(self, db, run_id: str, wrote: bool = True) -> bool:
-        """Record that the owner is alive (and, if it ``wrote`` rows, that the run changed); True if someone asked it to stop."""
+        """Record that the owner is alive (and, if it ``wrote`` rows, that the run changed); True if someone asked it
+        to stop."""
         now = time.time()
         if wrote:
-            db.execute("UPDATE runs SET heartbeat = ?, updated = ?, epochs_done = (SELECT COUNT(*) FROM epochs WHERE run_id = ?) "
-                       "WHERE run_id = ?", (now, now, run_id, run_id))
+            db.execute(
+                "UPDATE runs SET heartbeat = ?, updated = ?, "
+                "epochs_done = (SELECT COUNT(*) FROM epochs WHERE run_id = ?) "
+                "WHERE run_id = ?",
+                (now, now, run_id, run_id),
+            )
         else:
             db.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", (now, run_id))
         row = db.execute("SELECT cancel FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -649,42 +730,37 @@ class RunStore:
     # -- writing ------------------------------------------------------------------------------
     def truncate_history(self, run_id: str, after_step: int, after_epoch: int) -> None:
         """Drop history recorded after the checkpoint a resumed run starts from."""
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self.transaction() as db:
             db.execute("DELETE FROM steps WHERE run_id = ? AND step > ?", (run_id, after_step))
             db.execute("DELETE FROM probes WHERE run_id = ? AND step > ?", (run_id, after_step))
             # a test evaluation's step counts the steps taken: the checkpoint's own one (after_step + 1) stays
             db.execute("DELETE FROM test_evals WHERE run_id = ? AND step > ?", (run_id, after_step + 1))
             db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
             db.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?", (after_epoch, run_id))
-            db.execute("COMMIT")
 
-    def append_history(self, run_id: str, items: list[tuple[str, list[tuple]]]) -> bool:
+    def append_history(self, run_id: str, items: Items) -> bool:
         """Write ``(table, rows)`` items of one run's history in one transaction and beat its heartbeat;
         True if someone asked the run to stop (how a process that trains elsewhere reports through this one)."""
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for table, rows in items:
-                    columns = HISTORY_COLUMNS[table]
-                    db.executemany(f"INSERT OR REPLACE INTO {table} (run_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
-                                   [(check_run_id(run_id), *row) for row in rows])
-                cancel = self.beat(db, run_id, wrote=bool(items))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            for table, rows in items:
+                columns = HISTORY_COLUMNS[table]
+                db.executemany(
+                    f"INSERT OR REPLACE INTO {table} (run_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
+                    [(check_run_id(run_id), *row) for row in rows],
+                )
+            cancel = self.beat(db, run_id, wrote=bool(items))
         return cancel
 
     def save_file_bytes(self, path: Path, data: bytes) -> None:
         """Write a weights or checkpoint file that arrived as bytes (atomically, as every file here)."""
-        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        atomic_write_bytes(path, data)
 
     def set_status(self, run_id: str, status: RunStatus, message: str = "", **columns) -> None:
         status = RunStatus(status)
         sets = ["status = ?", "message = ?", "updated = ?"] + [f"{k} = ?" for k in columns]
-        values = [status, message, time.time()] + [json.dumps(v) if isinstance(v, dict) else v for v in columns.values()]
+        values = [status, message, time.time()] + [
+            json.dumps(v) if isinstance(v, dict) else v for v in columns.values()
+        ]
         if status not in LIVE:
             sets.append("cancel = 0")
         with self.db() as db:
@@ -693,52 +769,55 @@ class RunStore:
     def rename(self, run_id: str, name: str, tags: list[str] | tuple[str, ...] = ()) -> None:
         clean = ",".join(t.strip().replace(",", " ") for t in tags if t.strip())
         with self.db() as db:
-            db.execute("UPDATE runs SET name = ?, tags = ?, updated = ? WHERE run_id = ?",
-                       (name.strip(), clean, time.time(), check_run_id(run_id)))
+            db.execute(
+                "UPDATE runs SET name = ?, tags = ?, updated = ? WHERE run_id = ?",
+                (name.strip(), clean, time.time(), check_run_id(run_id)),
+            )
 
     def delete(self, run_id: str, *, teacher: bool = False) -> None:
         """Remove a run, its history and its files; never a live one, and a reference run only for a teacher."""
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT * FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
-                if row is not None:
-                    if self._status(row, time.time())[0] in LIVE:
-                        raise StoreError(f"run {run_id} is queued or training; cancel it first")
-                    if row["reference"] and not teacher:
-                        raise Protected(f"run {run_id} is a shipped reference run: only a teacher may delete it")
-                for table in ("runs",) + HISTORY_TABLES:
-                    db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
+            if row is not None:
+                if self._status(row, time.time())[0] in LIVE:
+                    raise StoreError(f"run {run_id} is queued or training; cancel it first")
+                if row["reference"] and not teacher:
+                    raise Protected(f"run {run_id} is a shipped reference run: only a teacher may delete it")
+            for table in ("runs",) + HISTORY_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
         self._remove_files(run_id)
 
     def install_reference(self, record: dict, history: dict[str, dict]) -> None:
-        """Write one shipped reference run (record fields, and per history table its columns as lists) in one transaction."""
+        """Write one shipped reference run (record fields, and per history table its columns as lists) in one
+        transaction."""
         run_id = check_run_id(record["run_id"])
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for table in ("runs",) + HISTORY_TABLES:
-                    db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-                for table, data in history.items():
-                    cols = list(data)
-                    rows = list(zip(*(data[c] for c in cols))) if cols and data[cols[0]] else []
-                    db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                                   [(run_id, *row) for row in rows])
-                db.execute("INSERT INTO runs (run_id, config, status, message, created, updated, heartbeat, epochs_done, seconds, "
-                           "metrics, info, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                           (run_id, json.dumps(record["config"]), RunStatus(record["status"]), record["message"], record["created"],
-                            record["created"], record["created"], record["epochs_done"], record["seconds"],
-                            json.dumps(record["metrics"]), json.dumps(record["info"])))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            for table in ("runs",) + HISTORY_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            for table, data in history.items():
+                cols = list(data)
+                rows = list(zip(*(data[c] for c in cols))) if cols and data[cols[0]] else []
+                db.executemany(
+                    f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                    [(run_id, *row) for row in rows],
+                )
+            db.execute(
+                "INSERT INTO runs (run_id, config, status, message, created, updated, heartbeat, epochs_done, seconds, "
+                "metrics, info, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                (
+                    run_id,
+                    json.dumps(record["config"]),
+                    RunStatus(record["status"]),
+                    record["message"],
+                    record["created"],
+                    record["created"],
+                    record["created"],
+                    record["epochs_done"],
+                    record["seconds"],
+                    json.dumps(record["metrics"]),
+                    json.dumps(record["info"]),
+                ),
+            )
 
     # -- moving runs between stores (lesson files) ------------------------------------------------
     def run_data(self, run_id: str) -> dict:
@@ -755,14 +834,57 @@ class RunStore:
             try:
                 run.update({c: json.loads(row[c]) for c in ("config", "metrics", "info")})
             except (TypeError, json.JSONDecodeError) as e:
-                raise StoreError(f"run {run_id} in {self.db_path} cannot be read by this version (unreadable JSON: {e})") from e
+                raise StoreError(
+                    f"run {run_id} in {self.db_path} cannot be read by this version (unreadable JSON: {e})"
+                ) from e
             history = {}
             for table in HISTORY_TABLES:
                 cols = [c for c in self._columns(db, table) if c != "run_id"]
-                rows = db.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE run_id = ? ORDER BY {HISTORY_KEYS[table]}",
-                                  (run_id,)).fetchall()
+                rows = db.execute(
+                    f"SELECT {', '.join(cols)} FROM {table} WHERE run_id = ? ORDER BY {HISTORY_KEYS[table]}", (run_id,)
+                ).fetchall()
                 history[table] = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
         return {"run": run, "history": history}
+
+    def _import_one(self, db, data: dict, known: dict[str, set], *, overwrite: bool, teacher: bool) -> str:
+        """Inside a transaction: write one run given as ``run_data`` returns it; 'added', 'replaced' or 'skipped'."""
+        run = data["run"]
+        run_id = check_run_id(run["run_id"])
+        row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is not None:
+            if self._status(row, time.time())[0] in LIVE:
+                raise StoreError(f"run {run_id} is queued or training in {self.root}; cancel it before replacing it")
+            if not overwrite:
+                return "skipped"
+            if row["reference"] and not teacher:
+                raise Protected(f"run {run_id} is a shipped reference run: only a teacher may replace it")
+            for table in ("runs",) + HISTORY_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+        cols = [c for c in PORTABLE_COLUMNS if c in known["runs"]]
+        values = [json.dumps(run[c]) if isinstance(run[c], (dict, list)) else run[c] for c in cols]
+        db.execute(
+            f"INSERT INTO runs ({', '.join(cols)}, heartbeat) VALUES ({', '.join('?' * len(cols))}, ?)",
+            (*values, run.get("updated") or time.time()),
+        )
+        for table, columns in data["history"].items():
+            cols = [c for c in columns if c in known[table]]
+            rows = list(zip(*(columns[c] for c in cols))) if cols else []
+            db.executemany(
+                f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+                [(run_id, *r) for r in rows],
+            )
+        return "replaced" if row is not None else "added"
+
+    def _move_aside(self, run_id: str) -> list[tuple[Path, Path | None]]:
+        """Rename a run's weights and checkpoint to backups (a checkpoint of other history must go); what was moved."""
+        moved = []
+        for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):
+            backup = None
+            if path.exists():
+                backup = tmp_name(path, "old")
+                os.replace(path, backup)
+            moved.append((path, backup))
+        return moved
 
     @staticmethod
     def _columns(db, table: str) -> list[str]:
@@ -773,8 +895,9 @@ class RunStore:
         with self.db() as db:
             return {t: [c for c in self._columns(db, t) if c != "run_id"] for t in HISTORY_TABLES}
 
-    def import_runs(self, runs: list[dict], weights: dict[str, Path], *, overwrite: bool = False,
-                    teacher: bool = False) -> dict[str, list[str]]:
+    def import_runs(
+        self, runs: list[dict], weights: dict[str, Path], *, overwrite: bool = False, teacher: bool = False
+    ) -> dict[str, list[str]]:
         """Write runs given as ``run_data`` returns them, all or none, in one transaction.
 
         ``weights`` maps run ids to weights files already written next to their final place (under the run's
@@ -784,52 +907,23 @@ class RunStore:
         and ``skipped``."""
         result: dict[str, list[str]] = {"added": [], "replaced": [], "skipped": []}
         moved: list[tuple[Path, Path | None]] = []  # (final path, the old file's backup or None)
-        now = time.time()
-        with self.db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+        try:
+            with self.transaction() as db:
                 known = {t: set(self._columns(db, t)) for t in ("runs",) + HISTORY_TABLES}
                 for data in runs:
-                    run = data["run"]
-                    run_id = check_run_id(run["run_id"])
-                    row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-                    if row is not None:
-                        if self._status(row, now)[0] in LIVE:
-                            raise StoreError(f"run {run_id} is queued or training in {self.root}; cancel it before replacing it")
-                        if not overwrite:
-                            result["skipped"].append(run_id)
-                            continue
-                        if row["reference"] and not teacher:
-                            raise Protected(f"run {run_id} is a shipped reference run: only a teacher may replace it")
-                        for table in ("runs",) + HISTORY_TABLES:
-                            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-                    cols = [c for c in PORTABLE_COLUMNS if c in known["runs"]]
-                    values = [json.dumps(run[c]) if isinstance(run[c], (dict, list)) else run[c] for c in cols]
-                    db.execute(f"INSERT INTO runs ({', '.join(cols)}, heartbeat) VALUES ({', '.join('?' * len(cols))}, ?)",
-                               (*values, run.get("updated") or now))
-                    for table, columns in data["history"].items():
-                        cols = [c for c in columns if c in known[table]]
-                        rows = list(zip(*(columns[c] for c in cols))) if cols else []
-                        db.executemany(f"INSERT INTO {table} (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                                       [(run_id, *r) for r in rows])
-                    result["replaced" if row is not None else "added"].append(run_id)
-                    for path in (self.weights_path(run_id), self.checkpoint_path(run_id)):  # a checkpoint of other history must go
-                        backup = None
-                        if path.exists():
-                            backup = path.with_name(f".{path.name}.old.{os.getpid()}.{threading.get_ident()}.tmp")
-                            os.replace(path, backup)
-                        moved.append((path, backup))
-                    if run_id in weights:
-                        os.replace(weights[run_id], self.weights_path(run_id))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                for path, backup in reversed(moved):
-                    path.unlink(missing_ok=True)
-                    if backup is not None:
-                        os.replace(backup, path)
-                raise
+                    how = self._import_one(db, data, known, overwrite=overwrite, teacher=teacher)
+                    run_id = data["run"]["run_id"]
+                    result[how].append(run_id)
+                    if how != "skipped":
+                        moved += self._move_aside(run_id)
+                        if run_id in weights:
+                            os.replace(weights[run_id], self.weights_path(run_id))
+        except BaseException:
+            for path, backup in reversed(moved):
+                path.unlink(missing_ok=True)
+                if backup is not None:
+                    os.replace(backup, path)
+            raise
         for _, backup in moved:
             if backup is not None:
                 backup.unlink(missing_ok=True)
@@ -843,6 +937,7 @@ class RunStore:
     def load_model(self, run_id: str, device: str = "cpu") -> torch.nn.Module:
         """The trained network of a completed run, in eval mode."""
         from ..engine.models import build_model
+
         record = self.get(run_id)
         if record is None:
             raise StoreError(f"no run {run_id!r} in {self.root}")
@@ -869,8 +964,15 @@ class RunStore:
         except Exception as e:
             raise StoreError(f"the checkpoint of run {run_id} is unreadable ({e})") from e
 
-    def writer(self, run_id: str, stop: threading.Event | None = None) -> "RunWriter":
-        return RunWriter(self, run_id, stop=stop)
+    def writer(self, run_id: str, stop: threading.Event | None = None) -> HistoryWriter:
+        """The history writer of a run this process trains: each delivery is one transaction that also beats the
+        run's heartbeat and sets ``stop`` when someone asked the run to stop."""
+        check_run_id(run_id)
+        return HistoryWriter(lambda items: self.append_history(run_id, items), run_id, stop=stop)
+
+    def record_epoch(self, run_id: str, *, metrics: dict, seconds: float, epochs_done: int) -> None:
+        """A training run finished an epoch: its latest metrics and time, for everyone who lists runs."""
+        self.set_status(run_id, RunStatus.RUNNING, metrics=metrics, seconds=seconds, epochs_done=epochs_done)
 
 
 def _mtime(path: Path) -> float:
@@ -878,85 +980,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return time.time()
-
-
-class RunWriter:
-    """Takes a run's events from the training loop and writes them to SQLite on its own thread.
-
-    ``put`` never waits on the database, so publishing costs the loop almost nothing; a reader in
-    another thread or process sees the rows within about ``interval`` seconds. It also beats the run's
-    heartbeat at least every ``beat_every`` seconds and reads its cancel flag then.
-    """
-
-    def __init__(self, store: RunStore, run_id: str, interval: float = 0.25, stop: threading.Event | None = None,
-                 beat_every: float = 2.0):
-        self.store, self.run_id, self.interval, self.beat_every = store, run_id, interval, beat_every
-        self.stop = stop  # set when someone asks (through the store) for this run to stop
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.error: Exception | None = None
-        self.thread = threading.Thread(target=self._run, name=f"run-writer-{run_id}", daemon=True)
-        self.thread.start()
-
-    def steps(self, rows: list[tuple]) -> None:          # (step, epoch, loss, acc, lr)
-        self.queue.put(("steps", rows))
-
-    def epoch(self, row: tuple) -> None:                 # EPOCH_COLUMNS; a row without the eval-mode columns gets NULLs
-        self.queue.put(("epochs", [tuple(row) + (None,) * (len(EPOCH_COLUMNS) - len(row))]))
-
-    def test_eval(self, row: tuple) -> None:             # EVAL_COLUMNS
-        self.queue.put(("test_evals", [row]))
-
-    def probes(self, step: int, results: dict[str, dict[str, float]]) -> None:
-        rows = [(step, kind, idx, layer, value) for kind, values in results.items()
-                for idx, (layer, value) in enumerate(values.items())]
-        self.queue.put(("probes", rows))
-
-    def flush(self) -> None:
-        """Block until everything put so far is committed (used at epoch ends, before checkpoints)."""
-        done = threading.Event()
-        self.queue.put(("flush", done))
-        while not done.wait(0.5):
-            if not self.thread.is_alive():
-                break
-        if self.error:
-            raise StoreError(f"writing the run history failed: {self.error}")
-
-    def close(self) -> None:
-        self.flush()
-        self.queue.put(("stop", None))
-        self.thread.join()
-
-    def _run(self) -> None:
-        columns = HISTORY_COLUMNS
-        with closing(self.store.connect()) as db:
-            stop = False
-            while not stop:
-                try:
-                    items = [self.queue.get(timeout=self.beat_every)]
-                except queue.Empty:
-                    items = []  # nothing new: beat the heartbeat all the same
-                time.sleep(self.interval if items else 0)  # gather what arrives meanwhile into one transaction
-                while True:
-                    try:
-                        items.append(self.queue.get_nowait())
-                    except queue.Empty:
-                        break
-                try:
-                    db.execute("BEGIN")
-                    for kind, payload in items:
-                        if kind in columns:
-                            db.executemany(f"INSERT OR REPLACE INTO {kind} (run_id, {', '.join(columns[kind])}) "
-                                           f"VALUES (?{', ?' * len(columns[kind])})",
-                                           [(self.run_id, *row) for row in payload])
-                    cancel = self.store.beat(db, self.run_id, wrote=any(kind in columns for kind, _ in items))
-                    db.execute("COMMIT")
-                    if cancel and self.stop is not None:
-                        self.stop.set()
-                except sqlite3.Error as e:
-                    self.error = e
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                for kind, payload in items:
-                    if kind == "flush":
-                        payload.set()
-                    stop |= kind == "stop"

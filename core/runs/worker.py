@@ -1,13 +1,13 @@
 """A worker process: takes queued runs from a store one at a time and trains them.
 
-Started by ``core.jobs.LocalWorkers`` (or by hand: ``python -m core worker --store DIR``). PyTorch
+Started by ``core.runs.backends.LocalWorkers`` (or by hand: ``python -m core worker --store DIR``). PyTorch
 and the training code are imported once, when the worker starts, never in the web server. A claim
 is one transaction in the store, so any number of workers (on this machine or sharing the store)
 never train one run twice. SIGTERM stops the run in progress as ``interrupted``; it resumes later.
 """
+
 import os
 import signal
-import sys
 import time
 
 from .store import Claim, RunStore
@@ -18,10 +18,12 @@ def _interrupt(signum, frame):
 
 
 def serve(store_root: str | None, idle_exit_s: float | None = None, poll_s: float = 0.5, log=print) -> int:
-    """Train queued runs until the queue has been empty for ``idle_exit_s`` seconds (never, if None); returns runs trained."""
+    """Train queued runs until the queue has been empty for ``idle_exit_s`` seconds (never, if None); returns how many
+    it trained."""
     import torch  # noqa: F401  (the heavy import, once per worker)
 
-    from ..engine.train import train
+    from .execute import train
+
     signal.signal(signal.SIGTERM, _interrupt)
     store = RunStore(store_root)
     store.add_worker(os.getpid())
@@ -46,10 +48,3 @@ def serve(store_root: str | None, idle_exit_s: float | None = None, poll_s: floa
     finally:
         store.remove_worker(os.getpid())
     return trained
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("worker", help="train queued runs from the store (the dashboard starts these itself)")
-    p.add_argument("--store", help="run store directory (default $RESNET_LAB_HOME or ~/.local/share/resnet-lab)")
-    p.add_argument("--idle-exit", type=float, help="leave after the queue has been empty this many seconds (default: never)")
-    p.set_defaults(handler=lambda args: serve(args.store, args.idle_exit, log=lambda *a, **k: print(*a, file=sys.stderr, **k)))
