@@ -21,6 +21,7 @@ from ..engine.config import RECIPE_NAMES, SAME_TRAINING, RunConfig
 from ..runs.lifecycle import is_done
 from ..runs.store import RunRecord, RunStore
 from ..runs.verdict import record_verdict
+from .budget import NETWORK_FIELDS, setup_key
 from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_TEST_ERROR
 from .tables import DEFAULT_DIGITS, PERCENT_DIGITS, csv_text
 
@@ -28,8 +29,6 @@ from .tables import DEFAULT_DIGITS, PERCENT_DIGITS, csv_text
 PAPER_TEST_ERROR = {d: e for d, e in TABLE6_TEST_ERROR.items() if d <= 110}
 PAPER_DATASET = "cifar10"
 
-# What may differ between the runs of one setup (the network) or one group (also the seed).
-NETWORK_FIELDS = ("arch", "depth", "shortcut")
 METRICS = {  # name -> (axis title, history column, unit: "error" = 100 - acc %, "acc" = acc %, "" = as stored)
     "test_error": ("test error (%)", "test_acc", "error"),
     "train_error": ("training error (%)", "train_acc", "error"),
@@ -37,10 +36,6 @@ METRICS = {  # name -> (axis title, history column, unit: "error" = 100 - acc %,
     "test_loss": ("test loss (cross-entropy, nats)", "test_loss", ""),
     "train_loss": ("training loss (cross-entropy, nats)", "train_loss", ""),
 }
-
-
-def setup_key(config: RunConfig) -> str:
-    return config.training_key(SAME_TRAINING + NETWORK_FIELDS + ("seed",))
 
 
 def group_key(config: RunConfig) -> str:
