@@ -19,7 +19,7 @@ from ..analysis.paper import TABLE6_TEST_ERROR as PAPER_TEST_ERROR
 from ..engine.config import RunConfig
 from ..engine.models import FIG6_DEPTHS, RESNET_DEPTHS
 from ..runs.lifecycle import is_done
-from ..runs.reference import REFERENCE_DIR, build, install, preset
+from ..runs.reference import CIFAR10_FIG6_DEPTHS, REFERENCE_DIR, SEEDS, build, cifar10_fig6, install, preset
 from ..runs.store import RunStore, StoreError
 from ..runs.sweep import run_for_command
 from .args import add_data_dir_arg, add_store_args
@@ -134,15 +134,11 @@ def cmd_reproduce(args) -> None:
     emit(args, report, (Path(args.out) / "table.md").read_text())
 
 
-def cmd_reference(args) -> None:
-    store = RunStore(args.store)
-    if args.action == "install":
-        added = install(store)
-        emit(args, {"installed": added}, f"installed {added} reference runs into {store.root}")
-        return
-    configs = preset(
+def shapes10_set(args) -> list:
+    """The Shapes-10 classroom set from the command line's settings (README: "Rebuild them with")."""
+    return preset(
         args.dataset,
-        args.epochs,
+        args.epochs or PAPER_EPOCHS,
         args.subset,
         args.seed_epochs,
         args.seed_subset,
@@ -151,12 +147,24 @@ def cmd_reference(args) -> None:
         args.recipe,
         args.compile,
         args.schedule,
-        args.seeds,
+        args.seeds or SEEDS,
         args.ab_probe_every,
         args.batch_size,
         args.augment,
         args.ab_test_subset,
     )
+
+
+def cmd_reference(args) -> None:
+    store = RunStore(args.store)
+    if args.action == "install":
+        added = install(store)
+        emit(args, {"installed": added}, f"installed {added} reference runs into {store.root}")
+        return
+    if args.dataset == "cifar10":  # the Fig. 6 set, with its one recipe (core.runs.reference.CIFAR10_FIG6)
+        configs = cifar10_fig6(tuple(args.depths), args.seeds or 1, args.epochs, args.compile)
+    else:
+        configs = shapes10_set(args)
     total = build(
         configs,
         store,
@@ -201,14 +209,25 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--schedule", choices=("step", "cosine", "constant"), help="the main runs' schedule (default: the recipe's)"
     )
-    p.add_argument("--epochs", type=int, default=164, help="the main runs' epochs")
+    p.add_argument("--epochs", type=int, help="the main runs' epochs (Shapes-10 default 164; CIFAR-10: the set's 20)")
+    p.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=list(CIFAR10_FIG6_DEPTHS),
+        help="CIFAR-10: the depths of the Fig. 6 set (plain nets to 56 layers; default 20 56)",
+    )
     p.add_argument("--subset", type=int, help="the main runs' training images")
     p.add_argument("--batch-size", type=int, help="the main runs' batch size (default: the recipe's)")
     p.add_argument(
         "--augment", action=argparse.BooleanOptionalAction, default=None, help="the main runs' pad-crop-flip"
     )
     p.add_argument("--stored-only", action="store_true", help="export the runs the store has finished; train nothing")
-    p.add_argument("--seeds", type=int, default=3, help="seeds of plain-20, plain-56, ResNet-20 and ResNet-56")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        help="seeds of each net (Shapes-10: of plain/ResNet-20 and -56, default 3; CIFAR-10: default 1)",
+    )
     p.add_argument("--ab-test-subset", type=int, help="test images of the option A/B seed runs (default --test-subset)")
     p.add_argument(
         "--ab-probe-every", type=int, help="steps between probes of the option A/B seed runs (default --probe-every)"

@@ -37,8 +37,26 @@ SEEDS = 3
 # Landscape and Layers pages open on (the deepest matched pair in which both networks learned).
 DEEP_PAIR = dict(recipe="seed", schedule="cosine", augment=True, batch_size=16, subset=4000, test_subset=500, epochs=15)
 DEEP_PAIR_PROBE_EVERY = 20
+# The shipped CIFAR-10 set: the paper's Fig. 6 at 20 and 56 layers (plain nets and ResNets, option A) on all 50,000
+# training images and all 10,000 test images, with one recipe that fits a 2-core CPU (README, "The Fig. 6 set on
+# CIFAR-10"): the paper's SGD settings (lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, pad-crop-flip) for 20
+# epochs with cosine decay, after the paper's warm-up (400 steps at lr 0.01, its remedy for ResNet-110) for every net.
+CIFAR10_FIG6 = dict(dataset="cifar10", recipe="paper", schedule="cosine", warmup=400, epochs=20, probe_every=100)
+CIFAR10_FIG6_DEPTHS = (20, 56)  # first; --depths adds 32 and 44 where time allows (and 110 for the ResNets)
+PLAIN_MAX_DEPTH = 56  # the paper's Fig. 6 has plain nets up to 56 layers
 # Weights are shipped for the networks the pages open (Classify, Gradients); the rest ship histories only.
 WITH_WEIGHTS = (("none", 20), ("none", 56), ("A", 20), ("A", 56), ("A", 110), ("B", 20))
+
+
+def cifar10_fig6(
+    depths=CIFAR10_FIG6_DEPTHS, seeds: int = 1, epochs: int | None = None, compile: bool = False, **overrides
+) -> list[RunConfig]:
+    """The shipped CIFAR-10 set: plain nets and ResNets (A) at ``depths`` (plain nets to 56 layers), ``seeds``
+    seeds each, all with the one recipe ``CIFAR10_FIG6`` (``epochs`` and ``overrides`` change it: a GPU trains
+    the paper's 164 epochs)."""
+    recipe = {**CIFAR10_FIG6, **overrides, **({"epochs": epochs} if epochs else {})}
+    nets = [("none", d) for d in depths if d <= PLAIN_MAX_DEPTH] + [("A", d) for d in depths]
+    return [RunConfig(depth=d, shortcut=s, seed=k, compile=compile, **recipe) for k in range(seeds) for s, d in nets]
 
 
 def preset(
@@ -217,7 +235,7 @@ def build(
             log(f"{config.label}: {'not in the store' if stored_only or record is None else record.status}, left out")
             continue
         # Seed bands and the other depths need only histories: weights for seed 0 of the nets pages open.
-        weights = config.seed == 0 and (config.shortcut, config.depth) in WITH_WEIGHTS
+        weights = config.seed == 0 and ((config.shortcut, config.depth) in WITH_WEIGHTS or config.dataset == "cifar10")
         total += export_run(store, record.run_id, out_dir, with_weights=weights)
         keep.add(record.run_id)
         log(
