@@ -678,6 +678,6 @@ else:
     for sentence in lesson.fig6_sentences(chosen):
         st.markdown("- " + sentence)
 
-from dashboard.sweep import sweep_panel  # noqa: E402
+from dashboard.sweep_panel import sweep_panel  # noqa: E402
 
 sweep_panel(store)

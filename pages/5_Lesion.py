@@ -9,7 +9,7 @@ from core.analysis import lesion
 from core.engine.data import DataUnavailable
 from core.runs.store import StoreError
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, inside, keys
+from dashboard import common, figures, keys, pairs
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -26,13 +26,13 @@ st.markdown(
     "different lengths, not like one deep chain. Try it on a plain net and a ResNet of the same depth."
 )
 
-records = inside.lookable_runs(store)
-plain, resnet = inside.pick_pair(
-    records, inside.LESION_PAIR_KEYS, learned_first=True
+records = pairs.lookable_runs(store)
+plain, resnet = pairs.pick_pair(
+    records, pairs.LESION_PAIR_KEYS, learned_first=True
 )  # a net at chance has nothing to lose
-if not inside.explain_missing(plain, resnet):
+if not pairs.explain_missing(plain, resnet):
     st.stop()
-if note := inside.mismatch_note(plain, resnet):
+if note := pairs.mismatch_note(plain, resnet):
     st.warning(note, icon=":material/warning:")
 for record in (plain, resnet):
     if flag := record_verdict(record):
@@ -76,7 +76,7 @@ if missing:
     )
     if st.button(f"Run the lesion study on {names}", type="primary", key="lesion_run"):
         for record in missing:
-            bar, report = inside.progress_reporter(f"Deleting blocks of {record.config.model_name}: image passes")
+            bar, report = pairs.progress_reporter(f"Deleting blocks of {record.config.model_name}: image passes")
             try:
                 results[record.run_id], _ = core_inside.lesion_for_run(store, record, progress=report, **settings)
             except (StoreError, DataUnavailable, lesion.LesionError) as e:
@@ -86,7 +86,7 @@ if missing:
     st.stop()
 
 res, pla = results[resnet.run_id], results[plain.run_id]
-bars = [inside.lesion_series(pla, plain)[0], inside.lesion_series(res, resnet)[0]]
+bars = [pairs.lesion_series(pla, plain)[0], pairs.lesion_series(res, resnet)[0]]
 st.plotly_chart(figures.lesion_blocks_figure(bars), width="stretch", key="lesion_bars")
 st.caption(
     "Each bar is the test error with that one block deleted (dotted lines: the intact networks). "
@@ -95,7 +95,7 @@ st.caption(
     "downsampling blocks, while deleting a layer of a plain (VGG-style) net drops it to chance."
 )
 
-curves = [inside.lesion_series(pla, plain)[1], inside.lesion_series(res, resnet)[1]]
+curves = [pairs.lesion_series(pla, plain)[1], pairs.lesion_series(res, resnet)[1]]
 if all(c.frame.empty for c in curves):
     st.info("The k-deletion curve was left out (0 test images).")
 else:

@@ -9,7 +9,7 @@ from core.analysis import inside as core_inside
 from core.analysis import landscape
 from core.engine.data import DataUnavailable
 from core.runs.store import StoreError
-from dashboard import common, figures, inside, keys
+from dashboard import common, figures, keys, pairs
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -27,11 +27,11 @@ st.markdown(
     "They found ResNet-56's surface smooth and nearly convex, and plain-56's chaotic."
 )
 
-records = inside.lookable_runs(store)
-plain, resnet = inside.pick_pair(records, inside.LANDSCAPE_PAIR_KEYS)
-if not inside.explain_missing(plain, resnet):
+records = pairs.lookable_runs(store)
+plain, resnet = pairs.pick_pair(records, pairs.LANDSCAPE_PAIR_KEYS)
+if not pairs.explain_missing(plain, resnet):
     st.stop()
-if note := inside.mismatch_note(plain, resnet):
+if note := pairs.mismatch_note(plain, resnet):
     st.warning(note, icon=":material/warning:")
 pair = (plain, resnet)
 
@@ -73,7 +73,7 @@ def compute_missing(kind: str, steps: int, label: str) -> None:
     )
     if st.button(f"Compute the {label}", type="primary", key=f"landscape_run_{kind}"):
         for record in missing:
-            bar, report = inside.progress_reporter(f"{record.config.model_name}: grid points")
+            bar, report = pairs.progress_reporter(f"{record.config.model_name}: grid points")
             try:
                 core_inside.landscape_for_run(
                     store, record, kind=kind, seed=seed, steps=steps, span=span, batch=batch, progress=report

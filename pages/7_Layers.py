@@ -9,7 +9,7 @@ from core.analysis import features
 from core.analysis.inputs import display_image, test_images
 from core.engine.data import DataUnavailable
 from core.runs.store import RunStore, datasets_dir
-from dashboard import common, figures, inside, keys
+from dashboard import common, figures, keys, pairs
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -24,11 +24,11 @@ st.markdown(
     "and inside one block the residual branch F(x) beside the shortcut x it is added to."
 )
 
-records = inside.lookable_runs(store)
-plain, resnet = inside.pick_pair(records, inside.LAYERS_PAIR_KEYS)
-if not inside.explain_missing(plain, resnet):
+records = pairs.lookable_runs(store)
+plain, resnet = pairs.pick_pair(records, pairs.LAYERS_PAIR_KEYS)
+if not pairs.explain_missing(plain, resnet):
     st.stop()
-if note := inside.mismatch_note(plain, resnet):
+if note := pairs.mismatch_note(plain, resnet):
     st.warning(note, icon=":material/warning:")
 pair = (plain, resnet)
 

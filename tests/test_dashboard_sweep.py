@@ -10,7 +10,7 @@ from core.runs.backends import RunState, StoreQueue
 from core.runs.lifecycle import RunStatus
 from core.runs.reference import SHAPES10_LESSON as LESSON
 from core.runs.store import RunRecord, RunStore
-from dashboard import keys, sweep
+from dashboard import keys, sweep_panel
 from dashboard.common import DEFAULT_QUEUE_LIMIT, QUEUE_LIMIT_SETTING
 
 HOME = Path(__file__).resolve().parents[1] / "dashboard" / "Home.py"
@@ -18,7 +18,7 @@ TRAIN = "../pages/1_Train.py"
 
 
 def test_fig6_with_three_seeds_is_24_lesson_runs():
-    configs = sweep.sweep_configs("fig6", 3, "builtin")
+    configs = sweep_panel.sweep_configs("fig6", 3, "builtin")
     assert len(configs) == 24 and len({c.run_id for c in configs}) == 24
     assert {(c.shortcut, c.depth) for c in configs} == {(s, d) for s in ("none", "A") for d in (20, 32, 44, 56)}
     assert {c.seed for c in configs} == {0, 1, 2}
@@ -28,7 +28,7 @@ def test_fig6_with_three_seeds_is_24_lesson_runs():
 
 
 def test_rows_and_summary_say_what_the_states_hold():
-    a, b, c = sweep.sweep_configs("fig6_ends", 1, "builtin")[:3]
+    a, b, c = sweep_panel.sweep_configs("fig6_ends", 1, "builtin")[:3]
     done = RunRecord(a.run_id, a, RunStatus.DONE, epochs_done=8, metrics={"test_acc": 0.75})
     running = RunRecord(b.run_id, b, RunStatus.RUNNING, epochs_done=2)
     states = [
@@ -36,11 +36,11 @@ def test_rows_and_summary_say_what_the_states_hold():
         RunState(b.run_id, RunStatus.RUNNING, running),
         RunState(c.run_id, None, None),
     ]
-    rows = sweep.sweep_rows([a, b, c], states)
+    rows = sweep_panel.sweep_rows([a, b, c], states)
     assert [r["state"] for r in rows] == ["done: test error 25.0%", "training: epoch 3/8", "not trained yet"]
     assert [r["test error (%)"] for r in rows] == [25.0, None, None]
     assert [r["epochs"] for r in rows] == ["8/8", "2/8", "0/8"]
-    assert sweep.sweep_summary(states) == "3 runs: 1 done, 1 training, 1 not trained yet"
+    assert sweep_panel.sweep_summary(states) == "3 runs: 1 done, 1 training, 1 not trained yet"
 
 
 class QueueOnly(StoreQueue):
