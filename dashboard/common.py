@@ -245,6 +245,17 @@ def run_history(store: RunStore, run_id: str, kinds: tuple[str, ...] | None = No
         store_failed(e)
 
 
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def cached_model(store_root: str, run_id: str, weights_mtime: float) -> torch.nn.Module:
+    """A run's trained network, loaded once per run id (the mtime reloads a retrained run)."""
+    return RunStore(store_root).load_model(run_id)
+
+
+def weights_mtime(store: RunStore, run_id: str) -> float:
+    """When a run's weights were last written: ``cached_model`` loads them again after a retraining."""
+    return store.weights_path(run_id).stat().st_mtime
+
+
 def run_state(store: RunStore, run_id: str) -> RunState:
     """Where a run stands (queue and store together); the page stops with an explanation if the store fails."""
     try:

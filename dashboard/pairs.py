@@ -1,5 +1,6 @@
 """What the Lesion, Landscape and Layers pages share: which stored runs can be looked inside, the
-matched plain/ResNet pair they open on, a progress bar fed from a core callback, and figure series."""
+matched plain/ResNet pair they open on (``choose_pair``: the pickers, what is missing, whether the pair is a fair
+contrast), a progress bar fed from a core callback, and figure series."""
 
 from __future__ import annotations
 
@@ -34,22 +35,26 @@ def pick_pair(
     ``learned_first``, on the deepest matched pair in which both networks learned, if one is stored)."""
     plains = [r for r in records if r.config.shortcut == "none"]
     resnets = [r for r in records if r.config.shortcut != "none"]
-    plain_default, resnet_default = inside.matched_pair(records, learned_first=learned_first)
-    left, right = st.columns(2)
-    plain = common.pick_run(
-        "Plain net",
-        plains,
-        key=pair_keys[0],
-        container=left,
-        default_id=plain_default.run_id if plain_default else None,
-    )
-    resnet = common.pick_run(
-        "ResNet",
-        resnets,
-        key=pair_keys[1],
-        container=right,
-        default_id=resnet_default.run_id if resnet_default else None,
-    )
+    defaults = inside.matched_pair(records, learned_first=learned_first)
+    picked = [
+        common.pick_run(label, choices, key=key, container=column, default_id=default.run_id if default else None)
+        for label, choices, key, column, default in zip(
+            ("Plain net", "ResNet"), (plains, resnets), pair_keys, st.columns(2), defaults
+        )
+    ]
+    return picked[0], picked[1]
+
+
+def choose_pair(
+    store: RunStore, pair_keys: tuple[str, str], learned_first: bool = False
+) -> tuple[RunRecord, RunRecord]:
+    """The plain net and the ResNet a page looks inside, picked among the lookable runs (``pick_pair``); stops
+    the page, saying what is missing, when either is not stored, and warns when the pair is not a fair contrast."""
+    plain, resnet = pick_pair(lookable_runs(store), pair_keys, learned_first=learned_first)
+    if not explain_missing(plain, resnet):
+        st.stop()
+    if note := mismatch_note(plain, resnet):
+        st.warning(note, icon=":material/warning:")
     return plain, resnet
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from core.analysis import attribution, ood
 from core.engine.config import DATASET_SIZES
 from core.engine.data import CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image
-from core.runs.store import RunStore, StoreError, datasets_dir
+from core.runs.store import StoreError, datasets_dir
 from core.runs.verdict import record_verdict
 from dashboard import common, figures, keys, lesson
 from dashboard.common import BIND
@@ -22,12 +22,6 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 # CIFAR-10's per-channel training-set statistics, for CIFAR-10 runs viewed where the data set is absent.
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 PREVIEW_PX = 192  # the 32x32 input is enlarged with square pixels, so the student sees exactly those pixels
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def cached_model(store_root: str, run_id: str, weights_mtime: float) -> torch.nn.Module:
-    """A run's trained network, loaded once per run id (the mtime reloads a retrained run)."""
-    return RunStore(store_root).load_model(run_id)
 
 
 def available_datasets(store_root: str) -> dict[str, str]:
@@ -69,7 +63,7 @@ def ood_reference(store_root: str, run_id: str, weights_mtime: float, dataset: s
     """Features of the model's training images and scores of its test images (core.analysis.ood), once per run."""
     ds = load_dataset(dataset, subset=subset, test_subset=OOD_IMAGES, seed=0, cache_dir=str(datasets_dir(store_root)))
     x_train = ds.x_train[torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:OOD_IMAGES]]
-    return ood.build_reference(cached_model(store_root, run_id, weights_mtime), x_train, ds.x_test, mean, std)
+    return ood.build_reference(common.cached_model(store_root, run_id, weights_mtime), x_train, ds.x_test, mean, std)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -78,7 +72,9 @@ def heatmap(
 ):
     """One attribution map, remembered so that changing another widget does not recompute it."""
     image = torch.frombuffer(bytearray(image_bytes), dtype=torch.uint8).reshape(3, 32, 32)
-    return attribution.attribute(cached_model(store_root, run_id, weights_mtime), image, mean, std, method, target)
+    return attribution.attribute(
+        common.cached_model(store_root, run_id, weights_mtime), image, mean, std, method, target
+    )
 
 
 def read_upload(uploaded) -> tuple[torch.Tensor, Image.Image] | None:
@@ -225,7 +221,7 @@ for record in chosen:
 for note in sorted(notes):
     st.caption(f"ℹ️ {note}")
 
-mtimes = {r.run_id: store.weights_path(r.run_id).stat().st_mtime for r in chosen}
+mtimes = {r.run_id: common.weights_mtime(store, r.run_id) for r in chosen}
 st.subheader("What each model knows")
 for record in chosen:
     classes = specs[record.run_id][0]
@@ -248,7 +244,7 @@ for record in chosen:
                 record.config.subset,
                 *specs[record.run_id][1:],
             )
-            model = cached_model(root, record.run_id, mtimes[record.run_id])
+            model = common.cached_model(root, record.run_id, mtimes[record.run_id])
             judgement = ood.judge(model, image, *specs[record.run_id][1:], reference)
             (st.warning if judgement.unlike_training else st.caption)(
                 judgement.sentence(names[record.run_id], data_title)
@@ -267,7 +263,7 @@ predictions = {}
 for record in chosen:
     classes, mean, std = specs[record.run_id]
     try:
-        model = cached_model(root, record.run_id, mtimes[record.run_id])
+        model = common.cached_model(root, record.run_id, mtimes[record.run_id])
     except StoreError as e:
         st.error(str(e))
         continue

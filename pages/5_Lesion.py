@@ -4,8 +4,7 @@ time and watch which one survives. Every sentence that quotes a number is comput
 import pandas as pd
 import streamlit as st
 
-from core.analysis import inside as core_inside
-from core.analysis import lesion
+from core.analysis import inside, lesion
 from core.engine.data import DataUnavailable
 from core.runs.store import StoreError
 from core.runs.verdict import record_verdict
@@ -26,14 +25,8 @@ st.markdown(
     "different lengths, not like one deep chain. Try it on a plain net and a ResNet of the same depth."
 )
 
-records = pairs.lookable_runs(store)
-plain, resnet = pairs.pick_pair(
-    records, pairs.LESION_PAIR_KEYS, learned_first=True
-)  # a net at chance has nothing to lose
-if not pairs.explain_missing(plain, resnet):
-    st.stop()
-if note := pairs.mismatch_note(plain, resnet):
-    st.warning(note, icon=":material/warning:")
+# A net at chance has nothing to lose: open on a pair in which both learned.
+plain, resnet = pairs.choose_pair(store, pairs.LESION_PAIR_KEYS, learned_first=True)
 for record in (plain, resnet):
     if flag := record_verdict(record):
         st.warning(
@@ -63,7 +56,7 @@ with st.container(border=True):
     )
 
 settings = dict(images=images, k_images=k_images, draws=draws)
-results = {r.run_id: core_inside.cached_lesion(store, r, **settings) for r in (plain, resnet)}
+results = {r.run_id: inside.cached_lesion(store, r, **settings) for r in (plain, resnet)}
 missing = [r for r in (plain, resnet) if results[r.run_id] is None]
 if missing:
     names = " and ".join(r.config.model_name for r in missing)
@@ -78,7 +71,7 @@ if missing:
         for record in missing:
             bar, report = pairs.progress_reporter(f"Deleting blocks of {record.config.model_name}: image passes")
             try:
-                results[record.run_id], _ = core_inside.lesion_for_run(store, record, progress=report, **settings)
+                results[record.run_id], _ = inside.lesion_for_run(store, record, progress=report, **settings)
             except (StoreError, DataUnavailable, lesion.LesionError) as e:
                 st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
             bar.empty()

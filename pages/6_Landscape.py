@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import inside as core_inside
-from core.analysis import landscape
+from core.analysis import inside, landscape
 from core.engine.data import DataUnavailable
 from core.runs.store import StoreError
 from dashboard import common, figures, keys, pairs
@@ -18,6 +17,35 @@ PLANE_POINTS = {"coarse, 11×11": 11, "medium, 21×21": 21, "fine, 41×41": 41}
 BATCHES = (64, 128, 256)
 SPANS = (0.25, 0.5, 1.0)
 
+
+def compute_missing(store, pair, settings: dict, kind: str, steps: int, label: str) -> None:
+    """A button that computes the landscapes of ``pair`` not on disk yet, with a progress bar (on this script
+    thread); ``settings`` are the directions' seed, the span and the batch."""
+    missing = [r for r in pair if inside.cached_landscape(store, r, kind=kind, steps=steps, **settings) is None]
+    if not missing:
+        return
+    points = steps if kind == "1d" else steps * steps
+    st.markdown(
+        f"Not computed yet for {' and '.join(r.config.model_name for r in missing)}: {points:,} forward passes "
+        f"of {settings['batch']} images each."
+    )
+    if st.button(f"Compute the {label}", type="primary", key=f"landscape_run_{kind}"):
+        for record in missing:
+            bar, report = pairs.progress_reporter(f"{record.config.model_name}: grid points")
+            try:
+                inside.landscape_for_run(store, record, kind=kind, steps=steps, progress=report, **settings)
+            except (StoreError, DataUnavailable, ValueError) as e:
+                st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
+            bar.empty()
+        st.rerun()
+
+
+def loaded(store, pair, settings: dict, kind: str, steps: int) -> list:
+    """The landscapes of both networks of ``pair`` from the disk cache, or [] until both are there."""
+    found = [inside.cached_landscape(store, r, kind=kind, steps=steps, **settings) for r in pair]
+    return found if all(found) else []
+
+
 store = common.get_store()
 st.title("Loss landscape: the surface the optimiser walks on")
 st.markdown(
@@ -27,13 +55,7 @@ st.markdown(
     "They found ResNet-56's surface smooth and nearly convex, and plain-56's chaotic."
 )
 
-records = pairs.lookable_runs(store)
-plain, resnet = pairs.pick_pair(records, pairs.LANDSCAPE_PAIR_KEYS)
-if not pairs.explain_missing(plain, resnet):
-    st.stop()
-if note := pairs.mismatch_note(plain, resnet):
-    st.warning(note, icon=":material/warning:")
-pair = (plain, resnet)
+pair = pairs.choose_pair(store, pairs.LANDSCAPE_PAIR_KEYS)  # (plain net, ResNet)
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
@@ -55,47 +77,13 @@ with st.container(border=True):
         "`python -m core landscape`) gets them at once.",
         help=TERMS["BN"],
     )
-
-
-def compute_missing(kind: str, steps: int, label: str) -> None:
-    """A button that computes the landscapes not on disk yet, with a progress bar (on this script thread)."""
-    missing = [
-        r
-        for r in pair
-        if core_inside.cached_landscape(store, r, kind=kind, seed=seed, steps=steps, span=span, batch=batch) is None
-    ]
-    if not missing:
-        return
-    points = steps if kind == "1d" else steps * steps
-    st.markdown(
-        f"Not computed yet for {' and '.join(r.config.model_name for r in missing)}: {points:,} forward passes "
-        f"of {batch} images each."
-    )
-    if st.button(f"Compute the {label}", type="primary", key=f"landscape_run_{kind}"):
-        for record in missing:
-            bar, report = pairs.progress_reporter(f"{record.config.model_name}: grid points")
-            try:
-                core_inside.landscape_for_run(
-                    store, record, kind=kind, seed=seed, steps=steps, span=span, batch=batch, progress=report
-                )
-            except (StoreError, DataUnavailable, ValueError) as e:
-                st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
-            bar.empty()
-        st.rerun()
-
-
-def loaded(kind: str, steps: int) -> list:
-    found = [
-        core_inside.cached_landscape(store, r, kind=kind, seed=seed, steps=steps, span=span, batch=batch) for r in pair
-    ]
-    return found if all(found) else []
-
+settings = dict(seed=seed, span=span, batch=batch)
 
 # ------------------------------------------------------------------------------------ 1-D slices
 st.header("1 · A slice through the weights", divider="gray")
 slice_points = st.select_slider("Points along the slice", SLICE_POINTS, value=41, key=keys.SLICE_POINTS, bind=BIND)
-compute_missing("1d", slice_points, f"1-D slices ({slice_points} points)")
-slices = loaded("1d", slice_points)
+compute_missing(store, pair, settings, "1d", slice_points, f"1-D slices ({slice_points} points)")
+slices = loaded(store, pair, settings, "1d", slice_points)
 if slices:
     series = [
         figures.run_series(r.config.model_name, r.config, pd.DataFrame({"alpha": s.alphas, "loss": s.loss}))
@@ -124,8 +112,8 @@ resolution = st.radio(
     help="One forward pass per grid point and network: 121 for coarse, 441 for medium, 1,681 for fine",
 )
 steps = PLANE_POINTS[resolution]
-compute_missing("2d", steps, f"2-D planes ({steps}×{steps})")
-planes = loaded("2d", steps)
+compute_missing(store, pair, settings, "2d", steps, f"2-D planes ({steps}×{steps})")
+planes = loaded(store, pair, settings, "2d", steps)
 if planes:
     items = [
         (r.config.model_name, np.array(p.alphas), np.array(p.betas), np.array(p.loss, dtype=float))

@@ -2,7 +2,6 @@
 maps, the parts of one block (F(x), shortcut x, sum), and each layer's response size (the paper's Fig. 7)."""
 
 import streamlit as st
-import torch
 from PIL import Image
 
 from core.analysis import features
@@ -16,27 +15,7 @@ from dashboard.lesson import TERMS
 TEST_IMAGES = 100  # class-balanced test images to choose from
 CHANNELS = 8  # strongest channels drawn per network
 PREVIEW_PX = 160
-
-store = common.get_store()
-st.title("What each layer sees")
-st.markdown(
-    "One test image through a plain net and a ResNet of the same depth: the feature maps each layer hands on, "
-    "and inside one block the residual branch F(x) beside the shortcut x it is added to."
-)
-
-records = pairs.lookable_runs(store)
-plain, resnet = pairs.pick_pair(records, pairs.LAYERS_PAIR_KEYS)
-if not pairs.explain_missing(plain, resnet):
-    st.stop()
-if note := pairs.mismatch_note(plain, resnet):
-    st.warning(note, icon=":material/warning:")
-pair = (plain, resnet)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def cached_model(store_root: str, run_id: str, weights_mtime: float) -> torch.nn.Module:
-    """A run's trained network, loaded once per run id (the mtime reloads a retrained run)."""
-    return RunStore(store_root).load_model(run_id)
+OPEN_AT = "stage2.block0"  # the layer and block the pickers open on: the first block that halves the maps
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
@@ -49,8 +28,24 @@ def cached_images(store_root: str, run_id: str):
 def look(store_root: str, run_id: str, weights_mtime: float, image_index: int, block: str):
     """Feature maps, the block's parts and the response stds for one image (one forward pass, well under a second)."""
     x, _, _ = cached_images(store_root, run_id)
-    return features.inspect(cached_model(store_root, run_id, weights_mtime), x[image_index], block)
+    return features.inspect(common.cached_model(store_root, run_id, weights_mtime), x[image_index], block)
 
+
+def layer_picker(container, label: str, names: list[str], key: str, help: str) -> str:
+    """A selectbox over layer names, opening on stage2.block0 (where the maps first halve) when there is one."""
+    index = names.index(OPEN_AT) if OPEN_AT in names else 0
+    return container.selectbox(label, names, index=index, key=key, bind=BIND, help=help)
+
+
+store = common.get_store()
+st.title("What each layer sees")
+st.markdown(
+    "One test image through a plain net and a ResNet of the same depth: the feature maps each layer hands on, "
+    "and inside one block the residual branch F(x) beside the shortcut x it is added to."
+)
+
+plain, resnet = pairs.choose_pair(store, pairs.LAYERS_PAIR_KEYS)
+pair = (plain, resnet)
 
 try:
     x_test, y_test, classes = cached_images(str(store.root), resnet.run_id)
@@ -58,27 +53,19 @@ except DataUnavailable as e:
     st.error(f"The test images of {resnet.config.label} cannot be loaded: {e}", icon=":material/cancel:")
     st.stop()
 
-model = cached_model(str(store.root), resnet.run_id, store.weights_path(resnet.run_id).stat().st_mtime)
+model = common.cached_model(str(store.root), resnet.run_id, common.weights_mtime(store, resnet.run_id))
 names = features.layer_names(model)
 blocks = names[1:]
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.1, 1, 1, 0.8])
     image_index = c1.slider("Test image", 0, TEST_IMAGES - 1, 0, key=keys.LAYERS_IMAGE, bind=BIND)
-    layer = c2.selectbox(
-        "Layer for feature maps",
-        names,
-        index=names.index("stage2.block0") if "stage2.block0" in names else 0,
-        key=keys.LAYER,
-        bind=BIND,
-        help=TERMS["layer names"],
-    )
-    block = c3.selectbox(
+    layer = layer_picker(c2, "Layer for feature maps", names, keys.LAYER, TERMS["layer names"])
+    block = layer_picker(
+        c3,
         "Block to open",
         blocks,
-        index=blocks.index("stage2.block0") if "stage2.block0" in blocks else 0,
-        key=keys.BLOCK,
-        bind=BIND,
-        help="stage2.block0 and stage3.block0 halve the map and double the channels. " + TERMS["layer names"],
+        keys.BLOCK,
+        "stage2.block0 and stage3.block0 halve the map and double the channels. " + TERMS["layer names"],
     )
     picture = Image.fromarray(display_image(x_test[image_index], resnet)).resize(
         (PREVIEW_PX, PREVIEW_PX), Image.NEAREST
@@ -86,8 +73,7 @@ with st.container(border=True):
     c4.image(picture, caption=f"class: {classes[int(y_test[image_index])]} (32×32)", width=PREVIEW_PX)
 
 views = {
-    r.run_id: look(str(store.root), r.run_id, store.weights_path(r.run_id).stat().st_mtime, image_index, block)
-    for r in pair
+    r.run_id: look(str(store.root), r.run_id, common.weights_mtime(store, r.run_id), image_index, block) for r in pair
 }
 
 # ----------------------------------------------------------------------------- feature maps

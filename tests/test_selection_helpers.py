@@ -1,6 +1,7 @@
 """The decisions behind the pages' selections, downloads and explanations, on data: which networks a new
 Compare setup keeps, how CSVs are rounded, which step and runs Gradients shows after the pair changes,
-what Classify says about a model's test accuracy, and the figures' fixed percent axis."""
+what Classify says about a model's test accuracy, the figures' fixed percent axis, and when the plain/ResNet pair
+of Lesion, Landscape and Layers is not a fair contrast."""
 
 from types import SimpleNamespace
 
@@ -12,7 +13,7 @@ from test_compare import fake_run
 
 from core.analysis import compare, tables
 from core.engine.config import RunConfig
-from dashboard import figures, lesson
+from dashboard import figures, lesson, pairs
 
 # ------------------------------------------------------------------------------ Compare networks
 
@@ -188,3 +189,16 @@ def test_every_term_is_explained_in_a_sentence_or_two():
     for term, text in lesson.TERMS.items():
         assert 40 < len(text) < 600 and text.rstrip().endswith((".", ")")), term
     assert "sum of squared residuals" in lesson.TERMS["SSR"].lower()
+
+
+# ------------------------------------------------------------------ Lesion, Landscape, Layers: the pair
+
+
+def test_a_pair_of_other_depths_or_other_training_is_flagged_as_no_fair_contrast():
+    def run(**changes):
+        return SimpleNamespace(config=tiny_config(**changes))
+
+    assert pairs.mismatch_note(run(shortcut="none"), run(shortcut="A")) is None
+    assert "differ in depth (8 vs 14)" in pairs.mismatch_note(run(shortcut="none"), run(shortcut="A", depth=14))
+    for changes in (dict(epochs=2), dict(seed=1), dict(subset=512)):
+        assert "trained differently" in pairs.mismatch_note(run(shortcut="none"), run(shortcut="A", **changes))
