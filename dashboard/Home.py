@@ -29,8 +29,6 @@ st.set_page_config(
 # On a first start, loading PyTorch and installing the shipped runs take seconds: a tab opened then says so
 # instead of staying blank (the spinner shows only if this takes longer than half a second, so not on reruns).
 with st.spinner("Preparing the shipped reference runs… (the lab's first start takes a few seconds)"):
-    import pandas as pd  # noqa: E402
-
     from dashboard import common, figures, lesson  # noqa: E402
 
     common.prepare_store()
@@ -47,10 +45,60 @@ PAGE_FILES = [
     ("Layers", ":material/layers:", "7_Layers.py"),
     ("Runs", ":material/folder_managed:", "8_Runs.py"),
 ]
+MAIN_STEPS = [  # title of the page, minutes, what to do there
+    (
+        "Train",
+        "3 min",
+        "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
+        "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
+        "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
+        "And ResNet-56 or ResNet-20?",
+    ),
+    (
+        "Gradients",
+        "3 min",
+        "Compare gradient norms at initialisation across depths with batch norm on and off. "
+        "Check for yourself which nets have vanishing gradients, which have exploding ones, and which neither.",
+    ),
+    (
+        "Compare",
+        "2 min",
+        "Final error against depth for plain nets and ResNets, and learning curves averaged over "
+        "seeds (runs that differ only in their random seed): does the deeper plain net lose, and is the gap "
+        "larger than the spread between seeds?",
+    ),
+    (
+        "Classify",
+        "2 min",
+        "Upload an image or pick a test image: the top-5 guesses of several trained networks "
+        "side by side, which pixels each one looked at, and whether the image is like anything it was trained on.",
+    ),
+]
+# Going further: three experiments from later papers that show *why* shortcuts help.
+FURTHER_STEPS = [
+    (
+        "Lesion",
+        "5 min",
+        "Delete one block of a trained ResNet-56 and of plain-56 at test time and see which one "
+        "survives. Veit et al. (2016) found that a ResNet acts like an ensemble of many shorter paths.",
+    ),
+    (
+        "Landscape",
+        "5 min",
+        "Walk the training loss along random directions around the trained weights (Li et al. "
+        "2018): how steep and how bumpy is the surface of plain-56 against ResNet-56?",
+    ),
+    (
+        "Layers",
+        "3 min",
+        "One image through both nets: each layer's feature maps, and inside a block the residual "
+        "F(x) next to the shortcut x it is added to.",
+    ),
+]
 
 
-def home() -> None:
-    store = common.get_store()
+def introduction() -> None:
+    """The question, the degradation problem and the residual idea, the paper's Fig. 2 and Table 6."""
     st.title("ResNet Lab")
     st.markdown(
         "#### Why can a residual network be 110 layers deep when a plain network of the same depth trains worse?"
@@ -83,7 +131,9 @@ def home() -> None:
     st.plotly_chart(figures.table6_figure(), width="stretch")
     st.caption(lesson.table6_caption())
 
-    st.divider()
+
+def on_this_machine(store) -> list:
+    """The training device, the data sets and the stored runs (returned, newest first)."""
     st.subheader("On this machine")
     device, data_col, runs_col = st.columns(3, gap="large")
     with device:
@@ -105,17 +155,21 @@ def home() -> None:
         if not records:
             st.markdown("None yet. The Train page trains one in the background, or opens a stored one instantly.")
         else:
-            counts = pd.Series([r.status for r in records]).value_counts()
-            shipped = sum(r.reference for r in records)
-            st.markdown(
-                ", ".join(f"{n} {status}" for status, n in counts.items())
-                + (f", of which ★ {shipped} are shipped reference runs" if shipped else "")
-            )
+            st.markdown(lesson.store_counts(records))
             live = common.live_runs(store)
             if live:
                 st.markdown("Queued or training now: " + "; ".join(f"{r.config.label} ({r.status})" for r in live))
         st.caption(f"Store: `{store.root}` (set RESNET_LAB_HOME to use another).")
         common.damage_note(store)
+    return records
+
+
+def home() -> None:
+    """The Home page: the idea, this machine, and a 10-minute lesson through the other pages."""
+    store = common.get_store()
+    introduction()
+    st.divider()
+    records = on_this_machine(store)
     common.teacher_tools(store)
     if records and common.RUNS_PAGE.is_file():
         st.page_link(
@@ -123,68 +177,17 @@ def home() -> None:
             label=f"All {len(records)} stored runs, by data set, family, depth, recipe and tag",
             icon=":material/folder_managed:",
         )
-
     st.divider()
     st.subheader("A 10-minute lesson")
-    main_steps = [
-        (
-            "Train",
-            "3 min",
-            "Open (or start) a **ResNet-20** and, next to it, the **plain-20** of the same size, with "
-            "the page's defaults. Watch the loss fall. Then overlay plain-20, plain-56, ResNet-20 and ResNet-56, "
-            "the paper's Fig. 6 in miniature: which ends with the higher *training* error, plain-56 or plain-20? "
-            "And ResNet-56 or ResNet-20?",
-        ),
-        (
-            "Gradients",
-            "3 min",
-            "Compare gradient norms at initialisation across depths with batch norm on and off. "
-            "Check for yourself which nets have vanishing gradients, which have exploding ones, and which neither.",
-        ),
-        (
-            "Compare",
-            "2 min",
-            "Final error against depth for plain nets and ResNets, and learning curves averaged over "
-            "seeds (runs that differ only in their random seed): does the deeper plain net lose, and is the gap "
-            "larger than the spread between seeds?",
-        ),
-        (
-            "Classify",
-            "2 min",
-            "Upload an image or pick a test image: the top-5 guesses of several trained networks "
-            "side by side, which pixels each one looked at, and whether the image is like anything it was trained on.",
-        ),
-    ]
-    # Going further: three experiments from later papers that show *why* shortcuts help.
-    further = [
-        (
-            "Lesion",
-            "5 min",
-            "Delete one block of a trained ResNet-56 and of plain-56 at test time and see which one "
-            "survives. Veit et al. (2016) found that a ResNet acts like an ensemble of many shorter paths.",
-        ),
-        (
-            "Landscape",
-            "5 min",
-            "Walk the training loss along random directions around the trained weights (Li et al. "
-            "2018): how steep and how bumpy is the surface of plain-56 against ResNet-56?",
-        ),
-        (
-            "Layers",
-            "3 min",
-            "One image through both nets: each layer's feature maps, and inside a block the residual "
-            "F(x) next to the shortcut x it is added to.",
-        ),
-    ]
-    lesson_steps(main_steps, start=1)
+    lesson_steps(PAGES, MAIN_STEPS, start=1)
     st.markdown("**Going further**: three views from later papers on why shortcuts help.")
-    lesson_steps(further, start=len(main_steps) + 1)
+    lesson_steps(PAGES, FURTHER_STEPS, start=len(MAIN_STEPS) + 1)
 
 
-def lesson_steps(steps: list[tuple[str, str, str]], start: int) -> None:
-    """Numbered lesson steps: a link to the page, the minutes it takes, and what to do there."""
+def lesson_steps(pages: dict, steps: list[tuple[str, str, str]], start: int) -> None:
+    """Numbered lesson steps: a link to the page (if ``pages`` has it), the minutes it takes, and what to do there."""
     for number, (title, minutes, text) in enumerate(steps, start=start):
-        page = PAGES.get(title)
+        page = pages.get(title)
         cols = st.columns([0.22, 1], vertical_alignment="center")
         with cols[0]:
             if page is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 # Terms the pages use, explained once for a student (help texts and captions read them from here).
@@ -185,6 +186,15 @@ def table6_caption() -> str:
 # ----------------------------------------------------------------------------------- Train page
 
 
+def store_counts(records) -> str:
+    """The stored runs by status, most first ('5 done, 1 failed'), and how many are shipped reference runs."""
+    counts = pd.Series([r.status for r in records]).value_counts()
+    shipped = sum(r.reference for r in records)
+    return ", ".join(f"{n} {status}" for status, n in counts.items()) + (
+        f", of which ★ {shipped} are shipped reference runs" if shipped else ""
+    )
+
+
 def final_train_error(record) -> tuple[float | None, str]:
     """A run's final training error (%) and how it was measured: eval mode on a fixed training subset
     where recorded (as the paper plots it), else the running training-mode mean of the last epoch."""
@@ -309,6 +319,22 @@ def step_to_show(steps: list[int], chosen: int | None, pair: tuple[str, ...], se
     return min(steps, key=lambda s: (abs(s - chosen), s))
 
 
+def nearest_step(steps: np.ndarray, step: int) -> int:
+    """The probed step closest to ``step`` (a run's probes need not fall on the step chosen for the pair)."""
+    return int(steps[np.abs(steps - step).argmin()])
+
+
+def first_last_sentence(label: str, frame: pd.DataFrame, what: str) -> str:
+    """'**label**: ‖∂L/∂W‖ is 0.1 at the first conv and 0.01 at the last (ratio 10).' from one probe profile
+    (a row per layer: ``idx``, ``layer``, ``value``; the classifier ``fc`` is left out); '' without convs."""
+    convs = frame[frame["layer"] != "fc"].sort_values("idx")
+    if convs.empty:
+        return ""
+    first, last = convs["value"].iloc[0], convs["value"].iloc[-1]
+    ratio = first / last if last else float("nan")
+    return f"**{label}**: {what} is {fmt(first)} at the first conv and {fmt(last)} at the last (ratio {fmt(ratio)})."
+
+
 def runs_to_show(
     chosen: list[str] | None, pair: tuple[str, ...], seen_pair: tuple[str, ...] | None, available: list[str]
 ) -> list[str]:
@@ -415,6 +441,13 @@ def default_models(records) -> list[str]:
                 ):
                     return [other.run_id, res.run_id]
     return [ranked[0].run_id] if ranked else []
+
+
+def short_names(records) -> dict[str, str]:
+    """Model names by run id for tables and legends, made unique with the run id where two would collide."""
+    names = {r.run_id: r.config.model_name for r in records}
+    counts = pd.Series(list(names.values())).value_counts()
+    return {i: n if counts[n] == 1 else f"{n} [{i[:6]}]" for i, n in names.items()}
 
 
 def test_accuracy_line(record, test_images: int | None = None) -> str:

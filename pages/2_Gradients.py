@@ -3,7 +3,6 @@ and during training. Every sentence that quotes a number is computed from the da
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +20,6 @@ from core.runs import lifecycle
 from core.runs.store import datasets_dir
 from dashboard import common, figures, keys, lesson
 from dashboard.common import BIND
-from dashboard.lesson import fmt
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NETWORKS = {"plain": "none", "ResNet-A": "A", "ResNet-B": "B", "concat + 1×1 merge": "concat"}
@@ -29,18 +27,9 @@ KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-pr
 # The during-training pair (left, right run ids) the step slider and the Fig. 7 runs were last chosen for.
 PAIR_SEEN_KEY = "grad_pair_seen"
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
+SHATTER_DEPTHS = (8, 20, 32, 56)  # depths of the fresh networks the shattered-gradients view measures
 # A matched pair for the "during training" view when nothing probed is stored yet.
 QUICK_PAIR = (dataclasses.replace(common.QUICK_CONFIG, shortcut="none"), common.QUICK_CONFIG)
-
-store = common.get_store()
-st.title("Gradients inside the network")
-st.markdown(
-    "Is degradation caused by *vanishing gradients*? Measure it: the norm of the loss gradient at every "
-    "layer, for plain nets and ResNets, with batch normalisation (BN) on and off."
-)
-
-
-# ------------------------------------------------------------------------- at initialisation
 
 
 @st.cache_resource(show_spinner=False)
@@ -57,6 +46,25 @@ def probe_network(depth: int, shortcut: str, bn: bool, init: str, dataset: str, 
     return probe_at_init([dict(depth=depth, shortcut=shortcut, bn=bn, init=init)], images, labels, seed=0)
 
 
+@st.cache_data(show_spinner="Measuring gradient correlations of fresh networks…", max_entries=8)
+def shattering(dataset: str, store_root: str, depths: tuple[int, ...]) -> pd.DataFrame:
+    images, _ = probe_images(dataset, PROBE_BATCH, store_root)
+    return shattering_table([dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths], images[:2], points=128)
+
+
+def probed_runs(store) -> list:
+    """Stored runs that recorded probes (most recent first)."""
+    return [r for r in common.stored_runs(store) if r.config.probe_every > 0 and not lifecycle.has_failed(r)]
+
+
+store = common.get_store()
+st.title("Gradients inside the network")
+st.markdown(
+    "Is degradation caused by *vanishing gradients*? Measure it: the norm of the loss gradient at every "
+    "layer, for plain nets and ResNets, with batch normalisation (BN) on and off."
+)
+
+# ------------------------------------------------------------------------- at initialisation
 st.header("1 · At initialisation", divider="gray")
 st.markdown(
     "Fresh networks, one batch of 64 test images, one forward and backward pass: no training needed. "
@@ -171,16 +179,6 @@ if not init_df.empty:
 
 
 # --------------------------------------------------------------------------- shattered gradients
-
-SHATTER_DEPTHS = (8, 20, 32, 56)
-
-
-@st.cache_data(show_spinner="Measuring gradient correlations of fresh networks…", max_entries=8)
-def shattering(dataset: str, store_root: str, depths: tuple[int, ...]) -> pd.DataFrame:
-    images, _ = probe_images(dataset, PROBE_BATCH, store_root)
-    return shattering_table([dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths], images[:2], points=128)
-
-
 st.subheader("Shattered gradients (BN on)")
 st.markdown(
     "Walk in small steps along a straight line through input space and take the gradient of the output "
@@ -200,33 +198,9 @@ if st.toggle("Measure it (a few seconds per network)", key=keys.SHATTER, bind=BI
         "to go, which fits the degradation the paper measures better than vanishing gradients do."
     )
 
-
 # ---------------------------------------------------------------------------- during training
-
-
-def probed_runs() -> list:
-    """Stored runs that recorded probes (most recent first)."""
-    return [r for r in common.stored_runs(store) if r.config.probe_every > 0 and not lifecycle.has_failed(r)]
-
-
-def nearest_step(steps: np.ndarray, step: int) -> int:
-    return int(steps[np.abs(steps - step).argmin()])
-
-
-def first_last_sentence(record, frame: pd.DataFrame, kind: str) -> str:
-    convs = frame[frame["layer"] != "fc"].sort_values("idx")
-    if convs.empty:
-        return ""
-    first, last = convs["value"].iloc[0], convs["value"].iloc[-1]
-    ratio = first / last if last else float("nan")
-    return (
-        f"**{record.config.label}**: {figures.PROBE_SHORT[kind]} is {fmt(first)} at the first conv and "
-        f"{fmt(last)} at the last (ratio {fmt(ratio)})."
-    )
-
-
 st.header("2 · During training", divider="gray")
-records = probed_runs()
+records = probed_runs(store)
 if not records:
     st.info(
         "No stored run has recorded gradient probes yet. Train a matched pair here, or any run on the Train page "
@@ -294,7 +268,7 @@ else:
             p = probes[record.run_id]
             if p.empty:
                 continue
-            at = p[p["step"] == nearest_step(p["step"].to_numpy(), step)]
+            at = p[p["step"] == lesson.nearest_step(p["step"].to_numpy(), step)]
             profiles.append((record, at))
         st.plotly_chart(
             figures.gradient_profile(
@@ -307,14 +281,15 @@ else:
         )
         st.caption(
             "The same probe as a profile at the chosen step: layer index on the x axis, norm on a log y axis. "
-            + " ".join(first_last_sentence(r, f, kind_train) for r, f in profiles)
+            + " ".join(
+                lesson.first_last_sentence(r.config.label, f, figures.PROBE_SHORT[kind_train]) for r, f in profiles
+            )
         )
     else:
         st.caption("These runs have no probes yet: they record the first one at step 0.")
 
 
 # ------------------------------------------------------------------------ responses (Fig. 7)
-
 st.header("3 · Layer responses (the paper's Fig. 7)", divider="gray")
 with_std = [r for r in records if r.epochs_done > 0]
 if not with_std:

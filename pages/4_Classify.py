@@ -90,13 +90,6 @@ def read_upload(uploaded) -> tuple[torch.Tensor, Image.Image] | None:
         return None
 
 
-def short_names(records) -> dict[str, str]:
-    """Model names for tables and legends, made unique with the run id where two would collide."""
-    names = {r.run_id: r.config.model_name for r in records}
-    counts = pd.Series(list(names.values())).value_counts()
-    return {i: n if counts[n] == 1 else f"{n} [{i[:6]}]" for i, n in names.items()}
-
-
 st.title("Classify an image")
 st.caption(
     "Send one image through trained networks, compare what they predict, and see which pixels drove each answer."
@@ -201,7 +194,7 @@ else:
     info_column.markdown(f"Test image **#{index:,}** of **{titles[sample_dataset]}**  \nTrue class: **{true_class}**")
 
 # -------------------------------------------------------------------------------- predictions
-names = short_names(chosen)
+names = lesson.short_names(chosen)
 on_disk = available_datasets(root)
 specs, notes = {}, set()
 for record in chosen:

@@ -145,3 +145,29 @@ def test_classify_opens_on_shipped_cifar10_runs_when_there_are_any():
     own_cifar = [record("none", 56, 0.9, dataset="cifar10", seed=3), record("A", 56, 0.95, dataset="cifar10", seed=3)]
     assert lesson.default_models([*shapes, *cifar, *own_cifar]) == [cifar[0].run_id, cifar[1].run_id]
     assert lesson.default_models([*shapes, *own_cifar]) == [shapes[0].run_id, shapes[1].run_id]  # shipped runs first
+
+
+def test_the_home_page_counts_the_stored_runs_by_status_and_the_shipped_ones():
+    runs = [record("A", 20, 0.8, reference=True), record("A", 32, 0.8), record("A", 44, 0.8, status="failed")]
+    assert lesson.store_counts(runs) == "2 done, 1 failed, of which ★ 1 are shipped reference runs"
+    assert lesson.store_counts(runs[1:2]) == "1 done"
+
+
+def test_classify_names_models_uniquely_with_the_run_id_only_where_two_collide():
+    a, b, c = record("A", 20, 0.8), record("A", 20, 0.8, seed=1), record("none", 20, 0.8)
+    names = lesson.short_names([a, b, c])
+    assert names[c.run_id] == "plain-20"
+    assert names[a.run_id] == f"ResNet-20 (A) [{a.run_id[:6]}]" and names[b.run_id] == f"ResNet-20 (A) [{b.run_id[:6]}]"
+
+
+def test_a_probe_profile_is_read_at_its_nearest_step_and_summed_up_first_conv_to_last():
+    import numpy as np
+
+    assert lesson.nearest_step(np.array([0, 10, 20, 40]), 28) == 20 and lesson.nearest_step(np.array([5]), 100) == 5
+    profile = pd.DataFrame(
+        {"idx": [2, 0, 1, 3], "layer": ["conv2", "stem", "conv1", "fc"], "value": [0.01, 1.0, 0.1, 9]}
+    )
+    assert lesson.first_last_sentence("plain-8", profile, "‖∂L/∂W‖") == (
+        "**plain-8**: ‖∂L/∂W‖ is 1 at the first conv and 0.01 at the last (ratio 100)."
+    )
+    assert lesson.first_last_sentence("x", profile[profile["layer"] == "fc"], "‖∂L/∂W‖") == ""
