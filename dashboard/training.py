@@ -1,17 +1,111 @@
-"""Decisions the Train page makes, kept here (no Streamlit) so they are tested on data: the advanced
-settings read as a run's overrides, which run a tab watches, what "train again from scratch" really does,
+"""Decisions the Train page makes, kept here (no Streamlit) so they are tested on data: the widgets' choices
+read as a RunConfig (the advanced settings as a run's overrides), what a new configuration will do, which run a
+tab watches and how often it polls, what "train again from scratch" really does, the Fig. 6 overlay's runs and
 where the runs a "train the missing" click started stand, and the learning rates drawn beside the loss."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import pandas as pd
 
-from core.engine.config import RECIPE_DEFAULTS, ConfigError, RunConfig, exact_number
+from core.engine.config import DATASET_SIZES, RECIPE_DEFAULTS, ConfigError, RunConfig, exact_number, steps_per_epoch
+from core.engine.models import TORCHVISION_MODEL
 from core.engine.train import learning_rates
 from core.runs.backends import RunState
-from core.runs.lifecycle import RunStatus, allowed, current_epoch, is_done, is_queued, is_running, ordinal
+from core.runs.lifecycle import (
+    RunStatus,
+    allowed,
+    counts_as_trained,
+    current_epoch,
+    is_done,
+    is_queued,
+    is_running,
+    ordinal,
+)
+from core.runs.reference import SHAPES10_LESSON as LESSON
+from core.runs.verdict import steps_warning
 
 RUN_PARAM = "run"  # ?run=<id>: the run the Watch view shows (written by the page, not a widget's binding)
+FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature: (shortcut, depth)
+# ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show
+# learning in order
+OVERLAY_FIRST = FIG6 + (("none", 32), ("A", 44))
+
+
+# ------------------------------------------------------------------------------ the configuration
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the Train page's widgets say, as read: a run's settings before RunConfig checks them."""
+
+    arch: str
+    shortcut: str
+    depth: int  # ignored for torchvision's ResNet-18, which has its own
+    bn: bool
+    init: str
+    recipe: str
+    epochs: int
+    seed: int
+    probes: int  # gradient probes spread over the run (0: none)
+    dataset: str
+    subset: int  # training images; all of the data set's means the default (None)
+    test_subset: int
+    lr_text: str | None = None  # the advanced settings: None (or '') keeps the recipe's
+    batch_size: int | None = None
+    schedule: str | None = None
+    augment: bool | None = None
+    warmup: int | None = None
+
+
+def run_config(c: Choices) -> RunConfig:
+    """The RunConfig the widgets describe; a ConfigError naming the field if it cannot be trained."""
+    n_train, n_test = DATASET_SIZES[c.dataset]
+    batch = c.batch_size or RECIPE_DEFAULTS[c.recipe]["batch_size"]
+    total_steps = steps_per_epoch(int(c.subset), batch) * int(c.epochs)
+    advanced = overrides(
+        c.recipe,
+        lr=parse_lr(c.lr_text),
+        batch_size=c.batch_size,
+        schedule=c.schedule,
+        augment=c.augment,
+        warmup=None if c.warmup is None else int(c.warmup),
+    )
+    return RunConfig(
+        arch=c.arch,
+        depth=18 if c.arch == TORCHVISION_MODEL else int(c.depth),
+        shortcut=c.shortcut,
+        bn=bool(c.bn),
+        init=c.init,
+        dataset=c.dataset,
+        subset=None if c.subset == n_train else int(c.subset),
+        test_subset=None if c.test_subset == n_test else int(c.test_subset),
+        recipe=c.recipe,
+        epochs=int(c.epochs),
+        seed=int(c.seed),
+        **advanced,
+        probe_every=max(1, total_steps // c.probes) if c.probes else 0,
+    )
+
+
+def advanced_caption(config: RunConfig) -> str:
+    """The line under the settings: which advanced settings differ from the recipe, if any."""
+    changes = config.recipe_changes()
+    if changes:
+        return "**Advanced** settings that differ from the recipe: " + ", ".join(changes) + "."
+    return "**Advanced**: the recipe's own settings."
+
+
+def new_config_notes(config: RunConfig) -> tuple[str, list[str]]:
+    """What Start will train for a configuration that is not stored (its steps and batch), and the warnings
+    before it: too few steps to learn, or a warm-up over the whole run."""
+    n = config.subset or DATASET_SIZES[config.dataset][0]
+    resolved = config.resolved()
+    steps = resolved.total_steps(n)
+    line = f"New configuration: {config.label}, {steps:,} steps of {min(resolved.batch_size, n)} images."
+    return line, [w for w in (steps_warning(config, n), warmup_warning(config, steps)) if w]
 
 
 # ------------------------------------------------------------------------------ advanced settings
@@ -75,6 +169,12 @@ def watched_run(focus: str | None, ids: list[str], live_ids: list[str]) -> str |
     return ids[0] if ids else None
 
 
+def count_unchanged(previous: tuple | None, version) -> tuple:
+    """(the watched run's version, how many polls in a row found it unchanged), after one more poll."""
+    last, polls = previous or (None, 0)
+    return version, polls + 1 if last == version else 0
+
+
 # --------------------------------------------------------------------------- train again from scratch
 
 
@@ -102,6 +202,45 @@ def restart_text(
             "back; once it finishes, it stays."
         )
     return what
+
+
+# ------------------------------------------------------------------------------ the Fig. 6 overlay
+
+
+def fig6_configs(base: RunConfig) -> list[RunConfig]:
+    """plain-20, plain-56, ResNet-20 and ResNet-56 with the data and recipe settings of ``base``."""
+    return [dataclasses.replace(base, arch="cifar", shortcut=shortcut, depth=depth) for shortcut, depth in FIG6]
+
+
+def stored_and_missing(configs: list[RunConfig], found: list) -> tuple[list[str], list[RunConfig]]:
+    """Of ``configs`` and the stored run that answers each (or None): the ids of the stored runs, and the
+    configs still to train (not stored, or stored but neither finished nor on its way)."""
+    have = [r.run_id for r in found if r is not None]
+    missing = [c for c, r in zip(configs, found) if not counts_as_trained(r)]
+    return have, missing
+
+
+def overlay_defaults(records: list, focus: str | None) -> list[str]:
+    """The runs the overlay opens on: the run this tab follows; else the shipped Fig. 6 set in the lesson's
+    recipe (seed 0) with plain-32 and ResNet-44; else the newest run ('' with none stored)."""
+    if focus:
+        return [focus]
+    lesson_runs = [r for r in records if r.reference and r.config.seed == 0 and r.config.recipe == LESSON["recipe"]]
+    shipped = [
+        next((r.run_id for r in lesson_runs if (r.config.shortcut, r.config.depth) == pair), None)
+        for pair in OVERLAY_FIRST
+    ]
+    return [i for i in shipped if i] or [records[0].run_id if records else ""]
+
+
+def queued_note(queued: int, missing: int, refused: str | None) -> str | None:
+    """After a "train the missing" click that the queue limit cut short: how many it queued, and why it stopped."""
+    if not refused:
+        return None
+    return (
+        f"Queued {queued} of the {missing} missing runs. {refused.rstrip('.')}: press the button again when one "
+        "has started."
+    )
 
 
 # ------------------------------------------------------------------------- runs a click started

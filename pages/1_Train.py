@@ -4,8 +4,6 @@ Training runs in a core.runs.jobs worker process behind a queue; this page only 
 store, so every browser tab sees the same live run (or its place in the queue).
 """
 
-import dataclasses
-
 import pandas as pd
 import streamlit as st
 
@@ -18,14 +16,14 @@ from core.engine.config import (
     SCHEDULE_NAMES,
     ConfigError,
     RunConfig,
-    steps_per_epoch,
 )
 from core.engine.models import RESNET_DEPTHS, TORCHVISION_MODEL
 from core.runs import lifecycle
 from core.runs.reference import SHAPES10_LESSON as LESSON
-from core.runs.verdict import steps_warning
+from core.runs.store import RunStore
 from dashboard import common, figures, keys, lesson, training
 from dashboard.common import BIND
+from dashboard.sweep_panel import sweep_panel
 
 ARCHITECTURES = {  # menu label: (arch, shortcut, one line on what it is)
     "plain": ("cifar", "none", "The same conv layers with no shortcuts: the paper's plain baseline."),
@@ -60,22 +58,165 @@ OVERLAY_KEY = keys.OVERLAY
 STARTED_KEY, STARTED_NOTE_KEY = "train_started_ids", "train_started_note"  # runs a "train the missing" click queued
 POLL_KEY = "train_live_poll"  # (the watched run's last version, polls since it changed)
 URL_RUN_KEY = "train_url_read"  # set once this tab has read the ?run=<id> it was opened with
+OVERLAY_SEEN_KEY = "train_overlay_seen"  # runs this tab started or opened that were added to the overlay once
+FLASH_KEY = "train_flash"  # a line shown once after the page reruns (e.g. "Opened the stored run …")
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
-FIG6 = (("none", 20), ("none", 56), ("A", 20), ("A", 56))  # the paper's Fig. 6 in miniature
-# ...opened with plain-32 and ResNet-44 too: the deepest nets of each family that the shipped runs show
-# learning in order
-OVERLAY_FIRST = FIG6 + (("none", 32), ("A", 44))
-
-store = common.get_store()
-st.title("Train a network")
-st.markdown(
-    "Choose a network and a recipe and press **Start**. Training runs in the background on this server "
-    "and the curves below update every few seconds; another browser tab sees the same run. A configuration "
-    "that is already stored opens instantly instead of training again."
-)
+BY_ROOT = {RunStore: lambda store: str(store.root)}  # cached figures: one store per root
 
 
 # ---------------------------------------------------------------------------- configuration
+
+
+def network_settings() -> dict:
+    """Architecture, depth, BN and initialisation (the left column)."""
+    arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key=keys.ARCH, bind=BIND)
+    arch, shortcut, about = ARCHITECTURES[arch_label]
+    st.caption(about)
+    fixed = arch == TORCHVISION_MODEL
+    depth = st.selectbox(
+        "Depth (weighted layers)",
+        [*RESNET_DEPTHS, OTHER_DEPTH],
+        key=keys.DEPTH,
+        bind=BIND,
+        disabled=fixed,
+        help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier",
+    )
+    if depth == OTHER_DEPTH:
+        n = st.number_input(
+            "n, blocks per stage", min_value=1, max_value=200, value=1, key=keys.BLOCKS, bind=BIND, disabled=fixed
+        )
+        depth = 6 * int(n) + 2
+        st.caption(f"depth = 6·{int(n)} + 2 = **{depth}** layers")
+    bn = st.toggle("Batch normalisation after every conv", value=True, key=keys.BN, bind=BIND, disabled=fixed)
+    init = st.radio(
+        "Initialisation",
+        ("kaiming", "default"),
+        key=keys.INIT,
+        bind=BIND,
+        horizontal=True,
+        format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get,
+    )
+    return dict(arch=arch, shortcut=shortcut, depth=depth, bn=bn, init=init)
+
+
+def recipe_settings() -> dict:
+    """Recipe, epochs, seed and gradient probes (the middle column)."""
+    recipe = st.radio(
+        "Recipe",
+        list(RECIPE_NAMES),
+        index=list(RECIPE_NAMES).index(LESSON["recipe"]),
+        key=keys.RECIPE,
+        bind=BIND,
+        format_func=RECIPE_NAMES.get,
+    )
+    st.caption(
+        RECIPE_DESCRIPTIONS[recipe] + ". **Advanced** below changes any of these; a run's label names "
+        "only what differs from the recipe."
+    )
+    epochs = st.number_input("Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND)
+    seed = st.number_input(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        value=0,
+        key=keys.SEED,
+        bind=BIND,
+        help="Same settings and seed give the same run (and the same stored result)",
+    )
+    probes = st.toggle(
+        "Record per-layer gradients",
+        value=True,
+        key=keys.PROBES,
+        bind=BIND,
+        help=f"About {common.PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
+        "each costs a fraction of a training step",
+    )
+    return dict(recipe=recipe, epochs=epochs, seed=seed, probes=common.PROBES_PER_RUN if probes else 0)
+
+
+def image_count(label: str, total: int, lesson_value: int, key: str) -> int:
+    """How many of a data set's ``total`` images, in steps of 500, opening on the lesson's number."""
+    return st.number_input(
+        label, min_value=10, max_value=total, value=min(lesson_value, total), step=500, key=key, bind=BIND
+    )
+
+
+def data_settings() -> tuple[dict, common.DatasetChoice]:
+    """The data set and how many of its training and test images (the right column)."""
+    choices = {c.name: c for c in common.dataset_choices()}
+    dataset = st.selectbox(
+        "Data set",
+        list(choices),
+        key=keys.DATASET,
+        bind=BIND,
+        format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"),
+    )
+    data = choices[dataset]
+    (st.caption if data.available else st.warning)(data.note)
+    n_train, n_test = DATASET_SIZES[dataset]
+    subset = image_count(
+        f"Training images (of {n_train:,}, class-balanced)", n_train, LESSON["subset"], keys.TRAIN_IMAGES[dataset]
+    )
+    test_subset = image_count(f"Test images (of {n_test:,})", n_test, LESSON["test_subset"], keys.TEST_IMAGES[dataset])
+    return dict(dataset=dataset, subset=subset, test_subset=test_subset), data
+
+
+def recipe_choice(column, label: str, choices: tuple, field: str, key: str, format_func):
+    """A menu for one of the recipe's settings, opening on the lesson's value (None: the recipe's own)."""
+    return column.selectbox(
+        label, choices, index=choices.index(LESSON[field]), key=key, bind=BIND, format_func=format_func
+    )
+
+
+def advanced_settings(recipe: str, depth: int) -> dict:
+    """Learning rate, batch size, schedule, augmentation and warm-up, each empty for the recipe's own."""
+    lr_col, b_col, s_col, a_col, w_col = st.columns(5)
+    lr_text = lr_col.text_input(
+        "Learning rate",
+        key=keys.LR,
+        bind=BIND,
+        placeholder=training.recipe_setting_text(recipe, "lr"),
+        help="Empty: the recipe's. A number such as 0.1 or 3e-4, in (0, 10].",
+    )
+    batch_size = recipe_choice(
+        b_col,
+        "Batch size",
+        BATCH_CHOICES,
+        "batch_size",
+        keys.BATCH,
+        lambda b: training.recipe_setting_text(recipe, "batch_size") if b is None else str(b),
+    )
+    schedule = recipe_choice(
+        s_col,
+        "Learning-rate schedule",
+        SCHEDULE_CHOICES,
+        "schedule",
+        keys.SCHEDULE,
+        lambda k: (
+            f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})" if k is None else SCHEDULE_NAMES[k]
+        ),
+    )
+    augment = recipe_choice(
+        a_col,
+        "Augmentation",
+        AUGMENT_CHOICES,
+        "augment",
+        keys.AUGMENT,
+        lambda a: training.recipe_setting_text(recipe, "augment") if a is None else ("crop + flip" if a else "none"),
+    )
+    warmup = w_col.number_input(
+        "Warm-up steps at lr/10",
+        min_value=0,
+        max_value=MAX_WARMUP,
+        value=None,
+        step=100,
+        key=keys.WARMUP,
+        bind=BIND,
+        placeholder=training.recipe_setting_text(recipe, "warmup", depth),
+        help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
+        "rate. Empty: the recipe's; 0: none.",
+    )
+    return dict(lr_text=lr_text, batch_size=batch_size, schedule=schedule, augment=augment, warmup=warmup)
 
 
 def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
@@ -83,233 +224,73 @@ def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:
     with st.container(border=True):
         net_col, recipe_col, data_col = st.columns(3, gap="large")
     with net_col:
-        arch_label = st.radio("Architecture", list(ARCHITECTURES), index=1, key=keys.ARCH, bind=BIND)
-        arch, shortcut, about = ARCHITECTURES[arch_label]
-        st.caption(about)
-        fixed = arch == TORCHVISION_MODEL
-        depth_choice = st.selectbox(
-            "Depth (weighted layers)",
-            [*RESNET_DEPTHS, OTHER_DEPTH],
-            key=keys.DEPTH,
-            bind=BIND,
-            disabled=fixed,
-            help="6n+2 layers: a stem conv, 3 stages of n two-conv blocks, a classifier",
-        )
-        depth = depth_choice
-        if depth_choice == OTHER_DEPTH:
-            n = st.number_input(
-                "n, blocks per stage", min_value=1, max_value=200, value=1, key=keys.BLOCKS, bind=BIND, disabled=fixed
-            )
-            depth = 6 * int(n) + 2
-            st.caption(f"depth = 6·{int(n)} + 2 = **{depth}** layers")
-        bn = st.toggle("Batch normalisation after every conv", value=True, key=keys.BN, bind=BIND, disabled=fixed)
-        init = st.radio(
-            "Initialisation",
-            ("kaiming", "default"),
-            key=keys.INIT,
-            bind=BIND,
-            horizontal=True,
-            format_func={"kaiming": "Kaiming (paper)", "default": "PyTorch default"}.get,
-        )
+        network = network_settings()
     with recipe_col:
-        recipe = st.radio(
-            "Recipe",
-            list(RECIPE_NAMES),
-            index=list(RECIPE_NAMES).index(LESSON["recipe"]),
-            key=keys.RECIPE,
-            bind=BIND,
-            format_func=RECIPE_NAMES.get,
-        )
-        st.caption(
-            RECIPE_DESCRIPTIONS[recipe] + ". **Advanced** below changes any of these; a run's label names "
-            "only what differs from the recipe."
-        )
-        epochs = st.number_input(
-            "Epochs", min_value=1, max_value=500, value=LESSON["epochs"], key=keys.EPOCHS, bind=BIND
-        )
-        seed = st.number_input(
-            "Seed",
-            min_value=0,
-            max_value=2**31 - 1,
-            value=0,
-            key=keys.SEED,
-            bind=BIND,
-            help="Same settings and seed give the same run (and the same stored result)",
-        )
-        probes = st.toggle(
-            "Record per-layer gradients",
-            value=True,
-            key=keys.PROBES,
-            bind=BIND,
-            help=f"About {common.PROBES_PER_RUN} probes spread over the run, for the Gradients page; "
-            "each costs a fraction of a training step",
-        )
+        recipe = recipe_settings()
     with data_col:
-        choices = {c.name: c for c in common.dataset_choices()}
-        dataset = st.selectbox(
-            "Data set",
-            list(choices),
-            key=keys.DATASET,
-            bind=BIND,
-            format_func=lambda n: choices[n].title + ("" if choices[n].available else " (not available)"),
-        )
-        data = choices[dataset]
-        (st.caption if data.available else st.warning)(data.note)
-        n_train, n_test = DATASET_SIZES[dataset]
-        subset = st.number_input(
-            f"Training images (of {n_train:,}, class-balanced)",
-            min_value=10,
-            max_value=n_train,
-            value=min(LESSON["subset"], n_train),
-            step=500,
-            key=keys.TRAIN_IMAGES[dataset],
-            bind=BIND,
-        )
-        test_subset = st.number_input(
-            f"Test images (of {n_test:,})",
-            min_value=10,
-            max_value=n_test,
-            value=min(LESSON["test_subset"], n_test),
-            step=500,
-            key=keys.TEST_IMAGES[dataset],
-            bind=BIND,
-        )
+        data_part, data = data_settings()
     with st.expander("Advanced: learning rate, batch size, schedule, augmentation, warm-up", icon=":material/tune:"):
-        lr_col, b_col, s_col, a_col, w_col = st.columns(5)
-        lr_text = lr_col.text_input(
-            "Learning rate",
-            key=keys.LR,
-            bind=BIND,
-            placeholder=training.recipe_setting_text(recipe, "lr"),
-            help="Empty: the recipe's. A number such as 0.1 or 3e-4, in (0, 10].",
-        )
-        batch_size = b_col.selectbox(
-            "Batch size",
-            BATCH_CHOICES,
-            index=BATCH_CHOICES.index(LESSON["batch_size"]),
-            key=keys.BATCH,
-            bind=BIND,
-            format_func=lambda b: training.recipe_setting_text(recipe, "batch_size") if b is None else str(b),
-        )
-        schedule = s_col.selectbox(
-            "Learning-rate schedule",
-            SCHEDULE_CHOICES,
-            index=SCHEDULE_CHOICES.index(LESSON["schedule"]),
-            key=keys.SCHEDULE,
-            bind=BIND,
-            format_func=lambda k: (
-                f"the recipe's ({SCHEDULE_NAMES[RECIPE_DEFAULTS[recipe]['schedule']]})"
-                if k is None
-                else SCHEDULE_NAMES[k]
-            ),
-        )
-        augment = a_col.selectbox(
-            "Augmentation",
-            AUGMENT_CHOICES,
-            index=AUGMENT_CHOICES.index(LESSON["augment"]),
-            key=keys.AUGMENT,
-            bind=BIND,
-            format_func=lambda a: (
-                training.recipe_setting_text(recipe, "augment") if a is None else ("crop + flip" if a else "none")
-            ),
-        )
-        warmup = w_col.number_input(
-            "Warm-up steps at lr/10",
-            min_value=0,
-            max_value=MAX_WARMUP,
-            value=None,
-            step=100,
-            key=keys.WARMUP,
-            bind=BIND,
-            placeholder=training.recipe_setting_text(recipe, "warmup", depth if not fixed else 20),
-            help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
-            "rate. Empty: the recipe's; 0: none.",
-        )
-    batch = batch_size or RECIPE_DEFAULTS[recipe]["batch_size"]
-    total_steps = steps_per_epoch(int(subset), batch) * int(epochs)
+        fixed = network["arch"] == TORCHVISION_MODEL
+        advanced = advanced_settings(recipe["recipe"], network["depth"] if not fixed else 20)
     try:
-        advanced = training.overrides(
-            recipe,
-            lr=training.parse_lr(lr_text),
-            batch_size=batch_size,
-            schedule=schedule,
-            augment=augment,
-            warmup=None if warmup is None else int(warmup),
-        )
-        config = RunConfig(
-            arch=arch,
-            depth=int(depth) if not fixed else 18,
-            shortcut=shortcut,
-            bn=bool(bn),
-            init=init,
-            dataset=dataset,
-            subset=None if subset == n_train else int(subset),
-            test_subset=None if test_subset == n_test else int(test_subset),
-            recipe=recipe,
-            epochs=int(epochs),
-            seed=int(seed),
-            **advanced,
-            probe_every=max(1, total_steps // common.PROBES_PER_RUN) if probes else 0,
-        )
+        config = training.run_config(training.Choices(**network, **recipe, **data_part, **advanced))
     except ConfigError as e:
         st.error(
             f"These settings cannot be trained: **{e.field}**: {str(e).split(': ', 1)[-1]}", icon=":material/block:"
         )
         return None, data
-    changes = config.recipe_changes()
-    st.caption(
-        "**Advanced** settings that differ from the recipe: " + ", ".join(changes) + "."
-        if changes
-        else "**Advanced**: the recipe's own settings."
-    )
+    st.caption(training.advanced_caption(config))
     return config, data
 
 
-def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
+def restart_choice(existing, status) -> bool:
+    """The "train again from scratch" box under a stored run that may train again, with what it does; True
+    when it is ticked."""
+    if existing is None or not lifecycle.allowed(status).train_again:
+        return False
+    protected = existing.reference and not common.is_teacher()
+    what = training.restart_text(
+        reference=existing.reference,
+        teacher=common.is_teacher(),
+        status=status,
+        epochs_done=existing.epochs_done,
+        epochs=existing.config.epochs,
+    )
+    restart = st.checkbox(
+        "Train again from scratch"
+        + (" (replaces the shipped ★ run)" if existing.reference else " (replaces the stored run)"),
+        key="train_restart",
+        disabled=protected,
+        help=what,
+    )
+    if restart or protected:
+        st.caption(what)
+    return restart
+
+
+def start_or_open(store: RunStore, config: RunConfig, data: common.DatasetChoice) -> None:
     """Say what Start will do for this config, and do it when pressed."""
     existing = common.find_equivalent(store, config)
     state = common.run_state(store, existing.run_id) if existing is not None else None
     status = state.status if state is not None else None
-    restart = False
     if existing is not None and state.record is not None:
         line, action = lifecycle.start_offer(state.record, state.place)
         getattr(st, line.kind)(line.text, icon=line.icon)
     else:
-        batch = config.resolved().batch_size
-        n = config.subset or DATASET_SIZES[config.dataset][0]
-        steps = config.resolved().total_steps(n)
-        st.caption(f"New configuration: {config.label}, {steps:,} steps of {min(batch, n)} images.")
-        if warning := steps_warning(config, n):
-            st.warning(warning, icon=":material/warning:")
-        if warning := training.warmup_warning(config, steps):
+        caption, warnings = training.new_config_notes(config)
+        st.caption(caption)
+        for warning in warnings:
             st.warning(warning, icon=":material/warning:")
         action = "Start training"
-    if existing is not None and lifecycle.allowed(status).train_again:
-        protected = existing.reference and not common.is_teacher()
-        what = training.restart_text(
-            reference=existing.reference,
-            teacher=common.is_teacher(),
-            status=status,
-            epochs_done=existing.epochs_done,
-            epochs=existing.config.epochs,
-        )
-        restart = st.checkbox(
-            "Train again from scratch"
-            + (" (replaces the shipped ★ run)" if existing.reference else " (replaces the stored run)"),
-            key="train_restart",
-            disabled=protected,
-            help=what,
-        )
-        if restart or protected:
-            st.caption(what)
-        if restart:
-            action = "Start training"
+    restart = restart_choice(existing, status)
+    if restart:
+        action = "Start training"
     if not st.button(action, type="primary", key="train_start", disabled=not data.available):
         return
     if lifecycle.counts_as_trained(existing) and not restart:
         run_id = existing.run_id
         if lifecycle.is_finished(existing):
-            st.session_state["train_flash"] = f"Opened the stored run {existing.config.label}: nothing was retrained."
+            st.session_state[FLASH_KEY] = f"Opened the stored run {existing.config.label}: nothing was retrained."
     else:
         submitted = common.submit(store, config, restart=restart)
         if submitted is None:
@@ -320,23 +301,12 @@ def start_or_open(config: RunConfig, data: common.DatasetChoice) -> None:
     st.rerun()  # redraw from the top, so the line above the button says what is happening now
 
 
-config, data = read_config()
-if config is not None:
-    start_or_open(config, data)
-if flash := st.session_state.pop("train_flash", None):
-    st.success(flash, icon=":material/save:")
-
-
 # ------------------------------------------------------------------------------- the live view
 
 
-def series(record, frame: pd.DataFrame) -> figures.RunSeries:
-    return figures.run_series(record.config.label, record.config, frame)
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=BY_ROOT)
 def live_figures(
-    root: str,
+    store: RunStore,
     run_id: str,
     version: tuple,
     label: str,
@@ -360,16 +330,57 @@ def live_figures(
     )
 
 
-def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
+def chart_settings() -> tuple[float, bool]:
+    """The smoothing and the fixed-axis choice, read from the widgets drawn once above the charts."""
+    return float(st.session_state.get(keys.SMOOTHING, DEFAULT_SMOOTHING)), bool(
+        st.session_state.get(keys.FULL_PERCENT, False)
+    )
+
+
+def chart_setting_widgets() -> None:
+    """The smoothing slider and the fixed-axis switch, above the live charts and the overlay."""
+    smooth_col, axis_col = st.columns(2)
+    smooth_col.slider(
+        "Smoothing of the per-step curves",
+        0.0,
+        0.99,
+        DEFAULT_SMOOTHING,
+        0.01,
+        key=keys.SMOOTHING,
+        bind=BIND,
+        help="TensorBoard's: an exponential moving average, debiased so the first steps "
+        "are not pulled towards zero. 0 shows each mini-batch as it is.",
+    )
+    axis_col.toggle(
+        "Error and accuracy on a fixed 0–100% axis",
+        key=keys.FULL_PERCENT,
+        bind=BIND,
+        help="So runs and moments compare at a glance; off, the axis zooms to the curves.",
+    )
+
+
+def run_facts(record, history) -> None:
+    """Epochs finished, last training loss, test accuracy and parameters, side by side."""
+    epochs, info = history.epochs, record.info
+    facts = st.columns(4)
+    facts[0].metric("epochs finished", f"{len(epochs)} / {record.config.epochs}")
+    facts[1].metric("last training loss", f"{history.steps['loss'].iloc[-1]:.3f}" if len(history.steps) else "–")
+    facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
+    facts[3].metric(
+        "parameters",
+        f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
+        help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}",
+    )
+
+
+def live_view(store: RunStore, run_id: str, was_live: bool, interval: float | None) -> None:
     """Status, progress and curves of one run; re-drawn every few seconds while it is queued or trains."""
     state = common.run_state(store, run_id)
     record = state.record
     if was_live and not state.live:
         st.rerun()  # it just ended: redraw the whole page once (and stop polling)
     version = store.version(run_id)
-    unchanged = st.session_state.get(POLL_KEY, (None, 0))
-    unchanged = (version, unchanged[1] + 1 if unchanged[0] == version else 0)
-    st.session_state[POLL_KEY] = unchanged
+    st.session_state[POLL_KEY] = unchanged = training.count_unchanged(st.session_state.get(POLL_KEY), version)
     if state.live and common.poll_interval(state, unchanged[1]) != interval:
         st.rerun()  # back off (nothing new), or speed up again: the fragment's pace is set by a full run
     if record is None:
@@ -382,26 +393,15 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
     if lifecycle.is_queued(record) and not record.epochs_done:
         st.caption("Its curves appear here as soon as a worker starts it.")
         return  # nothing to chart yet: a waiting tab costs the server only this status line
-    history = common.run_history(store, run_id, kinds=NO_PROBES)
-    epochs = history.epochs
-    info = record.info
-    facts = st.columns(4)
-    facts[0].metric("epochs finished", f"{len(epochs)} / {record.config.epochs}")
-    facts[1].metric("last training loss", f"{history.steps['loss'].iloc[-1]:.3f}" if len(history.steps) else "–")
-    facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
-    facts[3].metric(
-        "parameters",
-        f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
-        help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}",
-    )
+    run_facts(record, common.run_history(store, run_id, kinds=NO_PROBES))
     smoothing, full_range = chart_settings()
     charts = live_figures(
-        str(store.root),
+        store,
         run_id,
         version,
         record.config.label,
         record.config,
-        info.get("total_steps"),
+        record.info.get("total_steps"),
         smoothing,
         full_range,
     )
@@ -414,55 +414,40 @@ def live_view(run_id: str, was_live: bool, interval: float | None) -> None:
                 column.caption(figures.curves_caption(charts[i], "acc" if i == 2 else "error"))
 
 
-def chart_settings() -> tuple[float, bool]:
-    """The smoothing and the fixed-axis choice, read from the widgets drawn once above the charts."""
-    return float(st.session_state.get(keys.SMOOTHING, DEFAULT_SMOOTHING)), bool(
-        st.session_state.get(keys.FULL_PERCENT, False)
-    )
-
-
-st.divider()
-st.subheader("Watch a run")
-smooth_col, axis_col = st.columns(2)
-smooth_col.slider(
-    "Smoothing of the per-step curves",
-    0.0,
-    0.99,
-    DEFAULT_SMOOTHING,
-    0.01,
-    key=keys.SMOOTHING,
-    bind=BIND,
-    help="TensorBoard's: an exponential moving average, debiased so the first steps "
-    "are not pulled towards zero. 0 shows each mini-batch as it is.",
-)
-axis_col.toggle(
-    "Error and accuracy on a fixed 0–100% axis",
-    key=keys.FULL_PERCENT,
-    bind=BIND,
-    help="So runs and moments compare at a glance; off, the axis zooms to the curves.",
-)
-records = common.stored_runs(store)
-live_ids = [r.run_id for r in common.live_runs(store)]
-ids = [r.run_id for r in records]
-if URL_RUN_KEY not in st.session_state:  # the address this tab was opened with: read once, since later reruns
-    st.session_state[URL_RUN_KEY] = True  # may carry an address this page has just replaced
-    shared = st.query_params.get(training.RUN_PARAM)  # a link to one run (?run=<id>), e.g. shared by the teacher
+def follow_shared_link(store: RunStore, ids: list[str]) -> None:
+    """Follow the run named by the address this tab was opened with (?run=<id>, e.g. shared by the teacher);
+    read once, since later reruns may carry an address this page has just replaced."""
+    if URL_RUN_KEY in st.session_state:
+        return
+    st.session_state[URL_RUN_KEY] = True
+    shared = st.query_params.get(training.RUN_PARAM)
     if shared and (shared in ids or common.run_state(store, shared).record is not None):
         common.follow_run(shared)
     elif shared:
         st.warning(
             f"The link names run `{shared}`, which this server's store does not have.", icon=":material/link_off:"
         )
-focus = st.session_state.get(common.FOCUS_RUN_KEY)
-if focus and focus not in ids and (followed := common.run_state(store, focus).record) is not None:
-    records, ids = [followed, *records], [focus, *ids]  # started a moment ago: not in the shared listing yet
-watched = training.watched_run(focus, ids, live_ids)
-if watched is None:
-    st.info(
-        "No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a laptop CPU."
-    )
-else:
-    options = list(dict.fromkeys([*live_ids, *ids]))
+
+
+def watch_section(store: RunStore) -> None:
+    """ "Watch a run": the chart settings, a picker over the stored and live runs, and the live view of one."""
+    st.divider()
+    st.subheader("Watch a run")
+    chart_setting_widgets()
+    records = common.stored_runs(store)
+    live_ids = [r.run_id for r in common.live_runs(store)]
+    ids = [r.run_id for r in records]
+    follow_shared_link(store, ids)
+    focus = st.session_state.get(common.FOCUS_RUN_KEY)
+    if focus and focus not in ids and (followed := common.run_state(store, focus).record) is not None:
+        records, ids = [followed, *records], [focus, *ids]  # started a moment ago: not in the shared listing yet
+    watched = training.watched_run(focus, ids, live_ids)
+    if watched is None:
+        st.info(
+            "No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a "
+            "laptop CPU."
+        )
+        return
     st.session_state[VIEW_KEY] = watched
     if st.query_params.get(training.RUN_PARAM) != watched:  # the address names the run shown, so a link opens it
         st.query_params[training.RUN_PARAM] = watched
@@ -475,29 +460,28 @@ else:
         )
     run_id = st.selectbox(
         "Run shown below",
-        options,
+        list(dict.fromkeys([*live_ids, *ids])),
         key=VIEW_KEY,
         format_func=labels.get,
         on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]),
     )
     first_state = common.run_state(store, run_id)
     pace = common.poll_interval(first_state, st.session_state.get(POLL_KEY, (None, 0))[1])
-    st.fragment(live_view, run_every=pace)(run_id, first_state.live, pace)
+    st.fragment(live_view, run_every=pace)(store, run_id, first_state.live, pace)
 
 
 # ------------------------------------------------------------------------------------ overlay
 
 
-def fig6_configs(base: RunConfig) -> list[RunConfig]:
-    """plain-20, plain-56, ResNet-20 and ResNet-56 with the data and recipe settings chosen above."""
-    return [dataclasses.replace(base, arch="cifar", shortcut=shortcut, depth=depth) for shortcut, depth in FIG6]
+def series(record, frame: pd.DataFrame) -> figures.RunSeries:
+    return figures.run_series(record.config.label, record.config, frame)
 
 
 def show_fig6(ids: list[str]) -> None:
     st.session_state[OVERLAY_KEY] = ids
 
 
-def train_missing(configs: list[RunConfig]) -> None:
+def train_missing(store: RunStore, configs: list[RunConfig]) -> None:
     """Queue the missing runs; this tab follows them (progress below) and overlays them."""
     started, refused = list(st.session_state.get(STARTED_KEY, [])), None
     for c in configs:
@@ -508,15 +492,10 @@ def train_missing(configs: list[RunConfig]) -> None:
     queued = len(started) - len(st.session_state.get(STARTED_KEY, []))
     st.session_state[STARTED_KEY] = list(dict.fromkeys(started))
     st.session_state[OVERLAY_KEY] = list(dict.fromkeys([*st.session_state.get(OVERLAY_KEY, []), *started]))
-    st.session_state[STARTED_NOTE_KEY] = (
-        f"Queued {queued} of the {len(configs)} missing runs. {refused.rstrip('.')}: "
-        "press the button again when one has started."
-        if refused
-        else None
-    )
+    st.session_state[STARTED_NOTE_KEY] = training.queued_note(queued, len(configs), refused)
 
 
-def started_progress(ids: list[str], was_live: bool) -> None:
+def started_progress(store: RunStore, ids: list[str], was_live: bool) -> None:
     """Where the runs this tab queued stand: one line, then a place in the queue or a progress bar for each live one."""
     states = [common.run_state(store, i) for i in ids]
     live = [s for s in states if s.live]
@@ -527,18 +506,10 @@ def started_progress(ids: list[str], was_live: bool) -> None:
         common.live_panel(store, s, key=f"train_started_{s.run_id}")
 
 
-st.divider()
-st.subheader("Several runs on one chart")
-st.markdown(
-    "The paper's Fig. 6 in miniature: **plain-20, plain-56, ResNet-20 and ResNet-56**. In the paper the "
-    "deeper plain net ends with the higher *training* error (degradation), while the deeper ResNet ends lower. "
-    "The sentences under the chart say what the runs shown here do."
-)
-if config is not None:
-    wanted = fig6_configs(config)
-    found = [common.find_equivalent(store, c) for c in wanted]
-    missing = [c for c, r in zip(wanted, found) if not lifecycle.counts_as_trained(r)]
-    have = [r.run_id for r in found if r is not None]
+def fig6_buttons(store: RunStore, config: RunConfig, data: common.DatasetChoice) -> None:
+    """Show the four Fig. 6 runs that are stored, or train the missing ones, with the settings above."""
+    wanted = training.fig6_configs(config)
+    have, missing = training.stored_and_missing(wanted, [common.find_equivalent(store, c) for c in wanted])
     b1, b2 = st.columns(2)
     b1.button(
         "Show plain-20, plain-56, ResNet-20 and ResNet-56",
@@ -552,86 +523,75 @@ if config is not None:
         f"Train the missing {len(missing)} of them in the background" if missing else "All four are stored or training",
         key="train_fig6_train",
         on_click=train_missing,
-        args=(missing,),
+        args=(store, missing),
         disabled=not missing or not data.available,
         help="With the data and recipe settings above; they train side by side and share the CPU/GPU",
     )
-records = common.stored_runs(store)
-# Add each run this tab starts or opens to the overlay once (the user may remove it again).
-seen = st.session_state.setdefault("train_overlay_seen", set())
-focus = st.session_state.get(common.FOCUS_RUN_KEY)
-if focus and focus not in seen and any(r.run_id == focus for r in records):
-    seen.add(focus)
-    st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
-# With nothing chosen yet, open on the shipped Fig. 6 set (seed 0), so the lesson's picture is there at once.
-shipped_fig6 = [
-    next(
-        (
-            r.run_id
-            for r in records
-            if r.reference
-            and r.config.seed == 0
-            and r.config.recipe == LESSON["recipe"]
-            and (r.config.shortcut, r.config.depth) == pair
-        ),
-        None,
+
+
+def overlay_picker(store: RunStore) -> list:
+    """The runs to overlay: each run this tab starts or opens is added once (the user may remove it again);
+    with nothing chosen yet, the shipped Fig. 6 set, so the lesson's picture is there at once."""
+    records = common.stored_runs(store)
+    seen = st.session_state.setdefault(OVERLAY_SEEN_KEY, set())
+    focus = st.session_state.get(common.FOCUS_RUN_KEY)
+    if focus and focus not in seen and any(r.run_id == focus for r in records):
+        seen.add(focus)
+        st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
+    default_ids = training.overlay_defaults(records, focus)
+    return common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
+
+
+def overlay_settings() -> tuple[str, str, list[str]]:
+    """The quantity, along epochs or steps, and which curves (train, test...) along epochs."""
+    metric_col, x_col, split_col = st.columns(3)
+    metric = metric_col.radio(
+        "Quantity",
+        ("error", "acc", "loss"),
+        horizontal=True,
+        key=keys.OVERLAY_METRIC,
+        bind=BIND,
+        format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get,
     )
-    for pair in OVERLAY_FIRST
-]
-default_ids = (
-    [st.session_state[common.FOCUS_RUN_KEY]]
-    if st.session_state.get(common.FOCUS_RUN_KEY)
-    else [i for i in shipped_fig6 if i] or [records[0].run_id if records else ""]
-)
-chosen = common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
-metric_col, x_col, split_col = st.columns(3)
-metric = metric_col.radio(
-    "Quantity",
-    ("error", "acc", "loss"),
-    horizontal=True,
-    key=keys.OVERLAY_METRIC,
-    bind=BIND,
-    format_func={"error": "error (%)", "acc": "accuracy (%)", "loss": "loss"}.get,
-)
-per = x_col.radio(
-    "Along",
-    ("epoch", "step"),
-    horizontal=True,
-    key=keys.OVERLAY_X,
-    bind=BIND,
-    format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get,
-)
-splits = split_col.multiselect(
-    "Curves",
-    list(figures.SPLITS),
-    default=("test", "train"),
-    key=keys.OVERLAY_SPLITS,
-    bind=BIND,
-    disabled=per == "step",
-    format_func=lambda k: figures.SPLITS[k][0],
-)
+    per = x_col.radio(
+        "Along",
+        ("epoch", "step"),
+        horizontal=True,
+        key=keys.OVERLAY_X,
+        bind=BIND,
+        format_func={"epoch": "epochs (train and test)", "step": "steps (training batches)"}.get,
+    )
+    splits = split_col.multiselect(
+        "Curves",
+        list(figures.SPLITS),
+        default=("test", "train"),
+        key=keys.OVERLAY_SPLITS,
+        bind=BIND,
+        disabled=per == "step",
+        format_func=lambda k: figures.SPLITS[k][0],
+    )
+    return metric, per, splits
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=BY_ROOT)
 def overlay_figures(
-    versions: tuple, metric: str, per: str, splits: tuple[str, ...], smoothing: float, full_range: bool, _runs: tuple
+    store: RunStore,
+    versions: tuple,
+    metric: str,
+    per: str,
+    splits: tuple[str, ...],
+    smoothing: float,
+    full_range: bool,
+    _runs: tuple,
 ) -> tuple:
     """The overlay figure (and, along steps, the learning rates beside it), built once per new rows of its runs
     (``versions``) and chart settings, and shared by every tab."""
     histories = {r.run_id: common.run_history(store, r.run_id, kinds=NO_PROBES) for r in _runs}
     if per == "epoch":
-        return (
-            figures.training_curves(
-                [
-                    series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals))
-                    for r in _runs
-                ],
-                metric,
-                splits or ("test",),
-                full_range=full_range,
-            ),
-            None,
-        )
+        points = [
+            series(r, figures.training_points(histories[r.run_id].epochs, histories[r.run_id].evals)) for r in _runs
+        ]
+        return figures.training_curves(points, metric, splits or ("test",), full_range=full_range), None
     rates = [
         series(r, training.lr_frame(r.config, histories[r.run_id].steps, r.info.get("total_steps"))) for r in _runs
     ]
@@ -643,18 +603,14 @@ def overlay_figures(
     )
 
 
-def is_live(run_id: str) -> bool:
-    return common.run_state(store, run_id).live
-
-
-def overlay_chart(runs: list, was_live: bool) -> None:
+def overlay_chart(store: RunStore, runs: list, was_live: bool, metric: str, per: str, splits: list[str]) -> None:
     """The overlay and its caption (built from the curves drawn); re-drawn every few seconds while one of its
     runs is queued or trains, so its curves appear and grow."""
-    if was_live and not any(is_live(r.run_id) for r in runs):
+    if was_live and not any(common.is_training(store, r.run_id) for r in runs):
         st.rerun()
     versions = tuple((r.run_id, store.version(r.run_id)) for r in runs)
     smoothing, full_range = chart_settings()
-    chart, rates = overlay_figures(versions, metric, per, tuple(splits), smoothing, full_range, tuple(runs))
+    chart, rates = overlay_figures(store, versions, metric, per, tuple(splits), smoothing, full_range, tuple(runs))
     if rates is None:
         st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
     else:
@@ -664,20 +620,53 @@ def overlay_chart(runs: list, was_live: bool) -> None:
     st.caption(figures.curves_caption(chart, metric))
 
 
-if STARTED_KEY in st.session_state:
-    if note := st.session_state.get(STARTED_NOTE_KEY):
-        st.warning(note, icon=":material/block:")
-    started = st.session_state[STARTED_KEY]
-    started_live = any(is_live(i) for i in started)
-    st.fragment(started_progress, run_every=common.SLOW_POLL_S if started_live else None)(started, started_live)
-if not chosen:
-    st.caption("Pick one or more stored runs above.")
-else:
-    any_live = any(is_live(r.run_id) for r in chosen)
-    st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(chosen, any_live)
+def overlay_section(store: RunStore, config: RunConfig | None, data: common.DatasetChoice) -> None:
+    """ "Several runs on one chart": the Fig. 6 buttons, the runs and settings, the runs a click queued, and the
+    overlay with the sentences on what its runs do."""
+    st.divider()
+    st.subheader("Several runs on one chart")
+    st.markdown(
+        "The paper's Fig. 6 in miniature: **plain-20, plain-56, ResNet-20 and ResNet-56**. In the paper the "
+        "deeper plain net ends with the higher *training* error (degradation), while the deeper ResNet ends lower. "
+        "The sentences under the chart say what the runs shown here do."
+    )
+    if config is not None:
+        fig6_buttons(store, config, data)
+    chosen = overlay_picker(store)
+    metric, per, splits = overlay_settings()
+    if STARTED_KEY in st.session_state:
+        if note := st.session_state.get(STARTED_NOTE_KEY):
+            st.warning(note, icon=":material/block:")
+        started = st.session_state[STARTED_KEY]
+        started_live = any(common.is_training(store, i) for i in started)
+        st.fragment(started_progress, run_every=common.SLOW_POLL_S if started_live else None)(
+            store, started, started_live
+        )
+    if not chosen:
+        st.caption("Pick one or more stored runs above.")
+        return
+    any_live = any(common.is_training(store, r.run_id) for r in chosen)
+    st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(
+        store, chosen, any_live, metric, per, splits
+    )
     for sentence in lesson.fig6_sentences(chosen):
         st.markdown("- " + sentence)
 
-from dashboard.sweep_panel import sweep_panel  # noqa: E402
 
+# ------------------------------------------------------------------------------------ the page
+
+store = common.get_store()
+st.title("Train a network")
+st.markdown(
+    "Choose a network and a recipe and press **Start**. Training runs in the background on this server "
+    "and the curves below update every few seconds; another browser tab sees the same run. A configuration "
+    "that is already stored opens instantly instead of training again."
+)
+config, data = read_config()
+if config is not None:
+    start_or_open(store, config, data)
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash, icon=":material/save:")
+watch_section(store)
+overlay_section(store, config, data)
 sweep_panel(store)

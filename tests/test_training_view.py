@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from core.engine.config import ConfigError, RunConfig
+from core.engine.models import TORCHVISION_MODEL
 from core.engine.train import lr_at
 from core.runs.backends import RunState
 from core.runs.lifecycle import RunStatus
@@ -99,3 +100,86 @@ def test_learning_rates_as_recorded_else_by_the_trainers_own_schedule():
     computed = T.lr_frame(config, old, 100)
     assert computed["lr"].tolist() == pytest.approx([lr_at(config.resolved(), s, 100) for s in range(0, 100, 10)])
     assert computed["lr"].tolist()[:5] == pytest.approx([0.1] * 5) and computed["lr"].iloc[-1] == pytest.approx(0.001)
+
+
+def choices(**changes):
+    base = dict(
+        arch="cifar", shortcut="A", depth=20, bn=True, init="kaiming", recipe="seed", epochs=8, seed=0, probes=60,
+        dataset="builtin", subset=1000, test_subset=500,
+    )  # fmt: skip
+    return T.Choices(**{**base, **changes})
+
+
+def test_the_widgets_choices_become_the_run_config_they_describe():
+    config = T.run_config(choices(batch_size=16, lr_text="3e-4"))
+    assert (config.depth, config.shortcut, config.subset, config.test_subset, config.epochs) == (20, "A", 1000, 500, 8)
+    assert config.batch_size == 16 and config.lr == 3e-4  # overrides of the seed recipe's 32 and 1e-3
+    assert T.run_config(choices(batch_size=32, lr_text="")).batch_size is None  # the recipe's own: not an override
+    assert config.probe_every == (1000 // 16) * 8 // 60  # about 60 probes over the run
+    assert T.run_config(choices(probes=0)).probe_every == 0
+    whole = T.run_config(choices(subset=20_000, test_subset=4_000))
+    assert whole.subset is None and whole.test_subset is None  # all of a data set's images: the default
+    assert T.run_config(choices(arch=TORCHVISION_MODEL, depth=56)).depth == 18
+    with pytest.raises(ConfigError) as err:
+        T.run_config(choices(lr_text="fast"))
+    assert err.value.field == "lr"
+
+
+def test_the_line_under_the_settings_names_what_differs_from_the_recipe():
+    assert T.advanced_caption(RunConfig(recipe="seed")) == "**Advanced**: the recipe's own settings."
+    changed = T.advanced_caption(RunConfig(recipe="seed", batch_size=16))
+    assert changed == "**Advanced** settings that differ from the recipe: batch 16."
+
+
+def test_a_new_configuration_says_its_steps_and_warns_before_it_starts():
+    config = RunConfig(recipe="seed", subset=1000, epochs=8, batch_size=16)
+    line, warnings = T.new_config_notes(config)
+    assert line == f"New configuration: {config.label}, 496 steps of 16 images."  # 62 full batches an epoch
+    assert warnings == []
+    _, warnings = T.new_config_notes(RunConfig(recipe="seed", subset=100, epochs=1, warmup=500))
+    assert len(warnings) == 2 and "training steps" in warnings[0] and warnings[1].startswith("warmup:")
+
+
+def test_polls_that_find_the_run_unchanged_are_counted_until_it_changes():
+    assert T.count_unchanged(None, (1, 2)) == ((1, 2), 0)
+    assert T.count_unchanged(((1, 2), 0), (1, 2)) == ((1, 2), 1)
+    assert T.count_unchanged(((1, 2), 4), (1, 3)) == ((1, 3), 0)
+
+
+def shipped(shortcut, depth, seed=0, recipe="seed"):
+    config = RunConfig(shortcut=shortcut, depth=depth, seed=seed, recipe=recipe, subset=1000)
+    return RunRecord(config.run_id, config, RunStatus.DONE, reference=True)
+
+
+def test_the_fig6_runs_share_the_settings_and_only_the_untrained_are_missing():
+    base = RunConfig(arch=TORCHVISION_MODEL, depth=18, shortcut="B", recipe="seed", subset=3000, seed=2)
+    wanted = T.fig6_configs(base)
+    assert [(c.arch, c.shortcut, c.depth) for c in wanted] == [("cifar", s, d) for s, d in T.FIG6]
+    assert {(c.recipe, c.subset, c.seed) for c in wanted} == {("seed", 3000, 2)}
+    done = RunRecord(wanted[0].run_id, wanted[0], RunStatus.DONE)
+    failed = RunRecord(wanted[1].run_id, wanted[1], RunStatus.FAILED)
+    have, missing = T.stored_and_missing(wanted, [done, failed, None, None])
+    assert have == [done.run_id, failed.run_id] and missing == wanted[1:]
+
+
+def test_the_overlay_opens_on_the_followed_run_else_the_shipped_fig6_set_else_the_newest():
+    own = RunRecord("own", RunConfig(depth=110), RunStatus.DONE)
+    fig6 = [
+        shipped("A", 56),
+        shipped("none", 20),
+        shipped("A", 44),
+        shipped("A", 20, seed=1),
+        shipped("A", 20, recipe="paper"),
+    ]
+    assert T.overlay_defaults([own, *fig6], "mine") == ["mine"]
+    assert T.overlay_defaults([own, *fig6], None) == [fig6[1].run_id, fig6[0].run_id, fig6[2].run_id]  # Fig. 6 order
+    assert T.overlay_defaults([own, fig6[3]], None) == ["own"] and T.overlay_defaults([], None) == [""]
+
+
+def test_a_train_the_missing_click_cut_short_says_how_far_it_got():
+    assert T.queued_note(2, 4, None) is None
+    note = T.queued_note(2, 4, "You have 2 runs waiting; the limit is 2.")
+    assert note == (
+        "Queued 2 of the 4 missing runs. You have 2 runs waiting; the limit is 2: press the button again when one "
+        "has started."
+    )
