@@ -158,89 +158,92 @@ def empty_figure(message: str, title: str = "") -> go.Figure:
 # ------------------------------------------------------------------------------- Home: concepts
 
 
+DIAGRAM_INK = "#333"
+
+
+def _diagram_box(fig: go.Figure, xc: float, yc: float, text: str, colour: str) -> None:
+    fig.add_shape(
+        type="rect",
+        x0=xc - 1.3,
+        x1=xc + 1.3,
+        y0=yc - 0.45,
+        y1=yc + 0.45,
+        line=dict(color=colour, width=2),
+        fillcolor=_mix(colour, (255, 255, 255), 0.85),
+    )
+    fig.add_annotation(x=xc, y=yc, text=text, showarrow=False, font=dict(size=13, color=DIAGRAM_INK))
+
+
+def _diagram_arrow(fig: go.Figure, x0: float, y0: float, x1: float, y1: float, colour: str = DIAGRAM_INK) -> None:
+    fig.add_annotation(
+        x=x1,
+        y=y1,
+        ax=x0,
+        ay=y0,
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        text="",
+        showarrow=True,
+        arrowhead=2,
+        arrowsize=1.2,
+        arrowwidth=1.8,
+        arrowcolor=colour,
+    )
+
+
+def _diagram_label(fig: go.Figure, x, y, text: str, size=13, colour=DIAGRAM_INK, anchor="center") -> None:
+    fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=anchor, font=dict(size=size, color=colour))
+
+
+def _diagram_block(fig: go.Figure, xc: float, colour: str, residual: bool) -> None:
+    """One block of the diagram, centred at ``xc``: two conv layers, and for a residual block the identity
+    shortcut into the addition."""
+    _diagram_label(fig, xc, 10.6, "<b>residual block</b>" if residual else "<b>plain block</b>", 15, colour)
+    _diagram_label(fig, xc, 9.6, "<i>x</i>", 16)
+    _diagram_arrow(fig, xc, 9.3, xc, 8.5)
+    _diagram_box(fig, xc, 8.0, "3×3 conv → BN", colour)
+    _diagram_arrow(fig, xc, 7.55, xc, 6.95)
+    _diagram_label(fig, xc + 0.15, 7.25, "ReLU", 11, "#666", "left")
+    _diagram_box(fig, xc, 6.5, "3×3 conv → BN", colour)
+    if residual:
+        fig.add_shape(type="circle", x0=xc - 0.3, x1=xc + 0.3, y0=4.95, y1=5.55, line=dict(color=DIAGRAM_INK, width=2))
+        _diagram_label(fig, xc, 5.25, "+", 18)
+        _diagram_arrow(fig, xc, 6.05, xc, 5.57)
+        # the identity shortcut: around the two layers, into the addition
+        fig.add_shape(
+            type="path",
+            path=f"M {xc} 9.15 L {xc + 2.2} 9.15 L {xc + 2.2} 5.25 L {xc + 0.35} 5.25",
+            line=dict(color=colour, width=2.5, dash="dot"),
+        )
+        _diagram_arrow(fig, xc + 0.9, 5.25, xc + 0.32, 5.25, colour)
+        _diagram_label(fig, xc + 2.35, 7.25, "identity<br><i>x</i>", 12, colour, "left")
+        _diagram_label(fig, xc - 1.45, 7.25, "<i>F</i>(<i>x</i>)", 14, colour, "right")
+        _diagram_arrow(fig, xc, 4.93, xc, 4.2)
+        output = "<i>F</i>(<i>x</i>) + <i>x</i>"
+        note = (
+            "learns only the change<br><i>F</i>(<i>x</i>) = <i>H</i>(<i>x</i>) − <i>x</i>;"
+            "<br><i>F</i> = 0 keeps <i>x</i> as it is"
+        )
+    else:
+        _diagram_arrow(fig, xc, 6.05, xc, 4.2)
+        output = "<i>H</i>(<i>x</i>)"
+        note = (
+            "must learn the whole<br>mapping <i>H</i>(<i>x</i>); the paper's hypothesis:<br>even copying "
+            "<i>x</i> is hard to learn"
+        )
+    _diagram_label(fig, xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
+    _diagram_label(fig, xc, 3.85, output, 16)
+    _diagram_label(fig, xc, 2.9, note, 12, "#444")
+
+
 def residual_block_diagram() -> go.Figure:
     """The paper's Fig. 2 drawn with shapes: a plain block learns H(x); a residual block learns
     F(x) = H(x) − x and adds x back through an identity shortcut."""
     fig = go.Figure()
-    dark, plain_c, res_c = "#333", FAMILY_COLOURS["plain"], FAMILY_COLOURS["resnet"]
-
-    def box(xc, yc, text, colour):
-        fig.add_shape(
-            type="rect",
-            x0=xc - 1.3,
-            x1=xc + 1.3,
-            y0=yc - 0.45,
-            y1=yc + 0.45,
-            line=dict(color=colour, width=2),
-            fillcolor=_mix(colour, (255, 255, 255), 0.85),
-        )
-        fig.add_annotation(x=xc, y=yc, text=text, showarrow=False, font=dict(size=13, color=dark))
-
-    def arrow(x0, y0, x1, y1, colour=dark, text=""):
-        fig.add_annotation(
-            x=x1,
-            y=y1,
-            ax=x0,
-            ay=y0,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            text=text,
-            showarrow=True,
-            arrowhead=2,
-            arrowsize=1.2,
-            arrowwidth=1.8,
-            arrowcolor=colour,
-        )
-
-    def label(x, y, text, size=13, colour=dark, anchor="center"):
-        fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=anchor, font=dict(size=size, color=colour))
-
-    for xc, colour, residual in ((2.5, plain_c, False), (8.0, res_c, True)):
-        label(xc, 10.6, "<b>residual block</b>" if residual else "<b>plain block</b>", 15, colour)
-        label(xc, 9.6, "<i>x</i>", 16)
-        arrow(xc, 9.3, xc, 8.5)
-        box(xc, 8.0, "3×3 conv → BN", colour)
-        arrow(xc, 7.55, xc, 6.95, text="")
-        label(xc + 0.15, 7.25, "ReLU", 11, "#666", "left")
-        box(xc, 6.5, "3×3 conv → BN", colour)
-        if residual:
-            fig.add_shape(type="circle", x0=xc - 0.3, x1=xc + 0.3, y0=4.95, y1=5.55, line=dict(color=dark, width=2))
-            label(xc, 5.25, "+", 18)
-            arrow(xc, 6.05, xc, 5.57)
-            # the identity shortcut: around the two layers, into the addition
-            fig.add_shape(
-                type="path",
-                path=f"M {xc} 9.15 L {xc + 2.2} 9.15 L {xc + 2.2} 5.25 L {xc + 0.35} 5.25",
-                line=dict(color=res_c, width=2.5, dash="dot"),
-            )
-            arrow(xc + 0.9, 5.25, xc + 0.32, 5.25, res_c)
-            label(xc + 2.35, 7.25, "identity<br><i>x</i>", 12, res_c, "left")
-            label(xc - 1.45, 7.25, "<i>F</i>(<i>x</i>)", 14, res_c, "right")
-            arrow(xc, 4.93, xc, 4.2)
-            label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
-            label(xc, 3.85, "<i>F</i>(<i>x</i>) + <i>x</i>", 16)
-            label(
-                xc,
-                2.9,
-                "learns only the change<br><i>F</i>(<i>x</i>) = <i>H</i>(<i>x</i>) − <i>x</i>;"
-                "<br><i>F</i> = 0 keeps <i>x</i> as it is",
-                12,
-                "#444",
-            )
-        else:
-            arrow(xc, 6.05, xc, 4.2)
-            label(xc + 0.15, 4.55, "ReLU", 11, "#666", "left")
-            label(xc, 3.85, "<i>H</i>(<i>x</i>)", 16)
-            label(
-                xc,
-                2.9,
-                "must learn the whole<br>mapping <i>H</i>(<i>x</i>); the paper's hypothesis:<br>even copying "
-                "<i>x</i> is hard to learn",
-                12,
-                "#444",
-            )
+    _diagram_block(fig, 2.5, FAMILY_COLOURS["plain"], residual=False)
+    _diagram_block(fig, 8.0, FAMILY_COLOURS["resnet"], residual=True)
     fig.update_xaxes(visible=False, range=[-0.2, 11.2], fixedrange=True)
     fig.update_yaxes(visible=False, range=[2.1, 11.0], fixedrange=True)
     fig.update_layout(
@@ -356,6 +359,13 @@ def _fixed_percent(fig: go.Figure, metric: str, full_range: bool) -> None:
         fig.update_yaxes(range=[0, 100], autorange=False)
 
 
+def _metric_axes(fig: go.Figure, title: str, x_title: str, metric: str, use_log: bool) -> None:
+    """The title and axes of a chart of one metric (loss, accuracy or error), its y axis on a log scale if asked."""
+    _style(fig, title, x_title, METRIC_AXIS[metric] + (" (log scale)" if use_log else ""))
+    if use_log:
+        fig.update_yaxes(type="log")
+
+
 def step_curves(
     series: list[RunSeries],
     metric: str = "loss",
@@ -407,14 +417,7 @@ def step_curves(
             )
         )
     what = {"loss": "Training loss", "acc": "Training accuracy", "error": "Training error"}[metric]
-    _style(
-        fig,
-        title or f"{what} per step (mini-batch)",
-        "training step",
-        METRIC_AXIS[metric] + (" (log scale)" if use_log else ""),
-    )
-    if use_log:
-        fig.update_yaxes(type="log")
+    _metric_axes(fig, title or f"{what} per step (mini-batch)", "training step", metric, use_log)
     _fixed_percent(fig, metric, full_range)
     if smoothing > 0:
         _note(fig, f"bold: moving average (smoothing {smoothing:.2f}); faint: each mini-batch")
@@ -491,14 +494,7 @@ def epoch_curves(
             )
         )
     what = {"loss": "Loss", "acc": "Accuracy", "error": "Error"}[metric]
-    _style(
-        fig,
-        title or f"{what} per epoch (solid: test, dashed: training)",
-        "epoch",
-        METRIC_AXIS[metric] + (" (log scale)" if use_log else ""),
-    )
-    if use_log:
-        fig.update_yaxes(type="log")
+    _metric_axes(fig, title or f"{what} per epoch (solid: test, dashed: training)", "epoch", metric, use_log)
     max_epoch = max((int(s.frame["epoch"].max()) for s in series if not s.frame.empty), default=1)
     fig.update_xaxes(dtick=1 if max_epoch <= 20 else None, rangemode="tozero" if max_epoch <= 1 else "normal")
     return fig
@@ -863,53 +859,28 @@ def init_ratio_figure(summary: pd.DataFrame) -> go.Figure:
         )
         first = _finite(g["grad_w_first"], log=True)
         left_out += int(np.isnan(first).sum())
-        fig.add_trace(
-            go.Scatter(
-                x=g["depth"],
-                y=first,
-                mode="lines+markers",
-                name=name,
-                legendgroup=name,
-                line=dict(color=colour, width=2.2, dash=dash),
-                marker=dict(symbol=symbol, size=9),
-                customdata=custom,
-                hovertemplate=hover,
-            ),
-            row=1,
-            col=1,
+        traces = (  # y, name suffix, line width, marker, extra hover, column
+            (first, "", 2.2, (symbol, 9), "", 1),
+            (_finite(g["grad_w_last"], log=True), " · last conv", 1, (f"{symbol}-open", 8), "", 1),
+            (_finite(g["ratio_first_last"], log=True), " · ratio", 2.2, (symbol, 9), "ratio %{y:.3g}", 2),
         )
-        fig.add_trace(
-            go.Scatter(
-                x=g["depth"],
-                y=_finite(g["grad_w_last"], log=True),
-                mode="lines+markers",
-                name=f"{name} · last conv",
-                legendgroup=name,
-                showlegend=False,
-                line=dict(color=colour, width=1, dash=dash),
-                marker=dict(symbol=f"{symbol}-open", size=8),
-                customdata=custom,
-                hovertemplate=hover,
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=g["depth"],
-                y=_finite(g["ratio_first_last"], log=True),
-                mode="lines+markers",
-                name=f"{name} · ratio",
-                legendgroup=name,
-                showlegend=False,
-                line=dict(color=colour, width=2.2, dash=dash),
-                marker=dict(symbol=symbol, size=9),
-                customdata=custom,
-                hovertemplate=hover + "ratio %{y:.3g}",
-            ),
-            row=1,
-            col=2,
-        )
+        for y, suffix, width, (marker, size), extra, col in traces:
+            fig.add_trace(
+                go.Scatter(
+                    x=g["depth"],
+                    y=y,
+                    mode="lines+markers",
+                    name=name + suffix,
+                    legendgroup=name,
+                    showlegend=False if suffix else None,  # one legend entry per network
+                    line=dict(color=colour, width=width, dash=dash),
+                    marker=dict(symbol=marker, size=size),
+                    customdata=custom,
+                    hovertemplate=hover + extra,
+                ),
+                row=1,
+                col=col,
+            )
     fig.add_hline(
         y=1,
         line=dict(color="#888", dash="dash"),
@@ -1113,6 +1084,24 @@ def depth_error_figure(
     return fig
 
 
+def _band(fig: go.Figure, x, low, high, colour: str, group: str) -> None:
+    """A shaded band from ``low`` to ``high`` along ``x`` (up along the high edge, back along the low one), in
+    the legend group of the curve it surrounds."""
+    fig.add_trace(
+        go.Scatter(
+            x=np.concatenate([x, x[::-1]]),
+            y=np.concatenate([high, low[::-1]]),
+            mode="lines",
+            fill="toself",
+            fillcolor=_translucent(colour, 0.18),
+            line=dict(width=0),
+            legendgroup=group,
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+
+
 def seed_band_figure(series: list[RunSeries], y_title: str, *, percent_axis: bool = False) -> go.Figure:
     """Mean curve per network with a shaded band of ± one std over its seeds (frames: epoch, mean,
     std, seeds, from core.analysis.compare.seed_curves); ``percent_axis`` fixes the y axis at 0–100% (for an
@@ -1123,20 +1112,8 @@ def seed_band_figure(series: list[RunSeries], y_title: str, *, percent_axis: boo
     for s, colour in zip(series, _colours(series)):
         f = s.frame.sort_values("epoch")
         mean, std = _finite(f["mean"]), np.nan_to_num(_finite(f["std"]))
-        if (f["seeds"] > 1).any():  # the band: up along mean + std, back along mean - std
-            fig.add_trace(
-                go.Scatter(
-                    x=np.concatenate([f["epoch"], f["epoch"][::-1]]),
-                    y=np.concatenate([mean + std, (mean - std)[::-1]]),
-                    mode="lines",
-                    fill="toself",
-                    fillcolor=_translucent(colour, 0.18),
-                    line=dict(width=0),
-                    legendgroup=s.label,
-                    showlegend=False,
-                    hoverinfo="skip",
-                )
-            )
+        if (f["seeds"] > 1).any():
+            _band(fig, f["epoch"], mean - std, mean + std, colour, s.label)
         fig.add_trace(
             go.Scatter(
                 x=f["epoch"],
@@ -1316,19 +1293,7 @@ def lesion_k_figure(series: list[RunSeries]) -> go.Figure:
     for s, colour in zip(series, _colours(series)):
         f = s.frame.sort_values("k")
         lo, hi = 100 * _finite(f["min"]), 100 * _finite(f["max"])
-        fig.add_trace(
-            go.Scatter(
-                x=np.concatenate([f["k"], f["k"][::-1]]),
-                y=np.concatenate([hi, lo[::-1]]),
-                mode="lines",
-                fill="toself",
-                fillcolor=_translucent(colour, 0.18),
-                line=dict(width=0),
-                legendgroup=s.label,
-                showlegend=False,
-                hoverinfo="skip",
-            )
-        )
+        _band(fig, f["k"], lo, hi, colour, s.label)
         fig.add_trace(
             go.Scatter(
                 x=f["k"],
