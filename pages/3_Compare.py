@@ -18,6 +18,11 @@ def mean_std(mean: float, std: float) -> str:
     return "–" if mean != mean else f"{mean:.2f}" + ("" if std != std else f" ± {std:.2f}")  # NaN != NaN
 
 
+def csv_download(label: str, data: str, file_name: str, key: str) -> None:
+    """A button that downloads ``data``, a CSV text made by ``core.analysis.compare``."""
+    st.download_button(label, data, file_name=file_name, mime="text/csv", key=key)
+
+
 st.title("Compare depths and shortcuts")
 st.caption(
     "Finished runs only. Final training error is measured as the paper plots it (eval mode, at the end) where "
@@ -103,13 +108,7 @@ shown = depth_table[["model", "shortcut", "depth", "seeds"]].assign(
 if paper is not None and depth_table.paper_test_error.notna().any():
     shown["paper test error (%)"] = [mean_std(v, float("nan")) for v in depth_table.paper_test_error]
 st.dataframe(shown, hide_index=True, width="stretch")
-st.download_button(
-    "Download this table (CSV)",
-    compare.depth_csv(depth_table),
-    file_name="error_vs_depth.csv",
-    mime="text/csv",
-    key="download_depth",
-)
+csv_download("Download this table (CSV)", compare.depth_csv(depth_table), "error_vs_depth.csv", "download_depth")
 
 # ------------------------------------------------------------------------ curves over seeds
 st.subheader("Learning curves, mean ± std over seeds")
@@ -193,12 +192,8 @@ elif len(residuals) > 1:
     st.dataframe(residuals, hide_index=True, column_config={"ssr": st.column_config.NumberColumn("SSR", format="%.4g")})
 else:
     st.caption("Choose two or more networks to see the sum of squared residuals between their mean curves.")
-st.download_button(
-    "Download these curves (CSV)",
-    compare.curves_csv(curves, metric),
-    file_name=f"curves_{metric}.csv",
-    mime="text/csv",
-    key="download_curves",
+csv_download(
+    "Download these curves (CSV)", compare.curves_csv(curves, metric), f"curves_{metric}.csv", "download_curves"
 )
 
 # --------------------------------------------------------------------- per-epoch accuracy table
@@ -210,10 +205,6 @@ accuracy = compare.per_epoch_table({names[k]: compare.seed_curves(store, by_key[
 st.dataframe(
     accuracy, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.2f") for c in accuracy.columns}
 )
-st.download_button(
-    "Download this table (CSV)",
-    compare.per_epoch_csv(accuracy),
-    file_name="test_accuracy_per_epoch.csv",
-    mime="text/csv",
-    key="download_epochs",
+csv_download(
+    "Download this table (CSV)", compare.per_epoch_csv(accuracy), "test_accuracy_per_epoch.csv", "download_epochs"
 )

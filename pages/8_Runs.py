@@ -8,6 +8,45 @@ from core.runs.store import StoreError
 from dashboard import common, keys
 from dashboard.common import BIND
 
+FACETS = (  # the filters: RunFilter field (and catalog.facets key), label, widget key, what they offer, widget options
+    ("datasets", "Data set", keys.RUNS_DATASET, "data sets of stored runs", dict(format_func=catalog.dataset_title)),
+    (
+        "families",
+        "Family",
+        keys.RUNS_FAMILY,
+        "families of stored runs",
+        dict(
+            help="plain: no shortcuts; ResNet A: identity shortcuts, zero-padded where the width grows; "
+            "ResNet B: 1×1 projections where it grows (He et al. 2015, §3.3)"
+        ),
+    ),
+    ("depths", "Depth", keys.RUNS_DEPTH, "depths of stored runs", {}),
+    ("recipes", "Recipe", keys.RUNS_RECIPE, "recipes of stored runs", dict(format_func=catalog.recipe_name)),
+    (
+        "tags",
+        "Tag",
+        keys.RUNS_TAG,
+        "tags of stored runs",
+        dict(help="Tags a teacher gave runs (any of the chosen ones matches)"),
+    ),
+)
+
+
+def facet(container, values: list, label: str, key: str, what: str, **kwargs) -> list:
+    """One filter: a multiselect over ``values`` (those the stored runs have, from ``catalog.facets``), bound to
+    the URL; a link's value that no stored run has is left out with a note."""
+    asked = common.link_values(key)
+    chosen = container.multiselect(label, values, key=key, bind=BIND, placeholder="any", **kwargs)
+    common.note_ignored(asked, map(kwargs.get("format_func", str), values), what, container)
+    return chosen
+
+
+def done(kind: str, text: str) -> None:
+    """Show ``text`` once after the page reruns with the store's new contents."""
+    st.session_state[keys.RUNS_NOTE] = (kind, text)
+    st.rerun()
+
+
 st.title("Runs")
 store = common.get_store()
 records = common.stored_runs(store)
@@ -15,48 +54,12 @@ common.damage_note(store)
 
 # -- filters (in the URL: a link opens the same selection) -------------------------------------------------
 options = catalog.facets(records)
-
-
-def facet(container, label: str, name: str, key: str, what: str, **kwargs) -> list:
-    """One filter: a multiselect over the values stored runs have, bound to the URL; a link's value that no
-    stored run has is left out with a note."""
-    asked = common.link_values(key)
-    chosen = container.multiselect(label, options[name], key=key, bind=BIND, placeholder="any", **kwargs)
-    common.note_ignored(asked, map(kwargs.get("format_func", str), options[name]), what, container)
-    return chosen
-
-
 cols = st.columns([1, 1.6, 1, 1.3, 1])  # family names and recipe names are the longest
 chosen = catalog.RunFilter(
-    datasets=facet(
-        cols[0],
-        "Data set",
-        "datasets",
-        keys.RUNS_DATASET,
-        "data sets of stored runs",
-        format_func=catalog.dataset_title,
-    ),
-    families=facet(
-        cols[1],
-        "Family",
-        "families",
-        keys.RUNS_FAMILY,
-        "families of stored runs",
-        help="plain: no shortcuts; ResNet A: identity shortcuts, zero-padded where the width grows; "
-        "ResNet B: 1×1 projections where it grows (He et al. 2015, §3.3)",
-    ),
-    depths=facet(cols[2], "Depth", "depths", keys.RUNS_DEPTH, "depths of stored runs"),
-    recipes=facet(
-        cols[3], "Recipe", "recipes", keys.RUNS_RECIPE, "recipes of stored runs", format_func=catalog.recipe_name
-    ),
-    tags=facet(
-        cols[4],
-        "Tag",
-        "tags",
-        keys.RUNS_TAG,
-        "tags of stored runs",
-        help="Tags a teacher gave runs (any of the chosen ones matches)",
-    ),
+    **{
+        name: facet(column, options[name], label, key, what, **widget)
+        for column, (name, label, key, what, widget) in zip(cols, FACETS)
+    }
 )
 shown = chosen.apply(records)
 
@@ -87,12 +90,6 @@ if not common.is_teacher():
     )
     st.caption(f":material/lock: Renaming, tagging, deleting, exporting and importing runs are teacher actions: {how}.")
     st.stop()
-
-
-def done(kind: str, text: str) -> None:
-    """Show ``text`` once after the page reruns with the store's new contents."""
-    st.session_state[keys.RUNS_NOTE] = (kind, text)
-    st.rerun()
 
 
 # -- one run: name, tags, cancel, delete ---------------------------------------------------------------------
