@@ -8,11 +8,29 @@ ROOT = Path(__file__).resolve().parents[1]  # on the import path through pytest.
 # Modules that start servers, browsers, clusters or worker processes, or train beyond a few seconds: the full
 # suite (CI) runs them; `pytest -m "not slow"` leaves them out for day-to-day work.
 SLOW_MODULES = {
-    "test_app_compare_classify", "test_app_home_train_gradients", "test_app_inside", "test_app_runs",
-    "test_app_selections", "test_app_train_advanced", "test_archive", "test_bench", "test_browser",
-    "test_browser_damage", "test_browser_links", "test_browser_two_tabs", "test_cli_inside", "test_cli_lessons",
-    "test_dashboard_sweep", "test_inside_reference", "test_ood", "test_queue_and_damage", "test_ray",
-    "test_readme", "test_reference", "test_store",
+    "test_app_compare_classify",
+    "test_app_home_train_gradients",
+    "test_app_inside",
+    "test_app_runs",
+    "test_app_selections",
+    "test_app_train_advanced",
+    "test_archive",
+    "test_bench",
+    "test_browser",
+    "test_browser_damage",
+    "test_browser_links",
+    "test_browser_two_tabs",
+    "test_cli_inside",
+    "test_cli_lessons",
+    "test_dashboard_sweep",
+    "test_inside_reference",
+    "test_ood",
+    "test_package",
+    "test_queue_and_damage",
+    "test_ray",
+    "test_readme",
+    "test_reference",
+    "test_store",
 }
 
 
