@@ -1,9 +1,11 @@
 """A store written before core/ was split into layers opens as it was, and the shipped runs keep their ids."""
+
 import gzip
 import json
 import shutil
 
 from conftest import ROOT
+
 from core.engine.config import RunConfig
 from core.runs import lifecycle
 from core.runs.reference import REFERENCE_DIR
