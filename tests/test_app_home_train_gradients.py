@@ -229,14 +229,18 @@ def test_teacher_actions_need_the_passphrase(home, monkeypatch):
 
 def test_live_views_poll_slower_when_nothing_changes():
     from core.runs.backends import RunState
-    from core.runs.lifecycle import RunStatus
-    from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval, queue_text
+    from core.runs.lifecycle import RunStatus, queue_text
+    from core.runs.store import RunRecord
+    from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval
 
-    running, queued = RunState("a" * 12, RunStatus.RUNNING, None), RunState("a" * 12, RunStatus.QUEUED, None, place=3)
+    def state(status, place=None):
+        return RunState("a" * 12, status, RunRecord("a" * 12, RunConfig(), status), place=place)
+
+    running, queued = state(RunStatus.RUNNING), state(RunStatus.QUEUED, place=3)
     assert poll_interval(running, 0) == FAST_POLL_S and poll_interval(running, 3) == SLOW_POLL_S
     assert poll_interval(queued, 0) == SLOW_POLL_S and 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
-    assert poll_interval(RunState("a" * 12, RunStatus.DONE, None), 0) is None
-    assert queue_text(queued).startswith("queued: 3rd (2 runs go first")
+    assert poll_interval(state(RunStatus.DONE), 0) is None
+    assert queue_text(queued.place).startswith("queued: 3rd (2 runs go first")
 
 
 def n_points(values) -> int:
