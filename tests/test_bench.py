@@ -14,7 +14,19 @@ def test_bench_writes_measured_numbers_side_by_side(tmp_path):
     saved = json.loads(open(report["path"]).read())
     (row,) = saved["results"]
     ips = row["images_per_s"]
-    assert all(ips[k] > 0 for k in ("reference", "trainer", "trainer_probes_every_step", "trainer_compiled"))
+    assert all(
+        ips[k] > 0
+        for k in (
+            "reference",
+            "bare_step",
+            "trainer",
+            "trainer_default_probes",
+            "trainer_probes_every_step",
+            "trainer_compiled",
+        )
+    )
+    assert row["default_probes_share_of_bare_step"] == ips["trainer_default_probes"] / ips["bare_step"]
+    assert 0 < row["fraction_of_matmul_peak"]["bare_step"] and saved["cpu"]["capability"]
     assert row["speedup_vs_reference"] == ips["trainer"] / ips["reference"]
     assert row["compiled_speedup_vs_reference"] == ips["trainer_compiled"] / ips["reference"]
     assert {"date", "device", "versions", "setup"} <= set(saved) and saved["versions"]["torch"]
@@ -49,3 +61,24 @@ def test_bench_times_fp32_beside_the_bf16_default(tmp_path, monkeypatch):
     ips = row["images_per_s"]
     assert ips["trainer_fp32"] > 0 and row["bf16_speedup_vs_fp32"] == ips["trainer"] / ips["trainer_fp32"]
     assert "bf16 autocast" in report["setup"]["trainer"]
+
+
+def test_parity_trains_both_loops_alike_and_reports_their_accuracies(tmp_path):
+    from core.cli.trainer_bench import parity
+    from core.runs.store import RunStore
+
+    out = parity(8, 1, 2, "builtin", None, "cpu", 0, RunStore(tmp_path), lambda m: None, images=256)
+    assert len(out["runs"]["trainer"]) == len(out["runs"]["reference"]) == 2
+    accs = [r["test_acc"] for side in out["runs"].values() for r in side]
+    assert all(0 <= a <= 1 for a in accs) and out["seed_std"] is not None
+    means = out["mean_test_acc"]
+    assert out["difference"] == means["trainer"] - means["reference"]
+    assert out["runs"]["reference"][0]["steps"] == 256 // 128  # the trainer's recipe: batch 128, one epoch
+
+
+def test_a_step_counts_its_flops_and_the_peak_is_measured():
+    from core.cli.trainer_bench import matmul_gflops, step_flops
+
+    assert step_flops(20, 2) == 2 * step_flops(20, 1) > 0
+    assert step_flops(56, 1) > 2.5 * step_flops(20, 1)  # 3x the blocks of 3x3 convolutions, the same stem and head
+    assert matmul_gflops(256, repeats=2) > 0

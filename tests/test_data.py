@@ -180,6 +180,33 @@ def test_augment_is_reproducible_with_a_generator_and_leaves_input_alone():
         assert (crop_candidates(x[k]) == a[k]).flatten(1).all(1).any()
 
 
+def augment_by_advanced_indexing(x, generator):
+    """augment as first written (one 4-D advanced-indexing gather): the reference for the faster one."""
+    n, c, h, w = x.shape
+    oy, ox, flip = (torch.randint(0, high, (n,), generator=generator) for high in (9, 9, 2))
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    rows = oy[:, None] + torch.arange(h)
+    cols = ox[:, None] + torch.arange(w)
+    cols = torch.where(flip.bool()[:, None], cols.flip(1), cols)
+    image, channel = torch.arange(n), torch.arange(c)
+    return padded[
+        image[:, None, None, None], channel[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
+    ]
+
+
+@pytest.mark.parametrize("shape", [(128, 3, 32, 32), (5, 1, 7, 11), (1, 3, 32, 32)])
+def test_augment_draws_and_returns_exactly_what_the_advanced_indexing_version_did(shape):
+    # Seeded runs reproduce across the speed-up: the same draws from the generator, the same pixels out.
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    for seed in range(5):
+        g_new, g_old = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        assert torch.equal(augment(x, g_new), augment_by_advanced_indexing(x, g_old))
+        assert torch.equal(g_new.get_state(), g_old.get_state())  # the generator is left in the same state
+    cl = x.contiguous(memory_format=torch.channels_last)  # any memory layout in, the same pixels out
+    old = augment_by_advanced_indexing(x, torch.Generator().manual_seed(0))
+    assert torch.equal(augment(cl, torch.Generator().manual_seed(0)), old)
+
+
 # -------------------------------------------------------------------------------- normalize
 
 

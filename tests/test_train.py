@@ -182,3 +182,21 @@ def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_native_bf16(monkeypatch
     assert record.info["precision"] == "bf16" and torch.bfloat16 in seen
     record = train(dataclasses.replace(auto, precision="fp32"), store).record
     assert record.info["precision"] == "fp32"
+
+
+def test_evaluation_does_not_depend_on_its_batch_size(monkeypatch):
+    # The CPU evaluates in smaller batches than a GPU, for speed; the numbers are the same up to float noise.
+    import core.engine.train as T
+    from core.engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(depth=8).to(memory_format=torch.channels_last)
+    x = torch.randint(0, 256, (450, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 10, (450,), generator=torch.Generator().manual_seed(2))
+    args = (model, x, y, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), T.nullcontext())
+    results = []
+    for bs in (1000, 200, 64):
+        monkeypatch.setattr(T, "EVAL_BATCH_CPU", bs)
+        results.append(T.evaluate(*args))
+    for loss, acc in results[1:]:
+        assert loss == pytest.approx(results[0][0], rel=1e-5) and acc == results[0][1]

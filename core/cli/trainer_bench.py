@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from ..analysis.paper import TABLE6_TEST_ERROR
 from ..engine.config import RunConfig
 from ..engine.data import load_dataset
 from ..engine.models import build_model
-from ..engine.train import resolve_device, uses_bf16
+from ..engine.train import autocast_for, evaluate, lr_at, make_optimizer, resolve_device, uses_bf16
 from ..runs.execute import train
 from ..runs.store import RunStore
 from .args import add_data_args, add_json_arg
@@ -48,25 +49,7 @@ class PilImages(torch.utils.data.Dataset):
 
 
 def reference_images_per_s(dataset, depth: int, batch_size: int, steps: int, device, workers: int) -> float:
-    from torchvision import transforms
-
-    tf = transforms.Compose(
-        [
-            transforms.RandomCrop(32, padding=4),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(dataset.mean, dataset.std),
-        ]
-    )
-    loader = torch.utils.data.DataLoader(
-        PilImages(dataset.x_train, dataset.y_train, tf),
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-    )
+    loader = reference_loader(dataset, batch_size, workers, device, seed=0)
     torch.manual_seed(0)
     model = build_model(depth=depth).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -88,6 +71,163 @@ def reference_images_per_s(dataset, depth: int, batch_size: int, steps: int, dev
             if done == steps + WARMUP_STEPS:
                 break
     return steps * batch_size / (time.perf_counter() - start)
+
+
+def bare_step_images_per_s(config: RunConfig, steps: int) -> float:
+    """Images/s of the training step alone: the trainer's network, optimizer and precision on one synthetic batch
+    already in place (no data path, no probes, no evaluation, no history). No trainer can beat it."""
+    c = config.resolved()
+    dev = resolve_device(c.device)
+    torch.manual_seed(0)
+    model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(dev, memory_format=torch.channels_last).train()
+    optimizer = make_optimizer(c, model, dev)
+    x = torch.randn(c.batch_size, 3, 32, 32, device=dev).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (c.batch_size,), device=dev)
+    with autocast_for(c, dev):
+        for i in range(steps + WARMUP_STEPS):
+            if i == WARMUP_STEPS:
+                sync(dev)
+                start = time.perf_counter()
+            loss = F.cross_entropy(model(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    sync(dev)
+    return steps * c.batch_size / (time.perf_counter() - start)
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_flops(depth: int, batch_size: int) -> int:
+    """Floating-point operations of one training step (forward and backward) of ResNet-``depth``, counted by
+    PyTorch's FlopCounterMode (convolutions and matrix products; 2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_model(depth=depth)
+    x, y = torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,))
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops()
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
+    """This CPU's measured peak: GFLOP/s of an n×n matrix product with every torch thread, the best of ``repeats``."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def cpu_features() -> dict:
+    """What the CPU offers PyTorch: its vector capability, native bf16, cores and threads."""
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    keep = ("avx2", "avx512_f", "avx512_bf16", "amx_bf16", "fma3")
+    return {
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        **{k: bool(caps.get(k)) for k in keep},
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "name": caps.get("cpu_name", ""),
+    }
+
+
+def reference_loader(dataset, batch_size: int, workers: int, device, seed: int):
+    """The tutorials' input pipeline: per-image PIL crop and flip, ToTensor, Normalize, in DataLoader workers."""
+    from torchvision import transforms
+
+    tf = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(dataset.mean, dataset.std),
+        ]
+    )
+    return torch.utils.data.DataLoader(
+        PilImages(dataset.x_train, dataset.y_train, tf),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def reference_fit(config: RunConfig, dataset, workers: int) -> dict:
+    """Train ``config`` with the reference loop (fp32, NCHW, the same network, init seed, optimizer and learning
+    rate at every step as the trainer) and measure its test accuracy on the whole test set, in eval mode."""
+    c = config.resolved()
+    dev = resolve_device(c.device)
+    torch.manual_seed(c.seed)
+    model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(dev)
+    optimizer = make_optimizer(c, model, dev)
+    loader = reference_loader(dataset, c.batch_size, workers, dev, c.seed)
+    total, step, start = c.total_steps(len(dataset.x_train)), 0, time.perf_counter()
+    for _ in range(c.epochs):
+        model.train()
+        for x, y in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(c, step, total)
+            loss = F.cross_entropy(model(x.to(dev)), y.to(dev))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()  # the usual per-step logging
+            step += 1
+    seconds = time.perf_counter() - start
+    _, acc = evaluate(model, dataset.x_test.to(dev), dataset.y_test.to(dev), dataset.mean, dataset.std, nullcontext())
+    return {"test_acc": acc, "seconds": seconds, "steps": step}
+
+
+def parity(
+    depth: int,
+    epochs: int,
+    seeds: int,
+    dataset: str,
+    data_dir,
+    device: str,
+    workers: int,
+    store,
+    log,
+    images: int | None = None,
+) -> dict:
+    """The trainer and the reference loop trained ``epochs`` on the whole training set (or ``images`` of it), ``seeds``
+    seeds each, side by side: their test accuracies, the difference of the means and the seeds' spread."""
+    ds = load_dataset(dataset, data_dir, subset=images)
+    out = {"trainer": [], "reference": []}
+    for seed in range(seeds):
+        config = RunConfig(
+            depth=depth, dataset=dataset, epochs=epochs, seed=seed, device=device, precision="fp32", subset=images
+        )
+        record = train(config, store, data_dir=data_dir).record
+        out["trainer"].append({"test_acc": record.metrics["test_acc"], "seconds": record.seconds})
+        out["reference"].append(reference_fit(config, ds, workers))
+        log(
+            f"parity ResNet-{depth} seed {seed}: trainer {out['trainer'][-1]['test_acc']:.2%}, "
+            f"reference {out['reference'][-1]['test_acc']:.2%}"
+        )
+    accs = {k: [r["test_acc"] for r in v] for k, v in out.items()}
+    spread = [statistics.stdev(v) for v in accs.values() if len(v) > 1]
+    return {
+        "depth": depth,
+        "epochs": epochs,
+        "recipe": RunConfig(depth=depth, dataset=dataset, epochs=epochs).resolved().label,
+        "runs": out,
+        "mean_test_acc": {k: statistics.mean(v) for k, v in accs.items()},
+        "difference": statistics.mean(accs["trainer"]) - statistics.mean(accs["reference"]),
+        "seed_std": statistics.mean(spread) if spread else None,
+    }
 
 
 def trainer_images_per_s(config: RunConfig, store: RunStore, data_dir) -> float:
@@ -148,19 +288,18 @@ def run_bench(
     target_acc=None,
     target_epochs=40,
     compile=False,
+    parity_epochs=0,
+    parity_seeds=2,
 ) -> dict:
-    import torchvision
-
+    """Every measurement in one run, each beside its baseline: images/s of the reference loop, the bare step and
+    the trainer (without probes, with probes at their default interval and at every step), the fraction of this
+    machine's matmul peak a step reaches, and optionally time to accuracy and accuracy parity with the reference."""
     dev = resolve_device(device)
-    workers = (
-        workers
-        if workers is not None
-        else min(8, os.cpu_count() or 1)
-        if dev.type == "cuda"
-        else min(2, os.cpu_count() or 1)
-    )
+    if workers is None:
+        workers = min(8 if dev.type == "cuda" else 2, os.cpu_count() or 1)
     ds = load_dataset(dataset, data_dir, subset=images, test_subset=200)
     steps = images // batch_size - WARMUP_STEPS - 1
+    peak = matmul_gflops() if dev.type == "cpu" else None
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(tmp)
@@ -175,71 +314,119 @@ def run_bench(
                 device=device,
                 recipe="paper",
             )
-            # "trainer" is the default ('auto' precision: bf16 where the hardware has it); fp32 is timed beside it.
-            variants = {"trainer": dict(probe_every=0), "trainer_probes_every_step": dict(probe_every=1)}
-            if uses_bf16(RunConfig(**base), dev):
-                variants["trainer_fp32"] = dict(probe_every=0, precision="fp32")
-            if compile:  # its compilation happens in the untimed first steps
-                variants["trainer_compiled"] = dict(probe_every=0, compile=True)
-            numbers = {"reference": [], **{k: [] for k in variants}}
-            for r in range(repeats):  # interleaved, so drift in machine speed hits every variant alike
-                numbers["reference"].append(reference_images_per_s(ds, depth, batch_size, steps, dev, workers))
-                for name, options in variants.items():
-                    numbers[name].append(trainer_images_per_s(RunConfig(**base, **options, seed=r), store, data_dir))
-                log(
-                    f"ResNet-{depth} repeat {r + 1}/{repeats}: "
-                    + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in numbers.items())
-                )
-            med = {k: statistics.median(v) for k, v in numbers.items()}
-            results.append(
-                {
-                    "model": f"ResNet-{depth} (A)",
-                    "depth": depth,
-                    "images_per_s": med,
-                    "all_runs": numbers,
-                    "speedup_vs_reference": med["trainer"] / med["reference"],
-                    "probe_overhead_pct": 100 * (med["trainer"] / med["trainer_probes_every_step"] - 1),
+            results.append(speed_row(base, ds, steps, dev, workers, repeats, compile, store, data_dir, log))
+            if peak:
+                flops = step_flops(depth, batch_size) / batch_size
+                results[-1]["flops_per_image"] = flops
+                results[-1]["fraction_of_matmul_peak"] = {
+                    k: v * flops / (peak * 1e9) for k, v in results[-1]["images_per_s"].items()
                 }
-            )
-            if "trainer_fp32" in med:
-                results[-1]["bf16_speedup_vs_fp32"] = med["trainer"] / med["trainer_fp32"]
-                results[-1]["fp32_speedup_vs_reference"] = med["trainer_fp32"] / med["reference"]
-            if compile:
-                results[-1]["compiled_speedup_vs_reference"] = med["trainer_compiled"] / med["reference"]
-            target = target_accuracy(target_acc, depth)
-            if target:  # the paper recipe over a shorter schedule, full training and test sets
+            if target := target_accuracy(target_acc, depth):  # the paper recipe over a shorter schedule
                 config = RunConfig(
                     depth=depth, dataset=dataset, epochs=target_epochs, probe_every=0, device=device, compile=compile
                 )
                 results[-1]["time_to_accuracy"] = time_to_accuracy(config, target, store, data_dir)
                 log(f"ResNet-{depth}: time to {target:.2%}: {results[-1]['time_to_accuracy']}")
+        accuracy = (
+            parity(depths[0], parity_epochs, parity_seeds, dataset, data_dir, device, workers, store, log)
+            if parity_epochs
+            else None
+        )
     report = {
+        **describe_machine(dev),
+        "setup": setup_text(ds, images, batch_size, steps, repeats, workers, compile, device, dev),
+        "matmul_peak_gflops": peak,
+        "results": results,
+        "parity": accuracy,
+    }
+    return save_report(report, out_dir, dev)
+
+
+# The trainer's variants timed beside the reference loop: name -> the config fields that make it.
+VARIANTS = {
+    "trainer": dict(probe_every=0),
+    "trainer_default_probes": dict(probe_every=50),
+    "trainer_probes_every_step": dict(probe_every=1),
+}
+
+
+def speed_row(base: dict, ds, steps: int, dev, workers: int, repeats: int, compile: bool, store, data_dir, log) -> dict:
+    """One depth's images/s, every variant measured ``repeats`` times, interleaved (so drift in the machine's speed
+    hits them alike), with the ratios the README quotes."""
+    variants = dict(VARIANTS)
+    if uses_bf16(RunConfig(**base), dev):
+        variants["trainer_fp32"] = dict(probe_every=0, precision="fp32")
+    if compile:  # its compilation happens in the untimed first steps
+        variants["trainer_compiled"] = dict(probe_every=0, compile=True)
+    numbers = {"reference": [], "bare_step": [], **{k: [] for k in variants}}
+    for r in range(repeats):
+        numbers["reference"].append(reference_images_per_s(ds, base["depth"], base["batch_size"], steps, dev, workers))
+        numbers["bare_step"].append(bare_step_images_per_s(RunConfig(**base, probe_every=0), steps))
+        for name, options in variants.items():
+            numbers[name].append(trainer_images_per_s(RunConfig(**base, **options, seed=r), store, data_dir))
+        log(
+            f"ResNet-{base['depth']} repeat {r + 1}/{repeats}: "
+            + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in numbers.items())
+        )
+    med = {k: statistics.median(v) for k, v in numbers.items()}
+    row = {
+        "model": f"ResNet-{base['depth']} (A)",
+        "depth": base["depth"],
+        "images_per_s": med,
+        "all_runs": numbers,
+        "speedup_vs_reference": med["trainer"] / med["reference"],
+        "default_probes_speedup_vs_reference": med["trainer_default_probes"] / med["reference"],
+        "default_probes_share_of_bare_step": med["trainer_default_probes"] / med["bare_step"],
+        "probe_overhead_pct": 100 * (med["trainer"] / med["trainer_probes_every_step"] - 1),
+    }
+    if "trainer_fp32" in med:
+        row["bf16_speedup_vs_fp32"] = med["trainer"] / med["trainer_fp32"]
+        row["fp32_speedup_vs_reference"] = med["trainer_fp32"] / med["reference"]
+    if compile:
+        row["compiled_speedup_vs_reference"] = med["trainer_compiled"] / med["reference"]
+    return row
+
+
+def describe_machine(dev) -> dict:
+    import torchvision
+
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(dev)
         if dev.type == "cuda"
         else f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "cpu": cpu_features(),
         "versions": {
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "python": platform.python_version(),
         },
-        "setup": {
-            "dataset": ds.title,
-            "train_images": images,
-            "batch_size": batch_size,
-            "timed_steps_per_measurement": steps,
-            "warmup_steps_untimed": WARMUP_STEPS,
-            "repeats": repeats,
-            "reference_loader_workers": workers,
-            "reference": "DataLoader + per-image PIL transforms, fp32, NCHW, loss.item() each step",
-            "trainer": "core.train: uint8 data resident on the device, batched augmentation, channels_last"
-            + (", bf16 autocast" if uses_bf16(RunConfig(device=device), dev) else ", fp32")
-            + (", fused optimizer" if dev.type == "cuda" else ""),
-            "trainer_fp32": "the same in fp32 (measured where the default is bf16)",
-            "trainer_compiled": "the same with torch.compile" if compile else "not measured (--compile)",
-        },
-        "results": results,
     }
+
+
+def setup_text(ds, images, batch_size, steps, repeats, workers, compile, device, dev) -> dict:
+    precision = "bf16 autocast" if uses_bf16(RunConfig(device=device), dev) else "fp32"
+    return {
+        "dataset": ds.title,
+        "train_images": images,
+        "batch_size": batch_size,
+        "timed_steps_per_measurement": steps,
+        "warmup_steps_untimed": WARMUP_STEPS,
+        "repeats": repeats,
+        "reference_loader_workers": workers,
+        "precision": precision,
+        "reference": "DataLoader + per-image PIL transforms, fp32, NCHW, loss.item() each step",
+        "bare_step": f"the trainer's network and optimizer on one synthetic batch in place, channels_last, {precision}",
+        "trainer": "core.runs.execute.train: uint8 data resident on the device, batched augmentation, channels_last, "
+        + precision
+        + (", fused optimizer" if dev.type == "cuda" else ""),
+        "trainer_default_probes": "the same with gradient probes every 50 steps (the default)",
+        "trainer_fp32": "the same in fp32 (measured where the default is bf16)",
+        "trainer_compiled": "the same with torch.compile" if compile else "not measured (--compile)",
+    }
+
+
+def save_report(report: dict, out_dir, dev) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"bench-{dev.type}-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
@@ -269,6 +456,14 @@ def add_parsers(sub) -> None:
         help="also measure the trainer with torch.compile (and time-to-accuracy with it)",
     )
     p.add_argument("--target-epochs", type=int, default=40, help="epochs of that run's schedule (paper recipe)")
+    p.add_argument(
+        "--parity-epochs",
+        type=int,
+        default=0,
+        help="also train the first depth this many epochs on the whole "
+        "training set with the trainer and with the reference loop, and compare their test accuracies",
+    )
+    p.add_argument("--parity-seeds", type=int, default=2, help="seeds of each side of the parity run (default 2)")
     p.add_argument("--out", default="bench/results", help="directory for the JSON result")
     add_json_arg(p)
     p.set_defaults(handler=cmd_bench)
@@ -301,21 +496,35 @@ def cmd_bench(args) -> None:
         target_acc=args.target_acc,
         target_epochs=args.target_epochs,
         compile=args.compile,
+        parity_epochs=args.parity_epochs,
+        parity_seeds=args.parity_seeds,
     )
-    lines = [f"bench on {report['device']} ({report['setup']['dataset']}, batch {args.batch_size}) -> {report['path']}"]
+    emit(args, report, "\n".join(report_lines(report, args.batch_size)))
+
+
+def report_lines(report: dict, batch_size: int) -> list[str]:
+    """The bench's findings in a few lines (the JSON holds every measurement)."""
+    lines = [
+        f"bench on {report['device']} ({report['setup']['dataset']}, batch {batch_size}, "
+        f"{report['setup']['precision']}) -> {report['path']}"
+    ]
+    if report.get("matmul_peak_gflops"):
+        lines.append(f"  matmul peak {report['matmul_peak_gflops']:.0f} GFLOP/s ({report['cpu']['capability']})")
     for r in report["results"]:
         ips = r["images_per_s"]
         lines.append(
-            f"  {r['model']}: reference {ips['reference']:.0f} img/s, trainer {ips['trainer']:.0f} img/s "
-            f"({r['speedup_vs_reference']:.2f}x), probes every step {ips['trainer_probes_every_step']:.0f} img/s "
-            f"(overhead {r['probe_overhead_pct']:.1f}%)"
-            + (
-                f", fp32 {ips['trainer_fp32']:.0f} img/s (bf16 {r['bf16_speedup_vs_fp32']:.2f}x fp32)"
-                if "trainer_fp32" in ips
-                else ""
-            )
-            + (f", compiled {ips['trainer_compiled']:.0f} img/s" if "trainer_compiled" in ips else "")
+            f"  {r['model']}: reference {ips['reference']:.0f} img/s, bare step {ips['bare_step']:.0f}, trainer "
+            f"{ips['trainer']:.0f} ({r['speedup_vs_reference']:.2f}x the reference), with probes every 50 steps "
+            f"{ips['trainer_default_probes']:.0f} ({r['default_probes_share_of_bare_step']:.0%} of the bare step), "
+            f"probes every step {ips['trainer_probes_every_step']:.0f}"
+            + (f", fp32 {ips['trainer_fp32']:.0f}" if "trainer_fp32" in ips else "")
+            + (f", compiled {ips['trainer_compiled']:.0f}" if "trainer_compiled" in ips else "")
         )
+        if "fraction_of_matmul_peak" in r:
+            lines.append(
+                f"    a training step reaches {r['fraction_of_matmul_peak']['bare_step']:.0%} of the matmul peak "
+                f"({r['flops_per_image'] / 1e6:.0f} MFLOP per image)"
+            )
         if "time_to_accuracy" in r:
             t = r["time_to_accuracy"]
             lines.append(
@@ -326,4 +535,11 @@ def cmd_bench(args) -> None:
                     else f"not reached in {t['epochs_planned']} epochs (last epoch {t['last_test_acc']:.2%})"
                 )
             )
-    emit(args, report, "\n".join(lines))
+    if p := report.get("parity"):
+        means = p["mean_test_acc"]
+        lines.append(
+            f"  parity, ResNet-{p['depth']} after {p['epochs']} epochs ({len(p['runs']['trainer'])} seeds each): "
+            f"trainer {means['trainer']:.2%}, reference {means['reference']:.2%}, difference "
+            f"{100 * p['difference']:+.2f} points (seed std {100 * (p['seed_std'] or 0):.2f})"
+        )
+    return lines

@@ -27,6 +27,9 @@ from .models import build_model, count_params
 from .probes import LayerProbe
 
 EVAL_BATCH = 1000
+# Speed: on a CPU, evaluation batches of 1000 images spill the caches (a 1000x16x32x32 activation is 65 MB) and
+# cost ~20% more per image than batches of 128-256; the logits are the same either way.
+EVAL_BATCH_CPU = 200
 # Training error as the paper plots it: the network in eval mode on a fixed training subset at each epoch's end
 # (5,000 images: a binomial standard error of 0.3 points at 5% error), and on every training image at the run's end.
 TRAIN_EVAL_IMAGES = 5000
@@ -150,10 +153,11 @@ def evaluate(model, x, y, mean, std, autocast) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (a fraction) on uint8 images ``x``."""
     model.eval()
     total = torch.zeros(2, device=x.device)
-    for i in range(0, len(x), EVAL_BATCH):
+    bs = EVAL_BATCH_CPU if x.device.type == "cpu" else EVAL_BATCH
+    for i in range(0, len(x), bs):
         with autocast:
-            logits = model(normalize(x[i : i + EVAL_BATCH], mean, std))
-        yb = y[i : i + EVAL_BATCH]
+            logits = model(normalize(x[i : i + bs], mean, std))
+        yb = y[i : i + bs]
         total += torch.stack(
             [F.cross_entropy(logits.float(), yb, reduction="sum"), (logits.argmax(1) == yb).sum().float()]
         )
