@@ -32,6 +32,12 @@ from .progress import ProgressBar
 
 
 def add_parsers(sub) -> None:
+    _add_training_parsers(sub)
+    _add_queue_parsers(sub)
+    _add_store_parsers(sub)
+
+
+def _add_training_parsers(sub) -> None:
     p = sub.add_parser("describe", help="parameter count and layer names of a network")
     add_model_args(p)
     add_json_arg(p)
@@ -73,6 +79,8 @@ def add_parsers(sub) -> None:
     add_store_args(p)
     p.set_defaults(handler=cmd_sweep)
 
+
+def _add_queue_parsers(sub) -> None:
     p = sub.add_parser("queue", help="runs waiting for a worker and runs training, with their place")
     add_store_args(p)
     p.set_defaults(handler=cmd_queue)
@@ -89,6 +97,8 @@ def add_parsers(sub) -> None:
     add_store_args(p, json_flag=False)
     p.set_defaults(handler=cmd_worker)
 
+
+def _add_store_parsers(sub) -> None:
     p = sub.add_parser(
         "list", help="stored runs (on a store's first use, the shipped reference runs are installed first)"
     )
