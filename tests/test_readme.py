@@ -36,3 +36,11 @@ def test_check_reports_a_stale_table(tmp_path, monkeypatch):
     stale = readme.README.read_text().replace("| plain-56 | kaiming |", "| plain-56 | kaiming | 999 |", 1)
     assert readme.readme_block("probe-init", stale) != readme.readme_block("probe-init")
     assert readme.replace_block(stale, "probe-init", "X").count("<!-- table:probe-init -->\nX\n") == 1
+
+
+def test_test_suite_figures_come_from_the_command_and_the_count_is_current():
+    """The README's test count and durations are bench.suite's newest results, and the count is today's."""
+    from bench import suite
+
+    assert readme.readme_block("test-suite") == suite.table()
+    assert suite.newest("count")["tests"] == suite.collected(), "run python -m bench.suite --collect --write"
