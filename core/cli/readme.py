@@ -75,20 +75,12 @@ def shipped_table(store=None, dataset: str = "builtin") -> str:
     order = {"none": 0, "A": 1, "B": 2, "concat": 3}
     from ..runs.reference import SHAPES10_LESSON as lesson
 
-    main_first = lambda g: (
-        (g.config.schedule, g.config.batch_size, g.config.subset)
-        != (lesson["schedule"], lesson["batch_size"], lesson["subset"])
-    )  # noqa: E731
-    for group in sorted(
-        group_runs(records),
-        key=lambda g: (
-            main_first(g),
-            g.config.schedule or "",
-            g.config.subset or 0,
-            order[g.config.shortcut],
-            g.config.depth,
-        ),
-    ):
+    def main_set_first(g) -> tuple:
+        c = g.config
+        other = (c.schedule, c.batch_size, c.subset) != (lesson["schedule"], lesson["batch_size"], lesson["subset"])
+        return other, c.schedule or "", c.subset or 0, order[c.shortcut], c.depth
+
+    for group in sorted(group_runs(records), key=main_set_first):
         row = depth_table([group]).iloc[0]
         evals = [
             100 * (1 - r.metrics["train_eval_acc"])
