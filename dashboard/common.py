@@ -28,7 +28,7 @@ from core.engine.train import cpu_has_native_bf16
 from core.runs import jobs, lifecycle, reference
 from core.runs.backends import RunState
 from core.runs.store import DamagedRun, History, Listing, RunRecord, RunStore, StoreError, default_store_root
-from dashboard import keys
+from dashboard import browsers, keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ QUICK_CONFIG = RunConfig(
 REQUESTER_KEY = "queue_requester"  # this browser session's id in the run queue
 TEACHER_KEY = "teacher_unlocked"  # True once the teacher passphrase was given in this session
 TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
-QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser session may have waiting
+QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser may have waiting
 PROBES_PER_RUN = 60  # gradient probes spread over a run started from a page, for the Gradients page
 FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0  # live views refresh this often (see poll_interval)
 LIVENESS_S = 10  # the shared run list is re-read at least this often
@@ -320,7 +320,7 @@ def teacher_tools(store: RunStore) -> None:
         return
     with st.expander("Teacher tools", icon=":material/school:"):
         limit = st.number_input(
-            "Runs one browser session may have waiting in the queue",
+            "Runs one browser may have waiting in the queue (all its tabs together)",
             min_value=1,
             max_value=50,
             value=queue_limit(store),
@@ -328,7 +328,7 @@ def teacher_tools(store: RunStore) -> None:
         )
         if limit != queue_limit(store):
             store.set_setting(QUEUE_LIMIT_SETTING, int(limit))
-            st.toast(f"Queue limit set to {int(limit)} per session.")
+            st.toast(f"Queue limit set to {int(limit)} per browser.")
         if RUNS_PAGE.is_file():
             st.page_link(
                 str(RUNS_PAGE),
@@ -338,8 +338,9 @@ def teacher_tools(store: RunStore) -> None:
 
 
 def requester_id() -> str:
-    """This browser session's name in the queue (it limits how many runs one session may queue)."""
-    return st.session_state.setdefault(REQUESTER_KEY, uuid.uuid4().hex[:12])
+    """This browser's name in the queue: the queue limit counts per browser, not per tab (dashboard.browsers)."""
+    session = st.session_state.setdefault(REQUESTER_KEY, uuid.uuid4().hex[:12])
+    return browsers.requester(dict(st.context.cookies), st.context.ip_address, session)
 
 
 def queue_limit(store: RunStore) -> int:
