@@ -1,5 +1,5 @@
 """Two browser contexts (two students) start runs that differ only in their number of training images,
-1,100 and 1,600: each must watch its own run, by id, while both are queued or training and after they
+300 and 400: each must watch its own run, by id, while both are queued or training and after they
 finish; and a link with ?run=<id> opens that run in a third, fresh context."""
 
 import re
@@ -10,7 +10,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, dashboard
 from core.engine.config import RunConfig
 from core.runs.reference import SHAPES10_LESSON as LESSON
 
-SUBSETS = (1100, 1600)
+SUBSETS = (300, 400)
 WAIT_MS = 600_000  # generous: two people's runs share a busy CPU with other work
 
 
