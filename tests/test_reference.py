@@ -172,3 +172,18 @@ def test_shipped_cifar10_resnet_20_classifies_cifar10_test_photos(shipped, cifar
             .item()
         )
     assert acc > 0.75 and abs(acc - record.metrics["test_acc"]) < 0.04, (acc, record.metrics["test_acc"])
+
+
+def test_the_cifar10_set_is_fig6_with_one_budget_and_keeps_the_earlier_pair():
+    from core.analysis.budget import comparable
+    from core.runs.reference import CIFAR10_FIG6, cifar10_fig6
+
+    configs = cifar10_fig6(seeds=2)
+    fig6 = [c for c in configs if c.epochs == CIFAR10_FIG6["epochs"]]
+    assert {(c.shortcut, c.depth, c.seed) for c in fig6} == {
+        (s, d, k) for s in ("none", "A") for d in (20, 56) for k in (0, 1)
+    }
+    assert comparable(fig6) and all(c.subset is None and c.test_subset is None for c in fig6)
+    earlier = [c for c in configs if c not in fig6]
+    assert {c.run_id for c in earlier} == {"dd5bff4529a6", "8b2ba5711080"}, "the shipped 15-epoch pair keeps its ids"
+    assert not comparable(fig6[:1] + earlier[:1])

@@ -209,7 +209,11 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--schedule", choices=("step", "cosine", "constant"), help="the main runs' schedule (default: the recipe's)"
     )
-    p.add_argument("--epochs", type=int, help="the main runs' epochs (Shapes-10 default 164; CIFAR-10: the set's 20)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="the main runs' epochs (Shapes-10 default 164; CIFAR-10: the set's, core.runs.reference.CIFAR10_FIG6)",
+    )
     p.add_argument(
         "--depths",
         type=int,
