@@ -231,6 +231,8 @@ else:
         default_id=right_default,
         container=pick_right,
     )
+    if left.run_id != right.run_id and (note := lesson.pair_budget_note(left, right)):
+        st.warning(note, icon=":material/balance:")
     kind_train = st.radio(
         "Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key=keys.GRAD_TRAIN_KIND, bind=BIND
     )
@@ -317,6 +319,8 @@ else:
         )
         stds[record.config.label] = last[last["layer"].map(figures.is_3x3_layer)]["value"]
     st.plotly_chart(figures.response_std_figure(series), width="stretch", key="grad_std_chart")
+    if note := lesson.runs_budget_note(chosen_std):
+        st.warning(note, icon=":material/balance:")
     st.caption(
         "The standard deviation of each 3×3 layer's response (after BN, before the ReLU or the addition) at "
         "each run's last probe, measured on one training batch. The paper finds ResNet responses generally "
