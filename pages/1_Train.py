@@ -444,8 +444,8 @@ def watch_section(store: RunStore) -> None:
     watched = training.watched_run(focus, ids, live_ids)
     if watched is None:
         st.info(
-            "No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a "
-            "laptop CPU."
+            f"No runs yet. Press **Start training** above: the settings it opens on train on {LESSON['subset']:,} "
+            f"images for {LESSON['epochs']} epochs, a few minutes on a laptop CPU."
         )
         return
     st.session_state[VIEW_KEY] = watched
