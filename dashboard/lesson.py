@@ -281,7 +281,7 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=
             "the deeper ResNet trains at least as well: the paper's other half"
             if e_deep <= e_shallow
             else "here the deeper ResNet trains worse, unlike the paper's Fig. 6 (right), where depth helps "
-            f"after {TABLE6_ITERATIONS:,} iterations; these runs took {steps:,}"
+            f"after {TABLE6_ITERATIONS:,} iterations; these runs took {steps:,} steps"
         )
     return f"{text}: {verdict}."
 
@@ -314,12 +314,14 @@ def by_budget(records) -> list[list]:
     return list(groups.values())
 
 
-def budget_title(config) -> str:
-    """A budget in a few words, to tell groups of runs apart: 'Shapes-10, 496 steps (8 epochs of 62)'."""
-    from core.analysis.budget import budget
+def budget_titles(groups: list[list]) -> list[str]:
+    """Each group's budget in the words that tell it from the others' (the parts of core.analysis.budget.Budget
+    that differ between the groups): '1,000 training images, 500 test images; 496 steps (8 epochs of 62)'."""
+    from core.analysis.budget import Budget, budget
 
-    b = budget(config)
-    return f"{b.data}, {b.images}, {b.steps}, {b.recipe}"
+    budgets = [budget(g[0].config) for g in groups]
+    parts = [p for p in Budget.PARTS if len({getattr(b, p) for b in budgets}) > 1]
+    return ["; ".join(getattr(b, p) for p in parts) for b in budgets]
 
 
 def fig6_sentences(records, stored=None) -> list[str]:
@@ -329,13 +331,12 @@ def fig6_sentences(records, stored=None) -> list[str]:
     from core.analysis.budget import differences
 
     groups = by_budget(records)
+    titles = dict(zip(map(id, groups), budget_titles(groups)))
     sentences = []
     for shortcut, shallow, deep in FIG6_PAIRS:
         within = [(g, s) for g in groups if (s := depth_pair_sentence(g, shortcut, shallow, deep, stored))]
         for group, sentence in within:
-            sentences.append(
-                f"In the runs of {budget_title(group[0].config)}: {sentence}" if len(groups) > 1 else sentence
-            )
+            sentences.append(f"In the runs with {titles[id(group)]}: {sentence}" if len(groups) > 1 else sentence)
         pick = fig6_pick(records, shortcut, (shallow, deep))
         if within or len(pick) < 2:
             continue

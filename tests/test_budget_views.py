@@ -79,8 +79,13 @@ def test_with_two_budgets_each_conclusion_names_its_own_budget():
         run("none", 56, 0.9, budget=LONG),
     ]
     first, second = lesson.fig6_sentences(both)
-    assert first.startswith("In the runs of Shapes-10, 1,000 training images") and "degradation" in first
-    assert second.startswith("In the runs of Shapes-10, 4,000 training images") and "does not train worse" in second
+    assert (
+        first.startswith(
+            "In the runs with 1,000 training images, 500 test images; 496 steps (8 epochs of 62): plain-56"
+        )
+        and "degradation" in first
+    )
+    assert second.startswith("In the runs with 4,000 training images") and "does not train worse" in second
     alone = lesson.fig6_sentences(both[:2])[0]
     assert alone.startswith("plain-56 ends at 60.0%")  # one budget: no budget to name
 
