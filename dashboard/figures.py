@@ -1067,10 +1067,10 @@ def depth_error_figure(
                 x=paper["depth"],
                 y=paper["test_error"],
                 mode="lines+markers",
-                name="He et al. 2015, Table 6 (CIFAR-10) · test",
+                name="He et al. 2015, Table 6 (CIFAR-10, the paper's own schedule) · test",
                 line=dict(color="black", width=1, dash="dot"),
                 marker=dict(symbol="star", size=12, color="black"),
-                hovertemplate="ResNet-%{x}, paper (CIFAR-10)<br>test error %{y:.2f}%<extra></extra>",
+                hovertemplate="ResNet-%{x}, paper (CIFAR-10, its own schedule)<br>test error %{y:.2f}%<extra></extra>",
             )
         )
     title = "Final error vs depth (solid: test, dashed: training)" + (f" · {dataset_title}" if dataset_title else "")

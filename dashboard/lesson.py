@@ -206,27 +206,55 @@ def final_train_error(record) -> tuple[float | None, str]:
     return None, ""
 
 
-# What would show it, from the longest plain-56 run measured on this machine (README, "Finding a recipe").
-NEEDS_MORE_STEPS = (
-    "In the longest recipe tried here (Adam, batch 32, crop + flip, "
-    "3,000 images) plain-56 left chance only after about 350 steps and reached 17.6% test accuracy at "
-    "step 465: showing the paper's picture takes longer runs than these (the paper: 64,000 steps)."
-)
+def run_steps(record) -> int:
+    """The optimizer steps a run was set to take: as recorded, else from its config and data set."""
+    from core.engine.config import DATASET_SIZES
+
+    if steps := (record.info or {}).get("total_steps"):
+        return int(steps)
+    c = record.config.resolved()
+    return c.total_steps(c.subset or DATASET_SIZES[c.dataset][0])
 
 
-def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str | None:
-    """'plain-56 ends at 60.1% training error, plain-20 at 20.3%: ...' for two runs of the chosen ones, or None."""
+def longer_run_note(record, stored) -> str:
+    """After a run that ended near chance: what the longest-trained stored run of the same network that learned
+    reached with its (other) budget, in numbers read from that run, and the paper's length; a sentence."""
+    from core.analysis.budget import differences
+    from core.analysis.compare import network_of
+    from core.analysis.paper import TABLE6_ITERATIONS
     from core.runs.lifecycle import is_done
     from core.runs.verdict import record_verdict
 
-    pick = {
-        r.config.depth: r
-        for r in sorted(records, key=lambda r: -r.config.seed)  # seed 0 wins
-        if r.config.shortcut == shortcut
-        and r.config.arch == "cifar"
-        and r.config.depth in (shallow, deep)
+    name, steps = record.config.model_name, run_steps(record)
+    longer = [
+        r
+        for r in stored
+        if network_of(r.config) == network_of(record.config)
         and is_done(r)
-    }
+        and record_verdict(r) is None
+        and run_steps(r) > steps
+        and (r.metrics or {}).get("test_acc") is not None
+    ]
+    paper = f"the paper trains for {TABLE6_ITERATIONS:,} steps"
+    if not longer:
+        return f"No stored {name} trained longer has left chance; {paper}."
+    best = max(longer, key=lambda r: (run_steps(r), r.metrics["test_acc"]))
+    how = "; ".join(differences([("that run", best.config), ("these", record.config)]))
+    return (
+        f"The longest-trained {name} stored here that learned took {run_steps(best):,} steps and reached "
+        f"{100 * best.metrics['test_acc']:.1f}% test accuracy, with another budget ({how}): showing the paper's "
+        f"picture takes longer runs than these ({paper})."
+    )
+
+
+def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=None) -> str | None:
+    """'plain-56 ends at 60.1% training error, plain-20 at 20.3%: ...' for two runs of the chosen ones (which
+    share one budget: ``fig6_sentences`` groups them), or None; ``stored`` (default: ``records``) are the runs
+    a note on a longer budget may cite."""
+    from core.analysis.paper import TABLE6_ITERATIONS
+    from core.runs.verdict import record_verdict
+
+    pick = fig6_pick(records, shortcut, (shallow, deep))
     if len(pick) < 2:
         return None
     (e_deep, how), (e_shallow, _) = final_train_error(pick[deep]), final_train_error(pick[shallow])
@@ -234,16 +262,13 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str 
         return None
     name_deep, name_shallow = pick[deep].config.model_name, pick[shallow].config.model_name
     text = f"{name_deep} ends at {e_deep:.1f}% training error ({how}), {name_shallow} at {e_shallow:.1f}%"
+    steps = run_steps(pick[deep])
     flags = [f"{pick[d].config.model_name} {v}" for d in (deep, shallow) if (v := record_verdict(pick[d]))]
     if flags:
+        flagged = "; ".join(flags)
         return (
-            text
-            + ". "
-            + "; ".join(flags)[0].upper()
-            + "; ".join(flags)[1:]
-            + ". This pair cannot show how depth acts. "
-            + (f"These runs took {steps:,} steps. " if (steps := pick[deep].info.get("total_steps")) else "")
-            + NEEDS_MORE_STEPS
+            f"{text}. {flagged[0].upper()}{flagged[1:]}. This pair cannot show how depth acts. These runs took "
+            f"{steps:,} steps. " + longer_run_note(pick[deep], records if stored is None else stored)
         )
     if shortcut == "none":
         verdict = (
@@ -256,15 +281,71 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int) -> str 
             "the deeper ResNet trains at least as well: the paper's other half"
             if e_deep <= e_shallow
             else "here the deeper ResNet trains worse, unlike the paper's Fig. 6 (right), where depth helps "
-            "after 64,000 iterations; these runs are far shorter"
+            f"after {TABLE6_ITERATIONS:,} iterations; these runs took {steps:,} steps"
         )
     return f"{text}: {verdict}."
 
 
-def fig6_sentences(records) -> list[str]:
-    """What the chosen runs show of the paper's Fig. 6, both halves, each from its own numbers."""
-    pairs = [("none", 20, d) for d in (32, 44, 56)] + [("A", 20, d) for d in (32, 44, 56, 110)]
-    return [s for s in (depth_pair_sentence(records, *pair) for pair in pairs) if s]
+def fig6_pick(records, shortcut: str, depths) -> dict:
+    """The finished CIFAR-style run of each of ``depths`` in the family of ``shortcut`` (seed 0 first)."""
+    from core.runs.lifecycle import is_done
+
+    return {
+        r.config.depth: r
+        for r in sorted(records, key=lambda r: -r.config.seed)  # seed 0 wins
+        if r.config.shortcut == shortcut and r.config.arch == "cifar" and r.config.depth in depths and is_done(r)
+    }
+
+
+FIG6_PAIRS = [("none", 20, d) for d in (32, 44, 56)] + [("A", 20, d) for d in (32, 44, 56, 110)]
+FIG6_QUESTION = {
+    "none": "how depth acts on plain nets (the paper's Fig. 6, left)",
+    "A": "how depth acts on ResNets (the paper's Fig. 6, right)",
+}
+
+
+def by_budget(records) -> list[list]:
+    """The runs grouped by budget (core.analysis.budget.setup_key), in the order each budget first appears."""
+    from core.analysis.budget import setup_key
+
+    groups: dict[str, list] = {}
+    for r in records:
+        groups.setdefault(setup_key(r.config), []).append(r)
+    return list(groups.values())
+
+
+def budget_titles(groups: list[list]) -> list[str]:
+    """Each group's budget in the words that tell it from the others' (the parts of core.analysis.budget.Budget
+    that differ between the groups): '1,000 training images, 500 test images; 496 steps (8 epochs of 62)'."""
+    from core.analysis.budget import Budget, budget
+
+    budgets = [budget(g[0].config) for g in groups]
+    parts = [p for p in Budget.PARTS if len({getattr(b, p) for b in budgets}) > 1]
+    return ["; ".join(getattr(b, p) for p in parts) for b in budgets]
+
+
+def fig6_sentences(records, stored=None) -> list[str]:
+    """What the chosen runs show of the paper's Fig. 6, both halves, each from its own numbers and only ever
+    from runs of one budget: with several budgets, each sentence names its budget, and a pair found only
+    across budgets gets a sentence saying the runs were trained differently, so the chart cannot show it."""
+    from core.analysis.budget import differences
+
+    groups = by_budget(records)
+    titles = dict(zip(map(id, groups), budget_titles(groups)))
+    sentences = []
+    for shortcut, shallow, deep in FIG6_PAIRS:
+        within = [(g, s) for g in groups if (s := depth_pair_sentence(g, shortcut, shallow, deep, stored))]
+        for group, sentence in within:
+            sentences.append(f"In the runs with {titles[id(group)]}: {sentence}" if len(groups) > 1 else sentence)
+        pick = fig6_pick(records, shortcut, (shallow, deep))
+        if within or len(pick) < 2:
+            continue
+        named = [(pick[d].config.model_name, pick[d].config) for d in (shallow, deep)]
+        sentences.append(
+            f"{named[1][0]} and {named[0][0]} shown here were trained differently ({'; '.join(differences(named))}), "
+            f"so the chart cannot show {FIG6_QUESTION[shortcut]}: add runs of one budget, or train the missing one."
+        )
+    return sentences
 
 
 # ----------------------------------------------------------------------- which runs a page opens on
@@ -284,8 +365,10 @@ def preference(record) -> tuple:
 
 
 def default_pair(records: list) -> tuple[str | None, str | None]:
-    """A plain run and the ResNet most like it (same depth, data and recipe; option A first), preferring
-    shipped runs and runs that learned over the newest, and the deepest such plain net."""
+    """A plain run and the ResNet most like it (one budget, then the same depth and seed; option A first),
+    preferring shipped runs and runs that learned over the newest, and the deepest such plain net."""
+    from core.analysis.budget import setup_key
+
     plain = sorted(
         (r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"),
         key=lambda r: (preference(r)[:2], -r.config.depth, preference(r)[2:]),
@@ -297,18 +380,40 @@ def default_pair(records: list) -> tuple[str | None, str | None]:
     if left is None:
         return None, None
 
-    def likeness(r):
+    def likeness(r):  # one budget first (core.analysis.budget), then the same depth and seed
         same = (
+            setup_key(r.config) == setup_key(left.config),
             r.config.depth == left.config.depth,
-            r.config.dataset == left.config.dataset,
-            r.config.recipe == left.config.recipe,
-            r.config.epochs == left.config.epochs,
             r.config.seed == left.config.seed,
         )
         return (tuple(not x for x in same), r.config.shortcut != "A", preference(r))
 
     right = (sorted(resnets, key=likeness) or [r for r in records if r.run_id != left.run_id] or [left])[0]
     return left.run_id, right.run_id
+
+
+def pair_budget_note(a, b) -> str | None:
+    """A warning when two runs set side by side were trained with different budgets, saying what differed
+    (core.analysis.budget.differences); None when they share one."""
+    from core.analysis.budget import differences
+
+    names = (a.config.model_name, b.config.model_name)
+    if names[0] == names[1]:
+        names = (f"{names[0]} (left)", f"{names[1]} (right)")
+    diff = differences(list(zip(names, (a.config, b.config))))
+    if not diff:
+        return None
+    return (
+        "These two runs were trained differently (not with one budget), so what differs between them may come "
+        "from the training, not from the shortcuts: " + " — ".join(diff) + "."
+    )
+
+
+def runs_budget_note(records) -> str | None:
+    """core.analysis.budget.mixed_budget_note for runs shown together (None when they share one budget)."""
+    from core.analysis.budget import mixed_budget_note
+
+    return mixed_budget_note([(r.config.model_name, r.config) for r in records])
 
 
 def step_to_show(steps: list[int], chosen: int | None, pair: tuple[str, ...], seen_pair: tuple[str, ...] | None) -> int:
@@ -371,8 +476,11 @@ def _trend(rows: pd.DataFrame, column: str) -> str | None:
 def depth_story(table: pd.DataFrame) -> list[str]:
     """What the error-vs-depth table of one setup shows, family by family, beside what the paper found.
 
-    ``table`` is core.analysis.compare.depth_table's (errors in %, training error as recorded, flag per group).
+    ``table`` is core.analysis.compare.depth_table's (errors in %, training error as recorded, flag per group)
+    for one budget: a near-chance note and a trend compare only runs trained alike.
     """
+    from core.analysis.paper import TABLE6_ITERATIONS
+
     sentences = []
     for shortcut, name, paper in (
         ("none", "Plain nets", "in the paper (Fig. 6, left) their training error rises with depth"),
@@ -386,7 +494,10 @@ def depth_story(table: pd.DataFrame) -> list[str]:
         text = f"**{name}**, final training error: {trend}; {paper}."
         expected = "rising at every step" if shortcut == "none" else "falling or level at every step"
         if expected not in trend and not flagged:
-            text += " This setup does not show the paper's shape; the paper's runs are 64,000 iterations long."
+            text += (
+                " This setup does not show the paper's shape; the paper's runs are "
+                f"{TABLE6_ITERATIONS:,} iterations long, with a budget of their own."
+            )
         if flagged:
             text += f" Near chance, so not evidence about depth: {', '.join(flagged)}."
         sentences.append(text)

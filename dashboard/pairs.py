@@ -82,19 +82,24 @@ def progress_reporter(text: str):
 
 
 def mismatch_note(plain: RunRecord, resnet: RunRecord) -> str | None:
-    """A warning when the pair is not a fair contrast (different depth or different training)."""
-    from core.analysis.compare import setup_key
+    """A warning when the pair is not a fair contrast: other depths, other budgets (what differed, from
+    core.analysis.budget), or other seeds."""
+    from dashboard.lesson import pair_budget_note
 
+    notes = []
     if plain.config.depth != resnet.config.depth:
-        return (
+        notes.append(
             f"The two nets differ in depth ({plain.config.depth} vs {resnet.config.depth}): the paper's contrast "
             "is at equal depth."
         )
-    if setup_key(plain.config) != setup_key(resnet.config) or plain.config.seed != resnet.config.seed:
-        return (
-            "The two runs were trained differently (data, recipe, epochs or seed): the contrast is not like for like."
+    if budget_note := pair_budget_note(plain, resnet):
+        notes.append(budget_note)
+    elif plain.config.seed != resnet.config.seed:
+        notes.append(
+            f"The two runs were trained differently only in their seed ({plain.config.seed} vs "
+            f"{resnet.config.seed}): the contrast is not like for like."
         )
-    return None
+    return " ".join(notes) or None
 
 
 def lesion_series(result: lesion.LesionResult, record: RunRecord) -> tuple[figures.RunSeries, figures.RunSeries]:

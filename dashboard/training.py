@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from core.analysis.budget import largest_comparable, mixed_budget_note, setup_key
 from core.engine.config import DATASET_SIZES, RECIPE_DEFAULTS, ConfigError, RunConfig, exact_number, steps_per_epoch
 from core.engine.models import TORCHVISION_MODEL
 from core.engine.train import learning_rates
@@ -221,16 +222,38 @@ def stored_and_missing(configs: list[RunConfig], found: list) -> tuple[list[str]
 
 
 def overlay_defaults(records: list, focus: str | None) -> list[str]:
-    """The runs the overlay opens on: the run this tab follows; else the shipped Fig. 6 set in the lesson's
-    recipe (seed 0) with plain-32 and ResNet-44; else the newest run ('' with none stored)."""
+    """The runs the overlay opens on, all of one budget: the run this tab follows; else the shipped Fig. 6 set
+    in the lesson's recipe (seed 0) with plain-32 and ResNet-44, the largest group of them that shares one budget
+    (core.analysis.budget.largest_comparable); else the newest run ('' with none stored)."""
     if focus:
         return [focus]
-    lesson_runs = [r for r in records if r.reference and r.config.seed == 0 and r.config.recipe == LESSON["recipe"]]
-    shipped = [
-        next((r.run_id for r in lesson_runs if (r.config.shortcut, r.config.depth) == pair), None)
-        for pair in OVERLAY_FIRST
+    lesson_runs = [
+        (r.run_id, r.config)
+        for r in records
+        if r.reference
+        and r.config.seed == 0
+        and r.config.recipe == LESSON["recipe"]
+        and (r.config.shortcut, r.config.depth) in OVERLAY_FIRST
     ]
+    one_budget = largest_comparable(lesson_runs)
+    shipped = [next((i for i, c in one_budget if (c.shortcut, c.depth) == pair), None) for pair in OVERLAY_FIRST]
     return [i for i in shipped if i] or [records[0].run_id if records else ""]
+
+
+def overlay_after_adding(current: list[str], added: list[str], records: list) -> list[str]:
+    """The overlay after the page adds runs (a run this tab opened or started, a "train the missing" click):
+    the runs already shown that share the added runs' budget, then the added runs, so what the page puts on
+    the chart is one budget; a user who adds runs of other budgets in the picker gets ``overlay_note``."""
+    configs = {r.run_id: r.config for r in records}
+    keys = {setup_key(configs[i]) for i in added if i in configs}
+    kept = [i for i in current if i in configs and (not keys or setup_key(configs[i]) in keys)]
+    return list(dict.fromkeys([*kept, *added]))
+
+
+def overlay_note(chosen: list) -> str | None:
+    """Beside an overlay of runs of different budgets: what differed (core.analysis.budget.mixed_budget_note),
+    None when they share one budget."""
+    return mixed_budget_note([(r.config.model_name, r.config) for r in chosen])
 
 
 def queued_note(queued: int, missing: int, refused: str | None) -> str | None:

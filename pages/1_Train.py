@@ -444,8 +444,8 @@ def watch_section(store: RunStore) -> None:
     watched = training.watched_run(focus, ids, live_ids)
     if watched is None:
         st.info(
-            "No runs yet. Press **Start training** above: a ResNet-20 on 2,000 images takes a few minutes on a "
-            "laptop CPU."
+            f"No runs yet. Press **Start training** above: the settings it opens on train on {LESSON['subset']:,} "
+            f"images for {LESSON['epochs']} epochs, a few minutes on a laptop CPU."
         )
         return
     st.session_state[VIEW_KEY] = watched
@@ -491,7 +491,9 @@ def train_missing(store: RunStore, configs: list[RunConfig]) -> None:
         started.append(state.run_id)
     queued = len(started) - len(st.session_state.get(STARTED_KEY, []))
     st.session_state[STARTED_KEY] = list(dict.fromkeys(started))
-    st.session_state[OVERLAY_KEY] = list(dict.fromkeys([*st.session_state.get(OVERLAY_KEY, []), *started]))
+    st.session_state[OVERLAY_KEY] = training.overlay_after_adding(
+        st.session_state.get(OVERLAY_KEY, []), started, common.stored_runs(store)
+    )
     st.session_state[STARTED_NOTE_KEY] = training.queued_note(queued, len(configs), refused)
 
 
@@ -530,14 +532,17 @@ def fig6_buttons(store: RunStore, config: RunConfig, data: common.DatasetChoice)
 
 
 def overlay_picker(store: RunStore) -> list:
-    """The runs to overlay: each run this tab starts or opens is added once (the user may remove it again);
-    with nothing chosen yet, the shipped Fig. 6 set, so the lesson's picture is there at once."""
+    """The runs to overlay: each run this tab starts or opens is added once, with the runs shown that share its
+    budget (the user may remove it again, or add others); with nothing chosen yet, the shipped Fig. 6 set of one
+    budget, so the lesson's picture is there at once."""
     records = common.stored_runs(store)
     seen = st.session_state.setdefault(OVERLAY_SEEN_KEY, set())
     focus = st.session_state.get(common.FOCUS_RUN_KEY)
     if focus and focus not in seen and any(r.run_id == focus for r in records):
         seen.add(focus)
-        st.session_state[OVERLAY_KEY] = [*st.session_state.get(OVERLAY_KEY, []), focus]
+        st.session_state[OVERLAY_KEY] = training.overlay_after_adding(
+            st.session_state.get(OVERLAY_KEY, []), [focus], records
+        )
     default_ids = training.overlay_defaults(records, focus)
     return common.pick_runs("Runs to overlay", records, key=OVERLAY_KEY, default_ids=default_ids)
 
@@ -649,7 +654,9 @@ def overlay_section(store: RunStore, config: RunConfig | None, data: common.Data
     st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(
         store, chosen, any_live, metric, per, splits
     )
-    for sentence in lesson.fig6_sentences(chosen):
+    if note := training.overlay_note(chosen):
+        st.warning(note, icon=":material/balance:")
+    for sentence in lesson.fig6_sentences(chosen, stored=common.stored_runs(store)):
         st.markdown("- " + sentence)
 
 

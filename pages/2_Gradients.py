@@ -28,6 +28,7 @@ KIND_LABELS = {"grad_w": "weight gradient ‖∂L/∂W‖", "grad_out": "back-pr
 PAIR_SEEN_KEY = "grad_pair_seen"
 PROBE_BATCH = 64  # images in the at-initialisation batch: a second or so per network on a CPU
 SHATTER_DEPTHS = (8, 20, 32, 56)  # depths of the fresh networks the shattered-gradients view measures
+SHATTER_POINTS, SHATTER_IMAGES = 128, 2  # points on the line through input space, and images it starts from
 # A matched pair for the "during training" view when nothing probed is stored yet.
 QUICK_PAIR = (dataclasses.replace(common.QUICK_CONFIG, shortcut="none"), common.QUICK_CONFIG)
 
@@ -49,7 +50,11 @@ def probe_network(depth: int, shortcut: str, bn: bool, init: str, dataset: str, 
 @st.cache_data(show_spinner="Measuring gradient correlations of fresh networks…", max_entries=8)
 def shattering(dataset: str, store_root: str, depths: tuple[int, ...]) -> pd.DataFrame:
     images, _ = probe_images(dataset, PROBE_BATCH, store_root)
-    return shattering_table([dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths], images[:2], points=128)
+    return shattering_table(
+        [dict(depth=d, shortcut=s) for s in ("none", "A") for d in depths],
+        images[:SHATTER_IMAGES],
+        points=SHATTER_POINTS,
+    )
 
 
 def probed_runs(store) -> list:
@@ -67,7 +72,7 @@ st.markdown(
 # ------------------------------------------------------------------------- at initialisation
 st.header("1 · At initialisation", divider="gray")
 st.markdown(
-    "Fresh networks, one batch of 64 test images, one forward and backward pass: no training needed. "
+    f"Fresh networks, one batch of {PROBE_BATCH} test images, one forward and backward pass: no training needed. "
     "Each network is probed once and remembered, so changing the choices below only probes what is new."
 )
 with st.container(border=True):
@@ -191,7 +196,8 @@ if st.toggle("Measure it (a few seconds per network)", key=keys.SHATTER, bind=BI
     by = shatter.set_index(["shortcut", "depth"]).correlation
     deep = max(SHATTER_DEPTHS)
     st.caption(
-        f"Each point: mean cosine similarity of the input-gradients at 128 neighbouring points on a line, 2 images. "
+        f"Each point: mean cosine similarity of the input-gradients at {SHATTER_POINTS} neighbouring points on a line, "
+        f"{SHATTER_IMAGES} images. "
         f"Here plain-{deep} gives {by[('none', deep)]:.2f} and ResNet-{deep} {by[('A', deep)]:.2f}. "
         "Balduzzi et al. (2017): in deep plain nets this correlation decays towards white noise with depth, "
         "with skip connections only slowly: the plain net's gradient is large but says little about where "
@@ -231,6 +237,8 @@ else:
         default_id=right_default,
         container=pick_right,
     )
+    if left.run_id != right.run_id and (note := lesson.pair_budget_note(left, right)):
+        st.warning(note, icon=":material/balance:")
     kind_train = st.radio(
         "Quantity", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True, key=keys.GRAD_TRAIN_KIND, bind=BIND
     )
@@ -317,6 +325,8 @@ else:
         )
         stds[record.config.label] = last[last["layer"].map(figures.is_3x3_layer)]["value"]
     st.plotly_chart(figures.response_std_figure(series), width="stretch", key="grad_std_chart")
+    if note := lesson.runs_budget_note(chosen_std):
+        st.warning(note, icon=":material/balance:")
     st.caption(
         "The standard deviation of each 3×3 layer's response (after BN, before the ReLU or the addition) at "
         "each run's last probe, measured on one training batch. The paper finds ResNet responses generally "

@@ -66,6 +66,8 @@ dataset, dataset_title = in_setup[0].dataset, in_setup[0].dataset_title
 st.caption(
     f"{len(in_setup)} network(s), {sum(len(g.records) for g in in_setup)} run(s) in this setup"
     + (f"; {unfinished} unfinished run(s) in the store are left out." if unfinished else ".")
+    + " "
+    + compare.setup_budget(in_setup)
 )
 
 percent_axis = st.checkbox(
@@ -89,10 +91,7 @@ if depth_table["depth"].nunique() < 2:
 for sentence in lesson.depth_story(depth_table):
     st.markdown("- " + sentence)
 if paper is not None:
-    st.caption(
-        f"Black stars: {PAPER_SOURCE}, beside the runs trained as the paper did (its recipe, all 50,000 "
-        "images, at least its 64,000 iterations, all 10,000 test images)."
-    )
+    st.caption(compare.table6_caption(in_setup), help=PAPER_SOURCE)
 else:
     st.info(not_comparable, icon=":material/info:")
 

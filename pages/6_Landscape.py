@@ -109,7 +109,8 @@ resolution = st.radio(
     horizontal=True,
     key=keys.GRID,
     bind=BIND,
-    help="One forward pass per grid point and network: 121 for coarse, 441 for medium, 1,681 for fine",
+    help="One forward pass per grid point and network: "
+    + ", ".join(f"{n * n:,} for {name.split(',')[0]}" for name, n in PLANE_POINTS.items()),
 )
 steps = PLANE_POINTS[resolution]
 compute_missing(store, pair, settings, "2d", steps, f"2-D planes ({steps}×{steps})")

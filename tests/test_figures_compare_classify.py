@@ -34,7 +34,7 @@ def depth_rows():
 def test_depth_error_figure_draws_families_splits_and_the_paper():
     fig = figures.depth_error_figure(depth_rows(), compare.paper_table(), "CIFAR-10")
     names = [t.name for t in fig.data]
-    assert names[-1].startswith("He et al. 2015, Table 6 (CIFAR-10)")
+    assert names[-1].startswith("He et al. 2015, Table 6 (CIFAR-10, the paper's own schedule)")
     assert len(fig.data) == 5  # plain and ResNet, test and training, and the paper
     assert {t.line.dash for t in fig.data[:-1]} == {"solid", "dash"}
     assert fig.layout.xaxis.title.text == "depth (weighted layers)" and fig.layout.yaxis.title.text == "error (%)"

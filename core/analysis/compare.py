@@ -21,8 +21,8 @@ from ..engine.config import RECIPE_NAMES, SAME_TRAINING, RunConfig
 from ..runs.lifecycle import is_done
 from ..runs.store import RunRecord, RunStore
 from ..runs.verdict import record_verdict
-from .budget import NETWORK_FIELDS, setup_key
-from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_TEST_ERROR
+from .budget import NETWORK_FIELDS, Budget, budget, comparable, setup_key
+from .paper import TABLE6_BATCH, TABLE6_ITERATIONS, TABLE6_LR, TABLE6_LR_DROPS, TABLE6_TEST_ERROR
 from .tables import DEFAULT_DIGITS, PERCENT_DIGITS, csv_text
 
 # The depths this lab trains (1202 is out of a classroom's reach).
@@ -227,6 +227,38 @@ def comparability_note(groups: list[RunGroup]) -> str | None:
         "Table 6 is ResNets (option A) trained with the paper's SGD recipe on all 50,000 CIFAR-10 images for "
         f"{TABLE6_ITERATIONS:,} iterations and tested on all 10,000."
     )
+
+
+def table6_schedule() -> str:
+    """Table 6's own training, in words (core.analysis.paper): what its stars stand for beside any run."""
+    drops = " and ".join(f"{d:,}" for d in TABLE6_LR_DROPS)
+    return (
+        f"the paper's own schedule: {TABLE6_ITERATIONS:,} iterations of batch {TABLE6_BATCH} on all "
+        f"{CIFAR10_TRAIN_IMAGES:,} CIFAR-10 images, lr {TABLE6_LR:g} divided by 10 at iterations {drops}"
+    )
+
+
+def table6_caption(groups: list[RunGroup]) -> str:
+    """Under the error-vs-depth chart when Table 6 is drawn: its stars are the paper's runs, trained on the
+    paper's own schedule, not on this setup's budget; which of them differ from it and how."""
+    ours = budget(groups[0].config)
+    return (
+        "Black stars: He et al. 2015, Table 6, test error of the paper's own runs, trained on "
+        + table6_schedule()
+        + f". They are drawn beside runs that trained at least as long with the paper's recipe ({ours.steps}; "
+        f"{ours.schedule}), but with a budget of their own: read them as the paper's result, not as runs of "
+        "this setup."
+    )
+
+
+def setup_budget(groups: list[RunGroup]) -> str:
+    """The one budget every run of a setup shares, in words (core.analysis.budget); a ValueError if the groups
+    were not trained alike, since no chart or sentence across depth or family may mix budgets."""
+    configs = [r.config for g in groups for r in g.records]
+    if not configs or not comparable(configs):
+        raise ValueError("the runs of a setup must share one budget")
+    b = budget(configs[0])
+    return "One budget for every run compared here: " + "; ".join(getattr(b, part) for part in Budget.PARTS) + "."
 
 
 def paper_table() -> pd.DataFrame:

@@ -9,6 +9,8 @@ SOURCE = "He et al. 2015, Table 6 (CIFAR-10, 164 epochs)"
 TABLE6_110_MEAN_STD = (6.61, 0.16)
 # The training Table 6 stands for: 64k iterations of batch 128 on all 50k images, tested on all 10k.
 TABLE6_ITERATIONS, TABLE6_BATCH = 64_000, 128
+# ...its schedule: lr 0.1, divided by 10 at these iterations (Sec. 4.2).
+TABLE6_LR, TABLE6_LR_DROPS = 0.1, (32_000, 48_000)
 # Table 3: ImageNet top-1 error (%, 10-crop) of ResNet-34 with shortcut options A, B and C.
 TABLE3_TOP1 = {"A": 25.03, "B": 24.52, "C": 24.19}
 TABLE3_SOURCE = "He et al. 2015, Table 3 (ImageNet, ResNet-34, 10-crop top-1 error)"
