@@ -370,6 +370,9 @@ def cmd_sweep(args) -> None:
     text = f"{done} of {len(states)} runs done in {wall:.0f} s"
     emit(args, obj, text)
     if done < len(states):
+        for s in states:
+            if not is_done(s.record):  # why each one is not done, whatever the output format
+                say(f"not done: {s.run_id} {s.record.label if s.record else ''}: {s.line()}")
         sys.exit(1)
 
 
