@@ -3,6 +3,8 @@ workers, and sweeps over depths and seeds."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 
@@ -377,6 +379,13 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_worker(args) -> None:
+    from ..runs.logs import setup_worker_log
     from ..runs.worker import serve
 
-    serve(args.store, args.idle_exit, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    store = RunStore(args.store)
+    setup_worker_log(store.root)
+    try:
+        serve(str(store.root), args.idle_exit)
+    except Exception:  # a worker started in the background has no terminal: its log says why it ended
+        logging.getLogger("core.runs.worker").exception("worker %d ended", os.getpid())
+        raise
