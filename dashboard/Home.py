@@ -30,8 +30,13 @@ st.set_page_config(
 # instead of staying blank (the spinner shows only if this takes longer than half a second, so not on reruns).
 with st.spinner("Preparing the shipped reference runs… (the lab's first start takes a few seconds)"):
     from dashboard import common, figures, lesson  # noqa: E402
+    from dashboard.server_log import setup_server_log  # noqa: E402
 
     common.prepare_store()
+    try:
+        setup_server_log()
+    except OSError:  # a store folder that cannot take a log must not take the dashboard down
+        pass
 
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).

@@ -374,7 +374,8 @@ def test_a_worker_process_trains_the_queue_and_leaves_when_idle(store):
     assert backend.submit(store, a, "other tab").run_id == a.run_id  # asked twice: one job
     assert backend.wait(store, b.run_id, timeout=600).status == RunStatus.DONE
     assert backend.state(store, a.run_id).status == RunStatus.DONE
-    log = (store.root / "worker.log").read_text()
+    log = (store.root / "logs" / "worker.log").read_text()
+    assert not (store.root / "worker.log").exists()  # the one log is the rotating one
     assert log.count(f"training {a.run_id}") == 1 and log.count(f"training {b.run_id}") == 1
     for process in backend._children:
         process.wait(timeout=120)  # idle for 2 s: it leaves by itself

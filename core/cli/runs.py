@@ -3,6 +3,8 @@ workers, and sweeps over depths and seeds."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 
@@ -370,10 +372,20 @@ def cmd_sweep(args) -> None:
     text = f"{done} of {len(states)} runs done in {wall:.0f} s"
     emit(args, obj, text)
     if done < len(states):
+        for s in states:
+            if not is_done(s.record):  # why each one is not done, whatever the output format
+                say(f"not done: {s.run_id} {s.record.label if s.record else ''}: {s.line()}")
         sys.exit(1)
 
 
 def cmd_worker(args) -> None:
+    from ..runs.logs import setup_worker_log
     from ..runs.worker import serve
 
-    serve(args.store, args.idle_exit, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    store = RunStore(args.store)
+    setup_worker_log(store.root)
+    try:
+        serve(str(store.root), args.idle_exit)
+    except Exception:  # a worker started in the background has no terminal: its log says why it ended
+        logging.getLogger("core.runs.worker").exception("worker %d ended", os.getpid())
+        raise

@@ -11,6 +11,7 @@ same queue on a Ray cluster instead, behind the same ``JobBackend`` interface; i
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ PACKAGE = __name__.split(".")[0]
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 WORKERS_ENV = "RESNET_LAB_WORKERS"
 RAY_ENV = "RESNET_LAB_RAY_ADDRESS"  # an address, 'auto' or 'local': train on that Ray cluster instead
+log = logging.getLogger(__name__)
 WORKER_IDLE_EXIT_S = 60  # a worker with nothing to do for this long leaves; the next request starts one again
 
 
@@ -166,8 +168,7 @@ class LocalWorkers(StoreQueue):
             alive = store.live_workers()
             if len(alive) >= self.workers or not store.has_queued():
                 return len(alive)
-            for _ in range(self.workers - len(alive)):
-                log = open(store.root / "worker.log", "ab")
+            for _ in range(self.workers - len(alive)):  # each logs to the store's rotating logs/worker.log
                 process = subprocess.Popen(
                     [
                         sys.executable,
@@ -181,13 +182,13 @@ class LocalWorkers(StoreQueue):
                     ],
                     cwd=PACKAGE_PARENT,
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-                log.close()
                 store.add_worker(process.pid)
                 self._children.append(process)
+                log.info("started worker %d for %s", process.pid, store.root)
             return len(alive) + self.workers - len(alive)
 
     def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
