@@ -70,7 +70,7 @@ def steps_warning(config, n_train: int) -> str | None:
     if c.optimizer == "sgd" and c.lr >= DEEP_SGD_LR and deep and steps < DEEP_SGD_STEPS:
         return (
             f"Only {steps:,} steps of SGD at lr {c.lr:g} for a {c.depth}-layer net: in the pilot runs on Shapes-10 "
-            "(README, \"Finding a recipe\"), deep nets trained this way were still near chance after a few hundred "
+            '(README, "Finding a recipe"), deep nets trained this way were still near chance after a few hundred '
             f"steps. Expect a run near chance; give it {DEEP_SGD_STEPS:,} steps or more (the paper trains 64,000), or "
             "use the Adam recipe, which moves in a few hundred steps."
         )
