@@ -117,12 +117,14 @@ def matched_pair(
     records: list[RunRecord],
     depth: int | None = 56,
     learned_first: bool = False,
+    prefer_dataset: str | None = None,
 ) -> tuple[RunRecord | None, RunRecord | None]:
     """A finished plain net and the ResNet of the same depth trained the same way (setup and seed), option A
     first (exactly the plain net's parameters); shipped reference runs first, then the deepest depth
     when ``depth`` has no pair. With ``learned_first``, a pair in which both networks left chance comes
     before any pair with a network that did not (a lesion needs something to lose). (None, None) when no
-    such pair is stored. Among pairs equal on depth and shipping, one in which both networks learned comes first."""
+    such pair is stored. Among pairs equal on depth and shipping, one on ``prefer_dataset`` (e.g. CIFAR-10 where its
+    images are on this machine) comes first, then one in which both networks learned."""
     done = [r for r in records if is_done(r) and r.config.arch == "cifar"]
     pairs = []
     for plain in (r for r in done if r.config.shortcut == "none"):
@@ -144,6 +146,7 @@ def matched_pair(
             learned_first and stuck(p),
             p[0].config.depth != depth,
             not (p[0].reference and p[1].reference),
+            p[0].config.dataset != prefer_dataset,
             stuck(p),
             p[1].config.shortcut != "A",
             -p[0].config.depth,
