@@ -90,10 +90,14 @@ def _add_queue_parsers(sub) -> None:
     add_store_args(p)
     p.set_defaults(handler=cmd_cancel)
 
-    p = sub.add_parser("worker", help="train queued runs from the store (the dashboard starts these itself)")
+    p = sub.add_parser(
+        "worker",
+        help="train queued runs and compute queued analyses from the store (the dashboard starts these itself)",
+    )
     p.add_argument(
         "--idle-exit", type=float, help="leave after the queue has been empty this many seconds (default: never)"
     )
+    p.add_argument("--analyses-only", action="store_true", help="compute queued analyses only; never train")
     add_store_args(p, json_flag=False)
     p.set_defaults(handler=cmd_worker)
 
@@ -374,6 +378,13 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_worker(args) -> None:
+    from ..analysis.queue import take_one
     from ..runs.worker import serve
 
-    serve(args.store, args.idle_exit, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    serve(
+        args.store,
+        args.idle_exit,
+        log=lambda *a, **k: print(*a, file=sys.stderr, **k),
+        analyze=take_one,
+        role="analyses" if args.analyses_only else "all",
+    )
