@@ -17,9 +17,10 @@ import os
 import time
 from pathlib import Path
 
+from ..engine.files import atomic_write_bytes
 from ..runs import jobs
 from ..runs.backends import LocalWorkers
-from ..runs.lifecycle import RunStatus
+from ..runs.lifecycle import RunStatus, is_done
 from ..runs.store import AnalysisJob, RunRecord, RunStore, StoreError
 from . import inside, landscape, lesion
 
@@ -187,3 +188,48 @@ def load_result(store: RunStore, job: AnalysisJob) -> lesion.LesionResult | land
     """A done job's result from its file (None if it is not there)."""
     path = store.root / job.key
     return lesion.read_cached(path) if job.kind == "lesion" else landscape.read_cached(path)
+
+
+# ------------------------------------------------------------------ precomputed results for the shipped runs
+
+
+def opening_pairs(store: RunStore) -> dict[str, tuple[RunRecord, RunRecord]]:
+    """The pairs the Lesion and Landscape pages open on in this store (the choice ``dashboard.pairs`` makes)."""
+    records = [
+        r
+        for r in store.list()
+        if is_done(r)
+        and r.config.arch == "cifar"
+        and r.config.shortcut in inside.LESION_SHORTCUTS
+        and store.weights_path(r.run_id).exists()
+    ]
+    pairs = {"lesion": inside.matched_pair(records, learned_first=True), "landscape": inside.matched_pair(records)}
+    return {kind: pair for kind, pair in pairs.items() if pair[0] is not None}
+
+
+def build_shipped(store: RunStore, out_dir: Path = inside.SHIPPED_RESULTS, log=print) -> int:
+    """Compute the pages' opening results (``LESION_DEFAULT``, ``SLICE_DEFAULT``, ``PLANE_DEFAULT``) for the pairs
+    they open on, write them under ``out_dir`` named as in a store's cache (run and weights in the name), and
+    remove the files no longer among them; returns the bytes written."""
+    wanted = [("lesion", LESION_DEFAULT), ("landscape", SLICE_DEFAULT), ("landscape", PLANE_DEFAULT)]
+    pairs, keep, total = opening_pairs(store), set(), 0
+    for kind, params in wanted:
+        for record in pairs.get(kind, ()):
+            path = result_path(store, record, kind, params)
+            if not path.exists():
+                log(f"computing the {kind} {params} of {record.config.label}…")
+                if kind == "lesion":
+                    inside.lesion_for_run(store, record, **params)
+                else:
+                    inside.landscape_for_run(store, record, **params)
+            rel = path.relative_to(store.root)
+            data = path.read_bytes()
+            atomic_write_bytes(out_dir / rel, data)
+            keep.add(out_dir / rel)
+            total += len(data)
+            log(f"{rel}: {len(data) / 1e3:.0f} kB")
+    for old in out_dir.glob("*/*.json"):
+        if old not in keep:
+            old.unlink()
+            log(f"removed {old.name}: no longer among the pages' opening results")
+    return total
