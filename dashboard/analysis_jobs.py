@@ -52,13 +52,11 @@ class PanelView:
     all_done: bool  # draw the figure
     live: bool  # poll the rows
     button: bool  # offer the button that asks for the missing ones
-    button_word: str  # 'Compute' the first time, 'Try again' after a failure or a cancel
+    again: bool  # the button asks again, after a failure or a cancel
 
 
 def panel_view(views: list[JobView]) -> PanelView:
     done = all(v.show == "result" for v in views)
     live = any(v.live for v in views)
     again = any(v.show in ("failed", "cancelled") for v in views)
-    return PanelView(
-        done, live, not done and not live and any(v.can_request for v in views), "Try again" if again else "Compute"
-    )
+    return PanelView(done, live, not done and not live and any(v.can_request for v in views), again)

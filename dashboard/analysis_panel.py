@@ -22,7 +22,7 @@ def _views(store: RunStore, keys: dict[str, str]) -> dict:
 
 def analysis_panel(store: RunStore, records: list[RunRecord], kind: str, params: dict, *, label: str, key: str) -> None:
     """Ask for ``kind`` with ``params`` on each of ``records`` (whose results are not on disk) and follow the jobs;
-    ``label`` names the computation on the button."""
+    ``label`` is the button's text ('Run the lesion study on ...')."""
     try:
         keys = {r.run_id: queue.job_key(store, r, kind, params) for r in records}
     except (StoreError, ValueError) as e:
@@ -30,7 +30,8 @@ def analysis_panel(store: RunStore, records: list[RunRecord], kind: str, params:
         return
     names = {r.run_id: r.config.model_name for r in records}
     decision = panel_view(list(_views(store, keys).values()))
-    if decision.button and st.button(f"{decision.button_word}: {label}", type="primary", key=f"{key}_ask"):
+    text = f"Try again: {label[0].lower()}{label[1:]}" if decision.again else label
+    if decision.button and st.button(text, type="primary", key=f"{key}_ask"):
         for record in records:
             try:
                 queue.request(store, record, kind, params, common.requester_id())

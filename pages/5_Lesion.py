@@ -66,7 +66,7 @@ if missing:
         "the deleted block, reusing the intact pass up to there). A worker computes it once for the whole class; "
         "the result is kept, so the next viewer (and `python -m core lesion`) gets it at once."
     )
-    analysis_panel(store, missing, "lesion", settings, label=f"the lesion study on {names}", key="lesion_run")
+    analysis_panel(store, missing, "lesion", settings, label=f"Run the lesion study on {names}", key="lesion_run")
     st.stop()
 
 res, pla = results[resnet.run_id], results[plain.run_id]

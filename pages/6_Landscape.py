@@ -29,7 +29,7 @@ def compute_missing(store, pair, settings: dict, kind: str, steps: int, label: s
         f"of {settings['batch']} images each, computed once by a worker for everyone who asks."
     )
     params = dict(kind=kind, steps=steps, **settings)
-    analysis_panel(store, missing, "landscape", params, label=f"the {label}", key=f"landscape_run_{kind}")
+    analysis_panel(store, missing, "landscape", params, label=f"Compute the {label}", key=f"landscape_run_{kind}")
 
 
 def loaded(store, pair, settings: dict, kind: str, steps: int) -> list:
