@@ -88,6 +88,20 @@ def test_the_command_line_reads_the_result_a_worker_computed(trained, no_spawn, 
     assert out["cached"] is True and out["loss"] == computed.loss
 
 
+def test_the_command_line_lists_and_cancels_analyses(trained, no_spawn, capsys):
+    from core.cli import run
+
+    root, run_id = trained
+    store = RunStore(root)
+    job = queue.request(store, store.get(run_id), "lesion", dict(images=20, k_images=0, draws=1), requester="tab")
+    run(["queue", "--json", "--store", str(root)])
+    listed = json.loads(capsys.readouterr().out)["analyses"]
+    assert [(a["key"], a["place"], a["status"]) for a in listed] == [(job.key, 1, "queued")]
+    assert listed[0]["state"].startswith("queued: 1st")
+    run(["cancel", job.key, "--store", str(root)])
+    assert store.analysis(job.key).status == RunStatus.CANCELLED
+
+
 def test_a_waiting_job_and_a_running_job_can_be_cancelled(trained, no_spawn, monkeypatch):
     root, run_id = trained
     store = RunStore(root)
