@@ -47,6 +47,8 @@ def analysis_panel(store: RunStore, records: list[RunRecord], kind: str, params:
         if now.all_done or now.live != decision.live:
             st.rerun()  # draw the result, or stop (or start) polling
         for run_id, view in views.items():
+            if view.show == "offer":
+                continue  # the page already says what is not computed yet
             line, cancel = st.columns([5, 1], vertical_alignment="center")
             line.markdown(f"**{names[run_id]}**: {view.text}")
             if view.progress is not None:
