@@ -42,6 +42,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from core.engine.config import RunConfig
+from core.runs.logs import log_dir
 
 REPO = Path(__file__).resolve().parents[1]  # run as `python -m bench.load` from here: `core` is importable
 
@@ -275,7 +276,7 @@ async def measure(n: int, window_s: float, log) -> dict:
         first = store.get(configs[0].run_id)
         for c in configs[1:]:
             jobs.cancel(store, c.run_id)  # the rest need not train for this measurement
-        trained = re.findall(r"training ([0-9a-f]{12})", (home / "worker.log").read_text())
+        trained = re.findall(r"training ([0-9a-f]{12})", (log_dir(home) / "worker.log").read_text())
         twice = sorted({r for r in trained if trained.count(r) > 1})
         result = {
             "students": n,

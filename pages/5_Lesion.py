@@ -5,10 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import inside, lesion
-from core.engine.data import DataUnavailable
-from core.runs.store import StoreError
 from core.runs.verdict import record_verdict
 from dashboard import common, figures, keys, pairs
+from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -64,18 +63,10 @@ if missing:
     st.markdown(
         f"Not computed yet for {names} with these settings. Deleting each of the {n} blocks in turn costs about "
         f"{lesion.sweep_passes(n):.0f} forward passes of the {images} test images (each lesioned pass starts at "
-        "the deleted block, reusing the intact pass up to there); the result is kept, so the next viewer (and "
-        "`python -m core lesion`) gets it at once."
+        "the deleted block, reusing the intact pass up to there). A worker computes it once for the whole class; "
+        "the result is kept, so the next viewer (and `python -m core lesion`) gets it at once."
     )
-    if st.button(f"Run the lesion study on {names}", type="primary", key="lesion_run"):
-        for record in missing:
-            bar, report = pairs.progress_reporter(f"Deleting blocks of {record.config.model_name}: image passes")
-            try:
-                results[record.run_id], _ = inside.lesion_for_run(store, record, progress=report, **settings)
-            except (StoreError, DataUnavailable, lesion.LesionError) as e:
-                st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
-            bar.empty()
-        st.rerun()  # draw the results without the button
+    analysis_panel(store, missing, "lesion", settings, label=f"Run the lesion study on {names}", key="lesion_run")
     st.stop()
 
 res, pla = results[resnet.run_id], results[plain.run_id]

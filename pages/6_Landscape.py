@@ -6,9 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import inside, landscape
-from core.engine.data import DataUnavailable
-from core.runs.store import StoreError
 from dashboard import common, figures, keys, pairs
+from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -19,25 +18,18 @@ SPANS = (0.25, 0.5, 1.0)
 
 
 def compute_missing(store, pair, settings: dict, kind: str, steps: int, label: str) -> None:
-    """A button that computes the landscapes of ``pair`` not on disk yet, with a progress bar (on this script
-    thread); ``settings`` are the directions' seed, the span and the batch."""
+    """Ask a worker for the landscapes of ``pair`` not on disk yet and follow the jobs (``analysis_panel``);
+    ``settings`` are the directions' seed, the span and the batch."""
     missing = [r for r in pair if inside.cached_landscape(store, r, kind=kind, steps=steps, **settings) is None]
     if not missing:
         return
     points = steps if kind == "1d" else steps * steps
     st.markdown(
         f"Not computed yet for {' and '.join(r.config.model_name for r in missing)}: {points:,} forward passes "
-        f"of {settings['batch']} images each."
+        f"of {settings['batch']} images each, computed once by a worker for everyone who asks."
     )
-    if st.button(f"Compute the {label}", type="primary", key=f"landscape_run_{kind}"):
-        for record in missing:
-            bar, report = pairs.progress_reporter(f"{record.config.model_name}: grid points")
-            try:
-                inside.landscape_for_run(store, record, kind=kind, steps=steps, progress=report, **settings)
-            except (StoreError, DataUnavailable, ValueError) as e:
-                st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
-            bar.empty()
-        st.rerun()
+    params = dict(kind=kind, steps=steps, **settings)
+    analysis_panel(store, missing, "landscape", params, label=f"Compute the {label}", key=f"landscape_run_{kind}")
 
 
 def loaded(store, pair, settings: dict, kind: str, steps: int) -> list:

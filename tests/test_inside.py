@@ -383,7 +383,12 @@ def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
     assert cached and again == first
     assert inside.cached_lesion(store, plain, images=60, k_images=30, draws=1) is None
     weights = store.weights_path(resnet.run_id)
-    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))  # the run was trained again
+    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))  # the same weights, touched
+    assert inside.cached_lesion(store, resnet, images=60, k_images=30, draws=1) == first
+    model = store.load_model(resnet.run_id)
+    with torch.no_grad():
+        model.fc.bias.add_(0.01)
+    store.save_weights(resnet.run_id, model)  # the run was trained again: other weights
     assert inside.cached_lesion(store, resnet, images=60, k_images=30, draws=1) is None
     _, cached = inside.lesion_for_run(store, resnet, images=60, k_images=30, draws=1)
     assert not cached

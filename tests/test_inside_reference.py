@@ -59,3 +59,22 @@ def test_resnet_56_loss_slice_is_smoother_than_plain_56(shipped):
     assert r["curvature"] < 0.1 * p["curvature"], (r, p)
     assert r["local_minima"] <= p["local_minima"], (r, p)
     assert "by curvature it is the smoother" in landscape.smoothness_verdict(res, pla)
+
+
+def test_the_pages_opening_results_ship_and_are_read_without_computing(shipped, monkeypatch):
+    from core.analysis import queue
+
+    store = shipped[0]
+    monkeypatch.setattr(landscape, "compute", lambda *a, **k: pytest.fail("computed instead of read"))
+    monkeypatch.setattr(lesion, "lesion_study", lambda *a, **k: pytest.fail("computed instead of read"))
+    pairs = queue.opening_pairs(store)
+    assert set(pairs) == {"lesion", "landscape"}
+    for record in pairs["lesion"]:
+        assert inside.cached_lesion(store, record, **queue.LESION_DEFAULT) is not None, record.label
+        assert queue.request(store, record, "lesion", queue.LESION_DEFAULT).progress == 1.0  # done: no job
+    for record in pairs["landscape"]:
+        for params in (queue.SLICE_DEFAULT, queue.PLANE_DEFAULT):
+            assert inside.cached_landscape(store, record, **params) is not None, (record.label, params)
+    assert store.analyses() == []
+    shipped_bytes = sum(p.stat().st_size for p in inside.SHIPPED_RESULTS.rglob("*.json"))
+    assert shipped_bytes < 1_000_000

@@ -5,7 +5,11 @@ their disk caches under the store, and the choice of a matched plain/ResNet pair
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..engine.files import atomic_write_bytes
 from ..runs.lifecycle import is_done
+from ..runs.reference import REFERENCE_DIR
 from ..runs.store import RunRecord, RunStore, StoreError
 from ..runs.verdict import record_verdict
 from . import landscape, lesion
@@ -15,9 +19,37 @@ from .inputs import test_images, train_batch
 LESION_SHORTCUTS = tuple(lesion.LESION_RULES)
 
 
+SHIPPED_RESULTS = REFERENCE_DIR / "results"  # precomputed results for the shipped runs, named as in a store's cache
+
+
 def cache_key(store: RunStore, record: RunRecord) -> str:
-    """The run id and the time its weights were written: a retrained run (same id) is not served stale results."""
-    return f"{record.run_id}-w{int(store.weights_path(record.run_id).stat().st_mtime)}"
+    """The run id and the identity of its weights (a hash of the tensors): a retrained run (same id) is not served
+    stale results, and the same weights installed anywhere find the same results."""
+    return f"{record.run_id}-w{store.weights_digest(record.run_id)}"
+
+
+def with_shipped(store: RunStore, path: Path) -> Path:
+    """``path`` in the store's cache; when it is absent and a result of the same name ships with the app (the same
+    run, weights and settings), that result is installed there first."""
+    if not path.exists():
+        shipped = SHIPPED_RESULTS / path.relative_to(store.root)
+        if shipped.is_file():
+            atomic_write_bytes(path, shipped.read_bytes())
+    return path
+
+
+def lesion_path(store: RunStore, record: RunRecord, *, images: int, k_images: int, draws: int, seed: int = 0) -> Path:
+    """Where the run's lesion study with these settings is cached (a shipped one installed there first)."""
+    return with_shipped(store, lesion.cache_path(store.root, cache_key(store, record), images, k_images, draws, seed))
+
+
+def landscape_path(
+    store: RunStore, record: RunRecord, *, kind: str, seed: int, steps: int, span: float, batch: int
+) -> Path:
+    """Where the run's landscape with these settings is cached (a shipped one installed there first)."""
+    return with_shipped(
+        store, landscape.cache_path(store.root, cache_key(store, record), kind, seed, steps, span, batch)
+    )
 
 
 def check_lesionable(store: RunStore, record: RunRecord) -> None:
@@ -43,7 +75,7 @@ def lesion_for_run(
 ) -> tuple[lesion.LesionResult, bool]:
     """The run's lesion study from the disk cache under the store, else computed and cached; and whether cached."""
     check_lesionable(store, record)
-    path = lesion.cache_path(store.root, cache_key(store, record), images, k_images, draws, seed)
+    path = lesion_path(store, record, images=images, k_images=k_images, draws=draws, seed=seed)
     if (hit := lesion.read_cached(path)) is not None:
         return hit, True
     model = store.load_model(record.run_id)
@@ -77,6 +109,8 @@ def landscape_for_run(
 ) -> landscape.Landscape:
     """The run's 1-D slice or 2-D plane from the disk cache under the store, else computed and cached."""
     check_lesionable(store, record)
+    landscape.check_request(steps, span, batch)
+    landscape_path(store, record, kind=kind, seed=seed, steps=steps, span=span, batch=batch)
 
     def load():
         x, y = train_batch(record, batch, data_dir, str(store.datasets_dir))
@@ -102,7 +136,7 @@ def cached_landscape(
     """The landscape if it is already on disk, else None (nothing is computed)."""
     check_lesionable(store, record)
     return landscape.read_cached(
-        landscape.cache_path(store.root, cache_key(store, record), kind, seed, steps, span, batch)
+        landscape_path(store, record, kind=kind, seed=seed, steps=steps, span=span, batch=batch)
     )
 
 
@@ -110,7 +144,7 @@ def cached_lesion(
     store: RunStore, record: RunRecord, *, images: int, k_images: int, draws: int, seed: int = 0
 ) -> lesion.LesionResult | None:
     check_lesionable(store, record)
-    return lesion.read_cached(lesion.cache_path(store.root, cache_key(store, record), images, k_images, draws, seed))
+    return lesion.read_cached(lesion_path(store, record, images=images, k_images=k_images, draws=draws, seed=seed))
 
 
 def matched_pair(

@@ -11,10 +11,10 @@ import time
 from ..analysis.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from ..engine.config import RunConfig
 from ..engine.models import FIG6_DEPTHS, SHORTCUTS, build_model, count_params, weighted_layers
-from ..runs import jobs, sweep
+from ..runs import jobs, lifecycle, sweep
 from ..runs.catalog import dataset_title
 from ..runs.execute import TrainResult, train
-from ..runs.lifecycle import is_done
+from ..runs.lifecycle import LIVE, is_done
 from ..runs.reference import install_once
 from ..runs.store import AlreadyRunning, RunStore, StoreError
 from ..runs.verdict import record_verdict
@@ -83,19 +83,26 @@ def _add_training_parsers(sub) -> None:
 
 
 def _add_queue_parsers(sub) -> None:
-    p = sub.add_parser("queue", help="runs waiting for a worker and runs training, with their place")
+    p = sub.add_parser("queue", help="runs and analyses waiting for a worker and those in progress, with their place")
     add_store_args(p)
     p.set_defaults(handler=cmd_queue)
 
-    p = sub.add_parser("cancel", help="cancel a queued run, or stop a training one after its current step")
-    p.add_argument("run", help="run id (a unique prefix will do)")
+    p = sub.add_parser(
+        "cancel",
+        help="cancel a queued run, or stop a training one after its current step; or cancel an analysis by its key",
+    )
+    p.add_argument("run", help="run id (a unique prefix will do), or an analysis key as `queue` lists it")
     add_store_args(p)
     p.set_defaults(handler=cmd_cancel)
 
-    p = sub.add_parser("worker", help="train queued runs from the store (the dashboard starts these itself)")
+    p = sub.add_parser(
+        "worker",
+        help="train queued runs and compute queued analyses from the store (the dashboard starts these itself)",
+    )
     p.add_argument(
         "--idle-exit", type=float, help="leave after the queue has been empty this many seconds (default: never)"
     )
+    p.add_argument("--analyses-only", action="store_true", help="compute queued analyses only; never train")
     add_store_args(p, json_flag=False)
     p.set_defaults(handler=cmd_worker)
 
@@ -306,11 +313,25 @@ def cmd_queue(args) -> None:
         for s in states
     ]
     lines = [f"{r['run_id']:<13}{s.text():<14}{r['label']}" for r, s in zip(rows, states)]
-    emit(args, {"runs": rows}, "\n".join(lines) if rows else "nothing queued or training")
+    store = RunStore(args.store)
+    analyses = [_analysis_row(store, j) for j in store.analyses() if j.status in LIVE]
+    lines += [f"{a['key']}  {a['state']}" for a in analyses]
+    emit(args, {"runs": rows, "analyses": analyses}, "\n".join(lines) if lines else "nothing queued or training")
+
+
+def _analysis_row(store: RunStore, job) -> dict:
+    place = store.analysis_place(job.key)
+    state = lifecycle.analysis_text(job.status, place, job.progress, job.message)
+    return {"key": job.key, "status": str(job.status), "place": place, "progress": job.progress, "state": state}
 
 
 def cmd_cancel(args) -> None:
     store = RunStore(args.store)
+    if "/" in args.run:  # an analysis job's key, as `queue` lists it
+        if store.cancel_analysis(args.run) is None:
+            raise CliError(f"no analysis {args.run!r} is waiting or being computed")
+        emit(args, {"key": args.run, "cancelled": True}, f"cancel requested for {args.run}")
+        return
     record = find_run(store, args.run)
     if not jobs.cancel(store, record.run_id):
         raise CliError(f"run {record.run_id} is {record.status}: only a queued or training run can be cancelled")
@@ -379,13 +400,14 @@ def cmd_sweep(args) -> None:
 
 
 def cmd_worker(args) -> None:
+    from ..analysis.queue import take_one
     from ..runs.logs import setup_worker_log
     from ..runs.worker import serve
 
     store = RunStore(args.store)
     setup_worker_log(store.root)
     try:
-        serve(str(store.root), args.idle_exit)
+        serve(str(store.root), args.idle_exit, analyze=take_one, role="analyses" if args.analyses_only else "all")
     except Exception:  # a worker started in the background has no terminal: its log says why it ended
         logging.getLogger("core.runs.worker").exception("worker %d ended", os.getpid())
         raise

@@ -24,6 +24,7 @@ written by a newer version are kept aside and shown, and any ``sqlite3.DatabaseE
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -64,6 +65,11 @@ CREATE TABLE IF NOT EXISTS probes (
     PRIMARY KEY (run_id, step, kind, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER, host TEXT, started REAL, PRIMARY KEY (pid, host));
+CREATE TABLE IF NOT EXISTS analyses (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, run_id TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', requester TEXT NOT NULL DEFAULT '',
+    requested REAL, updated REAL, heartbeat REAL, pid INTEGER, host TEXT, cancel INTEGER NOT NULL DEFAULT 0,
+    result TEXT NOT NULL DEFAULT '');
 """
 # Columns added after the first release: an older store gains them when it is opened.
 ADDED_COLUMNS = {
@@ -76,6 +82,7 @@ ADDED_COLUMNS = {
         ("tags", "TEXT NOT NULL DEFAULT ''"),
     ),  # a teacher's comma-separated tags
     "epochs": (("train_eval_loss", "REAL"), ("train_eval_acc", "REAL")),  # NULL in rows written before
+    "workers": (("role", "TEXT NOT NULL DEFAULT 'all'"),),  # 'all', or 'analyses': a worker that never trains
 }
 HISTORY_TABLES = tuple(HISTORY_COLUMNS)
 HISTORY_KEYS = {
@@ -102,6 +109,7 @@ PORTABLE_COLUMNS = (
 )
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
+_DIGESTS: dict[tuple, str] = {}  # weights file version -> identity of its tensors (``RunStore.weights_digest``)
 HOST = socket.gethostname()
 
 
@@ -252,6 +260,24 @@ class Claim:
     run_id: str
     fresh: bool
     record: RunRecord | None = None  # set instead when the run is already finished (nothing to train)
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One row of the analysis queue: a lesion study or a landscape of one run's weights, asked for once however
+    many people ask. ``key`` names the result file under the store root (kind, parameters, run and weights)."""
+
+    key: str
+    kind: str  # 'lesion' | 'landscape'
+    run_id: str
+    params: dict
+    status: RunStatus  # queued, running, done, cancelled or failed
+    progress: float = 0.0  # fraction of the computation done
+    message: str = ""  # why it failed or was cancelled; where a queued job stands
+    requester: str = ""
+    requested: float | None = None
+    updated: float | None = None
+    result: str = ""  # the result file, relative to the store root, once done
 
 
 class RunStore:
@@ -711,17 +737,166 @@ class RunStore:
         return bool(row and row[0])
 
     # -- workers --------------------------------------------------------------------------------
-    def live_workers(self) -> list[int]:
-        """Pids of this host's worker processes that are alive (the dead are forgotten)."""
+    def live_workers(self, role: str | None = None) -> list[int]:
+        """Pids of this host's worker processes that are alive (the dead are forgotten); of one ``role`` if given."""
         with self.db() as db:
-            pids = [r[0] for r in db.execute("SELECT pid FROM workers WHERE host = ?", (HOST,))]
-            dead = [p for p in pids if not pid_alive(p)]
+            rows = db.execute("SELECT pid, role FROM workers WHERE host = ?", (HOST,)).fetchall()
+            dead = [r[0] for r in rows if not pid_alive(r[0])]
             db.executemany("DELETE FROM workers WHERE pid = ? AND host = ?", [(p, HOST) for p in dead])
-        return [p for p in pids if p not in dead]
+        return [r[0] for r in rows if r[0] not in dead and (role is None or r[1] == role)]
 
-    def add_worker(self, pid: int) -> None:
+    def add_worker(self, pid: int, role: str = "all") -> None:
         with self.db() as db:
-            db.execute("INSERT OR REPLACE INTO workers VALUES (?, ?, ?)", (pid, HOST, time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO workers (pid, host, started, role) VALUES (?, ?, ?, ?)",
+                (pid, HOST, time.time(), role),
+            )
+
+    def training_now(self) -> int:
+        """How many runs live processes are training right now (a dead owner's run is not counted)."""
+        with self.db() as db:
+            rows = db.execute("SELECT pid, host, heartbeat FROM runs WHERE status = ?", (RunStatus.RUNNING,)).fetchall()
+        return sum(owner_alive(r["pid"], r["host"], r["heartbeat"]) for r in rows)
+
+    # -- the analysis queue -----------------------------------------------------------------------
+    # The same guarantees as the training queue: one row per key whoever asks, claims in one transaction, a
+    # heartbeat and an owner so that a dead worker's job is taken over, cancel at the next progress report.
+    def _job(self, row: sqlite3.Row, now: float | None = None) -> AnalysisJob:
+        status, message = RunStatus(row["status"]), row["message"]
+        if status == RunStatus.RUNNING and not owner_alive(row["pid"], row["host"], row["heartbeat"], now):
+            status, message = RunStatus.QUEUED, "its worker stopped; the next free worker takes it over"
+        try:
+            params = json.loads(row["params"])
+        except (TypeError, json.JSONDecodeError):
+            params = {}
+        return AnalysisJob(
+            row["key"],
+            row["kind"],
+            row["run_id"],
+            params,
+            status,
+            row["progress"] or 0.0,
+            message,
+            row["requester"],
+            row["requested"],
+            row["updated"],
+            row["result"],
+        )
+
+    def analysis(self, key: str) -> AnalysisJob | None:
+        with self.db() as db:
+            row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
+        return self._job(row) if row is not None else None
+
+    def analyses(self) -> list[AnalysisJob]:
+        """Every analysis job, oldest request first."""
+        with self.db() as db:
+            rows = db.execute("SELECT * FROM analyses ORDER BY requested, key").fetchall()
+        now = time.time()
+        return [self._job(r, now) for r in rows]
+
+    def request_analysis(
+        self, key: str, kind: str, run_id: str, params: dict, requester: str = "", *, have_result: bool = False
+    ) -> AnalysisJob:
+        """Queue an analysis unless the same one (``key``) is queued, running, or done with its result on disk
+        (``have_result``); one transaction, so thirty people asking at once make one row and one computation."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
+            status = self._job(row, now).status if row is not None else None
+            if status in LIVE or (status == RunStatus.DONE and have_result):
+                db.execute("ROLLBACK")
+                return self._job(row, now)
+            db.execute(
+                "INSERT OR REPLACE INTO analyses (key, kind, run_id, params, status, progress, message, requester, "
+                "requested, updated) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                (
+                    key,
+                    kind,
+                    check_run_id(run_id),
+                    json.dumps(params, sort_keys=True),
+                    RunStatus.QUEUED,
+                    "waiting for a worker",
+                    requester,
+                    now,
+                    now,
+                ),
+            )
+        return self.analysis(key)
+
+    def _waiting(self, db, now: float) -> list[str]:
+        """Keys of the analyses waiting for a worker (a dead worker's included), first in line first."""
+        rows = db.execute(
+            "SELECT * FROM analyses WHERE status IN (?, ?) ORDER BY requested, key",
+            (RunStatus.QUEUED, RunStatus.RUNNING),
+        ).fetchall()
+        return [r["key"] for r in rows if self._job(r, now).status == RunStatus.QUEUED]
+
+    def analysis_place(self, key: str) -> int | None:
+        """1 for the next analysis a worker takes, 2 for the one after, ...; None if it is not waiting."""
+        with self.db() as db:
+            waiting = self._waiting(db, time.time())
+        return waiting.index(key) + 1 if key in waiting else None
+
+    def has_queued_analysis(self) -> bool:
+        with self.db() as db:
+            return bool(self._waiting(db, time.time()))
+
+    def claim_next_analysis(self) -> AnalysisJob | None:
+        """Take the oldest waiting analysis (a dead worker's included) for this process, or None."""
+        if not self.has_queued_analysis():  # a cheap read first: idle workers poll without the write lock
+            return None
+        now = time.time()
+        with self.transaction() as db:
+            waiting = self._waiting(db, now)
+            if not waiting:
+                return None
+            db.execute(
+                "UPDATE analyses SET status = ?, message = '', progress = 0, updated = ?, heartbeat = ?, pid = ?, "
+                "host = ?, cancel = 0 WHERE key = ?",
+                (RunStatus.RUNNING, now, now, os.getpid(), HOST, waiting[0]),
+            )
+        return self.analysis(waiting[0])
+
+    def analysis_progress(self, key: str, fraction: float) -> bool:
+        """The owner reports how far it got (and that it is alive); True if it should stop: someone cancelled the
+        job, or it is no longer this process's."""
+        now = time.time()
+        with self.db() as db:
+            db.execute(
+                "UPDATE analyses SET progress = ?, heartbeat = ?, updated = ? WHERE key = ? AND pid = ? AND host = ?",
+                (min(1.0, max(0.0, fraction)), now, now, key, os.getpid(), HOST),
+            )
+            row = db.execute("SELECT cancel, pid, host, status FROM analyses WHERE key = ?", (key,)).fetchone()
+        mine = row is not None and row["pid"] == os.getpid() and row["host"] == HOST
+        return not mine or bool(row["cancel"]) or RunStatus(row["status"]) != RunStatus.RUNNING
+
+    def finish_analysis(self, key: str, status: RunStatus, message: str = "", result: str = "") -> None:
+        """The owner ends its job: done (with its result file), failed or cancelled (with why), or back in the
+        queue (queued: its worker is stopping)."""
+        status = RunStatus(status)
+        with self.db() as db:
+            db.execute(
+                "UPDATE analyses SET status = ?, message = ?, result = ?, updated = ?, cancel = 0, pid = NULL, "
+                "progress = CASE WHEN ? THEN 1 ELSE progress END WHERE key = ? AND pid = ? AND host = ?",
+                (status, message, result, time.time(), status == RunStatus.DONE, key, os.getpid(), HOST),
+            )
+
+    def cancel_analysis(self, key: str) -> RunStatus | None:
+        """Cancel a waiting analysis at once, or ask a running one's worker to stop at its next progress report;
+        returns the status it had (None if it was neither waiting nor running)."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
+            status = self._job(row, now).status if row is not None else None
+            if status == RunStatus.QUEUED:
+                db.execute(
+                    "UPDATE analyses SET status = ?, message = ?, updated = ?, pid = NULL WHERE key = ?",
+                    (RunStatus.CANCELLED, "cancelled while it waited for a worker", now, key),
+                )
+            elif status == RunStatus.RUNNING:
+                db.execute("UPDATE analyses SET cancel = 1, updated = ? WHERE key = ?", (now, key))
+        return status if status in LIVE else None
 
     def remove_worker(self, pid: int) -> None:
         with self.db() as db:
@@ -951,6 +1126,29 @@ class RunStore:
         except Exception as e:  # a damaged file must not take the caller down
             raise StoreError(f"the weights of run {run_id} are unreadable ({e}); retrain it") from e
         return model.to(device).eval()
+
+    def weights_digest(self, run_id: str) -> str:
+        """The identity of a run's weights: a hash of the tensors themselves (names, types, shapes, values), so a
+        copy written elsewhere or at another time has the same one and retrained weights another. Remembered per
+        file version in this process."""
+        path = self.weights_path(run_id)
+        try:
+            info = path.stat()
+        except OSError as e:
+            raise StoreError(f"run {run_id} has no saved weights") from e
+        stamp = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        if stamp not in _DIGESTS:
+            try:
+                tensors = load_file(str(path))
+            except Exception as e:  # a damaged file: no identity, the caller says so
+                raise StoreError(f"the weights of run {run_id} are unreadable ({e}); retrain it") from e
+            digest = hashlib.sha256()
+            for name in sorted(tensors):
+                t = tensors[name].contiguous()
+                digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+                digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            _DIGESTS[stamp] = digest.hexdigest()[:16]
+        return _DIGESTS[stamp]
 
     def save_checkpoint(self, run_id: str, state: dict) -> None:
         atomic_write(self.checkpoint_path(run_id), lambda tmp: torch.save(state, tmp))
