@@ -8,7 +8,7 @@ from core.analysis import inside, lesion
 from core.engine.data import DataUnavailable
 from core.runs.store import StoreError
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -18,6 +18,7 @@ SETTINGS_KEYS = (keys.LESION_IMAGES, keys.LESION_K_IMAGES, keys.LESION_DRAWS)
 
 store = common.get_store()
 st.title("Lesion study: delete a block, does the network survive?")
+poll_panel.show(store, page="Lesion")
 st.markdown(
     "Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. In their "
     "experiments a ResNet barely noticed and a plain net fell apart. Their reading: a ResNet behaves like an "
