@@ -21,7 +21,7 @@ from core.engine.models import RESNET_DEPTHS, TORCHVISION_MODEL
 from core.runs import lifecycle
 from core.runs.reference import SHAPES10_LESSON as LESSON
 from core.runs.store import RunStore
-from dashboard import common, figures, keys, lesson, training
+from dashboard import common, figures, keys, lesson, poll_panel, training
 from dashboard.common import BIND
 from dashboard.sweep_panel import sweep_panel
 
@@ -664,6 +664,7 @@ def overlay_section(store: RunStore, config: RunConfig | None, data: common.Data
 
 store = common.get_store()
 st.title("Train a network")
+poll_panel.show(store, page="Train")
 st.markdown(
     "Choose a network and a recipe and press **Start**. Training runs in the background on this server "
     "and the curves below update every few seconds; another browser tab sees the same run. A configuration "

@@ -18,7 +18,7 @@ from core.engine.probes import (
 )
 from core.runs import lifecycle
 from core.runs.store import datasets_dir
-from dashboard import common, figures, keys, lesson
+from dashboard import common, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
@@ -64,6 +64,7 @@ def probed_runs(store) -> list:
 
 store = common.get_store()
 st.title("Gradients inside the network")
+poll_panel.show(store, page="Gradients")
 st.markdown(
     "Is degradation caused by *vanishing gradients*? Measure it: the norm of the loss gradient at every "
     "layer, for plain nets and ResNets, with batch normalisation (BN) on and off."

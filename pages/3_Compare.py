@@ -8,7 +8,7 @@ from core.analysis import compare
 from core.analysis.paper import SOURCE as PAPER_SOURCE
 from core.analysis.paper import TABLE3_SOURCE, TABLE3_TOP1
 from core.runs import lifecycle
-from dashboard import common, figures, keys, lesson
+from dashboard import common, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 from dashboard.lesson import STUDY_001, STUDY_004, TERMS
 
@@ -32,6 +32,7 @@ st.caption(
 )
 
 store = common.get_store()
+poll_panel.show(store, page="Compare")
 records = common.stored_runs(store)
 groups = compare.group_runs(records)
 

@@ -13,7 +13,7 @@ from core.engine.config import DATASET_SIZES
 from core.engine.data import CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image
 from core.runs.store import StoreError, datasets_dir
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, lesson
+from dashboard import common, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 
 OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
@@ -96,6 +96,7 @@ st.caption(
 )
 
 store = common.get_store()
+poll_panel.show(store, page="Classify")
 root = str(store.root)
 models = common.finished_with_weights(store)
 if not models:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.analysis import inside, lesion
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
 from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
@@ -17,6 +17,7 @@ SETTINGS_KEYS = (keys.LESION_IMAGES, keys.LESION_K_IMAGES, keys.LESION_DRAWS)
 
 store = common.get_store()
 st.title("Lesion study: delete a block, does the network survive?")
+poll_panel.show(store, page="Lesion")
 st.markdown(
     "Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. In their "
     "experiments a ResNet barely noticed and a plain net fell apart. Their reading: a ResNet behaves like an "

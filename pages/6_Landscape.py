@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import inside, landscape
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
 from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
@@ -40,6 +40,7 @@ def loaded(store, pair, settings: dict, kind: str, steps: int) -> list:
 
 store = common.get_store()
 st.title("Loss landscape: the surface the optimiser walks on")
+poll_panel.show(store, page="Landscape")
 st.markdown(
     "Li et al. (2018) drew the training loss around a trained network's weights θ along random directions δ in "
     "weight space: θ + αδ (a slice) and θ + αδ + βη (a plane). Each filter of a direction is scaled to the norm "

@@ -8,7 +8,7 @@ from core.analysis import features
 from core.analysis.inputs import display_image, test_images
 from core.engine.data import DataUnavailable
 from core.runs.store import RunStore, datasets_dir
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -39,6 +39,7 @@ def layer_picker(container, label: str, names: list[str], key: str, help: str) -
 
 store = common.get_store()
 st.title("What each layer sees")
+poll_panel.show(store, page="Layers")
 st.markdown(
     "One test image through a plain net and a ResNet of the same depth: the feature maps each layer hands on, "
     "and inside one block the residual branch F(x) beside the shortcut x it is added to."

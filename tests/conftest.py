@@ -19,6 +19,7 @@ SLOW_MODULES = {
     "test_browser",
     "test_browser_damage",
     "test_browser_links",
+    "test_browser_polls",
     "test_browser_two_tabs",
     "test_cli_inside",
     "test_cli_lessons",

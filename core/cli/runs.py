@@ -140,6 +140,10 @@ def _add_store_parsers(sub) -> None:
     p.add_argument("file", help="lesson file to write, e.g. week3.zip")
     add_filter_args(p)
     p.add_argument("--title", default="", help="a title stored in the file's manifest")
+    p.add_argument(
+        "--no-questions", dest="questions", action="store_false", help="leave the class questions out of the file"
+    )
+    p.add_argument("--with-votes", action="store_true", help="write the class's votes with the questions")
     add_store_args(p)
     p.set_defaults(handler=cmd_export_lesson)
 
@@ -149,6 +153,9 @@ def _add_store_parsers(sub) -> None:
         "--overwrite", action="store_true", help="replace runs the store already has (never a queued or training one)"
     )
     p.add_argument("--teacher", action="store_true", help="allow --overwrite to replace shipped reference runs")
+    p.add_argument(
+        "--no-questions", dest="questions", action="store_false", help="leave the file's class questions out"
+    )
     add_store_args(p)
     p.set_defaults(handler=cmd_import_lesson)
 
@@ -274,11 +281,22 @@ def cmd_export_lesson(args) -> None:
         raise CliError(
             f"no stored run matches ({chosen.text()}); 'python -m core list' with the same filters shows them"
         )
-    result = export_lesson(store, args.file, records, title=args.title, filters=chosen.to_dict())
+    result = export_lesson(
+        store,
+        args.file,
+        records,
+        title=args.title,
+        filters=chosen.to_dict(),
+        questions=args.questions,
+        votes=args.with_votes,
+    )
     text = (
         f"wrote {len(result.runs)} run{'s' * (len(result.runs) != 1)} ({result.weights} with weights, "
         f"{result.bytes / 1e6:.1f} MB) to {args.file}"
     )
+    if result.questions:
+        text += f", with {result.questions} class question{'s' * (result.questions != 1)}"
+        text += f" and {result.votes} vote{'s' * (result.votes != 1)}" if args.with_votes else ""
     if result.left_out:
         text += (
             f"\n  left out {len(result.left_out)} run{'s' * (len(result.left_out) != 1)} that are not finished: "
@@ -290,7 +308,9 @@ def cmd_export_lesson(args) -> None:
 def cmd_import_lesson(args) -> None:
     from ..runs.archive import import_lesson
 
-    result = import_lesson(RunStore(args.store), args.file, overwrite=args.overwrite, teacher=args.teacher)
+    result = import_lesson(
+        RunStore(args.store), args.file, overwrite=args.overwrite, teacher=args.teacher, questions=args.questions
+    )
     lines = [f"{args.file}: {result.text()}"]
     lines += [
         f"  {how:<9}{run_id}  {result.labels.get(run_id, '')}"

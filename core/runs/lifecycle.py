@@ -259,3 +259,26 @@ def stored_run(records, config):
         return exact
     wanted = config.training_key()
     return next((r for r in records if r.status == RunStatus.DONE and r.config.training_key() == wanted), None)
+
+
+# ---------------------------------------------------------------- a class question's life (Predict, then reveal)
+
+
+class PollState(StrEnum):
+    """open ──▶ revealed ──▶ closed (and closed ──▶ open again): students vote while it is open, see the measured
+    answer beside the class's votes once revealed; a closed question is kept (with its votes) but shown to nobody."""
+
+    OPEN = "open"
+    REVEALED = "revealed"
+    CLOSED = "closed"
+
+
+SHOWN_POLLS = frozenset({PollState.OPEN, PollState.REVEALED})  # on the page for everyone
+
+
+def accepts_votes(state) -> bool:
+    return state == PollState.OPEN
+
+
+def is_revealed(state) -> bool:
+    return state == PollState.REVEALED

@@ -1178,3 +1178,256 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return time.time()
+
+
+# ---------------------------------------------------------------------------- Predict, then reveal (class polls)
+
+# A question a teacher opens on a lesson page, and one vote per browser. ``spec`` says how its answer is computed
+# from stored runs (core.analysis.questions); ``answer`` is that computation's result, written once at the reveal.
+# ``poll_version`` holds one number that every change raises: a page that polls reads it first, and nothing more
+# while it has not changed.
+POLLS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS polls (
+    poll_id INTEGER PRIMARY KEY AUTOINCREMENT, page TEXT NOT NULL, question TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL, choices TEXT NOT NULL, spec TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL,
+    answer TEXT, created REAL, updated REAL);
+CREATE TABLE IF NOT EXISTS votes (
+    poll_id INTEGER, browser TEXT, choice INTEGER NOT NULL, updated REAL, PRIMARY KEY (poll_id, browser)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS poll_version (one INTEGER PRIMARY KEY CHECK (one = 0), version INTEGER NOT NULL);
+INSERT OR IGNORE INTO poll_version VALUES (0, 0);
+"""
+POLL_COLUMNS = ("poll_id", "page", "question", "text", "choices", "spec", "state", "answer", "created", "updated")
+MAX_CHOICES = 4
+
+
+class PollError(StoreError):
+    """A vote or a question the store refuses (closed question, unknown choice); the message says why."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    poll_id: int
+    page: str
+    question: str  # the built-in question's key, or '' for a teacher's own
+    text: str
+    choices: tuple[str, ...]
+    spec: dict  # how the answer is computed from stored runs
+    state: str  # a core.runs.lifecycle.PollState
+    answer: dict | None  # the computed answer, from the reveal on
+    created: float = 0.0
+    updated: float = 0.0
+    votes: dict = field(default_factory=dict)  # browser -> choice index
+
+    def to_dict(self, votes: bool = False) -> dict:
+        data = {c: getattr(self, c) for c in POLL_COLUMNS}
+        data["choices"] = list(self.choices)
+        if votes:
+            data["votes"] = dict(self.votes)
+        return data
+
+
+class Polls:
+    """The class questions of one store: ``Polls(store).open(...)``, ``.vote(...)``, ``.reveal(...)``."""
+
+    _ready: set[tuple] = set()  # database files whose poll tables exist (created on first use, once per process)
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        try:
+            stamp = (str(store.db_path), store.db_path.stat().st_ino)
+        except OSError:
+            stamp = None
+        if stamp is None or stamp not in Polls._ready:
+            with store.db() as db:
+                db.executescript(POLLS_SCHEMA)
+            Polls._ready.add(stamp)
+
+    @staticmethod
+    def _bump(db) -> None:
+        db.execute("UPDATE poll_version SET version = version + 1")
+
+    def version(self) -> int:
+        """One small read: changes whenever a question or a vote changes anywhere in the store."""
+        with self.store.db() as db:
+            row = db.execute("SELECT version FROM poll_version").fetchone()
+        return row[0] if row else 0
+
+    @staticmethod
+    def _poll(row, votes: dict | None = None) -> Poll:
+        return Poll(
+            row["poll_id"],
+            row["page"],
+            row["question"],
+            row["text"],
+            tuple(json.loads(row["choices"])),
+            json.loads(row["spec"] or "{}"),
+            row["state"],
+            json.loads(row["answer"]) if row["answer"] else None,
+            row["created"] or 0.0,
+            row["updated"] or 0.0,
+            votes or {},
+        )
+
+    def _insert(self, db, page: str, text: str, choices, spec: dict, question: str, state: str, **extra) -> int:
+        if not text.strip():
+            raise PollError("a question needs its text")
+        if not 2 <= len(choices) <= MAX_CHOICES or any(not str(c).strip() for c in choices):
+            raise PollError(f"a question needs two to {MAX_CHOICES} choices, none of them empty")
+        now = time.time()
+        cursor = db.execute(
+            "INSERT INTO polls (page, question, text, choices, spec, state, answer, created, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                page,
+                question,
+                text.strip(),
+                json.dumps([str(c).strip() for c in choices]),
+                json.dumps(spec),
+                state,
+                json.dumps(extra["answer"]) if extra.get("answer") else None,
+                extra.get("created") or now,
+                now,
+            ),
+        )
+        self._bump(db)
+        return cursor.lastrowid
+
+    def open(self, page: str, text: str, choices, spec: dict | None = None, question: str = "") -> int:
+        """Open a question on ``page`` (the one shown there so far is closed); its id."""
+        from .lifecycle import SHOWN_POLLS, PollState
+
+        with self.store.transaction() as db:
+            shown = tuple(SHOWN_POLLS)
+            db.execute(
+                f"UPDATE polls SET state = ?, updated = ? WHERE page = ? AND state IN ({', '.join('?' * len(shown))})",
+                (PollState.CLOSED, time.time(), page, *shown),
+            )
+            return self._insert(db, page, text, choices, spec or {}, question, PollState.OPEN)
+
+    def get(self, poll_id: int) -> Poll | None:
+        with self.store.db() as db:
+            row = db.execute("SELECT * FROM polls WHERE poll_id = ?", (poll_id,)).fetchone()
+            if row is None:
+                return None
+            votes = dict(db.execute("SELECT browser, choice FROM votes WHERE poll_id = ?", (poll_id,)).fetchall())
+        return self._poll(row, votes)
+
+    def all(self, page: str | None = None) -> list[Poll]:
+        """Every stored question (of ``page``), newest first, with its votes."""
+        with self.store.db() as db:
+            rows = db.execute(
+                "SELECT * FROM polls WHERE ? IS NULL OR page = ? ORDER BY poll_id DESC", (page, page)
+            ).fetchall()
+            votes: dict[int, dict] = {}
+            for poll_id, browser, choice in db.execute("SELECT poll_id, browser, choice FROM votes"):
+                votes.setdefault(poll_id, {})[browser] = choice
+        return [self._poll(r, votes.get(r["poll_id"])) for r in rows]
+
+    def shown(self) -> dict[str, Poll]:
+        """The question each page shows now (open or revealed), by page."""
+        from .lifecycle import SHOWN_POLLS
+
+        return {p.page: p for p in reversed(self.all()) if p.state in SHOWN_POLLS}
+
+    def vote(self, poll_id: int, browser: str, choice: int) -> None:
+        """This browser's vote (a later one replaces it), while the question is open."""
+        from .lifecycle import accepts_votes
+
+        with self.store.transaction() as db:
+            row = db.execute("SELECT state, choices FROM polls WHERE poll_id = ?", (poll_id,)).fetchone()
+            if row is None:
+                raise PollError("that question was cleared")
+            if not accepts_votes(row["state"]):
+                raise PollError(f"the question is {row['state']}: votes are no longer taken")
+            if not 0 <= int(choice) < len(json.loads(row["choices"])):
+                raise PollError(f"there is no choice {choice}")
+            db.execute(
+                "INSERT INTO votes VALUES (?, ?, ?, ?) ON CONFLICT(poll_id, browser) "
+                "DO UPDATE SET choice = excluded.choice, updated = excluded.updated",
+                (poll_id, browser, int(choice), time.time()),
+            )
+            self._bump(db)
+
+    def _set_state(self, poll_id: int, state: str, answer: dict | None = None, keep_answer: bool = True) -> None:
+        with self.store.transaction() as db:
+            if db.execute("SELECT 1 FROM polls WHERE poll_id = ?", (poll_id,)).fetchone() is None:
+                raise PollError("that question was cleared")
+            db.execute(
+                "UPDATE polls SET state = ?, answer = "
+                + ("COALESCE(?, answer)" if keep_answer else "?")
+                + ", updated = ? WHERE poll_id = ?",
+                (state, json.dumps(answer) if answer is not None else None, time.time(), poll_id),
+            )
+            self._bump(db)
+
+    def reveal(self, poll_id: int, answer: dict) -> None:
+        """Stop the voting and keep the measured answer beside the votes."""
+        from .lifecycle import PollState
+
+        self._set_state(poll_id, PollState.REVEALED, answer)
+
+    def close(self, poll_id: int) -> None:
+        """Take the question off the page (kept, with its votes, to open again)."""
+        from .lifecycle import PollState
+
+        self._set_state(poll_id, PollState.CLOSED)
+
+    def reopen(self, poll_id: int) -> None:
+        """Show a closed question again and take votes (the answer is measured again at the next reveal)."""
+        from .lifecycle import PollState
+
+        poll = self.get(poll_id)
+        if poll is None:
+            raise PollError("that question was cleared")
+        shown = self.shown().get(poll.page)
+        if shown is not None and shown.poll_id != poll_id:
+            self.close(shown.poll_id)
+        self._set_state(poll_id, PollState.OPEN, None, keep_answer=False)
+
+    def clear(self, page: str | None = None, votes_only: bool = False) -> int:
+        """Delete the questions of ``page`` (every page: None) and their votes, or only the votes; how many
+        questions were touched."""
+        with self.store.transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT poll_id FROM polls WHERE ? IS NULL OR page = ?", (page, page))]
+            for poll_id in ids:
+                db.execute("DELETE FROM votes WHERE poll_id = ?", (poll_id,))
+                if not votes_only:
+                    db.execute("DELETE FROM polls WHERE poll_id = ?", (poll_id,))
+            self._bump(db)
+        return len(ids)
+
+    def import_polls(self, polls: list[dict]) -> int:
+        """Add questions written by ``Poll.to_dict`` (a lesson file's), with their votes if they came along, in one
+        transaction. A shown question goes in closed where its page shows one already; one imported before is
+        skipped. How many were added."""
+        from .lifecycle import SHOWN_POLLS, PollState
+
+        added = 0
+        with self.store.transaction() as db:
+            rows = db.execute("SELECT page, text, choices, created, state FROM polls").fetchall()
+            busy = {r["page"] for r in rows if r["state"] in SHOWN_POLLS}
+            have = {(r["page"], r["text"], tuple(json.loads(r["choices"])), r["created"]) for r in rows}
+            for data in polls:
+                if (data["page"], data["text"], tuple(data["choices"]), data.get("created")) in have:
+                    continue  # imported before
+                added += 1
+                state = PollState(data["state"])
+                if state in SHOWN_POLLS and data["page"] in busy:
+                    state = PollState.CLOSED
+                busy |= {data["page"]} if state in SHOWN_POLLS else set()
+                poll_id = self._insert(
+                    db,
+                    data["page"],
+                    data["text"],
+                    data["choices"],
+                    data.get("spec") or {},
+                    data.get("question", ""),
+                    state,
+                    answer=data.get("answer"),
+                    created=data.get("created"),
+                )
+                db.executemany(
+                    "INSERT INTO votes VALUES (?, ?, ?, ?)",
+                    [(poll_id, b, int(c), time.time()) for b, c in (data.get("votes") or {}).items()],
+                )
+        return added
