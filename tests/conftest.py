@@ -35,9 +35,28 @@ SLOW_MODULES = {
 }
 
 
+# Single tests (or the fixtures they share) that train or start processes for more than about 10 s on a quiet
+# 2-core machine, in modules that are otherwise fast.
+SLOW_TESTS = {
+    "test_reproduce_writes_table_and_figure",
+    "test_train_json_then_cached_then_list_show_export",
+    "test_probe_init_json",
+    "test_same_config_and_seed_give_the_same_first_epoch_losses",
+    "test_cancel_then_resume_matches_an_uninterrupted_run",
+    "test_compiled_training_is_the_same_run_and_still_probes",
+    "test_sweep_command_trains_the_grid_once_then_answers_from_the_store",
+    "test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not",
+}
+SLOW_FIXTURES = {"init_summary", "tiny_pair"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.module.__name__ in SLOW_MODULES:
+        if (
+            item.module.__name__ in SLOW_MODULES
+            or item.originalname in SLOW_TESTS
+            or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
             item.add_marker(pytest.mark.slow)
 
 

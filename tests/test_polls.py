@@ -211,3 +211,17 @@ def test_a_teachers_own_question_needs_text_and_two_to_four_distinct_runs():
 def test_runs_as_choices_get_short_labels_told_apart_by_their_id(shipped):
     records = [shipped.get(i) for i in ("4891839ee33b", "fc93b45379b9", "aad5b90bbf34")]  # plain-20 twice
     assert decide.choice_labels(records) == ["plain-20 · #489183", "plain-20 · #fc93b4", "plain-56"]
+
+
+def test_the_lesion_question_never_computes_in_the_web_process(store):
+    """Without the study in the cache, Reveal says how to get it instead of running minutes of forward passes."""
+    from conftest import tiny_config
+
+    from core.runs.execute import train
+
+    pair = [
+        train(tiny_config(depth=56, shortcut=s, subset=64, test_subset=64, probe_every=0), store).record
+        for s in ("none", "A")
+    ]
+    answer = questions._lesion_measure(store, pair)
+    assert not answer.answerable and "not computed yet" in answer.text

@@ -17,16 +17,19 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from ..engine.data import dataset_choices
 from ..runs.lifecycle import is_done, is_finished
 from ..runs.store import RunRecord, RunStore, StoreError
 from .budget import budget, setup_key
-from .inside import lesion_for_run, matched_pair
+from .inside import cached_lesion, matched_pair
 from .lesion import LesionError, sweep_summary
+from .queue import LESION_DEFAULT
 
 METRICS = {"train_error": "final training error", "test_error": "final test error"}
 PICKS = ("lowest", "highest")
-# The lesion question's study: the single-block sweep on 200 test images, no k-deletion curve (seconds on a CPU).
-LESION_SETTINGS = dict(images=200, k_images=0, draws=1)
+# The lesion question's study: the Lesion page's default one, read from the cache its job (or the shipped results)
+# wrote; the web process never computes it (minutes on a CPU).
+LESION_SETTINGS = LESION_DEFAULT
 
 
 @dataclass
@@ -132,7 +135,8 @@ def compare_errors(groups: list[list[RunRecord]], names: tuple[str, ...], metric
 
 
 def _lesion_find(records: list[RunRecord]):
-    plain, resnet = matched_pair(records, 56, learned_first=True)
+    here = "cifar10" if any(d.name == "cifar10" and d.available for d in dataset_choices()) else None
+    plain, resnet = matched_pair(records, 56, learned_first=True, prefer_dataset=here)  # the Lesion page's pair
     if plain is None or plain.config.depth != 56:
         return "it needs a finished plain-56 and a ResNet-56 trained alike, and this store has no such pair"
     return plain, resnet
@@ -142,7 +146,12 @@ def _lesion_measure(store: RunStore, pair) -> Answer:
     rises = []
     try:
         for record in pair:
-            result, _ = lesion_for_run(store, record, **LESION_SETTINGS)
+            result = cached_lesion(store, record, **LESION_SETTINGS)
+            if result is None:
+                return cannot(
+                    f"the lesion study of {record.config.label} is not computed yet: open the Lesion page on this "
+                    "pair and run it, then reveal again"
+                )
             s = sweep_summary(result)
             rises.append((s["rise"] * 100, s["intact"] * 100, s["mean"] * 100))
     except (LesionError, StoreError, OSError, RuntimeError) as e:  # weights missing, data unavailable
