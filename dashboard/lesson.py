@@ -366,12 +366,13 @@ def preference(record) -> tuple:
 
 def default_pair(records: list) -> tuple[str | None, str | None]:
     """A plain run and the ResNet most like it (one budget, then the same depth and seed; option A first),
-    preferring shipped runs and runs that learned over the newest, and the deepest such plain net."""
+    preferring shipped runs and runs that learned over the newest, and the deepest such plain net (on CIFAR-10
+    where there is one: the paper's data)."""
     from core.analysis.budget import setup_key
 
     plain = sorted(
         (r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"),
-        key=lambda r: (preference(r)[:2], -r.config.depth, preference(r)[2:]),
+        key=lambda r: (preference(r)[:2], -r.config.depth, r.config.dataset != "cifar10", preference(r)[2:]),
     )
     resnets = sorted(
         (r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"), key=preference
