@@ -79,6 +79,14 @@ def tiny_config(**overrides):
     return RunConfig(**{**base, **overrides})
 
 
+def tiny_train_args(subset: int, epochs: int, probe_every: int) -> list[str]:
+    """``python -m core train`` arguments for a ResNet-8 on Shapes-10 that trains in seconds on a CPU."""
+    return (
+        f"--depth 8 --dataset builtin --subset {subset} --test-subset 200 --batch-size 32 --epochs {epochs} "
+        f"--probe-every {probe_every} --device cpu"
+    ).split()
+
+
 @pytest.fixture
 def cifar_dir():
     path = os.environ.get("RESNET_LAB_DATA")

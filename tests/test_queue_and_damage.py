@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from conftest import ROOT, tiny_config
+from conftest import ROOT, tiny_config, tiny_train_args
 
 from core.engine.config import RunConfig
 from core.runs.backends import LocalWorkers, RunState
@@ -17,24 +17,7 @@ from core.runs.execute import train
 from core.runs.lifecycle import FINISHED, RESUMABLE, RunStatus, ordinal
 from core.runs.store import AlreadyRunning, Claim, Protected, QueueFull, RunStore, StoreError
 
-TRAIN_ARGS = [
-    "--depth",
-    "8",
-    "--dataset",
-    "builtin",
-    "--subset",
-    "256",
-    "--test-subset",
-    "200",
-    "--batch-size",
-    "32",
-    "--epochs",
-    "2",
-    "--probe-every",
-    "0",
-    "--device",
-    "cpu",
-]
+TRAIN_ARGS = tiny_train_args(256, 2, 0)
 
 
 def cli(root, *args):

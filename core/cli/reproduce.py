@@ -24,7 +24,7 @@ from ..runs.lifecycle import is_done
 from ..runs.reference import CIFAR10_FIG6_DEPTHS, REFERENCE_DIR, SEEDS, build, cifar10_fig6, install, preset
 from ..runs.store import RunStore, StoreError
 from ..runs.sweep import run_for_command
-from .args import add_data_dir_arg, add_store_args
+from .args import add_data_dir_arg, add_ray_arg, add_store_args
 from .output import emit, say
 
 PAPER_EPOCHS, FAST_EPOCHS = 164, 40
@@ -200,12 +200,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
     p.add_argument("--out", default="reproduction")
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train on the Ray cluster at ADDRESS ('auto', 'local' or host:port); "
-        "default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes",
-    )
+    add_ray_arg(p)
     add_store_args(p)
     p.set_defaults(handler=cmd_reproduce)
 
@@ -253,11 +248,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--test-subset", type=int)
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train on the Ray cluster at ADDRESS ('auto', 'local' or host:port); "
-        "default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes",
-    )
+    add_ray_arg(p)
     add_store_args(p)
     p.set_defaults(handler=cmd_reference)

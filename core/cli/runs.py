@@ -22,6 +22,7 @@ from .args import (
     add_filter_args,
     add_json_arg,
     add_model_args,
+    add_ray_arg,
     add_store_args,
     add_training_args,
     config_from_args,
@@ -72,12 +73,7 @@ def _add_training_parsers(sub) -> None:
     add_training_args(p)
     p.add_argument("--num-cpus", type=float, default=1.0, help="CPU cores each run reserves on a Ray worker")
     p.add_argument("--num-gpus", type=float, help="GPUs each run reserves on a Ray worker (0.25: four runs share one)")
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train on the Ray cluster at ADDRESS ('auto': the running one, "
-        "'local': start one here); default $RESNET_LAB_RAY_ADDRESS, else this machine's workers",
-    )
+    add_ray_arg(p)
     add_store_args(p)
     p.set_defaults(handler=cmd_sweep)
 
