@@ -193,8 +193,9 @@ def load_result(store: RunStore, job: AnalysisJob) -> lesion.LesionResult | land
 # ------------------------------------------------------------------ precomputed results for the shipped runs
 
 
-def opening_pairs(store: RunStore) -> dict[str, tuple[RunRecord, RunRecord]]:
-    """The pairs the Lesion and Landscape pages open on in this store (the choice ``dashboard.pairs`` makes)."""
+def opening_pairs(store: RunStore) -> dict[str, list[RunRecord]]:
+    """The runs of the pairs the Lesion and Landscape pages open on in this store (the choice ``dashboard.pairs``
+    makes), on a machine with CIFAR-10's images (a CIFAR-10 pair where one is stored) and on one without."""
     records = [
         r
         for r in store.list()
@@ -203,8 +204,14 @@ def opening_pairs(store: RunStore) -> dict[str, tuple[RunRecord, RunRecord]]:
         and r.config.shortcut in inside.LESION_SHORTCUTS
         and store.weights_path(r.run_id).exists()
     ]
-    pairs = {"lesion": inside.matched_pair(records, learned_first=True), "landscape": inside.matched_pair(records)}
-    return {kind: pair for kind, pair in pairs.items() if pair[0] is not None}
+    pairs: dict[str, list[RunRecord]] = {"lesion": [], "landscape": []}
+    for prefer in (None, "cifar10"):
+        for kind, pair in (
+            ("lesion", inside.matched_pair(records, learned_first=True, prefer_dataset=prefer)),
+            ("landscape", inside.matched_pair(records, prefer_dataset=prefer)),
+        ):
+            pairs[kind] += [r for r in pair if r is not None and r not in pairs[kind]]
+    return pairs
 
 
 def build_shipped(store: RunStore, out_dir: Path = inside.SHIPPED_RESULTS, log=print) -> int:
