@@ -1,12 +1,16 @@
 """core.analysis.ood on a tiny untrained network (seconds): the calibrated detector, its file, its words, the
-calibration split the reports never use, and the Classify page's decisions."""
+calibration split the reports never use, the Classify page's decisions and ``python -m core classify``."""
+
+import json
 
 import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
+from PIL import Image
 
 from core.analysis import ood, queue
+from core.cli import run as cli_run
 from core.engine.data import SHAPES10_CLASSES, make_builtin
 from core.engine.models import build_model
 from core.runs.lifecycle import RunStatus
@@ -114,3 +118,29 @@ def test_a_fitted_detector_is_a_done_analysis(store, stored_run):
     job = queue.request(store, stored_run, "ood", {})
     assert job.status == RunStatus.DONE and job.key.startswith("ood/") and job.key.endswith(".npz")
     assert isinstance(queue.load_result(store, job), ood.Detector)
+
+
+def test_classify_command_answers_good_images_and_explains_bad_ones(store, stored_run, tmp_path, capsys):
+    good, noise, text, huge = (tmp_path / n for n in ("good.png", "noise.png", "notes.png", "huge.png"))
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(good)
+    Image.fromarray(ood.uniform_noise(1)[0].permute(1, 2, 0).numpy()).save(noise)
+    text.write_text("not an image")
+    with open(huge, "wb") as f:
+        f.truncate(25_000_000)
+    args = ["classify", stored_run.run_id[:8], str(good), str(text), str(noise), str(huge), str(tmp_path / "no.png")]
+    with pytest.raises(SystemExit) as exit_:
+        cli_run([*args, "--store", str(store.root), "--json"])
+    assert exit_.value.code == 1
+    out = json.loads(capsys.readouterr().out)
+    by_name = {r["image"].rsplit("/", 1)[-1]: r for r in out["images"]}
+    assert [c["class"] for c in by_name["good.png"]["top5"]][0] in SHAPES10_CLASSES
+    assert len(by_name["good.png"]["top5"]) == 5 and by_name["noise.png"]["verdict"]["flagged"]
+    assert by_name["noise.png"]["verdict"]["level"] == "flagged"
+    assert "unlike its" in by_name["noise.png"]["verdict"]["sentence"]
+    assert "not an image that can be read" in by_name["notes.png"]["error"]
+    assert "limit is 20 MB" in by_name["huge.png"]["error"] and "cannot be read" in by_name["no.png"]["error"]
+    with pytest.raises(SystemExit):
+        cli_run([*args[:4], "--store", str(store.root)])
+    said = capsys.readouterr()
+    assert "good.png: " in said.out and "notes.png: cannot be classified" in said.out
+    assert "1 of 2 images could not be classified" in said.err
