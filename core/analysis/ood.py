@@ -326,6 +326,13 @@ def fit(
 # ------------------------------------------------------------------------------------------- verdicts
 
 
+def _share(percentile: float) -> str:
+    """A percentile rank in words: 'all' beyond every calibration image, one decimal near the top."""
+    if percentile >= 100:
+        return "all"
+    return f"{percentile:.1f}%" if percentile >= 99.5 else f"{percentile:.0f}%"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The detector's answer for one image."""
@@ -358,9 +365,12 @@ class Verdict:
             why = [
                 text
                 for text, rank in (
-                    (f"its pixel statistics are more unusual than {self.pixel_percentile:.0f}%", self.pixel_percentile),
                     (
-                        f"its features lie farther from the training images than {self.knn_percentile:.0f}%",
+                        f"its pixel statistics are more unusual than {_share(self.pixel_percentile)}",
+                        self.pixel_percentile,
+                    ),
+                    (
+                        f"its features lie farther from the training images than {_share(self.knn_percentile)}",
                         self.knn_percentile,
                     ),
                 )
@@ -371,8 +381,8 @@ class Verdict:
                 f"{held_out}. Its answer below is a guess among its own classes, however confident it looks."
             )
         ranks = (
-            f"pixel statistics more unusual than {self.pixel_percentile:.0f}% of {held_out}, features farther from "
-            f"the training images than {self.knn_percentile:.0f}%; the check flags the most unusual "
+            f"pixel statistics more unusual than {_share(self.pixel_percentile)} of {held_out}, features farther from "
+            f"the training images than {_share(self.knn_percentile)}; the check flags the most unusual "
             f"{100 * FLAG_SHARE:.0f}% of them"
         )
         if not self.blind_spots:
