@@ -417,7 +417,7 @@ WHY_CONFIDENT = (
     "was trained on, and nothing in training told it what lies outside them, so an image unlike all its "
     "training data can land far from every decision boundary and get a high probability for some class "
     "(Nguyen, Yosinski, Clune 2015; Hendrycks & Gimpel 2017). That is why the check above does not use the "
-    "probability: on noise, networks trained on Shapes-10 are more confident than on their own test images."
+    "probability: on noise, most networks trained on Shapes-10 are more confident than on their own test images."
 )
 
 
