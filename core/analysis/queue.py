@@ -1,4 +1,5 @@
-"""The analysis queue: lesion studies and loss landscapes are computed by the worker processes, once per question.
+"""The analysis queue: lesion studies, loss landscapes and out-of-distribution detectors are computed by the
+worker processes, once per question.
 
 A page *requests* an analysis of one run's weights (``request``); the request is one row of the store's
 ``analyses`` table, keyed by the result file it will write under the store root, e.g.
@@ -22,9 +23,9 @@ from ..runs import jobs
 from ..runs.backends import LocalWorkers
 from ..runs.lifecycle import RunStatus, is_done
 from ..runs.store import AnalysisJob, RunRecord, RunStore, StoreError
-from . import inside, landscape, lesion
+from . import inside, landscape, lesion, ood
 
-KINDS = ("lesion", "landscape")
+KINDS = ("lesion", "landscape", "ood")
 # What one job may ask for: the pages' largest settings. A worker computes one job at a time, so these bound its
 # memory (one network, one batch of images) and its time (minutes, not hours).
 LIMITS = {
@@ -77,6 +78,8 @@ def check_params(kind: str, params: dict) -> dict:
             raise AnalysisLimit(f"span must be a number in (0, 5], got {p['span']!r}")
         clean["span"] = float(p["span"])
         names = tuple(clean)
+    elif kind == "ood":  # one detector per run and weights, no settings
+        clean, names = {}, ()
     else:
         raise AnalysisLimit(f"an analysis is one of {', '.join(KINDS)}, got {kind!r}")
     if unknown := set(params) - set(names):
@@ -87,6 +90,8 @@ def check_params(kind: str, params: dict) -> dict:
 def result_path(store: RunStore, record: RunRecord, kind: str, params: dict) -> Path:
     """The file the job writes (a shipped result of the same name is installed there first)."""
     params = check_params(kind, params)
+    if kind == "ood":
+        return ood.cache_path(store, record)
     if kind == "lesion":
         return inside.lesion_path(store, record, **params)
     return inside.landscape_path(store, record, **params)
@@ -100,7 +105,8 @@ def job_key(store: RunStore, record: RunRecord, kind: str, params: dict) -> str:
 def request(store: RunStore, record: RunRecord, kind: str, params: dict, requester: str = "") -> AnalysisJob:
     """Ask for an analysis: the job already waiting, running or done if there is one, else a new job in the queue
     (and a worker to take it). A result already on disk comes back as a done job without a row."""
-    inside.check_lesionable(store, record)
+    if kind != "ood":
+        inside.check_lesionable(store, record)
     params = check_params(kind, params)
     path = result_path(store, record, kind, params)
     key = path.relative_to(store.root).as_posix()
@@ -155,7 +161,9 @@ def compute(store: RunStore, job: AnalysisJob) -> None:
         raise StoreError("the run's weights changed after this was asked for (it was trained again); ask again")
     report = _reporter(store, job.key)
     report(0, 1)
-    if job.kind == "lesion":
+    if job.kind == "ood":
+        ood.fit_for_run(store, record)
+    elif job.kind == "lesion":
         inside.lesion_for_run(store, record, progress=report, **job.params)
     else:
         inside.landscape_for_run(store, record, progress=report, **job.params)
@@ -184,9 +192,14 @@ def take_one(store: RunStore, log=print) -> AnalysisJob | None:
     return store.analysis(job.key)
 
 
-def load_result(store: RunStore, job: AnalysisJob) -> lesion.LesionResult | landscape.Landscape | None:
+def load_result(store: RunStore, job: AnalysisJob) -> lesion.LesionResult | landscape.Landscape | ood.Detector | None:
     """A done job's result from its file (None if it is not there)."""
     path = store.root / job.key
+    if job.kind == "ood":
+        try:
+            return ood.Detector.from_bytes(path.read_bytes())
+        except (OSError, ValueError):
+            return None
     return lesion.read_cached(path) if job.kind == "lesion" else landscape.read_cached(path)
 
 

@@ -268,7 +268,7 @@ class AnalysisJob:
     many people ask. ``key`` names the result file under the store root (kind, parameters, run and weights)."""
 
     key: str
-    kind: str  # 'lesion' | 'landscape'
+    kind: str  # 'lesion' | 'landscape' | 'ood'
     run_id: str
     params: dict
     status: RunStatus  # queued, running, done, cancelled or failed
