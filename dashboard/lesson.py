@@ -517,24 +517,38 @@ def depth_story(table: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None) -> str:
-    """How the SSR between two mean curves compares with what seed noise alone would give."""
-    if noise is None:
+def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None, test: dict | None = None) -> str:
+    """How the SSR between two mean curves compares with seed noise: its size against the noise's expected SSR,
+    and whether it is a difference at all, from a permutation test over the seeds
+    (core.analysis.compare.permutation_test); without one no difference is called."""
+    from core.analysis.compare import ALPHA, seeds_needed
+
+    if noise is None or test is None:
         return (
             f"No noise baseline: {a} and {b} need at least two seeds each to tell a real difference from the "
             "spread between seeds. Train more seeds of each."
         )
     expected, epochs = noise
     ratio = ssr / expected if expected > 0 else float("inf")
-    if ratio <= 2:
-        verdict = "about what seed noise alone gives: these runs cannot tell the two apart"
-    elif ratio <= 5:
-        verdict = "a few times what seed noise gives: a difference, but a small one next to the spread between seeds"
-    else:
-        verdict = "well beyond seed noise: the two networks learn differently here"
-    return (
-        f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give over {epochs} epochs: {verdict}."
+    size = (
+        f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give on average over {epochs} epochs"
     )
+    n_a, n_b = test["n_a"], test["n_b"]
+    how = (
+        f"a permutation test over the {n_a + n_b} seeds ({'all' if test['exact'] else 'a sample of'} "
+        f"{test['splits']:,} ways to split them into groups of {n_a} and {n_b}) gives p = {test['p']:.2g}"
+    )
+    if test["p"] <= ALPHA:
+        verdict = f"a difference beyond seed noise at the {ALPHA:.0%} level: the two networks learn differently here"
+    elif test["smallest_p"] > ALPHA:
+        verdict = (
+            f"these runs cannot tell the two apart: with {n_a} and {n_b} seeds no split can give p "
+            f"below {test['smallest_p']:.2g}, so no difference can be shown at the {ALPHA:.0%} level; "
+            f"train at least {seeds_needed()} seeds of each"
+        )
+    else:
+        verdict = f"these runs cannot tell the two apart at the {ALPHA:.0%} level"
+    return f"{size}; {how}: {verdict}."
 
 
 def default_models(records) -> list[str]:

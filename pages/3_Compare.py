@@ -175,7 +175,8 @@ if len(residuals) == 1:
         help="What two mean curves of these seed counts would differ by if the networks were the same: per epoch "
         "the seeds' pooled variance × (1/n₁ + 1/n₂), summed over the epochs.",
     )
-    st.caption(lesson.ssr_sentence(row.model_a, row.model_b, row.ssr, noise))
+    test = compare.permutation_test(*(compare.seed_table(store, by_key[k], metric) for k in chosen))
+    st.caption(lesson.ssr_sentence(row.model_a, row.model_b, row.ssr, noise, test))
     pair_shortcuts = {by_key[k].config.shortcut for k in chosen}
     if pair_shortcuts == {"A", "B"}:
         st.caption(

@@ -129,11 +129,18 @@ def test_depth_story_describes_each_family_from_the_table():
     assert lesson.depth_story(table.assign(train_error_mean=np.nan)) == []
 
 
-def test_ssr_sentence_judges_against_seed_noise():
-    assert "cannot tell the two apart" in lesson.ssr_sentence("A", "B", 10.0, (8.0, 3))
-    assert "well beyond seed noise" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3))
-    assert "12.5×" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3))
-    assert "need at least two seeds" in lesson.ssr_sentence("A", "B", 100.0, None)
+def test_ssr_sentence_calls_a_difference_only_when_a_permutation_test_does():
+    three = dict(p=0.1, smallest_p=0.1, splits=20, exact=True, n_a=3, n_b=3)
+    small = lesson.ssr_sentence("A", "B", 16.8, (8.0, 3), three)  # 2.1× the noise from 3 seeds each
+    assert "2.1×" in small and "p = 0.1" in small and "all 20 ways" in small
+    assert "cannot tell the two apart" in small and "no split can give p below 0.1" in small
+    assert "at least 4 seeds of each" in small and "small one" not in small
+    five = dict(p=0.004, smallest_p=0.0079, splits=252, exact=True, n_a=5, n_b=5)
+    assert "a difference beyond seed noise at the 5% level" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3), five)
+    assert "12.5×" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3), five)
+    five["p"] = 0.3
+    assert "cannot tell the two apart at the 5% level" in lesson.ssr_sentence("A", "B", 100.0, (8.0, 3), five)
+    assert "need at least two seeds" in lesson.ssr_sentence("A", "B", 100.0, None, None)
 
 
 def test_pages_open_on_shipped_runs_that_learned_not_the_newest():
