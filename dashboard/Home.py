@@ -127,9 +127,9 @@ def introduction() -> None:
             "your own images."
         )
     with right:
-        st.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
+        common.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
 
-    st.plotly_chart(figures.table6_figure(), width="stretch")
+    common.plotly_chart(figures.table6_figure(), width="stretch")
     st.caption(lesson.table6_caption())
 
 

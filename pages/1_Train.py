@@ -617,11 +617,11 @@ def overlay_chart(store: RunStore, runs: list, was_live: bool, metric: str, per:
     smoothing, full_range = chart_settings()
     chart, rates = overlay_figures(store, versions, metric, per, tuple(splits), smoothing, full_range, tuple(runs))
     if rates is None:
-        st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
+        common.plotly_chart(chart, width="stretch", key="train_overlay_chart")
     else:
         left, right = st.columns([3, 2])
-        left.plotly_chart(chart, width="stretch", key="train_overlay_chart")
-        right.plotly_chart(rates, width="stretch", key="train_overlay_lr")
+        common.plotly_chart(chart, where=left, width="stretch", key="train_overlay_chart")
+        common.plotly_chart(rates, where=right, width="stretch", key="train_overlay_lr")
     st.caption(figures.curves_caption(chart, metric))
 
 

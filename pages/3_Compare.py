@@ -84,7 +84,7 @@ st.subheader("Final error vs depth")
 depth_table = compare.depth_table(in_setup)
 not_comparable = compare.comparability_note(in_setup)
 paper = compare.paper_table() if not_comparable is None else None
-st.plotly_chart(
+common.plotly_chart(
     figures.depth_error_figure(depth_table, paper, dataset_title, percent_axis=percent_axis), width="stretch"
 )
 if depth_table["depth"].nunique() < 2:
@@ -150,7 +150,7 @@ if not chosen:
     st.stop()
 curves = {names[k]: compare.seed_curves(store, by_key[k], metric) for k in chosen}
 series = [figures.run_series(names[k], by_key[k].config, curves[names[k]]) for k in chosen]
-st.plotly_chart(
+common.plotly_chart(
     figures.seed_band_figure(
         series, compare.METRICS[metric][0], percent_axis=percent_axis and bool(compare.METRICS[metric][2])
     ),

@@ -292,7 +292,7 @@ series = [
     )
     for i, top in predictions.items()
 ]
-st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
+common.plotly_chart(figures.topk_bar_figure(series), width="stretch")
 
 # ------------------------------------------------------------------------------- attributions
 st.subheader("Where did each model look?")
@@ -326,7 +326,7 @@ if methods:
             title = f"<b>{names[run_id]}</b>: why “{target_name}”" + (
                 f" ({100 * probability:.0f}%)" if probability is not None else ""
             )
-            st.plotly_chart(
+            common.plotly_chart(
                 figures.attribution_figure(seen, maps, title), width="stretch", key=f"attributions_{run_id}"
             )
     st.markdown("\n".join(f"- **{m}**: {attribution.METHOD_NOTES[m]}" for m in methods))
