@@ -1633,3 +1633,54 @@ def block_parts_figure(
         True,
         "value",
     )
+
+
+# ------------------------------------------------------------------------------------- confusion matrix
+
+
+def confusion_figure(classes: list[str], matrix, title: str) -> go.Figure:
+    """A confusion matrix as a heatmap: rows the true class, columns the prediction, each cell the share of the
+    true class's test images (%) with its count in the hover; one 0–100% colour scale for every matrix."""
+    m = np.asarray(matrix, dtype=float)
+    rows = m.sum(axis=1, keepdims=True)
+    share = np.divide(100 * m, rows, out=np.full_like(m, np.nan), where=rows > 0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=share,
+            x=classes,
+            y=classes,
+            zmin=0,
+            zmax=100,
+            colorscale="Cividis",  # colour-blind safe, light for large shares
+            colorbar=dict(title=dict(text="% of the<br>true class", side="right")),
+            text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.0f}")(share),
+            texttemplate="%{text}",
+            customdata=m.astype(int),
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} images (%{z:.1f}%)<extra></extra>",
+        )
+    )
+    _style(fig, title, "predicted class", "true class", height=470, legend=False)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def per_class_figure(series: list[RunSeries]) -> go.Figure:
+    """Grouped bars of each run's test accuracy per class (frames: class, accuracy as a fraction)."""
+    if not series:
+        return empty_figure("No confusion matrix computed yet.", "Test accuracy per class")
+    fig = go.Figure()
+    for s, colour in zip(series, _colours(series)):
+        fig.add_trace(
+            go.Bar(
+                x=s.frame["class"],
+                y=100 * s.frame["accuracy"],
+                name=s.label,
+                marker_color=colour,
+                marker_pattern_shape="/" if s.family == "plain" else "",  # not by colour alone
+                hovertemplate=f"{s.label}<br>%{{x}}: %{{y:.1f}}%<extra></extra>",
+            )
+        )
+    _style(fig, "Test accuracy per class (every test image)", "true class", METRIC_AXIS["acc"], height=420)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=PERCENT_RANGE)
+    return fig

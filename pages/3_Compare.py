@@ -8,7 +8,7 @@ from core.analysis import compare
 from core.analysis.paper import SOURCE as PAPER_SOURCE
 from core.analysis.paper import TABLE3_SOURCE, TABLE3_TOP1
 from core.runs import lifecycle
-from dashboard import common, figures, keys, lesson, poll_panel
+from dashboard import common, confusion_panel, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 from dashboard.lesson import STUDY_001, STUDY_004, TERMS
 
@@ -208,4 +208,12 @@ st.dataframe(
 )
 csv_download(
     "Download this table (CSV)", compare.per_epoch_csv(accuracy), "test_accuracy_per_epoch.csv", "download_epochs"
+)
+
+# ------------------------------------------------------------------------------------ per class
+confusion_panel.show(
+    store,
+    [min(by_key[k].records, key=lambda r: r.config.seed) for k in chosen],
+    key="cmp_confusion",
+    note="One run of each network (its lowest seed), of the first two networks chosen above that kept weights.",
 )

@@ -13,7 +13,7 @@ from core.engine.config import DATASET_SIZES
 from core.engine.data import CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image
 from core.runs.store import StoreError, datasets_dir
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, lesson, poll_panel
+from dashboard import common, confusion_panel, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 
 OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
@@ -122,6 +122,8 @@ chosen = common.pick_runs(
 if not chosen:
     st.info("Choose at least one model above.")
     st.stop()
+with st.expander("How each model does per class, on every test image", icon=":material/grid_on:"):
+    confusion_panel.show(store, chosen, key="cls_confusion")
 
 # ------------------------------------------------------------------------------------ the image
 source = st.radio(
