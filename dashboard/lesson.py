@@ -542,13 +542,13 @@ def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None, te
         verdict = f"a difference beyond seed noise at the {ALPHA:.0%} level: the two networks learn differently here"
     elif test["smallest_p"] > ALPHA:
         verdict = (
-            f"these runs cannot tell the two apart: with {n_a} and {n_b} seeds no split can give p "
-            f"below {test['smallest_p']:.2g}, so no difference can be shown at the {ALPHA:.0%} level; "
+            f"these runs cannot tell the two apart (with {n_a} and {n_b} seeds no split can give p "
+            f"below {test['smallest_p']:.2g}, so no difference can be shown at the {ALPHA:.0%} level); "
             f"train at least {seeds_needed()} seeds of each"
         )
     else:
         verdict = f"these runs cannot tell the two apart at the {ALPHA:.0%} level"
-    return f"{size}; {how}: {verdict}."
+    return f"{size}. {how[0].upper()}{how[1:]}: {verdict}."
 
 
 def default_models(records) -> list[str]:
