@@ -203,7 +203,10 @@ def projector(fig: go.Figure, least: int = PROJECTOR_FONT) -> go.Figure:
     fig.update_layout(
         height=round((layout.height or 450) * PROJECTOR_HEIGHT),
         margin=dict(
-            l=max(80, margin.l or 0), r=max(30, margin.r or 0), t=max(100, margin.t or 0), b=max(80, margin.b or 0)
+            l=max(80, margin.l or 0),
+            r=max(30, margin.r or 0),
+            t=max(150 if layout.title.subtitle.text else 100, margin.t or 0),
+            b=max(80, margin.b or 0),
         ),
     )
     return fig

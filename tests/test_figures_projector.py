@@ -45,6 +45,8 @@ def test_projector_mode_draws_every_chart_text_at_18_px_or_more(name):
     assert not small, small  # ...the projector's is not: ticks, legends, axis titles, annotations, colour bars
     assert sizes["title"] >= F.PROJECTOR_TITLE and big.layout.height > (fig.layout.height or 450)
     assert F.text_sizes(fig) != sizes  # a copy: the figure the page cached is left as it was
+    if fig.layout.title.subtitle.text:  # room under the title for the enlarged note, clear of panel titles
+        assert big.layout.margin.t >= 150
 
 
 def test_families_use_the_okabe_ito_palette_and_never_red_against_green():
