@@ -13,7 +13,7 @@ from core.engine.config import DATASET_SIZES
 from core.engine.data import CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image
 from core.runs.store import StoreError, datasets_dir
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, lesson, poll_panel
+from dashboard import common, confusion_panel, figures, keys, lesson, poll_panel
 from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.ood_view import ood_note
@@ -131,6 +131,8 @@ chosen = common.pick_runs(
 if not chosen:
     st.info("Choose at least one model above.")
     st.stop()
+with st.expander("How each model does per class, on every test image", icon=":material/grid_on:"):
+    confusion_panel.show(store, chosen, key="cls_confusion")
 
 # ------------------------------------------------------------------------------------ the image
 source = st.radio(
@@ -301,7 +303,7 @@ series = [
     )
     for i, top in predictions.items()
 ]
-st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
+common.plotly_chart(figures.topk_bar_figure(series), width="stretch")
 
 # ------------------------------------------------------------------------------- attributions
 st.subheader("Where did each model look?")
@@ -335,7 +337,7 @@ if methods:
             title = f"<b>{names[run_id]}</b>: why “{target_name}”" + (
                 f" ({100 * probability:.0f}%)" if probability is not None else ""
             )
-            st.plotly_chart(
+            common.plotly_chart(
                 figures.attribution_figure(seen, maps, title), width="stretch", key=f"attributions_{run_id}"
             )
     st.markdown("\n".join(f"- **{m}**: {attribution.METHOD_NOTES[m]}" for m in methods))

@@ -72,7 +72,7 @@ if missing:
 
 res, pla = results[resnet.run_id], results[plain.run_id]
 bars = [pairs.lesion_series(pla, plain)[0], pairs.lesion_series(res, resnet)[0]]
-st.plotly_chart(figures.lesion_blocks_figure(bars), width="stretch", key="lesion_bars")
+common.plotly_chart(figures.lesion_blocks_figure(bars), width="stretch", key="lesion_bars")
 st.caption(
     "Each bar is the test error with that one block deleted (dotted lines: the intact networks). "
     + " ".join([lesion.sweep_sentence(pla), lesion.sweep_sentence(res), lesion.contrast_sentence(res, pla)])
@@ -84,7 +84,7 @@ curves = [pairs.lesion_series(pla, plain)[1], pairs.lesion_series(res, resnet)[1
 if all(c.frame.empty for c in curves):
     st.info("The k-deletion curve was left out (0 test images).")
 else:
-    st.plotly_chart(figures.lesion_k_figure(curves), width="stretch", key="lesion_k")
+    common.plotly_chart(figures.lesion_k_figure(curves), width="stretch", key="lesion_k")
     st.caption(
         f"Test error with k blocks deleted at random ({draws} draw{'s' * (draws != 1)} per k; band: lowest to "
         "highest). "
@@ -94,7 +94,7 @@ else:
 
 st.subheader("Why a ResNet can lose a block: paths")
 n = res.n_blocks
-st.plotly_chart(
+common.plotly_chart(
     figures.path_length_figure(pd.DataFrame(lesion.path_lengths(n)), n), width="stretch", key="lesion_paths"
 )
 st.caption(

@@ -82,7 +82,7 @@ if slices:
         figures.run_series(r.config.model_name, r.config, pd.DataFrame({"alpha": s.alphas, "loss": s.loss}))
         for r, s in zip(pair, slices)
     ]
-    st.plotly_chart(figures.landscape_slice_figure(series), width="stretch", key="landscape_slice")
+    common.plotly_chart(figures.landscape_slice_figure(series), width="stretch", key="landscape_slice")
     st.caption(
         f"Training loss on {batch} fixed training images along one random direction (log scale). "
         + landscape.slice_sentence(slices)
@@ -113,7 +113,7 @@ if planes:
         (r.config.model_name, np.array(p.alphas), np.array(p.betas), np.array(p.loss, dtype=float))
         for r, p in zip(pair, planes)
     ]
-    st.plotly_chart(figures.landscape_contour_figure(items), width="stretch", key="landscape_contour")
+    common.plotly_chart(figures.landscape_contour_figure(items), width="stretch", key="landscape_contour")
     st.caption(
         f"Contours of the training loss on {batch} images over a plane of two random directions (one colour "
         "scale, log10 loss; × marks the trained weights). "

@@ -78,3 +78,27 @@ def test_the_pages_opening_results_ship_and_are_read_without_computing(shipped, 
     assert store.analyses() == []
     shipped_bytes = sum(p.stat().st_size for p in inside.SHIPPED_RESULTS.rglob("*.json"))
     assert shipped_bytes < 1_000_000
+
+
+def test_plane_sentence_uses_absolute_loss_computed_from_the_shipped_planes():
+    """ResNet-56's loss at its trained weights is 0.0006 nats, so "within twice the centre" is one point: the
+    sentence compares the planes by absolute loss (share below chance, median) instead."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    root = Path(landscape.__file__).parents[1] / "runs" / "shipped" / "results" / "landscapes"
+    loaded = (landscape.Landscape.from_dict(json.loads(f.read_text())) for f in root.glob("*-2d-*"))
+    planes = {p.model: p for p in loaded}
+    resnet, plain = planes["ResNet-56 (A)"], planes["plain-56"]
+    for plane in (resnet, plain):
+        loss = np.asarray(plane.loss, dtype=float)
+        s = landscape.plane_summary(plane)
+        assert s["below_chance"] == (loss < np.log(10)).mean() and s["median"] == np.median(loss)
+        sentence = landscape.contour_sentence(plane)
+        assert f"{100 * s['below_chance']:.0f}% of the points lie below ln 10" in sentence
+        assert "within twice" not in sentence
+    assert landscape.plane_summary(resnet)["below_chance"] > landscape.plane_summary(plain)["below_chance"]
+    assert landscape.plane_summary(resnet)["median"] < landscape.plane_summary(plain)["median"] / 10
+    assert "median 42.1;" in landscape.contour_sentence(resnet) and "median 2,040;" in landscape.contour_sentence(plain)

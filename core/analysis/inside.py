@@ -12,7 +12,7 @@ from ..runs.lifecycle import is_done
 from ..runs.reference import REFERENCE_DIR
 from ..runs.store import RunRecord, RunStore, StoreError
 from ..runs.verdict import record_verdict
-from . import landscape, lesion
+from . import confusion, landscape, lesion
 from .compare import setup_key
 from .inputs import test_images, train_batch
 
@@ -189,3 +189,54 @@ def matched_pair(
         )
     )
     return pairs[0]
+
+
+# ------------------------------------------------------------------------------------- confusion matrix
+
+
+def test_size(record: RunRecord) -> int:
+    """The number of test images of the run's data set (all of them: the confusion matrix uses every one)."""
+    from ..engine.config import DATASET_SIZES
+
+    return DATASET_SIZES[record.config.dataset][1]
+
+
+def confusion_path(store: RunStore, record: RunRecord) -> Path:
+    """Where the run's confusion matrix on every test image is cached (a shipped one installed there first)."""
+    return with_shipped(store, confusion.cache_path(store.root, cache_key(store, record), test_size(record)))
+
+
+def cached_confusion(store: RunStore, record: RunRecord) -> confusion.Confusion | None:
+    """The run's confusion matrix if it was computed (or shipped), without computing it; None otherwise."""
+    if not store.weights_path(record.run_id).exists():
+        return None
+    return confusion.read_cached(confusion_path(store, record))
+
+
+def confusion_for_run(
+    store: RunStore, record: RunRecord, data_dir: str | None = None, progress=None
+) -> tuple[confusion.Confusion, bool]:
+    """The run's confusion matrix from the disk cache under the store, else computed on every test image of its
+    data set and cached; and whether it was cached."""
+    from ..engine.data import load_dataset, normalize
+    from .inputs import normalisation
+
+    if not store.weights_path(record.run_id).exists():
+        raise StoreError(f"run {record.run_id} ({record.config.label}) has no saved weights (status: {record.status})")
+    path = confusion_path(store, record)
+    if (hit := confusion.read_cached(path)) is not None:
+        return hit, True
+    ds = load_dataset(record.config.dataset, data_dir, cache_dir=str(store.datasets_dir))
+    images = normalize(ds.x_test, *normalisation(record, ds), channels_last=False)
+    result = confusion.compute(
+        store.load_model(record.run_id),
+        images,
+        ds.y_test,
+        list(ds.classes),
+        run_id=record.run_id,
+        model_label=record.config.model_name,
+        dataset=ds.title,
+        progress=progress,
+    )
+    confusion.write_cached(path, result)
+    return result, False

@@ -1,5 +1,5 @@
-"""The analysis queue: lesion studies, loss landscapes and out-of-distribution detectors are computed by the
-worker processes, once per question.
+"""The analysis queue: lesion studies, loss landscapes, out-of-distribution detectors and confusion matrices are
+computed by the worker processes, once per question.
 
 A page *requests* an analysis of one run's weights (``request``); the request is one row of the store's
 ``analyses`` table, keyed by the result file it will write under the store root, e.g.
@@ -23,9 +23,9 @@ from ..runs import jobs
 from ..runs.backends import LocalWorkers
 from ..runs.lifecycle import RunStatus, is_done
 from ..runs.store import AnalysisJob, RunRecord, RunStore, StoreError
-from . import inside, landscape, lesion, ood
+from . import confusion, inside, landscape, lesion, ood
 
-KINDS = ("lesion", "landscape", "ood")
+KINDS = ("lesion", "landscape", "ood", "confusion")
 # What one job may ask for: the pages' largest settings. A worker computes one job at a time, so these bound its
 # memory (one network, one batch of images) and its time (minutes, not hours).
 LIMITS = {
@@ -78,7 +78,7 @@ def check_params(kind: str, params: dict) -> dict:
             raise AnalysisLimit(f"span must be a number in (0, 5], got {p['span']!r}")
         clean["span"] = float(p["span"])
         names = tuple(clean)
-    elif kind == "ood":  # one detector per run and weights, no settings
+    elif kind in ("ood", "confusion"):  # one per run and weights (every test image for confusion): no settings
         clean, names = {}, ()
     else:
         raise AnalysisLimit(f"an analysis is one of {', '.join(KINDS)}, got {kind!r}")
@@ -94,6 +94,8 @@ def result_path(store: RunStore, record: RunRecord, kind: str, params: dict) -> 
         return ood.cache_path(store, record)
     if kind == "lesion":
         return inside.lesion_path(store, record, **params)
+    if kind == "confusion":
+        return inside.confusion_path(store, record)
     return inside.landscape_path(store, record, **params)
 
 
@@ -105,7 +107,10 @@ def job_key(store: RunStore, record: RunRecord, kind: str, params: dict) -> str:
 def request(store: RunStore, record: RunRecord, kind: str, params: dict, requester: str = "") -> AnalysisJob:
     """Ask for an analysis: the job already waiting, running or done if there is one, else a new job in the queue
     (and a worker to take it). A result already on disk comes back as a done job without a row."""
-    if kind != "ood":
+    if kind == "confusion":
+        if not store.weights_path(record.run_id).exists():
+            raise StoreError(f"run {record.run_id} ({record.config.label}) has no saved weights")
+    elif kind != "ood":
         inside.check_lesionable(store, record)
     params = check_params(kind, params)
     path = result_path(store, record, kind, params)
@@ -165,6 +170,8 @@ def compute(store: RunStore, job: AnalysisJob) -> None:
         ood.fit_for_run(store, record)
     elif job.kind == "lesion":
         inside.lesion_for_run(store, record, progress=report, **job.params)
+    elif job.kind == "confusion":
+        inside.confusion_for_run(store, record, progress=report)
     else:
         inside.landscape_for_run(store, record, progress=report, **job.params)
     if not (store.root / job.key).is_file():
@@ -200,7 +207,8 @@ def load_result(store: RunStore, job: AnalysisJob) -> lesion.LesionResult | land
             return ood.Detector.from_bytes(path.read_bytes())
         except (OSError, ValueError):
             return None
-    return lesion.read_cached(path) if job.kind == "lesion" else landscape.read_cached(path)
+    read = {"lesion": lesion.read_cached, "confusion": confusion.read_cached}.get(job.kind, landscape.read_cached)
+    return read(path)
 
 
 # ------------------------------------------------------------------ precomputed results for the shipped runs
@@ -227,6 +235,15 @@ def opening_pairs(store: RunStore) -> dict[str, list[RunRecord]]:
     return pairs
 
 
+def shipped_cifar(store: RunStore) -> list[RunRecord]:
+    """The shipped CIFAR-10 runs with weights (those whose confusion matrices ship)."""
+    return [
+        r
+        for r in store.list()
+        if r.reference and r.config.dataset == "cifar10" and store.weights_path(r.run_id).exists()
+    ]
+
+
 def build_shipped(store: RunStore, out_dir: Path = inside.SHIPPED_RESULTS, log=print) -> int:
     """Compute the pages' opening results (``LESION_DEFAULT``, ``SLICE_DEFAULT``, ``PLANE_DEFAULT``) for the pairs
     they open on, write them under ``out_dir`` named as in a store's cache (run and weights in the name), and
@@ -248,6 +265,15 @@ def build_shipped(store: RunStore, out_dir: Path = inside.SHIPPED_RESULTS, log=p
             keep.add(out_dir / rel)
             total += len(data)
             log(f"{rel}: {len(data) / 1e3:.0f} kB")
+    for record in shipped_cifar(store):  # the confusion matrix of every shipped CIFAR-10 run with weights
+        path = result_path(store, record, "confusion", {})
+        if not path.exists():
+            log(f"computing the confusion matrix of {record.config.label}…")
+            inside.confusion_for_run(store, record)
+        rel = path.relative_to(store.root)
+        atomic_write_bytes(out_dir / rel, data := path.read_bytes())
+        keep.add(out_dir / rel)
+        total += len(data)
     for old in out_dir.glob("*/*.json"):
         if old not in keep:
             old.unlink()

@@ -1,6 +1,7 @@
 """Commands that look inside networks and stored runs:
 
 python -m core lesion RUN [--images 500 --k-images 200 --draws 3] [--json] [--time]
+python -m core confusion RUN [--json]
 python -m core landscape RUN [--kind 1d|2d --grid 11 --span 1 --batch 128 --seed 0] [--json] [--time]
 python -m core features RUN [--image 0 --block stage2.block0] [--json] [--time]
 python -m core classify RUN IMAGE... [--json]
@@ -43,6 +44,12 @@ def add_parsers(sub) -> None:
     )
     add_store_args(p)
     p.set_defaults(handler=cmd_lesion)
+
+    p = sub.add_parser("confusion", help="per-class test accuracy and the confusion matrix on every test image")
+    p.add_argument("run", help="run id (a unique prefix will do)")
+    add_data_dir_arg(p)
+    add_store_args(p)
+    p.set_defaults(handler=cmd_confusion)
 
     p = sub.add_parser("landscape", help="loss along filter-normalised random directions (Li et al. 2018)")
     p.add_argument("run", help="run id (a unique prefix will do)")
@@ -165,6 +172,25 @@ def cmd_lesion(args) -> None:
             f"wall {timing['wall_seconds']:.1f}, CPU {timing['cpu_seconds']:.1f} (load average "
             f"{timing['load_average']})"
         )
+    emit(args, obj, "\n".join(lines))
+
+
+def cmd_confusion(args) -> None:
+    from ..analysis import confusion
+    from ..analysis.inside import confusion_for_run
+
+    store = RunStore(args.store)
+    record = find_run(store, args.run)
+    (result, cached), timing = _timed(
+        f"confusion {record.config.model_name}",
+        lambda progress: confusion_for_run(store, record, data_dir=args.data_dir, progress=progress),
+    )
+    per_class = confusion.per_class_accuracy(result)
+    obj = {**result.to_dict(), "cached": cached, "per_class_accuracy": per_class, **timing}
+    lines = [f"{result.model}: {100 * result.accuracy:.2f}% of {result.images:,} {result.dataset} test images"]
+    lines += [f"  {name:<12} {100 * acc:5.1f}%" for name, acc in per_class.items()]
+    lines.append("rows: true class, columns: predicted (" + " ".join(c[:5] for c in result.classes) + ")")
+    lines += ["  " + " ".join(f"{n:5d}" for n in row) for row in result.matrix]
     emit(args, obj, "\n".join(lines))
 
 
