@@ -219,9 +219,7 @@ def test_the_lesion_question_never_computes_in_the_web_process(store):
 
     from core.runs.execute import train
 
-    pair = [
-        train(tiny_config(depth=56, shortcut=s, subset=64, test_subset=64, probe_every=0), store).record
-        for s in ("none", "A")
-    ]
+    configs = [tiny_config(shortcut=s, subset=64, test_subset=64, probe_every=0) for s in ("none", "A")]
+    pair = [train(c, store).record for c in configs]
     answer = questions._lesion_measure(store, pair)
     assert not answer.answerable and "not computed yet" in answer.text
