@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.runs.backends import RunState
-from core.runs.lifecycle import RunStatus, is_running
+from core.runs.lifecycle import is_queued, is_running
 from core.runs.store import RunRecord
 
 FAST_POLL_S = 2.0  # a run that trains and keeps writing rows: its curves grow
@@ -78,7 +78,7 @@ def count_unchanged(previous: tuple | None, current: tuple) -> tuple:
 
 def queue_places(records: Iterable[RunRecord]) -> dict[str, int]:
     """1 for the queued run a worker takes next, 2 for the one after, ... (``RunStore.queue_place``'s order)."""
-    queued = sorted((r for r in records if r.status == RunStatus.QUEUED), key=lambda r: (r.queued or 0.0, r.run_id))
+    queued = sorted((r for r in records if is_queued(r)), key=lambda r: (r.queued or 0.0, r.run_id))
     return {r.run_id: i for i, r in enumerate(queued, 1)}
 
 
@@ -136,7 +136,7 @@ class SharedSnapshot:
             if current is None or version != current.version or now - current.taken >= self.liveness:
                 current = self._current = Snapshot(version, now, run_states(self.read_records()))
             self._checked = now
-            queued = [i for i, s in current.states.items() if s.status == RunStatus.QUEUED]
+            queued = [i for i, s in current.states.items() if is_queued(s.record)]
         if queued and self.on_queued is not None:
             self.on_queued(queued)
         return current
