@@ -603,13 +603,14 @@ def live_panel(store: RunStore, state: RunState, *, key: str) -> None:
 
 def progress_panel(store: RunStore, run_id: str, *, key: str) -> None:
     """A run's place in the queue or its progress, refreshed while it is live; when it ends the whole page
-    reruns so that its results appear."""
+    reruns so that its results appear. Its polls read the snapshot every tab shares (``watch_state``)."""
+    read_at = time.monotonic()
     state = run_state(store, run_id)
     was_live = state.live
 
     @st.fragment(run_every=poll_interval(state, 0))
     def panel():
-        now = run_state(store, run_id)
+        now = watch_state(store, run_id, read_at)
         if not now.live:
             if was_live:
                 st.rerun()  # the run just ended: redraw the page with its final state
