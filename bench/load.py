@@ -393,7 +393,8 @@ def cleanup(home: Path, server: Server | None, store, backend) -> None:
 
 
 def stop_on_sigterm(*_) -> None:
-    raise KeyboardInterrupt  # so that a killed measurement still stops its server and workers (``cleanup``)
+    """A killed measurement stops as on Ctrl-C (asyncio cancels it), so that ``cleanup`` still runs."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def main(argv=None) -> None:
