@@ -48,6 +48,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from core.engine.config import RunConfig
+from core.runs.logs import log_dir
 
 REPO = Path(__file__).resolve().parents[1]  # run as `python -m bench.load` from here: `core` is importable
 
@@ -363,7 +364,7 @@ def report(n: int, base: dict, pages: dict, watched: dict, first, students: list
 
 
 def trained_twice(home: Path) -> int:
-    log = home / "worker.log"
+    log = log_dir(home) / "worker.log"
     trained = re.findall(r"training ([0-9a-f]{12})", log.read_text()) if log.exists() else []
     return len({r for r in trained if trained.count(r) > 1})
 

@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 FAST = ["-m", "not slow"]  # the day-to-day subset (tests/conftest.py marks the slow modules)
+PARALLEL = ["-n", "auto", "--dist", "loadfile"]  # as the README's test command (and CI) runs the suite
 KINDS = ("full", "fast")
 
 
@@ -56,14 +57,14 @@ def run_suite(fast: bool) -> dict:
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
         args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
-        rc = subprocess.run(args + (FAST if fast else []), cwd=ROOT, check=False).returncode
+        rc = subprocess.run(args + (FAST if fast else PARALLEL), cwd=ROOT, check=False).returncode
         wall = time.perf_counter() - start
         suite = ET.parse(junit).getroot()
         suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
     return {
         "kind": "fast" if fast else "full",
-        "command": "python -m pytest" + (' -m "not slow"' if fast else ""),
+        "command": "python -m pytest " + ('-m "not slow"' if fast else " ".join(PARALLEL)),
         "tests": n["tests"],
         "passed": n["tests"] - n["failures"] - n["errors"] - n["skipped"],
         "failed": n["failures"] + n["errors"],

@@ -30,8 +30,13 @@ st.set_page_config(
 # instead of staying blank (the spinner shows only if this takes longer than half a second, so not on reruns).
 with st.spinner("Preparing the shipped reference runs… (the lab's first start takes a few seconds)"):
     from dashboard import common, figures, lesson  # noqa: E402
+    from dashboard.server_log import setup_server_log  # noqa: E402
 
     common.prepare_store()
+    try:
+        setup_server_log()
+    except OSError:  # a store folder that cannot take a log must not take the dashboard down
+        pass
 
 # Title, icon and file of every page after Home. Paths are absolute, so the app works whatever
 # directory it is launched from (st.Page resolves relative paths against this file's folder).
@@ -107,11 +112,7 @@ def introduction() -> None:
     left, right = st.columns([1, 1.15], gap="large")
     with left:
         st.markdown(
-            "**The degradation problem.** He et al. (2015) stacked more 3×3 conv layers onto a plain CIFAR-10 "
-            "network and its *training* error went **up**: plain-56 ends worse than plain-20 (their Fig. 1 and 6). "
-            "That is not overfitting (the training error rises too), and with batch normalisation it is not "
-            "vanishing gradients either: the paper measures healthy backward norms, and at initialisation they "
-            "even explode toward the input (see *Gradients*). Deeper plain stacks are harder to optimise.\n\n"
+            lesson.degradation_intro() + "\n\n"
             "**The residual idea.** A deeper net could in principle copy the shallower one and make its extra "
             "layers identities. The paper's *hypothesis* is that solvers find identities hard to approximate with "
             "a stack of nonlinear layers, and that learning only the change *F*(*x*) = *H*(*x*) − *x* is easier: a "
@@ -126,9 +127,9 @@ def introduction() -> None:
             "your own images."
         )
     with right:
-        st.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
+        common.plotly_chart(figures.residual_block_diagram(), width="stretch", config={"displayModeBar": False})
 
-    st.plotly_chart(figures.table6_figure(), width="stretch")
+    common.plotly_chart(figures.table6_figure(), width="stretch")
     st.caption(lesson.table6_caption())
 
 

@@ -20,8 +20,8 @@ def requester(cookies: dict | None, ip_address: str | None, session_id: str) -> 
     """The queue's name for this browser: ``browser-…`` from its cookie, ``address-…`` from its client address,
     or ``session-…`` when neither is known."""
     cookie = (cookies or {}).get(BROWSER_COOKIE)
-    if cookie:
+    if isinstance(cookie, str) and cookie:
         return f"browser-{_digest(cookie)}"
-    if ip_address:
+    if isinstance(ip_address, str) and ip_address:  # a test harness may hand over a stand-in object
         return f"address-{_digest(ip_address)}"
     return f"session-{session_id}"

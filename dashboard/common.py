@@ -131,6 +131,25 @@ def projector_mode() -> bool:
     return on
 
 
+def chart_config(fig, name: str | None = None, config: dict | None = None) -> dict:
+    """Plotly's config for a chart: the modebar's camera button downloads it as a PNG named after ``name`` (else
+    the chart's title), at twice the shown resolution; ``config`` adds to it or overrides it."""
+    title = name or (fig.layout.title.text or "chart")
+    filename = "".join(c if c.isalnum() else "_" for c in title.split("<")[0].strip().lower())[:60].strip("_")
+    image = dict(format="png", filename=filename or "chart", scale=2)
+    return {"toImageButtonOptions": image, "displaylogo": False, **(config or {})}
+
+
+def plotly_chart(fig, *, where=None, name: str | None = None, config: dict | None = None, **kwargs):
+    """``st.plotly_chart`` (or ``where.plotly_chart``, a column) for every chart of the lab: larger text in
+    projector mode (figures.projector), and a PNG download in the chart's modebar (chart_config)."""
+    from dashboard import figures
+
+    if st.session_state.get(keys.PROJECTOR):
+        fig = figures.projector(fig)
+    return (where or st).plotly_chart(fig, config=chart_config(fig, name or kwargs.get("key"), config), **kwargs)
+
+
 # ------------------------------------------------------------------------------------ the store
 
 

@@ -1,9 +1,13 @@
 """Every Plotly figure of the dashboard: pure functions, data in, ``go.Figure`` out (no Streamlit here).
 
-Colours follow the model family everywhere: plain nets red, ResNets (option A) blue, ResNets with
-projection shortcuts (option B) teal, concat + 1x1 merge nets green, torchvision's ResNet-18
-purple; a deeper net of a family is drawn darker. As in the paper's Fig. 6, test curves are solid
-and training curves dashed. Values that cannot be drawn (NaN, infinities, and zeros or negatives on a
+Families are told apart by colour and by line or marker, never by colour alone: the colours are the
+Okabe–Ito palette (safe for colour-blind viewers): plain nets vermillion and dashed, ResNets (option A)
+blue and solid, ResNets with projection shortcuts (option B) bluish green and dash-dotted, concat + 1x1
+merge nets orange and dotted, torchvision's ResNet-18 reddish purple; a deeper net of a family is drawn
+darker. Where a chart draws training and test curves, as in the paper's Fig. 6 test curves are solid and
+training curves dashed, and the family shows in the marker (plain squares, ResNet circles).
+``projector`` enlarges a figure's text for a room (PROJECTOR_FONT px and up).
+Values that cannot be drawn (NaN, infinities, and zeros or negatives on a
 log axis) are left out as gaps, and figures say how many were left out.
 """
 
@@ -24,12 +28,31 @@ from core.analysis.paper import TABLE6_TEST_ERROR as PAPER_TABLE6
 
 # ------------------------------------------------------------------------------- shared style
 
-FAMILY_COLOURS = {
-    "plain": "#d62728",
-    "resnet": "#1f77b4",
-    "resnet-b": "#17a2b8",
-    "dense": "#2ca02c",
-    "torchvision": "#9467bd",
+OKABE_ITO = {  # Okabe & Ito (2008), "Color Universal Design": told apart with every common colour-vision deficiency
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "black": "#000000",
+}
+FAMILY_COLOUR_NAMES = {
+    "plain": "vermillion",
+    "resnet": "blue",
+    "resnet-b": "bluish green",
+    "dense": "orange",
+    "torchvision": "reddish purple",
+}
+FAMILY_COLOURS = {family: OKABE_ITO[name] for family, name in FAMILY_COLOUR_NAMES.items()}
+FAMILY_DASH = {"plain": "dash", "resnet": "solid", "resnet-b": "dashdot", "dense": "dot", "torchvision": "longdash"}
+FAMILY_SYMBOL = {
+    "plain": "square",
+    "resnet": "circle",
+    "resnet-b": "diamond",
+    "dense": "triangle-up",
+    "torchvision": "x",
 }
 FAMILY_NAMES = {
     "plain": "plain net",
@@ -38,7 +61,15 @@ FAMILY_NAMES = {
     "dense": "concat + 1×1 merge",
     "torchvision": "torchvision ResNet-18",
 }
-COLOUR_NAMES = {"plain": "red", "resnet": "blue", "resnet-b": "teal", "dense": "green", "torchvision": "purple"}
+DASH_WORDS = {"solid": "solid", "dash": "dashed", "dashdot": "dash-dotted", "dot": "dotted", "longdash": "long-dashed"}
+SYMBOL_WORDS = {
+    "square": "squares",
+    "circle": "circles",
+    "diamond": "diamonds",
+    "triangle-up": "triangles",
+    "x": "crosses",
+}
+COLOUR_NAMES = FAMILY_COLOUR_NAMES
 TEMPLATE = "plotly_white"
 PERCENT_RANGE = [0, 100]  # the fixed axis of an error or an accuracy, so that charts of a lesson compare at a glance
 METRIC_AXIS = {"loss": "cross-entropy loss (nats)", "acc": "accuracy (%)", "error": "error (%)"}
@@ -123,6 +154,84 @@ def _style(
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return fig
+
+
+# ------------------------------------------------------------------------------- projector mode
+
+PROJECTOR_FONT = 18  # px: the smallest chart text in projector mode (ticks, legends, annotations at 1920×1080)
+PROJECTOR_TITLE = 24
+PROJECTOR_HEIGHT = 1.3  # charts grow by this factor so that the larger text keeps its room
+
+
+def _bigger(size, least: int = PROJECTOR_FONT) -> int:
+    return max(least, int(size or 0))
+
+
+def projector(fig: go.Figure, least: int = PROJECTOR_FONT) -> go.Figure:
+    """A copy of ``fig`` for a projector: every text (base font, ticks, axis and colour-bar titles, legend,
+    annotations, subtitle, hover labels) at least ``least`` px, the title ``PROJECTOR_TITLE``, and the chart
+    taller with wider margins to hold them."""
+    fig = go.Figure(fig)
+    layout = fig.layout
+    fig.update_layout(
+        font_size=_bigger(layout.font.size, least),
+        title_font_size=_bigger(layout.title.font.size, PROJECTOR_TITLE),
+        legend_font_size=_bigger(layout.legend.font.size, least),
+        hoverlabel_font_size=_bigger(layout.hoverlabel.font.size, least),
+    )
+    if layout.title.subtitle.text:
+        fig.update_layout(title_subtitle_font_size=_bigger(layout.title.subtitle.font.size, least))
+    for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+        axis.update(
+            tickfont_size=_bigger(axis.tickfont.size, least), title_font_size=_bigger(axis.title.font.size, least)
+        )
+    fig.for_each_annotation(lambda a: a.update(font_size=_bigger(a.font.size, least)))
+    for trace in fig.data:
+        if "colorbar" in trace:
+            bar = trace.colorbar
+            trace.update(
+                colorbar=dict(
+                    tickfont_size=_bigger(bar.tickfont.size, least), title_font_size=_bigger(bar.title.font.size, least)
+                )
+            )
+        if getattr(trace, "textfont", None) is not None and trace.type in ("bar", "heatmap", "scatter"):
+            trace.update(textfont_size=_bigger(trace.textfont.size, least))
+    if "coloraxis" in layout and layout.coloraxis.colorbar is not None:
+        bar = layout.coloraxis.colorbar
+        fig.update_layout(coloraxis_colorbar=dict(tickfont_size=_bigger(bar.tickfont.size, least)))
+    margin = layout.margin
+    fig.update_layout(
+        height=round((layout.height or 450) * PROJECTOR_HEIGHT),
+        margin=dict(
+            l=max(80, margin.l or 0),
+            r=max(30, margin.r or 0),
+            t=max(150 if layout.title.subtitle.text else 100, margin.t or 0),
+            b=max(80, margin.b or 0),
+        ),
+    )
+    return fig
+
+
+def text_sizes(fig: go.Figure) -> dict[str, float]:
+    """The size in px each kind of text of ``fig`` is drawn at (the base font where a text sets none; Plotly's
+    default base is 12): base, title, legend, every axis's ticks and title, every annotation, every colour bar."""
+    base = fig.layout.font.size or 12
+    sizes = {
+        "base": base,
+        "title": fig.layout.title.font.size or base * 1.4,
+        "legend": fig.layout.legend.font.size or base,
+    }
+    for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+        name = axis.plotly_name
+        sizes[f"{name} ticks"] = axis.tickfont.size or base
+        if axis.title.text:
+            sizes[f"{name} title"] = axis.title.font.size or base
+    for i, a in enumerate(fig.layout.annotations):
+        sizes[f"annotation {i}"] = a.font.size or base
+    for i, trace in enumerate(fig.data):
+        if "colorbar" in trace and (trace.showscale is not False):
+            sizes[f"colour bar {i}"] = trace.colorbar.tickfont.size or base
+    return sizes
 
 
 def _note(fig: go.Figure, text: str) -> None:
@@ -411,7 +520,7 @@ def step_curves(
                 mode="lines",
                 name=s.label,
                 legendgroup=s.label,
-                line=dict(color=colour, width=2.2),
+                line=dict(color=colour, width=2.2, dash=FAMILY_DASH.get(s.family)),
                 meta={**meta, "smoothing": smoothing},
                 hovertemplate=f"{s.label}<br>step %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>",
             )
@@ -445,7 +554,7 @@ def lr_curves(series: list[RunSeries], title: str | None = None, max_points: int
                 mode="lines",
                 name=s.label,
                 legendgroup=s.label,
-                line=dict(color=colour, width=2, shape="hv"),
+                line=dict(color=colour, width=2, shape="hv", dash=FAMILY_DASH.get(s.family)),
                 meta=dict(split="lr", family=s.family, depth=s.depth),
                 hovertemplate=f"{s.label}<br>step %{{x}}<br>learning rate %{{y:.3g}}<extra></extra>",
             )
@@ -489,7 +598,7 @@ def epoch_curves(
                 name=f"{s.label} · {split}",
                 legendgroup=s.label,
                 line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
-                marker=dict(size=6 if test else 4),
+                marker=dict(size=7 if test else 5, symbol=FAMILY_SYMBOL.get(s.family, "circle")),
                 hovertemplate=f"{s.label}<br>{split}, epoch %{{x}}<br>{METRIC_AXIS[metric]}: %{{y:.3g}}<extra></extra>",
             )
         )
@@ -582,7 +691,7 @@ def training_curves(
                     name=f"{s.label} · {legend.split(' (')[0]}",
                     legendgroup=s.label,
                     line=dict(color=colour, width=width, dash=dash),
-                    marker=dict(size=5 if split == "test" else 4),
+                    marker=dict(size=6 if split == "test" else 5, symbol=FAMILY_SYMBOL.get(s.family, "circle")),
                     meta=dict(
                         split=split, family=s.family, depth=s.depth, within_epoch=bool((points["epoch"] % 1 != 0).any())
                     ),
@@ -641,7 +750,9 @@ def curves_caption(fig: go.Figure, metric: str) -> str:
     if "lr" in splits:
         sentences.append("The learning rate of every step, as the trainer set it")
     families = list(dict.fromkeys(m["family"] for m in metas))
-    colours = ", ".join(f"{FAMILY_NAMES[f]} {COLOUR_NAMES[f]}" for f in families)
+    by_marker = any(split in splits for split in ("test", "train", "running"))  # the dash tells the split apart
+    style = {f: SYMBOL_WORDS[FAMILY_SYMBOL[f]] if by_marker else DASH_WORDS[FAMILY_DASH[f]] for f in families}
+    colours = ", ".join(f"{FAMILY_NAMES[f]} {COLOUR_NAMES[f]} ({style[f]})" for f in families)
     depths = {f: {m["depth"] for m in metas if m["family"] == f} for f in families}
     darker = any(len(d) > 1 for d in depths.values())
     sentences.append(f"Colour: {colours}" + ("; deeper nets of a family darker" if darker else ""))
@@ -741,7 +852,7 @@ def gradient_profile(series: list[RunSeries], kind: str = "grad_w", title: str =
                 y=y,
                 mode="lines+markers",
                 name=s.label,
-                line=dict(color=colour, width=2),
+                line=dict(color=colour, width=2, dash=FAMILY_DASH.get(s.family)),
                 marker=dict(size=4),
                 customdata=f["layer"],
                 hovertemplate=f"{s.label}<br>%{{customdata}} (layer %{{x}})<br>value %{{y:.3g}}<extra></extra>",
@@ -792,7 +903,7 @@ def init_profiles(df: pd.DataFrame, kind: str = "grad_w") -> go.Figure:
                     name=name,
                     legendgroup=name,
                     showlegend=name not in legend_seen,
-                    line=dict(color=model_colour(family, int(depth)), width=2),
+                    line=dict(color=model_colour(family, int(depth)), width=2, dash=FAMILY_DASH.get(family)),
                     customdata=g["layer"],
                     hovertemplate=f"{name}, {_facet_title(bn, init)}<br>%{{customdata}}<br>value %{{y:.3g}}"
                     "<extra></extra>",
@@ -925,8 +1036,8 @@ def shattering_figure(table: pd.DataFrame) -> go.Figure:
                 y=g["correlation"],
                 mode="lines+markers",
                 name=FAMILY_NAMES[family],
-                line=dict(color=FAMILY_COLOURS[family], width=2.5),
-                marker=dict(size=9),
+                line=dict(color=FAMILY_COLOURS[family], width=2.5, dash=FAMILY_DASH.get(family)),
+                marker=dict(size=9, symbol=FAMILY_SYMBOL.get(family, "circle")),
                 hovertemplate=f"{FAMILY_NAMES[family]}<br>depth %{{x}}<br>correlation %{{y:.3f}}<extra></extra>",
             )
         )
@@ -971,7 +1082,8 @@ def response_std_figure(series: list[RunSeries], title: str = "") -> go.Figure:
         f = s.frame[s.frame["layer"].map(is_3x3_layer)].sort_values("idx")
         y = _finite(f["value"])
         x = np.arange(1, len(f) + 1)
-        common = dict(mode="lines", name=s.label, legendgroup=s.label, line=dict(color=colour, width=2))
+        line = dict(color=colour, width=2, dash=FAMILY_DASH.get(s.family))
+        common = dict(mode="lines", name=s.label, legendgroup=s.label, line=line)
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -1043,7 +1155,8 @@ def depth_error_figure(
         return empty_figure("No finished runs in this setup.", "Final error vs depth")
     fig = go.Figure()
     for (arch, shortcut, bn), rows in table.sort_values("depth").groupby(["arch", "shortcut", "bn"], sort=False):
-        name, colour = _line_name(arch, shortcut, bn), FAMILY_COLOURS[model_family(shortcut, arch)]
+        family = model_family(shortcut, arch)
+        name, colour, symbol = _line_name(arch, shortcut, bn), FAMILY_COLOURS[family], FAMILY_SYMBOL[family]
         for split, test in (("test", True), ("train", False)):
             seeds = rows["seeds"].to_numpy()
             fig.add_trace(
@@ -1054,7 +1167,7 @@ def depth_error_figure(
                     name=f"{name} · {'test' if test else 'training'}",
                     legendgroup=name,
                     line=dict(color=colour, width=3 if test else 1.6, dash="solid" if test else "dash"),
-                    marker=dict(size=8 if test else 6, symbol="circle" if test else "circle-open"),
+                    marker=dict(size=8 if test else 6, symbol=symbol if test else f"{symbol}-open"),
                     error_y=dict(type="data", array=rows[f"{split}_error_std"], visible=bool((seeds > 1).any())),
                     customdata=seeds,
                     hovertemplate=f"{name}, {split}<br>depth %{{x}}: %{{y:.2f}}% (%{{customdata}} seed(s))"
@@ -1121,8 +1234,8 @@ def seed_band_figure(series: list[RunSeries], y_title: str, *, percent_axis: boo
                 mode="lines+markers",
                 name=s.label,
                 legendgroup=s.label,
-                line=dict(color=colour, width=2.5),
-                marker=dict(size=6),
+                line=dict(color=colour, width=2.5, dash=FAMILY_DASH.get(s.family)),
+                marker=dict(symbol=FAMILY_SYMBOL.get(s.family, "circle"), size=6),
                 customdata=np.stack([std, f["seeds"]], axis=-1),
                 hovertemplate=f"{s.label}<br>epoch %{{x}}: %{{y:.3g}} ± %{{customdata[0]:.2g}} "
                 f"(%{{customdata[1]}} seeds)<extra></extra>",
@@ -1301,8 +1414,8 @@ def lesion_k_figure(series: list[RunSeries]) -> go.Figure:
                 mode="lines+markers",
                 name=s.label,
                 legendgroup=s.label,
-                line=dict(color=colour, width=2.5),
-                marker=dict(size=5),
+                line=dict(color=colour, width=2.5, dash=FAMILY_DASH.get(s.family)),
+                marker=dict(symbol=FAMILY_SYMBOL.get(s.family, "circle"), size=5),
                 customdata=np.stack([lo, hi], axis=-1),
                 hovertemplate=f"{s.label}<br>%{{x}} blocks deleted: %{{y:.1f}}% "
                 "(range %{customdata[0]:.1f}–%{customdata[1]:.1f}%)<extra></extra>",
@@ -1359,8 +1472,8 @@ def landscape_slice_figure(series: list[RunSeries]) -> go.Figure:
                 y=y,
                 mode="lines+markers",
                 name=s.label,
-                line=dict(color=colour, width=2.5),
-                marker=dict(size=4),
+                line=dict(color=colour, width=2.5, dash=FAMILY_DASH.get(s.family)),
+                marker=dict(symbol=FAMILY_SYMBOL.get(s.family, "circle"), size=4),
                 hovertemplate=f"{s.label}<br>α = %{{x:.3g}}<br>loss %{{y:.4g}} nats<extra></extra>",
             )
         )
@@ -1523,3 +1636,54 @@ def block_parts_figure(
         True,
         "value",
     )
+
+
+# ------------------------------------------------------------------------------------- confusion matrix
+
+
+def confusion_figure(classes: list[str], matrix, title: str) -> go.Figure:
+    """A confusion matrix as a heatmap: rows the true class, columns the prediction, each cell the share of the
+    true class's test images (%) with its count in the hover; one 0–100% colour scale for every matrix."""
+    m = np.asarray(matrix, dtype=float)
+    rows = m.sum(axis=1, keepdims=True)
+    share = np.divide(100 * m, rows, out=np.full_like(m, np.nan), where=rows > 0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=share,
+            x=classes,
+            y=classes,
+            zmin=0,
+            zmax=100,
+            colorscale="Cividis",  # colour-blind safe, light for large shares
+            colorbar=dict(title=dict(text="% of the<br>true class", side="right")),
+            text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.0f}")(share),
+            texttemplate="%{text}",
+            customdata=m.astype(int),
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} images (%{z:.1f}%)<extra></extra>",
+        )
+    )
+    _style(fig, title, "predicted class", "true class", height=470, legend=False)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def per_class_figure(series: list[RunSeries]) -> go.Figure:
+    """Grouped bars of each run's test accuracy per class (frames: class, accuracy as a fraction)."""
+    if not series:
+        return empty_figure("No confusion matrix computed yet.", "Test accuracy per class")
+    fig = go.Figure()
+    for s, colour in zip(series, _colours(series)):
+        fig.add_trace(
+            go.Bar(
+                x=s.frame["class"],
+                y=100 * s.frame["accuracy"],
+                name=s.label,
+                marker_color=colour,
+                marker_pattern_shape="/" if s.family == "plain" else "",  # not by colour alone
+                hovertemplate=f"{s.label}<br>%{{x}}: %{{y:.1f}}%<extra></extra>",
+            )
+        )
+    _style(fig, "Test accuracy per class (every test image)", "true class", METRIC_AXIS["acc"], height=420)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=PERCENT_RANGE)
+    return fig

@@ -104,6 +104,7 @@ RUNS_TAG = "runs_tag"
 RUNS_PICK = "runs_pick"
 RUNS_EXPORT_TITLE = "runs_title"
 RUNS_EXPORT_PREPARE = "runs_prepare"
+RUNS_EXPORT_VOTES = "runs_votes"
 RUNS_EXPORT_FILE = "runs_file"  # not a widget: the prepared lesson file (selection, file name, bytes, summary)
 RUNS_IMPORT_UPLOAD = "runs_upload"
 RUNS_IMPORT_OVERWRITE = "runs_overwrite"
@@ -125,3 +126,18 @@ SWEEP_PRESET = "sweep"
 SWEEP_SEEDS = "sweep_seeds"
 SWEEP_DATA = "sweep_data"
 SWEEP_START = "sweep_start"  # a button: not bound to the URL
+
+# Every lesson page: the class question (Predict, then reveal); none is bound to the URL
+POLL_VOTE = "poll_vote"  # a prefix: one button per choice, "<prefix>_<poll>_<choice>"
+POLL_PICK = "poll_pick"  # the teacher's choice of a built-in question
+POLL_OPEN = "poll_open"
+POLL_REVEAL = "poll_reveal"
+POLL_CLOSE = "poll_close"
+POLL_REOPEN = "poll_reopen"
+POLL_CLEAR = "poll_clear"
+POLL_OWN_TEXT = "poll_own_text"  # a teacher's own question: its text, runs, measurement and pick
+POLL_OWN_RUNS = "poll_own_runs"
+POLL_OWN_METRIC = "poll_own_metric"
+POLL_OWN_PICK = "poll_own_pick"
+POLL_OWN_OPEN = "poll_own_open"
+POLL_NOTE = "poll_note"  # not a widget: what the teacher's last action did, shown once

@@ -63,10 +63,11 @@ def fmt(x: float) -> str:
     return "0" if x == 0 else f"{x:.3g}"
 
 
-def power_of_ten(x: float) -> str:
-    """'10³' for 1030: the order of magnitude of a positive number, in superscript."""
-    digits = str(round(math.log10(x))) if x > 0 and math.isfinite(x) else "?"
-    return "10" + digits.translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+def times(x: float) -> str:
+    """A measured ratio for a sentence: '4.51', '658', '1,030' (3 significant digits, never a rounded power of ten)."""
+    if not math.isfinite(x):
+        return "?"
+    return f"{x:,.0f}" if abs(x) >= 1000 else fmt(x)
 
 
 # ------------------------------------------------------------------------------- Gradients page
@@ -125,19 +126,16 @@ def degradation_text(summary: pd.DataFrame) -> str:
             "Probe a plain net with BN on above (e.g. depth 20 and 56) to see what its gradients do; "
             "the paper's answer is that they do not vanish."
         )
-    growth = "; ".join(
-        f"{power_of_ten(r.ratio_first_last)}× from last to first conv at {r.depth} layers"
-        for r in plain.sort_values("depth").itertuples()
-        if r.ratio_first_last > 0
+    growth = "‖∂L/∂W‖ at the first conv over the last, " + ", ".join(
+        f"{times(r.ratio_first_last)} at {r.depth} layers" for r in plain.sort_values("depth").itertuples()
     )
-    explodes = (plain["ratio_first_last"] > 10).any()
-    if explodes:
+    if (plain["ratio_first_last"] > 10).any():
         text = (
-            "Not because their gradients vanish: with BN they do the opposite. At initialisation a deep BN plain "
-            f"net's gradient **explodes** toward the input (measured above: {growth}), as mean-field theory of batch "
-            "norm predicts for deep networks without skip connections (Yang et al. 2019), and it is **shattered**: "
-            "gradients at nearby inputs are nearly uncorrelated, like white noise (Balduzzi et al. 2017; measured "
-            "below). A step along such a gradient is too large for the first layers and poorly aimed. "
+            "Probably not because their gradients vanish: the paper finds that unlikely with BN (Sec. 4.1), and at "
+            f"initialisation a deep BN plain net's gradient even **explodes** toward the input (measured above: "
+            f"{growth}), as mean-field theory of batch norm predicts for deep networks without skip connections "
+            "(Yang et al. 2019). It is also **shattered**: gradients at nearby inputs are nearly uncorrelated, like "
+            "white noise (Balduzzi et al. 2017; measured below). "
         )
     else:
         text = (
@@ -148,16 +146,30 @@ def degradation_text(summary: pd.DataFrame) -> str:
     if not resnet.empty:
         worst = max(max(r, 1 / r) for r in resnet["ratio_first_last"] if r > 0)
         text += (
-            f"Identity shortcuts keep this in check: the BN ResNets probed stay within {fmt(worst)}× from end to end "
-            "and their gradients stay correlated. "
+            f"With identity shortcuts the BN ResNets probed stay within {times(worst)}× from end to end and their "
+            "gradients stay correlated. "
         )
+    return head + text + DEGRADATION_OPEN
+
+
+DEGRADATION_OPEN = (
+    "*Degradation* is the paper's name for the symptom (a deeper plain net ends with a higher training error), not "
+    "its cause. Explosion and shattering are measured here only at initialisation, and nothing on this page links "
+    "them to the training error. The paper leaves the cause open: it finds vanishing gradients unlikely (Sec. 4.1) "
+    'and conjectures that deep plain nets "may have exponentially low convergence rates".'
+)
+
+
+def degradation_intro() -> str:
+    """Home's paragraph on the degradation problem, with the paper's own hedges (Sec. 4.1)."""
     return (
-        head
-        + text
-        + (
-            "*Degradation* is the paper's name for the symptom (a deeper plain net ends with a higher "
-            "training error), not its cause; explosion and shattering are the mechanisms measured here."
-        )
+        "**The degradation problem.** He et al. (2015) stacked more 3×3 conv layers onto a plain CIFAR-10 "
+        "network and its *training* error went **up**: plain-56 ends worse than plain-20 (their Fig. 1 and 6). "
+        "That is not overfitting (the training error rises too), and with batch normalisation the paper finds it "
+        '"unlikely to be caused by vanishing gradients" (Sec. 4.1): it verifies that the backward gradients '
+        '"exhibit healthy norms". At initialisation a deep plain net\'s gradients even grow toward the input (see '
+        "*Gradients*). Deeper plain stacks are harder to optimise; why is left open, the paper conjecturing "
+        '"exponentially low convergence rates".'
     )
 
 
@@ -366,12 +378,13 @@ def preference(record) -> tuple:
 
 def default_pair(records: list) -> tuple[str | None, str | None]:
     """A plain run and the ResNet most like it (one budget, then the same depth and seed; option A first),
-    preferring shipped runs and runs that learned over the newest, and the deepest such plain net."""
+    preferring shipped runs and runs that learned over the newest, and the deepest such plain net (on CIFAR-10
+    where there is one: the paper's data)."""
     from core.analysis.budget import setup_key
 
     plain = sorted(
         (r for r in records if r.config.shortcut == "none" and r.config.arch == "cifar"),
-        key=lambda r: (preference(r)[:2], -r.config.depth, preference(r)[2:]),
+        key=lambda r: (preference(r)[:2], -r.config.depth, r.config.dataset != "cifar10", preference(r)[2:]),
     )
     resnets = sorted(
         (r for r in records if r.config.shortcut in ("A", "B") and r.config.arch == "cifar"), key=preference
@@ -504,24 +517,38 @@ def depth_story(table: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None) -> str:
-    """How the SSR between two mean curves compares with what seed noise alone would give."""
-    if noise is None:
+def ssr_sentence(a: str, b: str, ssr: float, noise: tuple[float, int] | None, test: dict | None = None) -> str:
+    """How the SSR between two mean curves compares with seed noise: its size against the noise's expected SSR,
+    and whether it is a difference at all, from a permutation test over the seeds
+    (core.analysis.compare.permutation_test); without one no difference is called."""
+    from core.analysis.compare import ALPHA, seeds_needed
+
+    if noise is None or test is None:
         return (
             f"No noise baseline: {a} and {b} need at least two seeds each to tell a real difference from the "
             "spread between seeds. Train more seeds of each."
         )
     expected, epochs = noise
     ratio = ssr / expected if expected > 0 else float("inf")
-    if ratio <= 2:
-        verdict = "about what seed noise alone gives: these runs cannot tell the two apart"
-    elif ratio <= 5:
-        verdict = "a few times what seed noise gives: a difference, but a small one next to the spread between seeds"
-    else:
-        verdict = "well beyond seed noise: the two networks learn differently here"
-    return (
-        f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give over {epochs} epochs: {verdict}."
+    size = (
+        f"The SSR is {ratio:.1f}× the {expected:.4g} that seed noise alone would give on average over {epochs} epochs"
     )
+    n_a, n_b = test["n_a"], test["n_b"]
+    how = (
+        f"a permutation test over the {n_a + n_b} seeds ({'all' if test['exact'] else 'a sample of'} "
+        f"{test['splits']:,} ways to split them into groups of {n_a} and {n_b}) gives p = {test['p']:.2g}"
+    )
+    if test["p"] <= ALPHA:
+        verdict = f"a difference beyond seed noise at the {ALPHA:.0%} level: the two networks learn differently here"
+    elif test["smallest_p"] > ALPHA:
+        verdict = (
+            f"these runs cannot tell the two apart (with {n_a} and {n_b} seeds no split can give p "
+            f"below {test['smallest_p']:.2g}, so no difference can be shown at the {ALPHA:.0%} level); "
+            f"train at least {seeds_needed()} seeds of each"
+        )
+    else:
+        verdict = f"these runs cannot tell the two apart at the {ALPHA:.0%} level"
+    return f"{size}. {how[0].upper()}{how[1:]}: {verdict}."
 
 
 def default_models(records) -> list[str]:

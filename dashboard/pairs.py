@@ -26,6 +26,12 @@ def lookable_runs(store: RunStore) -> list[RunRecord]:
     ]
 
 
+def real_data() -> str | None:
+    """CIFAR-10 where its images are on this machine (a look inside a CIFAR-10 net needs its test images),
+    else None: the pages then open on a Shapes-10 pair."""
+    return "cifar10" if any(d.name == "cifar10" and d.available for d in common.dataset_choices()) else None
+
+
 def pick_pair(
     records: list[RunRecord],
     pair_keys: tuple[str, str],
@@ -35,7 +41,7 @@ def pick_pair(
     ``learned_first``, on the deepest matched pair in which both networks learned, if one is stored)."""
     plains = [r for r in records if r.config.shortcut == "none"]
     resnets = [r for r in records if r.config.shortcut != "none"]
-    defaults = inside.matched_pair(records, learned_first=learned_first)
+    defaults = inside.matched_pair(records, learned_first=learned_first, prefer_dataset=real_data())
     picked = [
         common.pick_run(label, choices, key=key, container=column, default_id=default.run_id if default else None)
         for label, choices, key, column, default in zip(

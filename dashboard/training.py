@@ -312,3 +312,27 @@ def lr_frame(config: RunConfig, steps: pd.DataFrame, total_steps: int | None) ->
     total = int(total_steps or (int(steps["step"].max()) + 1 if len(steps) else 0))
     rates = learning_rates(config.resolved(), total, steps["step"]) if total else []
     return pd.DataFrame({"step": steps["step"].to_numpy(), "lr": rates})
+
+
+HISTORY_KINDS = {"epoch": "per-epoch", "step": "per-step"}
+
+
+def history_frame(runs: list[tuple], per: str) -> pd.DataFrame:
+    """The history of every run in one table, for a CSV download: ``runs`` are (record, History) pairs; ``per``
+    'epoch' gives one row per run and epoch (the History's epochs table: running training-mode means, eval-mode
+    training subset, test), 'step' one row per run and optimizer step (step, epoch, loss, acc, lr). The first
+    columns name the run: run_id, model, seed, label."""
+    frames = []
+    for record, history in runs:
+        table = history.epochs if per == "epoch" else history.steps
+        named = {"run_id": record.run_id, "model": record.config.model_name, "seed": record.config.seed}
+        frames.append(table.assign(**named, label=record.config.label))
+    columns = ["run_id", "model", "seed", "label"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(frames, ignore_index=True)
+    return out[columns + [c for c in out.columns if c not in columns]]
+
+
+def history_csv(runs: list[tuple], per: str) -> str:
+    return history_frame(runs, per).to_csv(index=False)

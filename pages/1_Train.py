@@ -23,7 +23,7 @@ from core.engine.models import RESNET_DEPTHS, TORCHVISION_MODEL
 from core.runs import lifecycle
 from core.runs.reference import SHAPES10_LESSON as LESSON
 from core.runs.store import RunStore
-from dashboard import common, figures, keys, lesson, live, training
+from dashboard import common, figures, keys, lesson, live, poll_panel, training
 from dashboard.common import BIND
 from dashboard.sweep_panel import sweep_panel
 
@@ -614,12 +614,29 @@ def overlay_chart(store: RunStore, runs: list, was_live: bool, metric: str, per:
     smoothing, full_range = chart_settings()
     chart, rates = overlay_figures(store, versions, metric, per, tuple(splits), smoothing, full_range, tuple(runs))
     if rates is None:
-        st.plotly_chart(chart, width="stretch", key="train_overlay_chart")
+        common.plotly_chart(chart, width="stretch", key="train_overlay_chart")
     else:
         left, right = st.columns([3, 2])
-        left.plotly_chart(chart, width="stretch", key="train_overlay_chart")
-        right.plotly_chart(rates, width="stretch", key="train_overlay_lr")
+        common.plotly_chart(chart, where=left, width="stretch", key="train_overlay_chart")
+        common.plotly_chart(rates, where=right, width="stretch", key="train_overlay_lr")
     st.caption(figures.curves_caption(chart, metric))
+
+
+def history_downloads(store: RunStore, runs: list) -> None:
+    """Buttons that download the shown runs' histories as CSV, per epoch and per step (built when clicked); each
+    chart's own PNG is its camera button."""
+    columns = st.columns(len(training.HISTORY_KINDS) + 1, vertical_alignment="center")
+    for column, (per, words) in zip(columns, training.HISTORY_KINDS.items()):
+        column.download_button(
+            f"Download the {words} history (CSV)",
+            lambda per=per: training.history_csv([(r, store.history(r.run_id, kinds=NO_PROBES)) for r in runs], per),
+            file_name=f"history_{per}.csv",
+            mime="text/csv",
+            key=f"train_history_{per}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    columns[-1].caption("A chart as PNG: the camera button above it.")
 
 
 def overlay_section(store: RunStore, config: RunConfig | None, data: common.DatasetChoice) -> None:
@@ -651,6 +668,7 @@ def overlay_section(store: RunStore, config: RunConfig | None, data: common.Data
     st.fragment(overlay_chart, run_every=common.group_pace(store, [r.run_id for r in chosen]) if any_live else None)(
         store, chosen, any_live, metric, per, splits
     )
+    history_downloads(store, chosen)
     if note := training.overlay_note(chosen):
         st.warning(note, icon=":material/balance:")
     for sentence in lesson.fig6_sentences(chosen, stored=common.stored_runs(store)):
@@ -661,6 +679,7 @@ def overlay_section(store: RunStore, config: RunConfig | None, data: common.Data
 
 store = common.get_store()
 st.title("Train a network")
+poll_panel.show(store, page="Train")
 st.markdown(
     "Choose a network and a recipe and press **Start**. Training runs in the background on this server "
     "and the curves below update every few seconds; another browser tab sees the same run. A configuration "

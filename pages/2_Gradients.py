@@ -18,7 +18,7 @@ from core.engine.probes import (
 )
 from core.runs import lifecycle
 from core.runs.store import datasets_dir
-from dashboard import common, figures, keys, lesson
+from dashboard import common, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 
 INIT_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
@@ -64,6 +64,7 @@ def probed_runs(store) -> list:
 
 store = common.get_store()
 st.title("Gradients inside the network")
+poll_panel.show(store, page="Gradients")
 st.markdown(
     "Is degradation caused by *vanishing gradients*? Measure it: the norm of the loss gradient at every "
     "layer, for plain nets and ResNets, with batch normalisation (BN) on and off."
@@ -142,14 +143,14 @@ else:
 
 if not init_df.empty:
     summary = summarize_init(init_df)
-    st.plotly_chart(figures.init_profiles(init_df, kind), width="stretch", key="grad_init_profiles")
+    common.plotly_chart(figures.init_profiles(init_df, kind), width="stretch", key="grad_init_profiles")
     st.caption(
         f"Each line is one fresh network: its {KIND_LABELS[kind]} at every weighted layer, from the first conv "
         "(left) to the classifier (right), on a log scale. A line that drops towards the left is a shrinking "
         "gradient, one that rises towards the left a growing one; read the height too: a line high everywhere "
         "explodes, one low everywhere vanishes."
     )
-    st.plotly_chart(figures.init_ratio_figure(summary), width="stretch", key="grad_init_ratio")
+    common.plotly_chart(figures.init_ratio_figure(summary), width="stretch", key="grad_init_ratio")
     st.caption(
         "Left: the first and last conv's gradient norms; right: their ratio. The ratio alone misleads: a ResNet "
         "without BN and with He init has a ratio below 1 while its norms are enormous. Each network's regime "
@@ -192,7 +193,7 @@ st.markdown(
 )
 if st.toggle("Measure it (a few seconds per network)", key=keys.SHATTER, bind=BIND, value=False):
     shatter = shattering(dataset, str(store.root), SHATTER_DEPTHS)
-    st.plotly_chart(figures.shattering_figure(shatter), width="stretch", key="grad_shatter")
+    common.plotly_chart(figures.shattering_figure(shatter), width="stretch", key="grad_shatter")
     by = shatter.set_index(["shortcut", "depth"]).correlation
     deep = max(SHATTER_DEPTHS)
     st.caption(
@@ -246,8 +247,9 @@ else:
     probes = {r.run_id: common.run_history(store, r.run_id, kinds=(kind_train,)).probes for r in chosen}
     z_range = figures.log_range(*probes.values())
     for column, record in zip(st.columns(len(chosen)), chosen):
-        column.plotly_chart(
+        common.plotly_chart(
             figures.gradient_heatmap(probes[record.run_id], kind_train, title=record.config.label, z_range=z_range),
+            where=column,
             width="stretch",
             key=f"grad_heatmap_{record.run_id}",
         )
@@ -278,7 +280,7 @@ else:
                 continue
             at = p[p["step"] == lesson.nearest_step(p["step"].to_numpy(), step)]
             profiles.append((record, at))
-        st.plotly_chart(
+        common.plotly_chart(
             figures.gradient_profile(
                 [figures.run_series(r.config.label, r.config, f) for r, f in profiles],
                 kind_train,
@@ -324,7 +326,7 @@ else:
             figures.run_series(f"{record.config.label} (step {int(last['step'].iloc[0])})", record.config, last)
         )
         stds[record.config.label] = last[last["layer"].map(figures.is_3x3_layer)]["value"]
-    st.plotly_chart(figures.response_std_figure(series), width="stretch", key="grad_std_chart")
+    common.plotly_chart(figures.response_std_figure(series), width="stretch", key="grad_std_chart")
     if note := lesson.runs_budget_note(chosen_std):
         st.warning(note, icon=":material/balance:")
     st.caption(

@@ -8,7 +8,7 @@ from core.analysis import compare
 from core.analysis.paper import SOURCE as PAPER_SOURCE
 from core.analysis.paper import TABLE3_SOURCE, TABLE3_TOP1
 from core.runs import lifecycle
-from dashboard import common, figures, keys, lesson
+from dashboard import common, confusion_panel, figures, keys, lesson, poll_panel
 from dashboard.common import BIND
 from dashboard.lesson import STUDY_001, STUDY_004, TERMS
 
@@ -32,6 +32,7 @@ st.caption(
 )
 
 store = common.get_store()
+poll_panel.show(store, page="Compare")
 records = common.stored_runs(store)
 groups = compare.group_runs(records)
 
@@ -83,7 +84,7 @@ st.subheader("Final error vs depth")
 depth_table = compare.depth_table(in_setup)
 not_comparable = compare.comparability_note(in_setup)
 paper = compare.paper_table() if not_comparable is None else None
-st.plotly_chart(
+common.plotly_chart(
     figures.depth_error_figure(depth_table, paper, dataset_title, percent_axis=percent_axis), width="stretch"
 )
 if depth_table["depth"].nunique() < 2:
@@ -149,7 +150,7 @@ if not chosen:
     st.stop()
 curves = {names[k]: compare.seed_curves(store, by_key[k], metric) for k in chosen}
 series = [figures.run_series(names[k], by_key[k].config, curves[names[k]]) for k in chosen]
-st.plotly_chart(
+common.plotly_chart(
     figures.seed_band_figure(
         series, compare.METRICS[metric][0], percent_axis=percent_axis and bool(compare.METRICS[metric][2])
     ),
@@ -174,7 +175,8 @@ if len(residuals) == 1:
         help="What two mean curves of these seed counts would differ by if the networks were the same: per epoch "
         "the seeds' pooled variance × (1/n₁ + 1/n₂), summed over the epochs.",
     )
-    st.caption(lesson.ssr_sentence(row.model_a, row.model_b, row.ssr, noise))
+    test = compare.permutation_test(*(compare.seed_table(store, by_key[k], metric) for k in chosen))
+    st.caption(lesson.ssr_sentence(row.model_a, row.model_b, row.ssr, noise, test))
     pair_shortcuts = {by_key[k].config.shortcut for k in chosen}
     if pair_shortcuts == {"A", "B"}:
         st.caption(
@@ -206,4 +208,12 @@ st.dataframe(
 )
 csv_download(
     "Download this table (CSV)", compare.per_epoch_csv(accuracy), "test_accuracy_per_epoch.csv", "download_epochs"
+)
+
+# ------------------------------------------------------------------------------------ per class
+confusion_panel.show(
+    store,
+    [min(by_key[k].records, key=lambda r: r.config.seed) for k in chosen],
+    key="cmp_confusion",
+    note="One run of each network (its lowest seed), of the first two networks chosen above that kept weights.",
 )

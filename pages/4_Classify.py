@@ -13,10 +13,10 @@ from core.engine.config import DATASET_SIZES
 from core.engine.data import CIFAR10_CLASSES, DataUnavailable, ImageError, load_dataset, preprocess_image
 from core.runs.store import StoreError, datasets_dir
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, lesson
+from dashboard import common, confusion_panel, figures, keys, lesson, poll_panel
+from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
-
-OOD_IMAGES = 500  # training and test images of a model's own data set that its answers are judged against
+from dashboard.ood_view import ood_note
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 # CIFAR-10's per-channel training-set statistics, for CIFAR-10 runs viewed where the data set is absent.
@@ -58,12 +58,21 @@ def sample_images(dataset: str, store_root: str):
     return ds.x_test, ds.y_test, ds.classes, ds.title
 
 
-@st.cache_resource(max_entries=8, show_spinner="Measuring what the model's own data look like to it…")
-def ood_reference(store_root: str, run_id: str, weights_mtime: float, dataset: str, subset: int | None, mean, std):
-    """Features of the model's training images and scores of its test images (core.analysis.ood), once per run."""
-    ds = load_dataset(dataset, subset=subset, test_subset=OOD_IMAGES, seed=0, cache_dir=str(datasets_dir(store_root)))
-    x_train = ds.x_train[torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:OOD_IMAGES]]
-    return ood.build_reference(common.cached_model(store_root, run_id, weights_mtime), x_train, ds.x_test, mean, std)
+@st.cache_resource(max_entries=16, show_spinner=False)
+def load_detector(path: str, mtime_ns: int) -> ood.Detector:
+    """A run's fitted out-of-distribution detector (core.analysis.ood), read once per file version."""
+    with open(path, "rb") as f:
+        return ood.Detector.from_bytes(f.read())
+
+
+def ood_verdict(record, model, image, mean, std) -> tuple[ood.Verdict | None, str | None]:
+    """The run's verdict on the image and its data set's title, or (None, None) while its detector is not fitted;
+    the page never fits one (a worker does, or it shipped with the run)."""
+    path = ood.cache_path(store, record)
+    if not path.exists():
+        return None, None
+    detector = load_detector(str(path), path.stat().st_mtime_ns)
+    return ood.judge(detector, model, image, mean, std)[0], detector.meta.get("dataset_title")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -96,6 +105,7 @@ st.caption(
 )
 
 store = common.get_store()
+poll_panel.show(store, page="Classify")
 root = str(store.root)
 models = common.finished_with_weights(store)
 if not models:
@@ -121,6 +131,8 @@ chosen = common.pick_runs(
 if not chosen:
     st.info("Choose at least one model above.")
     st.stop()
+with st.expander("How each model does per class, on every test image", icon=":material/grid_on:"):
+    confusion_panel.show(store, chosen, key="cls_confusion")
 
 # ------------------------------------------------------------------------------------ the image
 source = st.radio(
@@ -216,6 +228,7 @@ for note in sorted(notes):
 
 mtimes = {r.run_id: common.weights_mtime(store, r.run_id) for r in chosen}
 st.subheader("What each model knows")
+unmeasured = []  # models whose out-of-distribution detector is not fitted yet
 for record in chosen:
     classes = specs[record.run_id][0]
     data_title = record.info.get("dataset", record.config.dataset)
@@ -227,28 +240,27 @@ for record in chosen:
     if flag := record_verdict(record):
         line += f" ⚠ It {flag}."
     st.markdown(line)
-    if record.config.dataset in on_disk:
-        try:
-            reference = ood_reference(
-                root,
-                record.run_id,
-                mtimes[record.run_id],
-                record.config.dataset,
-                record.config.subset,
-                *specs[record.run_id][1:],
-            )
-            model = common.cached_model(root, record.run_id, mtimes[record.run_id])
-            judgement = ood.judge(model, image, *specs[record.run_id][1:], reference)
-            (st.warning if judgement.unlike_training else st.caption)(
-                judgement.sentence(names[record.run_id], data_title)
-            )
-        except (DataUnavailable, StoreError) as e:
-            st.caption(f"Cannot judge whether this image is like {names[record.run_id]}'s training data: {e}")
-    else:
-        st.caption(
-            f"{data_title} is not on this machine, so whether this image is like {names[record.run_id]}'s "
-            "training data cannot be measured here."
-        )
+    try:
+        model = common.cached_model(root, record.run_id, mtimes[record.run_id])
+        verdict, fitted_title = ood_verdict(record, model, image, *specs[record.run_id][1:])
+    except (StoreError, ValueError) as e:
+        st.caption(f"Cannot judge whether this image is like {names[record.run_id]}'s training data: {e}")
+        continue
+    note = ood_note(
+        verdict, names[record.run_id], fitted_title or data_title, data_here=record.config.dataset in on_disk
+    )
+    if note.style == "offer":
+        unmeasured.append(record)
+    {"warning": st.warning, "info": st.info}.get(note.style, st.caption)(note.text)
+if unmeasured:
+    analysis_panel(
+        store,
+        unmeasured,
+        "ood",
+        {},
+        label=f"Measure it for {', '.join(names[r.run_id] for r in unmeasured)}",
+        key="classify_ood",
+    )
 st.caption(ood.WHY_CONFIDENT)
 
 st.subheader("Top-5 predictions")
@@ -291,7 +303,7 @@ series = [
     )
     for i, top in predictions.items()
 ]
-st.plotly_chart(figures.topk_bar_figure(series), width="stretch")
+common.plotly_chart(figures.topk_bar_figure(series), width="stretch")
 
 # ------------------------------------------------------------------------------- attributions
 st.subheader("Where did each model look?")
@@ -325,7 +337,7 @@ if methods:
             title = f"<b>{names[run_id]}</b>: why “{target_name}”" + (
                 f" ({100 * probability:.0f}%)" if probability is not None else ""
             )
-            st.plotly_chart(
+            common.plotly_chart(
                 figures.attribution_figure(seen, maps, title), width="stretch", key=f"attributions_{run_id}"
             )
     st.markdown("\n".join(f"- **{m}**: {attribution.METHOD_NOTES[m]}" for m in methods))

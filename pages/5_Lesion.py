@@ -5,10 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import inside, lesion
-from core.engine.data import DataUnavailable
-from core.runs.store import StoreError
 from core.runs.verdict import record_verdict
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
+from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -18,6 +17,7 @@ SETTINGS_KEYS = (keys.LESION_IMAGES, keys.LESION_K_IMAGES, keys.LESION_DRAWS)
 
 store = common.get_store()
 st.title("Lesion study: delete a block, does the network survive?")
+poll_panel.show(store, page="Lesion")
 st.markdown(
     "Veit, Wilber and Belongie (2016) deleted single blocks of trained networks at test time. In their "
     "experiments a ResNet barely noticed and a plain net fell apart. Their reading: a ResNet behaves like an "
@@ -64,23 +64,15 @@ if missing:
     st.markdown(
         f"Not computed yet for {names} with these settings. Deleting each of the {n} blocks in turn costs about "
         f"{lesion.sweep_passes(n):.0f} forward passes of the {images} test images (each lesioned pass starts at "
-        "the deleted block, reusing the intact pass up to there); the result is kept, so the next viewer (and "
-        "`python -m core lesion`) gets it at once."
+        "the deleted block, reusing the intact pass up to there). A worker computes it once for the whole class; "
+        "the result is kept, so the next viewer (and `python -m core lesion`) gets it at once."
     )
-    if st.button(f"Run the lesion study on {names}", type="primary", key="lesion_run"):
-        for record in missing:
-            bar, report = pairs.progress_reporter(f"Deleting blocks of {record.config.model_name}: image passes")
-            try:
-                results[record.run_id], _ = inside.lesion_for_run(store, record, progress=report, **settings)
-            except (StoreError, DataUnavailable, lesion.LesionError) as e:
-                st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
-            bar.empty()
-        st.rerun()  # draw the results without the button
+    analysis_panel(store, missing, "lesion", settings, label=f"Run the lesion study on {names}", key="lesion_run")
     st.stop()
 
 res, pla = results[resnet.run_id], results[plain.run_id]
 bars = [pairs.lesion_series(pla, plain)[0], pairs.lesion_series(res, resnet)[0]]
-st.plotly_chart(figures.lesion_blocks_figure(bars), width="stretch", key="lesion_bars")
+common.plotly_chart(figures.lesion_blocks_figure(bars), width="stretch", key="lesion_bars")
 st.caption(
     "Each bar is the test error with that one block deleted (dotted lines: the intact networks). "
     + " ".join([lesion.sweep_sentence(pla), lesion.sweep_sentence(res), lesion.contrast_sentence(res, pla)])
@@ -92,7 +84,7 @@ curves = [pairs.lesion_series(pla, plain)[1], pairs.lesion_series(res, resnet)[1
 if all(c.frame.empty for c in curves):
     st.info("The k-deletion curve was left out (0 test images).")
 else:
-    st.plotly_chart(figures.lesion_k_figure(curves), width="stretch", key="lesion_k")
+    common.plotly_chart(figures.lesion_k_figure(curves), width="stretch", key="lesion_k")
     st.caption(
         f"Test error with k blocks deleted at random ({draws} draw{'s' * (draws != 1)} per k; band: lowest to "
         "highest). "
@@ -102,7 +94,7 @@ else:
 
 st.subheader("Why a ResNet can lose a block: paths")
 n = res.n_blocks
-st.plotly_chart(
+common.plotly_chart(
     figures.path_length_figure(pd.DataFrame(lesion.path_lengths(n)), n), width="stretch", key="lesion_paths"
 )
 st.caption(

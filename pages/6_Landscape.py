@@ -6,9 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import inside, landscape
-from core.engine.data import DataUnavailable
-from core.runs.store import StoreError
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
+from dashboard.analysis_panel import analysis_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -19,25 +18,18 @@ SPANS = (0.25, 0.5, 1.0)
 
 
 def compute_missing(store, pair, settings: dict, kind: str, steps: int, label: str) -> None:
-    """A button that computes the landscapes of ``pair`` not on disk yet, with a progress bar (on this script
-    thread); ``settings`` are the directions' seed, the span and the batch."""
+    """Ask a worker for the landscapes of ``pair`` not on disk yet and follow the jobs (``analysis_panel``);
+    ``settings`` are the directions' seed, the span and the batch."""
     missing = [r for r in pair if inside.cached_landscape(store, r, kind=kind, steps=steps, **settings) is None]
     if not missing:
         return
     points = steps if kind == "1d" else steps * steps
     st.markdown(
         f"Not computed yet for {' and '.join(r.config.model_name for r in missing)}: {points:,} forward passes "
-        f"of {settings['batch']} images each."
+        f"of {settings['batch']} images each, computed once by a worker for everyone who asks."
     )
-    if st.button(f"Compute the {label}", type="primary", key=f"landscape_run_{kind}"):
-        for record in missing:
-            bar, report = pairs.progress_reporter(f"{record.config.model_name}: grid points")
-            try:
-                inside.landscape_for_run(store, record, kind=kind, steps=steps, progress=report, **settings)
-            except (StoreError, DataUnavailable, ValueError) as e:
-                st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
-            bar.empty()
-        st.rerun()
+    params = dict(kind=kind, steps=steps, **settings)
+    analysis_panel(store, missing, "landscape", params, label=f"Compute the {label}", key=f"landscape_run_{kind}")
 
 
 def loaded(store, pair, settings: dict, kind: str, steps: int) -> list:
@@ -48,6 +40,7 @@ def loaded(store, pair, settings: dict, kind: str, steps: int) -> list:
 
 store = common.get_store()
 st.title("Loss landscape: the surface the optimiser walks on")
+poll_panel.show(store, page="Landscape")
 st.markdown(
     "Li et al. (2018) drew the training loss around a trained network's weights θ along random directions δ in "
     "weight space: θ + αδ (a slice) and θ + αδ + βη (a plane). Each filter of a direction is scaled to the norm "
@@ -89,7 +82,7 @@ if slices:
         figures.run_series(r.config.model_name, r.config, pd.DataFrame({"alpha": s.alphas, "loss": s.loss}))
         for r, s in zip(pair, slices)
     ]
-    st.plotly_chart(figures.landscape_slice_figure(series), width="stretch", key="landscape_slice")
+    common.plotly_chart(figures.landscape_slice_figure(series), width="stretch", key="landscape_slice")
     st.caption(
         f"Training loss on {batch} fixed training images along one random direction (log scale). "
         + landscape.slice_sentence(slices)
@@ -120,7 +113,7 @@ if planes:
         (r.config.model_name, np.array(p.alphas), np.array(p.betas), np.array(p.loss, dtype=float))
         for r, p in zip(pair, planes)
     ]
-    st.plotly_chart(figures.landscape_contour_figure(items), width="stretch", key="landscape_contour")
+    common.plotly_chart(figures.landscape_contour_figure(items), width="stretch", key="landscape_contour")
     st.caption(
         f"Contours of the training loss on {batch} images over a plane of two random directions (one colour "
         "scale, log10 loss; × marks the trained weights). "

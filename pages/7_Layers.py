@@ -8,7 +8,7 @@ from core.analysis import features
 from core.analysis.inputs import display_image, test_images
 from core.engine.data import DataUnavailable
 from core.runs.store import RunStore, datasets_dir
-from dashboard import common, figures, keys, pairs
+from dashboard import common, figures, keys, pairs, poll_panel
 from dashboard.common import BIND
 from dashboard.lesson import TERMS
 
@@ -39,6 +39,7 @@ def layer_picker(container, label: str, names: list[str], key: str, help: str) -
 
 store = common.get_store()
 st.title("What each layer sees")
+poll_panel.show(store, page="Layers")
 st.markdown(
     "One test image through a plain net and a ResNet of the same depth: the feature maps each layer hands on, "
     "and inside one block the residual branch F(x) beside the shortcut x it is added to."
@@ -81,7 +82,7 @@ rows = []
 for r in pair:
     maps = views[r.run_id][0][layer]
     rows.append((r.config.model_name, [(f"ch {c}", maps[c]) for c in features.strongest_channels(maps, CHANNELS)]))
-st.plotly_chart(figures.feature_maps_figure(rows, layer), width="stretch", key="layers_maps")
+common.plotly_chart(figures.feature_maps_figure(rows, layer), width="stretch", key="layers_maps")
 st.caption(
     f"The {CHANNELS} channels with the largest mean activation at the output of {layer} in each network, for this "
     "image (one colour scale for all). "
@@ -109,7 +110,7 @@ for r in pair:
     part_rows.append(
         (r.config.model_name, [(p, view.parts[p][channel] if p in view.parts else None) for p in features.PARTS])
     )
-st.plotly_chart(figures.block_parts_figure(part_rows, block, channel), width="stretch", key="layers_parts")
+common.plotly_chart(figures.block_parts_figure(part_rows, block, channel), width="stretch", key="layers_parts")
 st.caption(
     "Inside the block for this image and channel (red positive, blue negative, one scale): the residual branch "
     "F(x) after its second BN, the shortcut x, their sum before the final ReLU, and the output after it. "
@@ -124,7 +125,7 @@ for r in pair:
     frame = views[r.run_id][2]
     series.append(figures.run_series(r.config.model_name, r.config, frame))
     stds[r.config.model_name] = frame[frame["layer"].map(figures.is_3x3_layer)]["value"]
-st.plotly_chart(
+common.plotly_chart(
     figures.response_std_figure(series, title="Std of each 3×3 layer's response for this image (cf. He et al. Fig. 7)"),
     width="stretch",
     key="layers_std",

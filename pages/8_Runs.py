@@ -147,10 +147,15 @@ with left:
         "histories, probes and weights) as one file."
     )
     title = st.text_input("Title", key=keys.RUNS_EXPORT_TITLE, placeholder="e.g. Week 3: depth")
-    selection = (tuple(r.run_id for r in shown), title)  # a file prepared for another selection is not offered
+    votes = st.checkbox(
+        "With the class's votes",
+        key=keys.RUNS_EXPORT_VOTES,
+        help="The class questions (Predict, then reveal) always travel with the file; their votes only if ticked.",
+    )
+    selection = (tuple(r.run_id for r in shown), title, votes)  # a file prepared for another selection is not offered
     if st.button("Prepare the lesson file", key=keys.RUNS_EXPORT_PREPARE, disabled=not shown):
         try:
-            data, result = archive.export_lesson_bytes(store, shown, title=title, filters=chosen.to_dict())
+            data, result = archive.export_lesson_bytes(store, shown, title=title, filters=chosen.to_dict(), votes=votes)
         except StoreError as e:
             st.error(str(e))
         else:
@@ -160,7 +165,8 @@ with left:
                 archive.lesson_file_name(title),
                 data,
                 f"{len(result.runs)} run{'s' * (len(result.runs) != 1)}, "
-                f"{result.weights} with weights, {result.bytes / 1e6:.1f} MB{left_out}",
+                f"{result.weights} with weights, {result.questions} class questions, "
+                f"{result.bytes / 1e6:.1f} MB{left_out}",
             )
     prepared = st.session_state.get(keys.RUNS_EXPORT_FILE)
     if prepared and prepared[0] == selection:

@@ -19,6 +19,7 @@ SLOW_MODULES = {
     "test_browser",
     "test_browser_damage",
     "test_browser_links",
+    "test_browser_polls",
     "test_browser_two_tabs",
     "test_cli_inside",
     "test_cli_lessons",
@@ -34,9 +35,28 @@ SLOW_MODULES = {
 }
 
 
+# Single tests (or the fixtures they share) that train or start processes for more than about 10 s on a quiet
+# 2-core machine, in modules that are otherwise fast.
+SLOW_TESTS = {
+    "test_reproduce_writes_table_and_figure",
+    "test_train_json_then_cached_then_list_show_export",
+    "test_probe_init_json",
+    "test_same_config_and_seed_give_the_same_first_epoch_losses",
+    "test_cancel_then_resume_matches_an_uninterrupted_run",
+    "test_compiled_training_is_the_same_run_and_still_probes",
+    "test_sweep_command_trains_the_grid_once_then_answers_from_the_store",
+    "test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not",
+}
+SLOW_FIXTURES = {"init_summary", "tiny_pair"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.module.__name__ in SLOW_MODULES:
+        if (
+            item.module.__name__ in SLOW_MODULES
+            or item.originalname in SLOW_TESTS
+            or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
             item.add_marker(pytest.mark.slow)
 
 
@@ -57,6 +77,14 @@ def tiny_config(**overrides):
         depth=8, dataset="builtin", subset=256, test_subset=200, epochs=1, batch_size=64, probe_every=2, device="cpu"
     )
     return RunConfig(**{**base, **overrides})
+
+
+def tiny_train_args(subset: int, epochs: int, probe_every: int) -> list[str]:
+    """``python -m core train`` arguments for a ResNet-8 on Shapes-10 that trains in seconds on a CPU."""
+    return (
+        f"--depth 8 --dataset builtin --subset {subset} --test-subset 200 --batch-size 32 --epochs {epochs} "
+        f"--probe-every {probe_every} --device cpu"
+    ).split()
 
 
 @pytest.fixture

@@ -173,3 +173,36 @@ def test_a_bad_upload_shows_an_error_and_the_page_survives(home, name, data):
 def test_alpha_16_bit_and_every_accepted_format_are_classified(home, name, data):
     at = upload(run(CLASSIFY), name, data)
     assert not at.error and top5_tables(at)
+
+
+def test_classify_offers_the_out_of_distribution_check_then_warns_on_noise(home):
+    """Without a fitted detector the page offers a worker's fit (never fits in the web process); with one, an
+    upload of noise is called unlike the training data."""
+    import torch
+
+    from core.analysis import ood
+    from core.engine.data import make_builtin
+    from core.runs.store import RunStore
+
+    at = run(CLASSIFY)
+    assert "is not measured yet" in texts(at) and at.button(key="classify_ood_ask")
+    store = RunStore(home)
+    x_train, y_train, x_test, _ = (torch.from_numpy(a) for a in make_builtin(0, n_train=200, n_test=400))
+    written = []
+    try:
+        for record in store.list():
+            model, info = store.load_model(record.run_id), record.info
+            detector = ood.fit(model, x_train, y_train, x_test, info["mean"], info["std"])
+            written.append(ood.cache_path(store, record))
+            written[-1].parent.mkdir(parents=True, exist_ok=True)
+            written[-1].write_bytes(detector.to_bytes())
+        noise = ood.uniform_noise(1)[0].permute(1, 2, 0).numpy()
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, format="PNG")
+        at = upload(run(CLASSIFY), "noise.png", buffer.getvalue())
+        warnings = [w.value for w in at.warning]
+        assert len(warnings) == 2 and all("unlike its Shapes-10" in w for w in warnings)
+        assert "not measured yet" not in texts(at)
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)

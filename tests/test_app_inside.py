@@ -1,5 +1,6 @@
 """The Lesion, Landscape and Layers pages under streamlit.testing.v1.AppTest: an empty store, and a store
-with a tiny plain net and ResNet (computing on a button press, then answering from the disk cache)."""
+with a tiny plain net and ResNet (a button press queues the computation, a worker computes it, and the page then
+answers from the disk cache)."""
 
 import pytest
 from conftest import ROOT, tiny_config
@@ -35,8 +36,21 @@ def no_reference_runs(monkeypatch):
 
 @pytest.fixture
 def home(pair_home, monkeypatch, no_reference_runs):
+    from core.analysis import queue
+
     monkeypatch.setenv("RESNET_LAB_HOME", str(pair_home))
+    monkeypatch.setattr(queue, "ensure_worker", lambda store: None)  # the test is the worker (``work``)
     return pair_home
+
+
+def work(home) -> None:
+    """What a worker process does: compute every waiting analysis."""
+    from core.analysis import queue
+    from core.runs.store import RunStore
+
+    store = RunStore(home)
+    while queue.take_one(store, log=lambda *a, **k: None) is not None:
+        pass
 
 
 def run(path: str) -> AppTest:
@@ -66,7 +80,10 @@ def test_lesion_page_computes_on_request_then_answers_from_the_cache(home):
     at.select_slider(key=keys.LESION_IMAGES).set_value(200)
     at.select_slider(key=keys.LESION_K_IMAGES).set_value(100)
     at.slider(key=keys.LESION_DRAWS).set_value(2).run()
-    click(at, "lesion_run")
+    click(at, "lesion_run_ask")
+    assert "plain-8**: queued: 1st (next in line" in texts(at) and not at.get("plotly_chart")
+    assert [b.label for b in at.button] == ["Cancel", "Cancel"]  # whoever asked may cancel
+    work(home)
     at.run()  # the results are on disk now: the page draws them without a button
     assert len(at.get("plotly_chart")) == 3  # per-block bars, k-curve, path lengths
     captions = texts(at)
@@ -84,9 +101,13 @@ def test_landscape_page_computes_slices_and_planes(home):
     at = run(LANDSCAPE)
     at.select_slider(key=keys.LAND_BATCH).set_value(64)
     at.select_slider(key=keys.SLICE_POINTS).set_value(21).run()
-    click(at, "landscape_run_1d")
+    click(at, "landscape_run_1d_ask")
+    work(home)
+    at.run()
     assert len(at.get("plotly_chart")) == 1 and "decades per unit of α" in texts(at)
-    click(at, "landscape_run_2d")
+    click(at, "landscape_run_2d_ask")
+    work(home)
+    at.run()
     assert len(at.get("plotly_chart")) == 2 and "11×11 plane" in texts(at)
     assert "running statistics" in texts(at)
 

@@ -148,3 +148,27 @@ def test_noise_ssr_is_what_two_identical_groups_of_seeds_would_differ_by():
     noise, epochs = compare.noise_ssr(a, b)
     # pooled variances 4 and 8, each times 1/5 + 1/5
     assert epochs == 2 and noise == pytest.approx((4 + 8) * 0.4)
+
+
+def test_permutation_test_over_seeds_cannot_reach_5_percent_with_three_seeds_each():
+    import numpy as np
+    import pandas as pd
+
+    epochs = pd.Index([1, 2, 3], name="epoch")
+    rng = np.random.default_rng(0)
+    noise = lambda n: rng.normal(0, 1, size=(3, n))  # noqa: E731
+    far_a = pd.DataFrame(50 + noise(3), index=epochs)
+    far_b = pd.DataFrame(20 + noise(3), index=epochs)
+    test = compare.permutation_test(far_a, far_b)
+    # Curves 30 points apart: the observed split is the most extreme of all C(6, 3) = 20, tied with its mirror.
+    assert test["exact"] and test["splits"] == 20 and test["p"] == pytest.approx(0.1) and test["smallest_p"] == 0.1
+    assert test["ssr"] == pytest.approx(((far_a.mean(axis=1) - far_b.mean(axis=1)) ** 2).sum())
+    seeds = lambda mean, n: pd.DataFrame(mean + noise(n), index=epochs)  # noqa: E731
+    five = compare.permutation_test(seeds(50, 5), seeds(20, 5))
+    assert five["p"] == pytest.approx(2 / 252) and five["p"] <= compare.ALPHA
+    same = compare.permutation_test(seeds(50, 5), seeds(50, 5))
+    assert same["p"] > compare.ALPHA
+    assert compare.seeds_needed() == 4 and compare.smallest_p(4, 4) == pytest.approx(2 / 70)
+    assert compare.permutation_test(far_a, far_b.iloc[:, :1]) is None  # one seed: no test
+    many = compare.permutation_test(pd.DataFrame(noise(12), index=epochs), pd.DataFrame(noise(12), index=epochs))
+    assert not many["exact"] and many["splits"] == 20_000 and 0 < many["p"] <= 1

@@ -157,7 +157,8 @@ def test_captions_name_only_the_curves_drawn():
     runs = [F.RunSeries("plain-20", "plain", 20, steps_frame()), F.RunSeries("ResNet-56", "resnet", 56, steps_frame())]
     steps = F.curves_caption(F.step_curves(runs, "loss", smoothing=0.6), "loss")
     assert "Bold" in steps and "smoothing 0.60" in steps and "No test curve" in steps and "Solid" not in steps
-    assert "plain net red" in steps and "ResNet (A, identity) blue" in steps and "darker" not in steps
+    assert "plain net vermillion (dashed)" in steps and "ResNet (A, identity) blue (solid)" in steps
+    assert "darker" not in steps
     assert "faint" not in F.curves_caption(F.step_curves(runs, "loss", smoothing=0), "loss")
     epoch_only = pd.DataFrame(
         {

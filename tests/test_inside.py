@@ -348,8 +348,10 @@ def test_lesion_pair_prefers_networks_that_learned():
     from core.engine.config import RunConfig
     from core.runs.store import RunRecord
 
-    def run(shortcut, depth, test_acc, epochs=8):
-        config = RunConfig(depth=depth, shortcut=shortcut, recipe="seed", subset=1000, test_subset=500, epochs=epochs)
+    def run(shortcut, depth, test_acc, epochs=8, dataset="builtin"):
+        config = RunConfig(
+            depth=depth, shortcut=shortcut, recipe="seed", subset=1000, test_subset=500, epochs=epochs, dataset=dataset
+        )
         return RunRecord(
             config.run_id,
             config,
@@ -367,6 +369,10 @@ def test_lesion_pair_prefers_networks_that_learned():
     longer56 = [run("none", 56, 0.5, epochs=30), run("A", 56, 0.9, epochs=30)]  # trained longer: both learned
     for learned_first in (False, True):
         assert inside.matched_pair([*stuck56, *learned20, *longer56], learned_first=learned_first) == tuple(longer56)
+    cifar56 = [run("none", 56, 0.4, dataset="cifar10"), run("A", 56, 0.7, dataset="cifar10")]
+    every = [*stuck56, *learned20, *longer56, *cifar56]
+    assert inside.matched_pair(every, prefer_dataset="cifar10") == tuple(cifar56)  # real data where it is here
+    assert inside.matched_pair(every) == tuple(longer56)
 
 
 def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
@@ -377,7 +383,12 @@ def test_lesion_for_run_is_cached_in_the_store(tiny_pair):
     assert cached and again == first
     assert inside.cached_lesion(store, plain, images=60, k_images=30, draws=1) is None
     weights = store.weights_path(resnet.run_id)
-    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))  # the run was trained again
+    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))  # the same weights, touched
+    assert inside.cached_lesion(store, resnet, images=60, k_images=30, draws=1) == first
+    model = store.load_model(resnet.run_id)
+    with torch.no_grad():
+        model.fc.bias.add_(0.01)
+    store.save_weights(resnet.run_id, model)  # the run was trained again: other weights
     assert inside.cached_lesion(store, resnet, images=60, k_images=30, draws=1) is None
     _, cached = inside.lesion_for_run(store, resnet, images=60, k_images=30, draws=1)
     assert not cached

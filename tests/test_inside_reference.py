@@ -59,3 +59,46 @@ def test_resnet_56_loss_slice_is_smoother_than_plain_56(shipped):
     assert r["curvature"] < 0.1 * p["curvature"], (r, p)
     assert r["local_minima"] <= p["local_minima"], (r, p)
     assert "by curvature it is the smoother" in landscape.smoothness_verdict(res, pla)
+
+
+def test_the_pages_opening_results_ship_and_are_read_without_computing(shipped, monkeypatch):
+    from core.analysis import queue
+
+    store = shipped[0]
+    monkeypatch.setattr(landscape, "compute", lambda *a, **k: pytest.fail("computed instead of read"))
+    monkeypatch.setattr(lesion, "lesion_study", lambda *a, **k: pytest.fail("computed instead of read"))
+    pairs = queue.opening_pairs(store)
+    assert set(pairs) == {"lesion", "landscape"}
+    for record in pairs["lesion"]:
+        assert inside.cached_lesion(store, record, **queue.LESION_DEFAULT) is not None, record.label
+        assert queue.request(store, record, "lesion", queue.LESION_DEFAULT).progress == 1.0  # done: no job
+    for record in pairs["landscape"]:
+        for params in (queue.SLICE_DEFAULT, queue.PLANE_DEFAULT):
+            assert inside.cached_landscape(store, record, **params) is not None, (record.label, params)
+    assert store.analyses() == []
+    shipped_bytes = sum(p.stat().st_size for p in inside.SHIPPED_RESULTS.rglob("*.json"))
+    assert shipped_bytes < 1_000_000
+
+
+def test_plane_sentence_uses_absolute_loss_computed_from_the_shipped_planes():
+    """ResNet-56's loss at its trained weights is 0.0006 nats, so "within twice the centre" is one point: the
+    sentence compares the planes by absolute loss (share below chance, median) instead."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    root = Path(landscape.__file__).parents[1] / "runs" / "shipped" / "results" / "landscapes"
+    loaded = (landscape.Landscape.from_dict(json.loads(f.read_text())) for f in root.glob("*-2d-*"))
+    planes = {p.model: p for p in loaded}
+    resnet, plain = planes["ResNet-56 (A)"], planes["plain-56"]
+    for plane in (resnet, plain):
+        loss = np.asarray(plane.loss, dtype=float)
+        s = landscape.plane_summary(plane)
+        assert s["below_chance"] == (loss < np.log(10)).mean() and s["median"] == np.median(loss)
+        sentence = landscape.contour_sentence(plane)
+        assert f"{100 * s['below_chance']:.0f}% of the points lie below ln 10" in sentence
+        assert "within twice" not in sentence
+    assert landscape.plane_summary(resnet)["below_chance"] > landscape.plane_summary(plain)["below_chance"]
+    assert landscape.plane_summary(resnet)["median"] < landscape.plane_summary(plain)["median"] / 10
+    assert "median 42.1;" in landscape.contour_sentence(resnet) and "median 2,040;" in landscape.contour_sentence(plain)

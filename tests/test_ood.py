@@ -1,45 +1,59 @@
-"""core.analysis.ood: a shipped Shapes-10 model flags images unlike its training data, judged against its
-own test set."""
+"""The detectors shipped with the reference runs (core/runs/shipped/results/ood): one per shipped run with weights,
+fitted for exactly those weights, under 1 MB together, so the Classify page judges images at once and never fits
+one in the web process; a shipped Shapes-10 model flags noise and says plainly what it cannot tell apart."""
 
 import pytest
-import torch
 
-from core.analysis import ood
-from core.engine.data import load_dataset
+from core.analysis import inside, ood
 from core.runs.reference import REFERENCE_DIR, SHAPES10_LESSON, install
 from core.runs.store import RunStore
 
 
 @pytest.fixture(scope="module")
-def shipped_resnet20(tmp_path_factory):
+def shipped_store(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("ood"))
     install(store, REFERENCE_DIR)
+    return store
+
+
+def with_weights(store):
+    return [r for r in store.list() if store.weights_path(r.run_id).exists()]
+
+
+def test_every_shipped_model_has_its_detector_and_together_they_are_small(shipped_store):
+    files = list((inside.SHIPPED_RESULTS / ood.CACHE_DIR).glob("*.npz"))
+    assert sum(f.stat().st_size for f in files) < 1_000_000
+    records = with_weights(shipped_store)
+    assert len(files) == len(records)
+    for record in records:
+        detector = ood.cached_detector(shipped_store, record)
+        assert detector is not None, record.label
+        assert detector.meta["run_id"] == record.run_id
+        assert detector.meta["weights"] == shipped_store.weights_digest(record.run_id)
+        assert detector.meta["calibration"] == ood.CALIBRATION and detector.meta["calibration_flagged"] <= 0.04
+        if record.config.dataset == "cifar10":  # noise, flat colours and Shapes-10 images: all separated
+            assert not detector.blind_spots, detector.self_check
+        else:  # photos pass as Shapes-10 too often (except for the best-trained net), and its verdicts say so
+            assert [c["title"] for c in detector.blind_spots] in ([], ["CIFAR-10 photos"])
+    blind = [r for r in records if ood.cached_detector(shipped_store, r).blind_spots]
+    assert len(blind) >= len(records) // 2 and all(r.config.dataset == "builtin" for r in blind)
+
+
+def test_a_shipped_shapes_model_flags_noise_and_cannot_vouch_for_what_it_lets_through(shipped_store):
     record = next(
         r
-        for r in store.list()
-        if r.config.depth == 20
+        for r in with_weights(shipped_store)
+        if r.config.dataset == "builtin"
+        and r.config.depth == 20
         and r.config.shortcut == "A"
-        and r.config.seed == 0
         and r.config.batch_size == SHAPES10_LESSON["batch_size"]
-        and store.weights_path(r.run_id).exists()
     )
-    ds = load_dataset(
-        "builtin", subset=record.config.subset, test_subset=600, seed=0, cache_dir=str(store.root / "datasets")
-    )
-    return store.load_model(record.run_id), record.info["mean"], record.info["std"], ds
-
-
-def test_noise_is_flagged_and_most_of_its_own_test_images_are_not(shipped_resnet20):
-    model, mean, std, ds = shipped_resnet20
-    reference = ood.build_reference(model, ds.x_train[:500], ds.x_test[:500], mean, std)
-    own = [ood.judge(model, ds.x_test[i], mean, std, reference).unlike_training for i in range(500, 600)]
-    assert sum(own) <= 25  # three criteria, each at its 95% test-set quantile; measured 12 of 100
-    g = torch.Generator().manual_seed(1)
-    noise = [
-        ood.judge(model, torch.randint(0, 256, (3, 32, 32), generator=g, dtype=torch.uint8), mean, std, reference)
-        for _ in range(20)
-    ]
-    assert sum(j.unlike_training for j in noise) >= 18  # measured 20 of 20
-    flagged = next(j for j in noise if j.unlike_training)
-    assert "unlike its training data" in flagged.sentence("ResNet-20 (A)", "Shapes-10")
-    assert "confidently wrong" in ood.WHY_CONFIDENT
+    detector = ood.cached_detector(shipped_store, record)
+    model, mean, std = shipped_store.load_model(record.run_id), record.info["mean"], record.info["std"]
+    noise = ood.judge(detector, model, ood.uniform_noise(20, seed=3), mean, std)
+    assert all(v.flagged for v in noise)
+    let_through = [v for v in ood.judge(detector, model, ood.photo_like(40, seed=3), mean, std) if not v.flagged]
+    assert let_through and all(v.level == "cannot_vouch" for v in let_through)
+    text = let_through[0].sentence("ResNet-20 (A)", "Shapes-10")
+    assert "does not mean it looks like Shapes-10" in text and "CIFAR-10 photos" in text
+    assert "typical" not in text and "confidently wrong" in ood.WHY_CONFIDENT

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from conftest import ROOT, tiny_config
+from conftest import ROOT, tiny_config, tiny_train_args
 
 from core.engine.config import RunConfig
 from core.runs.backends import LocalWorkers, RunState
@@ -17,24 +17,7 @@ from core.runs.execute import train
 from core.runs.lifecycle import FINISHED, RESUMABLE, RunStatus, ordinal
 from core.runs.store import AlreadyRunning, Claim, Protected, QueueFull, RunStore, StoreError
 
-TRAIN_ARGS = [
-    "--depth",
-    "8",
-    "--dataset",
-    "builtin",
-    "--subset",
-    "256",
-    "--test-subset",
-    "200",
-    "--batch-size",
-    "32",
-    "--epochs",
-    "2",
-    "--probe-every",
-    "0",
-    "--device",
-    "cpu",
-]
+TRAIN_ARGS = tiny_train_args(256, 2, 0)
 
 
 def cli(root, *args):
@@ -374,7 +357,8 @@ def test_a_worker_process_trains_the_queue_and_leaves_when_idle(store):
     assert backend.submit(store, a, "other tab").run_id == a.run_id  # asked twice: one job
     assert backend.wait(store, b.run_id, timeout=600).status == RunStatus.DONE
     assert backend.state(store, a.run_id).status == RunStatus.DONE
-    log = (store.root / "worker.log").read_text()
+    log = (store.root / "logs" / "worker.log").read_text()
+    assert not (store.root / "worker.log").exists()  # the one log is the rotating one
     assert log.count(f"training {a.run_id}") == 1 and log.count(f"training {b.run_id}") == 1
     for process in backend._children:
         process.wait(timeout=120)  # idle for 2 s: it leaves by itself

@@ -7,6 +7,8 @@ num_cpus=1 gets: then the two backends must give the same losses to float precis
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,11 +19,47 @@ from core.engine.config import RunConfig
 from core.runs import jobs, sweep
 from core.runs.backends import LocalWorkers
 from core.runs.lifecycle import RunStatus
-from core.runs.ray_jobs import RayBackend
+from core.runs.ray_jobs import FAULT_ENV, RayBackend
 from core.runs.store import RunStore
 
 TINY = dict(dataset="builtin", subset=256, test_subset=100, batch_size=32, epochs=2, probe_every=4, device="cpu")
 TIMEOUT = 600  # generous: the machine is shared; no test asserts on time
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_SWEEP = "--depths 8 --shortcuts none A --seeds 0 --epochs 1 --subset 256 --dataset builtin --json".split()
+
+
+def sweep_with_env(store: Path, **env) -> tuple[int, dict, str]:
+    """``python -m core sweep`` in its own process with ``env`` added (its own local Ray, started from
+    $RESNET_LAB_RAY_ADDRESS): exit status, its JSON and its stderr. The timeout keeps a hang from hanging the test."""
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "sweep", *SMALL_SWEEP, "--store", str(store)],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+# These two start a Ray of their own in a subprocess: they come before the tests that share one in this process.
+
+
+def test_the_ray_address_from_the_environment_trains_a_sweep(tmp_path):
+    code, out, err = sweep_with_env(tmp_path / "s", RESNET_LAB_RAY_ADDRESS="local")
+    assert code == 0, err
+    assert out["backend"] == "ray" and [r["status"] for r in out["runs"]] == ["done", "done"]
+
+
+def test_a_ray_worker_that_dies_before_training_fails_the_run_with_the_reason(tmp_path):
+    code, out, err = sweep_with_env(tmp_path / "s", RESNET_LAB_RAY_ADDRESS="local", **{FAULT_ENV: "exit"})
+    assert code == 1
+    reason = "its Ray worker died 2 times in a row before the run started (WorkerCrashedError"
+    assert [r["status"] for r in out["runs"]] == ["failed", "failed"]
+    assert all(reason in r["message"] for r in out["runs"])
+    assert err.count("not done: ") == 2 and reason in err
+    store = RunStore(tmp_path / "s")
+    assert all(r.status == RunStatus.FAILED and reason in r.message for r in store.list())
 
 
 @pytest.fixture(scope="module")

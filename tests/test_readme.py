@@ -44,3 +44,19 @@ def test_test_suite_figures_come_from_the_command_and_the_count_is_current():
 
     assert readme.readme_block("test-suite") == suite.table()
     assert suite.newest("count")["tests"] == suite.collected(), "run python -m bench.suite --collect --write"
+
+
+def test_install_size_comes_from_the_command_and_matches_this_environment():
+    """The README's package count and size are bench.install_size's newest measurement, and measuring again here
+    (where requirements.txt's pinned versions are installed) gives the same closure and the same bytes."""
+    from bench import install_size
+
+    newest = install_size.newest()
+    assert readme.readme_block("install-size") == install_size.sentence(newest)
+    assert newest["packages"] == len(newest["sizes"]) and newest["bytes"] == sum(newest["sizes"].values())
+    assert newest["bytes"] == sum(newest["groups"].values()) and not newest["missing"]
+    pins = {r.name: str(r.specifier).removeprefix("==") for r in install_size.requirements()}
+    fresh = install_size.measure()
+    if any(fresh["versions"].get(name.lower()) != version for name, version in pins.items()):
+        return  # another environment: the measurement is of the pinned one
+    assert fresh["versions"] == newest["versions"] and fresh["sizes"] == newest["sizes"]

@@ -6,29 +6,12 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, tiny_config
+from conftest import ROOT, tiny_config, tiny_train_args
 
 from core.runs.execute import train
 from core.runs.store import RunStore, StoreError
 
-TRAIN_ARGS = [
-    "--depth",
-    "8",
-    "--dataset",
-    "builtin",
-    "--subset",
-    "512",
-    "--test-subset",
-    "200",
-    "--batch-size",
-    "32",
-    "--epochs",
-    "3",
-    "--probe-every",
-    "4",
-    "--device",
-    "cpu",
-]
+TRAIN_ARGS = tiny_train_args(512, 3, 4)
 
 
 def run_cli(store_root, *args, **kw):

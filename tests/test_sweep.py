@@ -86,12 +86,13 @@ def test_sweep_command_trains_the_grid_once_then_answers_from_the_store(tmp_path
     assert out["backend"] == "local" and [r["status"] for r in out["runs"]] == ["done", "done"]
     assert [r["model"] for r in out["runs"]] == ["plain-8", "ResNet-8 (A)"]
     assert sum("done: test error" in line for line in first.stderr.splitlines()) == 2  # one progress line per run's end
-    trained = (tmp_path / "worker.log").read_text().count(": training ")
+    trained = (tmp_path / "logs" / "worker.log").read_text().count(": training ")
     assert trained == 2
     again = sweep_cli(tmp_path)
     assert again.returncode == 0, again.stderr
     assert [r["run_id"] for r in json.loads(again.stdout)["runs"]] == [r["run_id"] for r in out["runs"]]
-    assert (tmp_path / "worker.log").read_text().count(": training ") == trained  # stored runs are not retrained
+    log = (tmp_path / "logs" / "worker.log").read_text()
+    assert log.count(": training ") == trained  # stored runs are not retrained
 
 
 def test_sweep_command_refuses_a_bad_grid(tmp_path):

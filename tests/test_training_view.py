@@ -183,3 +183,25 @@ def test_a_train_the_missing_click_cut_short_says_how_far_it_got():
         "Queued 2 of the 4 missing runs. You have 2 runs waiting; the limit is 2: press the button again when one "
         "has started."
     )
+
+
+def test_the_history_download_has_every_run_epoch_and_step_of_a_stored_run(tmp_path):
+    import io
+
+    from core.runs.reference import install
+    from core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    install(store)
+    runs = [r for r in store.list() if r.config.dataset == "cifar10"][:2]
+    histories = [(r, store.history(r.run_id, kinds=("-",))) for r in runs]
+    epochs = pd.read_csv(io.StringIO(T.history_csv(histories, "epoch")))
+    steps = pd.read_csv(io.StringIO(T.history_csv(histories, "step")))
+    assert list(epochs.columns[:4]) == ["run_id", "model", "seed", "label"] and {"test_acc", "epoch"} <= set(epochs)
+    for record, history in histories:
+        mine = epochs[epochs.run_id == record.run_id]
+        assert len(mine) == len(history.epochs) == record.epochs_done
+        assert mine["test_acc"].iloc[-1] == pytest.approx(record.metrics["test_acc"])
+        assert (steps.run_id == record.run_id).sum() == len(history.steps)
+        assert steps[steps.run_id == record.run_id]["loss"].tolist() == pytest.approx(history.steps["loss"].tolist())
+    assert T.history_csv([], "epoch").startswith("run_id,model,seed,label")

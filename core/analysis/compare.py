@@ -12,6 +12,8 @@ All errors and accuracies returned here are in percent.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -265,13 +267,20 @@ def paper_table() -> pd.DataFrame:
     return pd.DataFrame({"depth": list(PAPER_TEST_ERROR), "test_error": list(PAPER_TEST_ERROR.values())})
 
 
-def seed_curves(store: RunStore, group: RunGroup, metric: str) -> pd.DataFrame:
-    """Per-epoch mean and std of ``metric`` over the group's seeds: epoch, mean, std, seeds."""
-    per_run = []
+def seed_table(store: RunStore, group: RunGroup, metric: str) -> pd.DataFrame:
+    """``metric`` per epoch (rows) and run (columns, by run id) of the group's seeds."""
+    per_run = {}
     for r in group.records:
         epochs = store.epoch_history(r.run_id)
-        per_run.append(pd.Series(_metric_values(epochs, metric).to_numpy(), index=epochs["epoch"].astype(int)))
+        per_run[r.run_id] = pd.Series(_metric_values(epochs, metric).to_numpy(), index=epochs["epoch"].astype(int))
     table = pd.concat(per_run, axis=1)
+    table.index.name = "epoch"
+    return table
+
+
+def seed_curves(store: RunStore, group: RunGroup, metric: str) -> pd.DataFrame:
+    """Per-epoch mean and std of ``metric`` over the group's seeds: epoch, mean, std, seeds."""
+    table = seed_table(store, group, metric)
     out = pd.DataFrame(
         {
             "epoch": table.index,
@@ -281,6 +290,63 @@ def seed_curves(store: RunStore, group: RunGroup, metric: str) -> pd.DataFrame:
         }
     )
     return out.reset_index(drop=True)
+
+
+ALPHA = 0.05  # the level at which a difference between two networks is called one
+
+
+def smallest_p(n_a: int, n_b: int) -> float:
+    """The smallest p-value a permutation test over ``n_a`` + ``n_b`` seeds can give: the observed split is one
+    of C(n_a + n_b, n_a), and with n_a = n_b its mirror image (the groups swapped) ties with it."""
+    return (2 if n_a == n_b else 1) / math.comb(n_a + n_b, n_a)
+
+
+def seeds_needed(alpha: float = ALPHA) -> int:
+    """The fewest seeds per network (equal numbers) with which a permutation test can reach ``alpha``."""
+    return next(n for n in range(2, 100) if smallest_p(n, n) <= alpha)
+
+
+def permutation_test(runs_a: pd.DataFrame, runs_b: pd.DataFrame, draws: int = 20_000, seed: int = 0) -> dict | None:
+    """Is the SSR between two mean curves larger than seed noise gives? A permutation test over the seeds.
+
+    ``runs_a``/``runs_b`` (``seed_table``): epochs down, one column per seed. Under "the two networks are the
+    same", every split of the pooled seeds into groups of n_a and n_b is as likely as the real one; p is the
+    share of splits whose SSR (over the epochs every run has) is at least the observed one. All splits are
+    tried when there are at most ``draws``, else ``draws`` random ones. None with fewer than 2 seeds a side.
+    """
+    both = runs_a.join(runs_b, how="inner", lsuffix="_a", rsuffix="_b").dropna()
+    n_a, n_b = runs_a.shape[1], runs_b.shape[1]
+    if n_a < 2 or n_b < 2 or both.empty:
+        return None
+    values = both.to_numpy(dtype=float).T  # one row per seed
+
+    def ssr(in_a: np.ndarray) -> float:
+        return float(((values[in_a].mean(axis=0) - values[~in_a].mean(axis=0)) ** 2).sum())
+
+    observed = ssr(np.arange(n_a + n_b) < n_a)
+    total = math.comb(n_a + n_b, n_a)
+    if total <= draws:
+        splits = itertools.combinations(range(n_a + n_b), n_a)
+    else:
+        rng = np.random.default_rng(seed)
+        splits = (rng.permutation(n_a + n_b)[:n_a] for _ in range(draws))
+    stats = []
+    for chosen in splits:
+        mask = np.zeros(n_a + n_b, dtype=bool)
+        mask[list(chosen)] = True
+        stats.append(ssr(mask))
+    at_least = sum(x >= observed * (1 - 1e-9) for x in stats)
+    p = at_least / total if total <= draws else (1 + at_least) / (1 + draws)
+    return dict(
+        ssr=observed,
+        p=p,
+        smallest_p=smallest_p(n_a, n_b),
+        splits=min(total, draws),
+        exact=total <= draws,
+        n_a=n_a,
+        n_b=n_b,
+        epochs=len(both),
+    )
 
 
 def sum_squared_residuals(curve_a: pd.DataFrame, curve_b: pd.DataFrame) -> tuple[float, int]:

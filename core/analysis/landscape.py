@@ -336,15 +336,36 @@ def smoothness_verdict(resnet: Landscape, plain: Landscape) -> str:
     return text + "."
 
 
-def contour_sentence(result: Landscape) -> str:
-    loss = np.asarray(result.loss, dtype=float)
+CHANCE_LOSS = float(np.log(10))  # the cross-entropy of an unbiased guess among the 10 classes of both data sets
+
+
+def plane_summary(result: Landscape) -> dict:
+    """Absolute numbers of a 2-D plane: points, finite points, min, max and median loss (nats), and the share
+    of points below ``CHANCE_LOSS`` (an overflowed point counts as above it)."""
+    loss = np.asarray(result.loss, dtype=float).ravel()
     finite = loss[np.isfinite(loss)]
-    if not finite.size:
+    return dict(
+        points=loss.size,
+        finite=finite.size,
+        min=float(finite.min()) if finite.size else float("nan"),
+        max=float(finite.max()) if finite.size else float("nan"),
+        median=float(np.median(np.where(np.isfinite(loss), loss, np.inf))) if loss.size else float("nan"),
+        below_chance=float((finite < CHANCE_LOSS).sum() / loss.size) if loss.size else float("nan"),
+    )
+
+
+def _nats(x: float) -> str:
+    """3 significant digits, written out up to a million (2,040 rather than 2.04e+03)."""
+    return f"{float(f'{x:.3g}'):,.0f}" if 1000 <= abs(x) < 1e6 else f"{x:.3g}"
+
+
+def contour_sentence(result: Landscape) -> str:
+    s = plane_summary(result)
+    if not s["finite"]:
         return f"{result.model}: every loss on this plane overflowed."
-    low = (finite <= 2 * result.centre_loss).mean() if np.isfinite(result.centre_loss) else float("nan")
     return (
-        f"{result.model}: loss from {finite.min():.3g} to {finite.max():.3g} nats over the "
-        f"{result.steps}×{result.steps} "
-        f"plane; {100 * low:.0f}% of the points lie within twice the loss at the trained weights "
-        f"({result.centre_loss:.3g})."
+        f"{result.model}: loss from {s['min']:.3g} to {s['max']:.3g} nats over the {result.steps}×{result.steps} "
+        f"plane (median {_nats(s['median'])}; {result.centre_loss:.3g} at the trained weights); "
+        f"{100 * s['below_chance']:.0f}% of the points lie below ln 10 ≈ {CHANCE_LOSS:.2f} nats, "
+        "the loss of an unbiased guess among 10 classes."
     )

@@ -2,7 +2,7 @@
 
     core.cli.runs           describe, train, sweep, queue, cancel, worker, list, show, export, export-lesson,
                             import-lesson
-    core.cli.analyses       lesion, landscape, features, probe-init
+    core.cli.analyses       lesion, landscape, confusion, features, probe-init
     core.cli.reproduce      reproduce, reference
     core.cli.trainer_bench  bench
     core.cli.readme         readme-tables

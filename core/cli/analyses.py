@@ -1,8 +1,10 @@
 """Commands that look inside networks and stored runs:
 
 python -m core lesion RUN [--images 500 --k-images 200 --draws 3] [--json] [--time]
+python -m core confusion RUN [--json]
 python -m core landscape RUN [--kind 1d|2d --grid 11 --span 1 --batch 128 --seed 0] [--json] [--time]
 python -m core features RUN [--image 0 --block stage2.block0] [--json] [--time]
+python -m core classify RUN IMAGE... [--json]
 python -m core probe-init [--depths 20 56 110 --shortcuts none A --bn on off --inits kaiming default]
 """
 
@@ -11,16 +13,18 @@ from __future__ import annotations
 import os
 import time
 
-from ..analysis import landscape, lesion
+from ..analysis import landscape, lesion, ood
+from ..analysis.attribution import predict_topk
 from ..analysis.features import inspect, parts_sentence, strongest_channels
-from ..analysis.inputs import test_images
+from ..analysis.inputs import normalisation, test_images
 from ..analysis.inside import cache_key, check_lesionable, landscape_for_run, lesion_for_run
 from ..engine.config import RunConfig
+from ..engine.data import CIFAR10_CLASSES, SHAPES10_CLASSES, ImageError, load_dataset, preprocess_image
 from ..engine.models import PROBE_DEPTHS, SHORTCUTS
 from ..engine.probes import init_grid, probe_at_init, probe_batch, shattering_table, summarize_init
 from ..runs.store import RunStore
 from .args import add_data_args, add_data_dir_arg, add_json_arg, add_store_args, find_run
-from .output import emit
+from .output import emit, say
 from .progress import ProgressBar
 
 
@@ -40,6 +44,12 @@ def add_parsers(sub) -> None:
     )
     add_store_args(p)
     p.set_defaults(handler=cmd_lesion)
+
+    p = sub.add_parser("confusion", help="per-class test accuracy and the confusion matrix on every test image")
+    p.add_argument("run", help="run id (a unique prefix will do)")
+    add_data_dir_arg(p)
+    add_store_args(p)
+    p.set_defaults(handler=cmd_confusion)
 
     p = sub.add_parser("landscape", help="loss along filter-normalised random directions (Li et al. 2018)")
     p.add_argument("run", help="run id (a unique prefix will do)")
@@ -63,6 +73,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--time", action="store_true", help="report the seconds of the forward pass with hooks")
     add_store_args(p)
     p.set_defaults(handler=cmd_features)
+
+    p = sub.add_parser(
+        "classify", help="each image's top 5 and whether it is unlike the run's training data (the Classify page's)"
+    )
+    p.add_argument("run", help="run id (a unique prefix will do)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, WebP, BMP, TIFF)")
+    add_data_dir_arg(p)
+    add_store_args(p)
+    p.set_defaults(handler=cmd_classify)
 
     p = sub.add_parser("probe-init", help="per-layer gradient norms at initialisation for a grid of networks")
     p.add_argument("--depths", type=int, nargs="+", default=list(PROBE_DEPTHS))
@@ -156,6 +175,25 @@ def cmd_lesion(args) -> None:
     emit(args, obj, "\n".join(lines))
 
 
+def cmd_confusion(args) -> None:
+    from ..analysis import confusion
+    from ..analysis.inside import confusion_for_run
+
+    store = RunStore(args.store)
+    record = find_run(store, args.run)
+    (result, cached), timing = _timed(
+        f"confusion {record.config.model_name}",
+        lambda progress: confusion_for_run(store, record, data_dir=args.data_dir, progress=progress),
+    )
+    per_class = confusion.per_class_accuracy(result)
+    obj = {**result.to_dict(), "cached": cached, "per_class_accuracy": per_class, **timing}
+    lines = [f"{result.model}: {100 * result.accuracy:.2f}% of {result.images:,} {result.dataset} test images"]
+    lines += [f"  {name:<12} {100 * acc:5.1f}%" for name, acc in per_class.items()]
+    lines.append("rows: true class, columns: predicted (" + " ".join(c[:5] for c in result.classes) + ")")
+    lines += ["  " + " ".join(f"{n:5d}" for n in row) for row in result.matrix]
+    emit(args, obj, "\n".join(lines))
+
+
 def cmd_landscape(args) -> None:
     store = RunStore(args.store)
     record = find_run(store, args.run)
@@ -230,6 +268,77 @@ def cmd_features(args) -> None:
     if args.time:
         lines.append(f"seconds: {seconds:.3f} for one forward pass with hooks on every layer")
     emit(args, obj, "\n".join(lines))
+
+
+MAX_IMAGE_BYTES = 20_000_000  # what an upload may be (core.engine.data.preprocess_image)
+
+
+def read_image(path: str):
+    """The model's 32x32 input from an image file; ImageError with a plain reason otherwise."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_IMAGE_BYTES:
+            raise ImageError(f"The file is {size / 1e6:.1f} MB; the limit is {MAX_IMAGE_BYTES / 1e6:g} MB.")
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ImageError(f"The file cannot be read ({e.strerror or e}).") from None
+    return preprocess_image(data, max_bytes=MAX_IMAGE_BYTES)[0]
+
+
+def run_classes(record) -> tuple[str, ...]:
+    info = record.info or {}
+    if info.get("classes"):
+        return tuple(info["classes"])
+    return CIFAR10_CLASSES if record.config.dataset == "cifar10" else SHAPES10_CLASSES
+
+
+def cmd_classify(args) -> None:
+    store = RunStore(args.store)
+    record = find_run(store, args.run)
+    model = store.load_model(record.run_id)
+    classes = run_classes(record)
+    if ood.cached_detector(store, record) is None:
+        say(f"fitting the out-of-distribution check of {record.config.model_name} once (about a minute)…")
+    detector = ood.detector_for_run(store, record, args.data_dir)
+    mean, std = _normalisation(store, record, args.data_dir)
+    title = detector.meta.get("dataset_title", record.config.dataset)
+    results, lines, failed = [], [], 0
+    for path in args.images:
+        try:
+            image = read_image(path)
+        except ImageError as e:
+            failed += 1
+            results.append({"image": path, "error": str(e)})
+            lines.append(f"{path}: cannot be classified: {e}")
+            continue
+        top = predict_topk(model, image, mean, std, classes, k=5)
+        (verdict,) = ood.judge(detector, model, image, mean, std)
+        sentence = verdict.sentence(record.config.model_name, title).replace("**", "")
+        results.append(
+            {
+                "image": path,
+                "top5": [{"class": c, "probability": round(p, 6)} for c, p in top],
+                "verdict": {**verdict.to_dict(), "level": verdict.level, "sentence": sentence},
+            }
+        )
+        tops = ", ".join(f"{c} {100 * p:.1f}%" for c, p in top)
+        lines.append(f"{path}: {tops}\n  {sentence}")
+    obj = {"run_id": record.run_id, "model": record.config.model_name, "dataset": title, "images": results}
+    emit(args, obj, "\n".join(lines))
+    if failed:
+        say(f"{failed} of {len(args.images)} images could not be classified")
+        raise SystemExit(1)
+
+
+def _normalisation(store: RunStore, record, data_dir: str | None) -> tuple[tuple, tuple]:
+    """How the run normalised its inputs: recorded in its info, else its training images' statistics."""
+    if (record.info or {}).get("mean"):
+        return normalisation(record)
+    c = record.config
+    return normalisation(
+        record, load_dataset(c.dataset, data_dir, subset=c.subset, seed=c.seed, cache_dir=str(store.datasets_dir))
+    )
 
 
 def cmd_probe_init(args) -> None:

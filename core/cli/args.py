@@ -119,6 +119,15 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     add_data_dir_arg(p)
 
 
+def add_ray_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="train on the Ray cluster at ADDRESS ('auto': the running one, 'local': start one here, or "
+        "host:port); default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes",
+    )
+
+
 def add_data_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="directory holding cifar-10-batches-py (default $RESNET_LAB_DATA, else download)")
 

@@ -102,7 +102,41 @@ def _mean_std(values: list[float]) -> str:
 
 
 def shipped_cifar10_table() -> str:
-    return shipped_table(dataset="cifar10")
+    """The shipped CIFAR-10 runs, one row a network of each budget: final training error in eval mode (on all
+    50,000 training images where measured), test error on all 10,000, seeds, and the hours they trained; then
+    what the Fig. 6 set's two halves show (core.analysis.fig6)."""
+    import tempfile
+
+    from ..analysis import fig6
+    from ..analysis.budget import setup_key
+    from ..analysis.compare import group_runs
+    from ..runs.reference import CIFAR10_FIG6, REFERENCE_DIR, cifar10_fig6, install
+    from ..runs.store import RunStore
+
+    store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
+    install(store, REFERENCE_DIR)
+    records = [r for r in store.list() if r.reference and r.config.dataset == "cifar10"]
+    fig6_key = setup_key(cifar10_fig6()[0])
+    lines = [
+        "| run | seeds | final training error, eval mode (%) | test error (%) | training hours (one core each) |",
+        "|---|---|---|---|---|",
+    ]
+    order = {"none": 0, "A": 1}
+    for group in sorted(
+        group_runs(records),
+        key=lambda g: (setup_key(g.config) != fig6_key, order.get(g.config.shortcut, 2), g.config.depth),
+    ):
+        train = [e for r in group.records if (e := fig6.final_training_error(r)) is not None]
+        test = [100 * (1 - r.metrics["test_acc"]) for r in group.records]
+        hours = ", ".join(f"{r.seconds / 3600:.2f}" for r in group.records)
+        lines.append(
+            f"| {group.config.label} | {len(group.records)} | {_mean_std(train)} | {_mean_std(test)} | {hours} |"
+        )
+    fig6_runs = [r for r in records if setup_key(r.config) == fig6_key]
+    halves = fig6.halves(fig6_runs) if fig6_runs else {}
+    sentences = [f"- {fig6.half_sentence(family, half)}" for family, half in halves.items()]
+    epochs = CIFAR10_FIG6["epochs"]
+    return "\n".join(lines + ([""] + [f"The Fig. 6 set ({epochs} epochs):"] + sentences if sentences else []))
 
 
 TABLES = {

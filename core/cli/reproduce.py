@@ -15,14 +15,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..analysis.inside import SHIPPED_RESULTS
 from ..analysis.paper import TABLE6_TEST_ERROR as PAPER_TEST_ERROR
+from ..analysis.queue import build_shipped
 from ..engine.config import RunConfig
 from ..engine.models import FIG6_DEPTHS, RESNET_DEPTHS
 from ..runs.lifecycle import is_done
 from ..runs.reference import CIFAR10_FIG6_DEPTHS, REFERENCE_DIR, SEEDS, build, cifar10_fig6, install, preset
 from ..runs.store import RunStore, StoreError
 from ..runs.sweep import run_for_command
-from .args import add_data_dir_arg, add_store_args
+from .args import add_data_dir_arg, add_ray_arg, add_store_args
 from .output import emit, say
 
 PAPER_EPOCHS, FAST_EPOCHS = 164, 40
@@ -161,6 +163,12 @@ def cmd_reference(args) -> None:
         added = install(store)
         emit(args, {"installed": added}, f"installed {added} reference runs into {store.root}")
         return
+    if args.action == "results":  # the pages' opening results for the shipped pairs, beside the shipped runs
+        install(store)
+        total = build_shipped(store, log=say)
+        files = len(list(SHIPPED_RESULTS.glob("*/*.json")))
+        emit(args, {"files": files, "bytes": total}, f"wrote {files} results, {total / 1e3:.0f} kB")
+        return
     if args.dataset == "cifar10":  # the Fig. 6 set, with its one recipe (core.runs.reference.CIFAR10_FIG6)
         configs = cifar10_fig6(tuple(args.depths), args.seeds or 1, args.epochs, args.compile)
     else:
@@ -192,17 +200,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
     p.add_argument("--out", default="reproduction")
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train on the Ray cluster at ADDRESS ('auto', 'local' or host:port); "
-        "default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes",
-    )
+    add_ray_arg(p)
     add_store_args(p)
     p.set_defaults(handler=cmd_reproduce)
 
-    p = sub.add_parser("reference", help="build the shipped reference runs, or install them into a store")
-    p.add_argument("action", choices=("build", "install"))
+    p = sub.add_parser(
+        "reference",
+        help="build the shipped reference runs, install them into a store, or (results) precompute the lesion study "
+        "and landscapes the pages open on for the shipped pairs",
+    )
+    p.add_argument("action", choices=("build", "install", "results"))
     p.add_argument("--dataset", choices=("builtin", "cifar10"), default="builtin")
     add_data_dir_arg(p)
     p.add_argument("--recipe", choices=("paper", "seed"), default="paper", help="the main runs' recipe")
@@ -241,11 +248,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--test-subset", type=int)
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (worth it on a GPU)")
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train on the Ray cluster at ADDRESS ('auto', 'local' or host:port); "
-        "default $RESNET_LAB_RAY_ADDRESS, else this machine's worker processes",
-    )
+    add_ray_arg(p)
     add_store_args(p)
     p.set_defaults(handler=cmd_reference)

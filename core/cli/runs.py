@@ -3,16 +3,18 @@ workers, and sweeps over depths and seeds."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 
 from ..analysis.paper import TABLE6_PARAMS_M as PAPER_PARAMS_M
 from ..engine.config import RunConfig
 from ..engine.models import FIG6_DEPTHS, SHORTCUTS, build_model, count_params, weighted_layers
-from ..runs import jobs, sweep
+from ..runs import jobs, lifecycle, sweep
 from ..runs.catalog import dataset_title
 from ..runs.execute import TrainResult, train
-from ..runs.lifecycle import is_done
+from ..runs.lifecycle import LIVE, is_done
 from ..runs.reference import install_once
 from ..runs.store import AlreadyRunning, RunStore, StoreError
 from ..runs.verdict import record_verdict
@@ -20,6 +22,7 @@ from .args import (
     add_filter_args,
     add_json_arg,
     add_model_args,
+    add_ray_arg,
     add_store_args,
     add_training_args,
     config_from_args,
@@ -70,30 +73,32 @@ def _add_training_parsers(sub) -> None:
     add_training_args(p)
     p.add_argument("--num-cpus", type=float, default=1.0, help="CPU cores each run reserves on a Ray worker")
     p.add_argument("--num-gpus", type=float, help="GPUs each run reserves on a Ray worker (0.25: four runs share one)")
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="train on the Ray cluster at ADDRESS ('auto': the running one, "
-        "'local': start one here); default $RESNET_LAB_RAY_ADDRESS, else this machine's workers",
-    )
+    add_ray_arg(p)
     add_store_args(p)
     p.set_defaults(handler=cmd_sweep)
 
 
 def _add_queue_parsers(sub) -> None:
-    p = sub.add_parser("queue", help="runs waiting for a worker and runs training, with their place")
+    p = sub.add_parser("queue", help="runs and analyses waiting for a worker and those in progress, with their place")
     add_store_args(p)
     p.set_defaults(handler=cmd_queue)
 
-    p = sub.add_parser("cancel", help="cancel a queued run, or stop a training one after its current step")
-    p.add_argument("run", help="run id (a unique prefix will do)")
+    p = sub.add_parser(
+        "cancel",
+        help="cancel a queued run, or stop a training one after its current step; or cancel an analysis by its key",
+    )
+    p.add_argument("run", help="run id (a unique prefix will do), or an analysis key as `queue` lists it")
     add_store_args(p)
     p.set_defaults(handler=cmd_cancel)
 
-    p = sub.add_parser("worker", help="train queued runs from the store (the dashboard starts these itself)")
+    p = sub.add_parser(
+        "worker",
+        help="train queued runs and compute queued analyses from the store (the dashboard starts these itself)",
+    )
     p.add_argument(
         "--idle-exit", type=float, help="leave after the queue has been empty this many seconds (default: never)"
     )
+    p.add_argument("--analyses-only", action="store_true", help="compute queued analyses only; never train")
     add_store_args(p, json_flag=False)
     p.set_defaults(handler=cmd_worker)
 
@@ -131,6 +136,10 @@ def _add_store_parsers(sub) -> None:
     p.add_argument("file", help="lesson file to write, e.g. week3.zip")
     add_filter_args(p)
     p.add_argument("--title", default="", help="a title stored in the file's manifest")
+    p.add_argument(
+        "--no-questions", dest="questions", action="store_false", help="leave the class questions out of the file"
+    )
+    p.add_argument("--with-votes", action="store_true", help="write the class's votes with the questions")
     add_store_args(p)
     p.set_defaults(handler=cmd_export_lesson)
 
@@ -140,6 +149,9 @@ def _add_store_parsers(sub) -> None:
         "--overwrite", action="store_true", help="replace runs the store already has (never a queued or training one)"
     )
     p.add_argument("--teacher", action="store_true", help="allow --overwrite to replace shipped reference runs")
+    p.add_argument(
+        "--no-questions", dest="questions", action="store_false", help="leave the file's class questions out"
+    )
     add_store_args(p)
     p.set_defaults(handler=cmd_import_lesson)
 
@@ -265,11 +277,22 @@ def cmd_export_lesson(args) -> None:
         raise CliError(
             f"no stored run matches ({chosen.text()}); 'python -m core list' with the same filters shows them"
         )
-    result = export_lesson(store, args.file, records, title=args.title, filters=chosen.to_dict())
+    result = export_lesson(
+        store,
+        args.file,
+        records,
+        title=args.title,
+        filters=chosen.to_dict(),
+        questions=args.questions,
+        votes=args.with_votes,
+    )
     text = (
         f"wrote {len(result.runs)} run{'s' * (len(result.runs) != 1)} ({result.weights} with weights, "
         f"{result.bytes / 1e6:.1f} MB) to {args.file}"
     )
+    if result.questions:
+        text += f", with {result.questions} class question{'s' * (result.questions != 1)}"
+        text += f" and {result.votes} vote{'s' * (result.votes != 1)}" if args.with_votes else ""
     if result.left_out:
         text += (
             f"\n  left out {len(result.left_out)} run{'s' * (len(result.left_out) != 1)} that are not finished: "
@@ -281,7 +304,9 @@ def cmd_export_lesson(args) -> None:
 def cmd_import_lesson(args) -> None:
     from ..runs.archive import import_lesson
 
-    result = import_lesson(RunStore(args.store), args.file, overwrite=args.overwrite, teacher=args.teacher)
+    result = import_lesson(
+        RunStore(args.store), args.file, overwrite=args.overwrite, teacher=args.teacher, questions=args.questions
+    )
     lines = [f"{args.file}: {result.text()}"]
     lines += [
         f"  {how:<9}{run_id}  {result.labels.get(run_id, '')}"
@@ -304,11 +329,25 @@ def cmd_queue(args) -> None:
         for s in states
     ]
     lines = [f"{r['run_id']:<13}{s.text():<14}{r['label']}" for r, s in zip(rows, states)]
-    emit(args, {"runs": rows}, "\n".join(lines) if rows else "nothing queued or training")
+    store = RunStore(args.store)
+    analyses = [_analysis_row(store, j) for j in store.analyses() if j.status in LIVE]
+    lines += [f"{a['key']}  {a['state']}" for a in analyses]
+    emit(args, {"runs": rows, "analyses": analyses}, "\n".join(lines) if lines else "nothing queued or training")
+
+
+def _analysis_row(store: RunStore, job) -> dict:
+    place = store.analysis_place(job.key)
+    state = lifecycle.analysis_text(job.status, place, job.progress, job.message)
+    return {"key": job.key, "status": str(job.status), "place": place, "progress": job.progress, "state": state}
 
 
 def cmd_cancel(args) -> None:
     store = RunStore(args.store)
+    if "/" in args.run:  # an analysis job's key, as `queue` lists it
+        if store.cancel_analysis(args.run) is None:
+            raise CliError(f"no analysis {args.run!r} is waiting or being computed")
+        emit(args, {"key": args.run, "cancelled": True}, f"cancel requested for {args.run}")
+        return
     record = find_run(store, args.run)
     if not jobs.cancel(store, record.run_id):
         raise CliError(f"run {record.run_id} is {record.status}: only a queued or training run can be cancelled")
@@ -370,10 +409,21 @@ def cmd_sweep(args) -> None:
     text = f"{done} of {len(states)} runs done in {wall:.0f} s"
     emit(args, obj, text)
     if done < len(states):
+        for s in states:
+            if not is_done(s.record):  # why each one is not done, whatever the output format
+                say(f"not done: {s.run_id} {s.record.label if s.record else ''}: {s.line()}")
         sys.exit(1)
 
 
 def cmd_worker(args) -> None:
+    from ..analysis.queue import take_one
+    from ..runs.logs import setup_worker_log
     from ..runs.worker import serve
 
-    serve(args.store, args.idle_exit, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    store = RunStore(args.store)
+    setup_worker_log(store.root)
+    try:
+        serve(str(store.root), args.idle_exit, analyze=take_one, role="analyses" if args.analyses_only else "all")
+    except Exception:  # a worker started in the background has no terminal: its log says why it ended
+        logging.getLogger("core.runs.worker").exception("worker %d ended", os.getpid())
+        raise

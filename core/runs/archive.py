@@ -7,6 +7,8 @@ A lesson file is a zip archive::
     runs/<run_id>/run.json                the run's row (config, status, metrics, info, name, tags) and its whole
                                           history: steps, epochs, test evaluations during training, probes
     runs/<run_id>/weights.safetensors     its weights, byte for byte as the store holds them (if it has any)
+    polls.json                            the store's class questions (Predict, then reveal), with the votes if
+                                          asked; named with its checksum in the manifest under "polls"
 
 Only finished runs travel (done or diverged): a run still training has no final history yet. Importing
 checks everything before it touches the store (the format and its version, every file's checksum, that
@@ -33,11 +35,12 @@ from safetensors.torch import load as load_safetensors
 
 from ..engine.config import ConfigError, RunConfig
 from ..engine.files import atomic_write
-from .lifecycle import RunStatus, is_finished, is_finished_status
-from .store import HISTORY_TABLES, PORTABLE_COLUMNS, RunRecord, RunStore, StoreError, check_run_id
+from .lifecycle import PollState, RunStatus, is_finished, is_finished_status
+from .store import HISTORY_TABLES, MAX_CHOICES, PORTABLE_COLUMNS, Polls, RunRecord, RunStore, StoreError, check_run_id
 
 FORMAT, VERSION = "resnet-lab-lesson", 1
 MANIFEST = "manifest.json"
+POLLS_FILE = "polls.json"  # optional: files without it (or readers that ignore it) lose nothing else
 SUFFIX = ".zip"
 MAX_UPLOAD_MB = 512  # the largest lesson file the Runs page accepts (the command line has no limit)
 MAX_UNPACKED_BYTES = 8 * 2**30  # refuse archives that would unpack to more than this (a zip bomb, or not ours)
@@ -54,6 +57,8 @@ class ExportResult:
     left_out: dict[str, str] = field(default_factory=dict)  # run id -> why it was not written
     weights: int = 0  # runs written with their weights
     bytes: int = 0
+    questions: int = 0  # class questions written
+    votes: int = 0  # votes written with them
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +67,8 @@ class ExportResult:
             "left_out": self.left_out,
             "with_weights": self.weights,
             "bytes": self.bytes,
+            "questions": self.questions,
+            "votes": self.votes,
         }
 
 
@@ -72,6 +79,7 @@ class ImportResult:
     replaced: list[str]
     skipped: list[str]  # already in the store (not replaced without overwrite)
     labels: dict[str, str]
+    questions: int = 0  # class questions added
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +88,7 @@ class ImportResult:
             "replaced": self.replaced,
             "skipped": self.skipped,
             "labels": self.labels,
+            "questions": self.questions,
         }
 
     def text(self) -> str:
@@ -88,6 +97,8 @@ class ImportResult:
             parts.append(f"{len(self.replaced)} replaced")
         if self.skipped:
             parts.append(f"{len(self.skipped)} already in the store and left as they are (replace them with overwrite)")
+        if self.questions:
+            parts.append(f"{self.questions} class question{'s' * (self.questions != 1)} added")
         return ", ".join(parts)
 
 
@@ -96,9 +107,17 @@ def _sha256(data: bytes) -> str:
 
 
 def export_lesson(
-    store: RunStore, path: str | Path, records: list[RunRecord], *, title: str = "", filters: dict | None = None
+    store: RunStore,
+    path: str | Path,
+    records: list[RunRecord],
+    *,
+    title: str = "",
+    filters: dict | None = None,
+    questions: bool = True,
+    votes: bool = False,
 ) -> ExportResult:
-    """Write ``records`` (the finished ones) with their histories and weights to one lesson file at ``path``.
+    """Write ``records`` (the finished ones) with their histories and weights to one lesson file at ``path``, and
+    the store's class questions (``questions``), with the class's votes if ``votes``.
 
     The file appears whole or not at all (written to a temporary name, then renamed)."""
     path = Path(path)
@@ -144,6 +163,8 @@ def export_lesson(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": entries,
     }
+    if questions:
+        _add_polls(store, votes, files, manifest, result)
 
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w") as z:
@@ -162,6 +183,16 @@ def export_lesson(
         raise ArchiveError(f"the lesson file {path} could not be written: {e.strerror or e}") from e
     result.bytes = path.stat().st_size
     return result
+
+
+def _add_polls(store: RunStore, votes: bool, files: dict, manifest: dict, result: ExportResult) -> None:
+    """The store's class questions (oldest first, with their votes if ``votes``) as polls.json, if it has any."""
+    polls = Polls(store).all()
+    if not polls:
+        return
+    files[POLLS_FILE] = json.dumps({"polls": [p.to_dict(votes) for p in reversed(polls)]}).encode()
+    manifest["polls"] = {"name": POLLS_FILE, "sha256": _sha256(files[POLLS_FILE]), "count": len(polls), "votes": votes}
+    result.questions, result.votes = len(polls), sum(len(p.votes) for p in polls) if votes else 0
 
 
 @dataclass
@@ -317,15 +348,23 @@ def _check_weights(config: RunConfig, blob: bytes, run_id: str, refuse) -> None:
 
 
 def import_lesson(
-    store: RunStore, path: str | Path, *, overwrite: bool = False, teacher: bool = False, name: str | None = None
+    store: RunStore,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    teacher: bool = False,
+    name: str | None = None,
+    questions: bool = True,
 ) -> ImportResult:
     """Check a lesson file completely, then add its runs to ``store`` in one transaction (all or none).
 
     Runs the store has are left as they are unless ``overwrite``; a live run is never replaced and a shipped
     reference run only by a teacher (a StoreError says so, and nothing is imported). ``name``: the file's
-    name in messages (an upload's own name rather than the temporary file holding it)."""
+    name in messages (an upload's own name rather than the temporary file holding it). The file's class questions
+    (and votes, if it has them) are added too unless ``questions`` is False; one imported before is skipped."""
     path = Path(path)
-    _, runs = read_lesson(path, name)
+    manifest, runs = read_lesson(path, name)
+    polls = read_polls(path, manifest, name) if questions else []
     staged: dict[str, Path] = {}
     try:
         for run in runs:  # weights next to their final place first, so the commit only renames them
@@ -340,6 +379,7 @@ def import_lesson(
                     os.fsync(f.fileno())
                 staged[run_id] = tmp
         done = store.import_runs([r.data for r in runs], staged, overwrite=overwrite, teacher=teacher)
+        added_polls = Polls(store).import_polls(polls) if polls else 0
     except OSError as e:  # a full disk, a read-only store: nothing was imported
         raise StoreError(
             f"{name or path.name} could not be imported into {store.root}: {e.strerror or e}; nothing was changed"
@@ -348,7 +388,40 @@ def import_lesson(
         for tmp in staged.values():  # renamed into place on success; left over only if the import failed
             tmp.unlink(missing_ok=True)
     labels = {r.data["run"]["run_id"]: r.label for r in runs}
-    return ImportResult(path, done["added"], done["replaced"], done["skipped"], labels)
+    return ImportResult(path, done["added"], done["replaced"], done["skipped"], labels, added_polls)
+
+
+def read_polls(path: Path, manifest: dict, name: str | None = None) -> list[dict]:
+    """The class questions of a lesson file (none if it has none), each checked; ArchiveError if they are damaged."""
+    spec = manifest.get("polls")
+    if not spec:
+        return []
+
+    def refuse(reason: str) -> ArchiveError:
+        return ArchiveError(f"{name or path.name} cannot be imported: its class questions {reason}")
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            blob = archive.read(POLLS_FILE)
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise refuse(f"are missing or damaged ({e})") from None
+    if not isinstance(spec, dict) or _sha256(blob) != spec.get("sha256"):
+        raise refuse("do not match their checksum (the file was damaged or altered)")
+    try:
+        polls = json.loads(blob)["polls"]
+        for poll in polls:
+            PollState(poll["state"])
+            if not isinstance(poll["page"], str) or not isinstance(poll["text"], str) or not poll["text"].strip():
+                raise ValueError("a question without a page or text")
+            if not isinstance(poll["choices"], list) or not 2 <= len(poll["choices"]) <= MAX_CHOICES:
+                raise ValueError(f"a question without two to {MAX_CHOICES} choices")
+            if not isinstance(poll.get("spec", {}), dict) or not isinstance(poll.get("votes", {}), dict):
+                raise ValueError("a question whose answer or votes are not objects")
+            if any(not isinstance(c, int) or not 0 <= c < len(poll["choices"]) for c in poll.get("votes", {}).values()):
+                raise ValueError("a vote for a choice the question does not have")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise refuse(f"are unreadable ({e})") from None
+    return polls
 
 
 def lesson_file_name(title: str = "") -> str:
@@ -358,11 +431,12 @@ def lesson_file_name(title: str = "") -> str:
 
 
 def export_lesson_bytes(
-    store: RunStore, records: list[RunRecord], *, title: str = "", filters: dict | None = None
+    store: RunStore, records: list[RunRecord], *, title: str = "", filters: dict | None = None, votes: bool = False
 ) -> tuple[bytes, ExportResult]:
-    """A lesson file's bytes (for a download), and what went into it."""
+    """A lesson file's bytes (for a download), and what went into it (the class questions, and votes if asked)."""
     with tempfile.TemporaryDirectory(prefix="resnet-lab-export-") as tmp:
-        result = export_lesson(store, Path(tmp) / lesson_file_name(title), records, title=title, filters=filters)
+        path = Path(tmp) / lesson_file_name(title)
+        result = export_lesson(store, path, records, title=title, filters=filters, votes=votes)
         return result.path.read_bytes(), result
 
 

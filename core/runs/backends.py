@@ -11,6 +11,7 @@ same queue on a Ray cluster instead, behind the same ``JobBackend`` interface; i
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ PACKAGE = __name__.split(".")[0]
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 WORKERS_ENV = "RESNET_LAB_WORKERS"
 RAY_ENV = "RESNET_LAB_RAY_ADDRESS"  # an address, 'auto' or 'local': train on that Ray cluster instead
+log = logging.getLogger(__name__)
 WORKER_IDLE_EXIT_S = 60  # a worker with nothing to do for this long leaves; the next request starts one again
 
 
@@ -160,35 +162,44 @@ class LocalWorkers(StoreQueue):
         self.ensure_workers(store)
 
     def ensure_workers(self, store: RunStore) -> int:
-        """Start workers until ``workers`` serve the store (only while runs wait); returns how many are alive."""
+        """Start workers until ``workers`` serve the store (only while runs or analyses wait), and one that only
+        computes analyses when analyses wait while every worker trains; returns how many are alive."""
         self._reap()
         with self._lock:
             alive = store.live_workers()
-            if len(alive) >= self.workers or not store.has_queued():
-                return len(alive)
-            for _ in range(self.workers - len(alive)):
-                log = open(store.root / "worker.log", "ab")
-                process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        PACKAGE,
-                        "worker",
-                        "--store",
-                        str(store.root),
-                        "--idle-exit",
-                        str(self.idle_exit_s),
-                    ],
-                    cwd=PACKAGE_PARENT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                log.close()
-                store.add_worker(process.pid)
-                self._children.append(process)
-            return len(alive) + self.workers - len(alive)
+            analyses_wait = store.has_queued_analysis()
+            if len(alive) < self.workers and (analyses_wait or store.has_queued()):
+                for _ in range(self.workers - len(alive)):
+                    self._start(store)
+                return self.workers
+            if analyses_wait and store.training_now() >= len(alive) and not store.live_workers("analyses"):
+                self._start(store, "--analyses-only")  # a student waits on a page: not behind an hour of training
+                return len(alive) + 1
+            return len(alive)
+
+    def _start(self, store: RunStore, *extra: str) -> None:
+        """One worker process; it logs to the store's rotating logs/worker.log (core.runs.logs)."""
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                PACKAGE,
+                "worker",
+                "--store",
+                str(store.root),
+                "--idle-exit",
+                str(self.idle_exit_s),
+                *extra,
+            ],
+            cwd=PACKAGE_PARENT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        store.add_worker(process.pid, "analyses" if extra else "all")
+        self._children.append(process)
+        log.info("started worker %d for %s%s", process.pid, store.root, " (analyses only)" if extra else "")
 
     def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
         record = store.request(config, requester, restart=restart, limit=limit, teacher=teacher)

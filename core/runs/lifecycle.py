@@ -88,13 +88,25 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def queue_text(place: int | None) -> str:
+def queue_text(place: int | None, noun: str = "run") -> str:
     """'queued: 3rd (2 runs go first; it starts when a worker is free)'."""
     if not place:
         return "queued (it starts when a worker is free)"
     ahead = place - 1
-    first = "next in line" if not ahead else f"{ahead} run{'s' * (ahead != 1)} go{'es' * (ahead == 1)} first"
+    first = "next in line" if not ahead else f"{ahead} {noun}{'s' * (ahead != 1)} go{'es' * (ahead == 1)} first"
     return f"queued: {ordinal(place)} ({first}; it starts when a worker is free)"
+
+
+def analysis_text(status: RunStatus | None, place: int | None = None, progress: float = 0.0, message: str = "") -> str:
+    """Where an analysis job (a lesion study, a landscape) stands: 'queued: 2nd (...)', 'computing: 40% done',
+    'done', 'failed: why', 'cancelled: why', 'not asked for'."""
+    if status == RunStatus.QUEUED:
+        return queue_text(place, "computation")
+    if status == RunStatus.RUNNING:
+        return f"computing: {100 * progress:.0f}% done"
+    if status in (RunStatus.FAILED, RunStatus.CANCELLED) and message:
+        return f"{status}: {message}"
+    return str(status) if status else "not asked for"
 
 
 def short_text(status: RunStatus | None, place: int | None = None) -> str:
@@ -247,3 +259,26 @@ def stored_run(records, config):
         return exact
     wanted = config.training_key()
     return next((r for r in records if r.status == RunStatus.DONE and r.config.training_key() == wanted), None)
+
+
+# ---------------------------------------------------------------- a class question's life (Predict, then reveal)
+
+
+class PollState(StrEnum):
+    """open ──▶ revealed ──▶ closed (and closed ──▶ open again): students vote while it is open, see the measured
+    answer beside the class's votes once revealed; a closed question is kept (with its votes) but shown to nobody."""
+
+    OPEN = "open"
+    REVEALED = "revealed"
+    CLOSED = "closed"
+
+
+SHOWN_POLLS = frozenset({PollState.OPEN, PollState.REVEALED})  # on the page for everyone
+
+
+def accepts_votes(state) -> bool:
+    return state == PollState.OPEN
+
+
+def is_revealed(state) -> bool:
+    return state == PollState.REVEALED

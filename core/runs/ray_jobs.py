@@ -10,8 +10,12 @@ and weights bytes) in order to a ``RunHub`` actor, which the owner drains into t
 * the store's history grows as the run trains, exactly as with a local worker (pages poll it);
 * a run is ``done`` only once its weights file is on the owner's disk (the weights event is applied
   before the status event that follows it);
-* a worker lost mid-run (its process or node killed) is retried by Ray (``max_retries``); the
-  retry asks the hub for the last checkpoint it relayed and resumes from there;
+* a worker lost mid-run (its process or node killed) is started again by the owner (up to ``MAX_RETRIES``
+  times); the retry asks the hub for the last checkpoint it relayed and resumes from there. A worker
+  that dies twice in a row before sending anything (it cannot import, it crashes at start) is not
+  tried again: the run is ``failed`` with the reason, as is a run whose task raises;
+* the hub dying fails the runs it relayed (their events are lost with it), and a cluster that stops
+  answering for ``GIVE_UP_S`` fails the runs in flight: nothing waits for ever;
 * a cancel in the store reaches the hub at the owner's next heartbeat and the worker at its next
   send, and it stops after the current step, as a local run does;
 * the owner dying takes its tasks with it (Ray's fate sharing); the store then shows the runs
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import os
 import socket
 import tempfile
@@ -42,7 +47,10 @@ from .store import Claim, RunRecord, RunStore, StoreError
 
 CORE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_GPU_SHARE = 0.25  # a run's GPU share when its config leaves num_gpus unset (small CIFAR nets: 4 a GPU)
-MAX_RETRIES = 3  # Ray re-runs a task whose worker died this many times
+MAX_RETRIES = 3  # a task whose worker died is started again this many times
+FATAL_DEATHS = 2  # ...unless its worker died this many times in a row before sending anything: a retry cannot help
+GIVE_UP_S = 30.0  # the cluster failing every call for this long fails the runs in flight
+FAULT_ENV = "RESNET_LAB_RAY_FAULT"  # for tests: 'raise' or 'exit' makes each task fail before training starts
 TICK_S = 0.25  # the owner drains events this often (the history a page reads is this fresh)
 BEAT_S = 2.0  # ...and beats the heartbeat of, and reads cancels for, the runs it dispatched this often
 SEND_S = 0.25  # a worker gathers events for this long before sending them in one call
@@ -50,6 +58,7 @@ LOCAL_OBJECT_STORE = 200 * 2**20  # 'local': a small object store (events and ch
 NODE_CACHE = Path(tempfile.gettempdir()) / "resnet-lab-ray"  # each node's cache (the built-in data set it generates)
 
 
+log = logging.getLogger(__name__)
 _connect_lock = threading.Lock()
 
 
@@ -267,12 +276,23 @@ def train_task(config: dict, hub, data_dir: str | None) -> str:
 
     from .execute import train
 
+    _fault_for_tests()
     c = RunConfig.from_dict(config)
     run_id = c.run_id
     start = ray.get(hub.start.remote(run_id, os.getpid(), socket.gethostname()))
     sink = RemoteStore(hub, run_id, start, NODE_CACHE)
     result = train(c, sink, data_dir=data_dir, stop=sink.stop, claim=Claim(run_id, start["fresh"]))
     return str(result.record.status)
+
+
+def _fault_for_tests() -> None:
+    """``$RESNET_LAB_RAY_FAULT``: 'raise' makes the task raise, 'exit' kills its worker process, both before the
+    run starts (as a worker that cannot import the package would)."""
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault == "raise":
+        raise RuntimeError(f"{FAULT_ENV}=raise: this task fails before training starts")
+    if fault == "exit":
+        os._exit(70)
 
 
 # ------------------------------------------------------------------------------------------- the owner side
@@ -283,6 +303,10 @@ class InFlight:
     run_id: str
     ref: object
     request: dict
+    config: dict
+    lost: int = 0  # workers lost so far
+    silent: int = 0  # ...of them in a row before their attempt sent anything
+    sent: bool = False  # the current attempt sent something besides its start
 
 
 class RayBackend(StoreQueue):
@@ -328,11 +352,25 @@ class RayBackend(StoreQueue):
         d = self._dispatchers.get(str(store.root))
         return list(d.attempts.get(run_id, [])) if d else []
 
-    def shutdown(self) -> None:
-        """Stop the dispatchers (runs in flight are left to the store to report as interrupted)."""
+    def problem(self, store: RunStore) -> str | None:
+        """Why this backend cannot train the store's runs now (its cluster has failed every call for
+        ``GIVE_UP_S``), else None."""
+        d = self._dispatchers.get(str(store.root))
+        if d is None or d.failing_since is None or time.monotonic() - d.failing_since < GIVE_UP_S:
+            return None
+        return f"the Ray cluster at {self.address!r} has failed every call for {GIVE_UP_S:g} s: {_why(d.error)}"
+
+    def shutdown(self, disconnect: bool = False) -> None:
+        """Stop the dispatchers (runs in flight are left to the store to report as interrupted); ``disconnect``:
+        leave the cluster too (a command at its end: nothing Ray prints can come after its output)."""
         for d in list(self._dispatchers.values()):
             d.close()
         self._dispatchers.clear()
+        if disconnect:
+            import ray
+
+            with _connect_lock:
+                ray.shutdown()
 
 
 class Dispatcher:
@@ -343,16 +381,24 @@ class Dispatcher:
         import ray
 
         self.backend, self.store = backend, RunStore(root)
-        self.hub = ray.remote(RunHub).options(num_cpus=0, **_here()).remote()
-        self.task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(train_task)
+        self.hub = self._new_hub()
+        # Ray does not retry: the owner starts a lost task again itself, knowing whether it got anywhere
+        self.task = ray.remote(max_retries=0, retry_exceptions=False)(train_task)
         self.inflight: dict[str, InFlight] = {}
         self.attempts: dict[str, list] = {}
         self.dropped: set[str] = set()  # runs settled here: later events of theirs are not applied
         self.wake, self.closing = threading.Event(), threading.Event()
         self.last_beat = 0.0
         self.error: Exception | None = None
+        self.failing_since: float | None = None  # every tick has failed since then
         self.thread = threading.Thread(target=self._loop, name="ray-dispatcher", daemon=True)
         self.thread.start()
+
+    @staticmethod
+    def _new_hub():
+        import ray
+
+        return ray.remote(RunHub).options(num_cpus=0, **_here()).remote()
 
     def cancel(self, run_id: str) -> None:
         if run_id in self.inflight:
@@ -370,14 +416,42 @@ class Dispatcher:
             pass
 
     def _loop(self) -> None:
+        import ray
+
         while not self.closing.is_set():
             try:
                 self._tick()
-                self.error = None
+                self.error, self.failing_since = None, None
             except Exception as e:  # a busy store or a lost hub: reported on the runs, tried again next tick
+                if self.failing_since is None or type(e) is not type(self.error):
+                    log.warning("Ray dispatcher for %s: %s: %s", self.store.root, type(e).__name__, _why(e))
                 self.error = e
+                self.failing_since = self.failing_since or time.monotonic()
+                try:
+                    if isinstance(e, ray.exceptions.ActorDiedError):
+                        self._fail_inflight(f"its Ray relay actor died ({_why(e)}); train it again")
+                        self.hub = self._new_hub()
+                    elif time.monotonic() - self.failing_since >= GIVE_UP_S:
+                        self._fail_inflight(f"the Ray cluster failed every call for {GIVE_UP_S:g} s ({_why(e)})")
+                except Exception:  # the store itself is failing: tried again next tick
+                    pass
             self.wake.wait(TICK_S)
             self.wake.clear()
+
+    def _fail_inflight(self, reason: str) -> None:
+        """End every run in flight as failed with ``reason`` and stop its task (nothing would report it)."""
+        import ray
+
+        for run_id, flight in list(self.inflight.items()):
+            try:
+                ray.cancel(flight.ref, force=True)
+            except Exception:  # already ended, or the cluster is gone
+                pass
+            if run_id not in self.dropped:
+                log.error("run %s failed: %s", run_id, reason)
+                self.store.set_status(run_id, RunStatus.FAILED, reason)
+            del self.inflight[run_id]
+            self.dropped.discard(run_id)
 
     def _tick(self) -> None:
         import ray
@@ -435,10 +509,14 @@ class Dispatcher:
                 continue
             previous = self.store.get(run_id)
             checkpoint = None if fresh else _read(self.store.checkpoint_path(run_id))
-            ray.get(self.hub.open.remote(run_id, fresh, checkpoint, previous))
+            try:
+                ray.get(self.hub.open.remote(run_id, fresh, checkpoint, previous))
+            except Exception as e:  # claimed, and nothing would report it: say why here
+                self.store.set_status(run_id, RunStatus.FAILED, f"its Ray relay actor did not answer ({_why(e)})")
+                raise
             self.store.set_status(run_id, RunStatus.RUNNING, "waiting for a Ray worker")
             ref = self.task.options(**request).remote(config.to_dict(), self.hub, self.backend.data_dir)
-            self.inflight[run_id] = InFlight(run_id, ref, request)
+            self.inflight[run_id] = InFlight(run_id, ref, request, config.to_dict())
             self.attempts[run_id] = []
 
     def _apply(self, outbox: dict[str, list]) -> None:
@@ -446,9 +524,12 @@ class Dispatcher:
         for run_id, events in outbox.items():
             if run_id in self.dropped:
                 continue
+            flight = self.inflight.get(run_id)
             rows: list = []
             for event in events:
                 kind = event[0]
+                if flight is not None:
+                    flight.sent = kind != "attempt"
                 if kind == "rows":
                     rows.append((event[1], event[2]))
                     continue
@@ -480,7 +561,8 @@ class Dispatcher:
                 self.store.append_history(run_id, rows)
 
     def _settle(self, flight: InFlight) -> None:
-        """A task ended: whatever it did not report becomes the run's status (never 'done' without weights)."""
+        """A task ended: start it again if its worker was lost and that can help; else whatever it did not report
+        becomes the run's status (never 'done' without weights)."""
         import ray
 
         run_id = flight.run_id
@@ -489,36 +571,71 @@ class Dispatcher:
             error = None
         except Exception as e:
             error = e
+        if _lost(error) and run_id not in self.dropped and is_running(self.store.get(run_id)):
+            flight.lost += 1
+            flight.silent = 0 if flight.sent else flight.silent + 1
+            if flight.silent < FATAL_DEATHS and flight.lost <= MAX_RETRIES:
+                self._retry(flight, error)
+                return
         ray.get(self.hub.close.remote(run_id))
         del self.inflight[run_id]
         if run_id in self.dropped:
             self.dropped.discard(run_id)
             return
-        record = self.store.get(run_id)
-        if is_running(record):
-            if isinstance(
-                error,
-                (
-                    ray.exceptions.WorkerCrashedError,
-                    ray.exceptions.NodeDiedError,
-                    ray.exceptions.RayActorError,
-                    ray.exceptions.ObjectLostError,
-                ),
-            ):
-                self.store.set_status(
-                    run_id,
-                    RunStatus.INTERRUPTED,
-                    f"its Ray worker was lost {MAX_RETRIES + 1} times "
-                    f"(last: {type(error).__name__}); resume to continue from the last finished epoch",
-                )
-            else:
-                self.store.set_status(
-                    run_id,
-                    RunStatus.FAILED,
-                    f"on the Ray cluster: {type(error).__name__}: {error}"
-                    if error
-                    else "its Ray task ended without a final status",
-                )
+        if is_running(self.store.get(run_id)):
+            status, message = _ending(flight, error)
+            log.warning("run %s %s: %s", run_id, status, message)
+            self.store.set_status(run_id, status, message)
+
+    def _retry(self, flight: InFlight, error: Exception) -> None:
+        log.warning("run %s: its Ray worker was lost (%s); starting it again", flight.run_id, _why(error))
+        self.store.set_status(
+            flight.run_id, RunStatus.RUNNING, f"its Ray worker was lost ({type(error).__name__}); starting it again"
+        )
+        flight.sent = False
+        flight.ref = self.task.options(**flight.request).remote(flight.config, self.hub, self.backend.data_dir)
+
+
+def _lost(error: Exception | None) -> bool:
+    """The task's worker process or node was lost (rather than the task raising)."""
+    import ray
+
+    lost = (
+        ray.exceptions.WorkerCrashedError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.RayActorError,
+        ray.exceptions.ObjectLostError,
+    )
+    return isinstance(error, lost)
+
+
+def _ending(flight: InFlight, error: Exception | None) -> tuple[RunStatus, str]:
+    """The status and message of a run whose task ended without reporting how it ended."""
+    if _lost(error) and flight.silent >= FATAL_DEATHS:
+        return RunStatus.FAILED, (
+            f"its Ray worker died {flight.silent} times in a row before the run started "
+            f"({type(error).__name__}: {_why(error)}); a retry cannot fix this: see the Ray workers' logs"
+        )
+    if _lost(error):
+        return RunStatus.INTERRUPTED, (
+            f"its Ray worker was lost {flight.lost} times "
+            f"(last: {type(error).__name__}); resume to continue from the last finished epoch"
+        )
+    if error is not None:
+        cause = getattr(error, "cause", None) or error
+        return RunStatus.FAILED, f"on the Ray cluster: {type(cause).__name__}: {_why(error)}"
+    return RunStatus.FAILED, "its Ray task ended without a final status"
+
+
+def _why(error: Exception, limit: int = 300) -> str:
+    """The first line of an error's message, shortened (Ray's carry whole tracebacks); a task's own exception for
+    the error Ray wrapped it in."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, Exception):
+        return _why(cause, limit)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _here() -> dict:

@@ -24,6 +24,7 @@ written by a newer version are kept aside and shown, and any ``sqlite3.DatabaseE
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -64,6 +65,11 @@ CREATE TABLE IF NOT EXISTS probes (
     PRIMARY KEY (run_id, step, kind, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER, host TEXT, started REAL, PRIMARY KEY (pid, host));
+CREATE TABLE IF NOT EXISTS analyses (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, run_id TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', requester TEXT NOT NULL DEFAULT '',
+    requested REAL, updated REAL, heartbeat REAL, pid INTEGER, host TEXT, cancel INTEGER NOT NULL DEFAULT 0,
+    result TEXT NOT NULL DEFAULT '');
 """
 # Columns added after the first release: an older store gains them when it is opened.
 ADDED_COLUMNS = {
@@ -76,6 +82,7 @@ ADDED_COLUMNS = {
         ("tags", "TEXT NOT NULL DEFAULT ''"),
     ),  # a teacher's comma-separated tags
     "epochs": (("train_eval_loss", "REAL"), ("train_eval_acc", "REAL")),  # NULL in rows written before
+    "workers": (("role", "TEXT NOT NULL DEFAULT 'all'"),),  # 'all', or 'analyses': a worker that never trains
 }
 HISTORY_TABLES = tuple(HISTORY_COLUMNS)
 HISTORY_KEYS = {
@@ -102,6 +109,7 @@ PORTABLE_COLUMNS = (
 )
 STALE_HEARTBEAT_S = 300  # a 'running' run silent this long is taken as interrupted (e.g. another host)
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
+_DIGESTS: dict[tuple, str] = {}  # weights file version -> identity of its tensors (``RunStore.weights_digest``)
 HOST = socket.gethostname()
 
 
@@ -252,6 +260,24 @@ class Claim:
     run_id: str
     fresh: bool
     record: RunRecord | None = None  # set instead when the run is already finished (nothing to train)
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One row of the analysis queue: a lesion study or a landscape of one run's weights, asked for once however
+    many people ask. ``key`` names the result file under the store root (kind, parameters, run and weights)."""
+
+    key: str
+    kind: str  # 'lesion' | 'landscape' | 'ood'
+    run_id: str
+    params: dict
+    status: RunStatus  # queued, running, done, cancelled or failed
+    progress: float = 0.0  # fraction of the computation done
+    message: str = ""  # why it failed or was cancelled; where a queued job stands
+    requester: str = ""
+    requested: float | None = None
+    updated: float | None = None
+    result: str = ""  # the result file, relative to the store root, once done
 
 
 class RunStore:
@@ -711,17 +737,166 @@ class RunStore:
         return bool(row and row[0])
 
     # -- workers --------------------------------------------------------------------------------
-    def live_workers(self) -> list[int]:
-        """Pids of this host's worker processes that are alive (the dead are forgotten)."""
+    def live_workers(self, role: str | None = None) -> list[int]:
+        """Pids of this host's worker processes that are alive (the dead are forgotten); of one ``role`` if given."""
         with self.db() as db:
-            pids = [r[0] for r in db.execute("SELECT pid FROM workers WHERE host = ?", (HOST,))]
-            dead = [p for p in pids if not pid_alive(p)]
+            rows = db.execute("SELECT pid, role FROM workers WHERE host = ?", (HOST,)).fetchall()
+            dead = [r[0] for r in rows if not pid_alive(r[0])]
             db.executemany("DELETE FROM workers WHERE pid = ? AND host = ?", [(p, HOST) for p in dead])
-        return [p for p in pids if p not in dead]
+        return [r[0] for r in rows if r[0] not in dead and (role is None or r[1] == role)]
 
-    def add_worker(self, pid: int) -> None:
+    def add_worker(self, pid: int, role: str = "all") -> None:
         with self.db() as db:
-            db.execute("INSERT OR REPLACE INTO workers VALUES (?, ?, ?)", (pid, HOST, time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO workers (pid, host, started, role) VALUES (?, ?, ?, ?)",
+                (pid, HOST, time.time(), role),
+            )
+
+    def training_now(self) -> int:
+        """How many runs live processes are training right now (a dead owner's run is not counted)."""
+        with self.db() as db:
+            rows = db.execute("SELECT pid, host, heartbeat FROM runs WHERE status = ?", (RunStatus.RUNNING,)).fetchall()
+        return sum(owner_alive(r["pid"], r["host"], r["heartbeat"]) for r in rows)
+
+    # -- the analysis queue -----------------------------------------------------------------------
+    # The same guarantees as the training queue: one row per key whoever asks, claims in one transaction, a
+    # heartbeat and an owner so that a dead worker's job is taken over, cancel at the next progress report.
+    def _job(self, row: sqlite3.Row, now: float | None = None) -> AnalysisJob:
+        status, message = RunStatus(row["status"]), row["message"]
+        if status == RunStatus.RUNNING and not owner_alive(row["pid"], row["host"], row["heartbeat"], now):
+            status, message = RunStatus.QUEUED, "its worker stopped; the next free worker takes it over"
+        try:
+            params = json.loads(row["params"])
+        except (TypeError, json.JSONDecodeError):
+            params = {}
+        return AnalysisJob(
+            row["key"],
+            row["kind"],
+            row["run_id"],
+            params,
+            status,
+            row["progress"] or 0.0,
+            message,
+            row["requester"],
+            row["requested"],
+            row["updated"],
+            row["result"],
+        )
+
+    def analysis(self, key: str) -> AnalysisJob | None:
+        with self.db() as db:
+            row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
+        return self._job(row) if row is not None else None
+
+    def analyses(self) -> list[AnalysisJob]:
+        """Every analysis job, oldest request first."""
+        with self.db() as db:
+            rows = db.execute("SELECT * FROM analyses ORDER BY requested, key").fetchall()
+        now = time.time()
+        return [self._job(r, now) for r in rows]
+
+    def request_analysis(
+        self, key: str, kind: str, run_id: str, params: dict, requester: str = "", *, have_result: bool = False
+    ) -> AnalysisJob:
+        """Queue an analysis unless the same one (``key``) is queued, running, or done with its result on disk
+        (``have_result``); one transaction, so thirty people asking at once make one row and one computation."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
+            status = self._job(row, now).status if row is not None else None
+            if status in LIVE or (status == RunStatus.DONE and have_result):
+                db.execute("ROLLBACK")
+                return self._job(row, now)
+            db.execute(
+                "INSERT OR REPLACE INTO analyses (key, kind, run_id, params, status, progress, message, requester, "
+                "requested, updated) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                (
+                    key,
+                    kind,
+                    check_run_id(run_id),
+                    json.dumps(params, sort_keys=True),
+                    RunStatus.QUEUED,
+                    "waiting for a worker",
+                    requester,
+                    now,
+                    now,
+                ),
+            )
+        return self.analysis(key)
+
+    def _waiting(self, db, now: float) -> list[str]:
+        """Keys of the analyses waiting for a worker (a dead worker's included), first in line first."""
+        rows = db.execute(
+            "SELECT * FROM analyses WHERE status IN (?, ?) ORDER BY requested, key",
+            (RunStatus.QUEUED, RunStatus.RUNNING),
+        ).fetchall()
+        return [r["key"] for r in rows if self._job(r, now).status == RunStatus.QUEUED]
+
+    def analysis_place(self, key: str) -> int | None:
+        """1 for the next analysis a worker takes, 2 for the one after, ...; None if it is not waiting."""
+        with self.db() as db:
+            waiting = self._waiting(db, time.time())
+        return waiting.index(key) + 1 if key in waiting else None
+
+    def has_queued_analysis(self) -> bool:
+        with self.db() as db:
+            return bool(self._waiting(db, time.time()))
+
+    def claim_next_analysis(self) -> AnalysisJob | None:
+        """Take the oldest waiting analysis (a dead worker's included) for this process, or None."""
+        if not self.has_queued_analysis():  # a cheap read first: idle workers poll without the write lock
+            return None
+        now = time.time()
+        with self.transaction() as db:
+            waiting = self._waiting(db, now)
+            if not waiting:
+                return None
+            db.execute(
+                "UPDATE analyses SET status = ?, message = '', progress = 0, updated = ?, heartbeat = ?, pid = ?, "
+                "host = ?, cancel = 0 WHERE key = ?",
+                (RunStatus.RUNNING, now, now, os.getpid(), HOST, waiting[0]),
+            )
+        return self.analysis(waiting[0])
+
+    def analysis_progress(self, key: str, fraction: float) -> bool:
+        """The owner reports how far it got (and that it is alive); True if it should stop: someone cancelled the
+        job, or it is no longer this process's."""
+        now = time.time()
+        with self.db() as db:
+            db.execute(
+                "UPDATE analyses SET progress = ?, heartbeat = ?, updated = ? WHERE key = ? AND pid = ? AND host = ?",
+                (min(1.0, max(0.0, fraction)), now, now, key, os.getpid(), HOST),
+            )
+            row = db.execute("SELECT cancel, pid, host, status FROM analyses WHERE key = ?", (key,)).fetchone()
+        mine = row is not None and row["pid"] == os.getpid() and row["host"] == HOST
+        return not mine or bool(row["cancel"]) or RunStatus(row["status"]) != RunStatus.RUNNING
+
+    def finish_analysis(self, key: str, status: RunStatus, message: str = "", result: str = "") -> None:
+        """The owner ends its job: done (with its result file), failed or cancelled (with why), or back in the
+        queue (queued: its worker is stopping)."""
+        status = RunStatus(status)
+        with self.db() as db:
+            db.execute(
+                "UPDATE analyses SET status = ?, message = ?, result = ?, updated = ?, cancel = 0, pid = NULL, "
+                "progress = CASE WHEN ? THEN 1 ELSE progress END WHERE key = ? AND pid = ? AND host = ?",
+                (status, message, result, time.time(), status == RunStatus.DONE, key, os.getpid(), HOST),
+            )
+
+    def cancel_analysis(self, key: str) -> RunStatus | None:
+        """Cancel a waiting analysis at once, or ask a running one's worker to stop at its next progress report;
+        returns the status it had (None if it was neither waiting nor running)."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
+            status = self._job(row, now).status if row is not None else None
+            if status == RunStatus.QUEUED:
+                db.execute(
+                    "UPDATE analyses SET status = ?, message = ?, updated = ?, pid = NULL WHERE key = ?",
+                    (RunStatus.CANCELLED, "cancelled while it waited for a worker", now, key),
+                )
+            elif status == RunStatus.RUNNING:
+                db.execute("UPDATE analyses SET cancel = 1, updated = ? WHERE key = ?", (now, key))
+        return status if status in LIVE else None
 
     def remove_worker(self, pid: int) -> None:
         with self.db() as db:
@@ -952,6 +1127,29 @@ class RunStore:
             raise StoreError(f"the weights of run {run_id} are unreadable ({e}); retrain it") from e
         return model.to(device).eval()
 
+    def weights_digest(self, run_id: str) -> str:
+        """The identity of a run's weights: a hash of the tensors themselves (names, types, shapes, values), so a
+        copy written elsewhere or at another time has the same one and retrained weights another. Remembered per
+        file version in this process."""
+        path = self.weights_path(run_id)
+        try:
+            info = path.stat()
+        except OSError as e:
+            raise StoreError(f"run {run_id} has no saved weights") from e
+        stamp = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        if stamp not in _DIGESTS:
+            try:
+                tensors = load_file(str(path))
+            except Exception as e:  # a damaged file: no identity, the caller says so
+                raise StoreError(f"the weights of run {run_id} are unreadable ({e}); retrain it") from e
+            digest = hashlib.sha256()
+            for name in sorted(tensors):
+                t = tensors[name].contiguous()
+                digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+                digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            _DIGESTS[stamp] = digest.hexdigest()[:16]
+        return _DIGESTS[stamp]
+
     def save_checkpoint(self, run_id: str, state: dict) -> None:
         atomic_write(self.checkpoint_path(run_id), lambda tmp: torch.save(state, tmp))
 
@@ -980,3 +1178,256 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return time.time()
+
+
+# ---------------------------------------------------------------------------- Predict, then reveal (class polls)
+
+# A question a teacher opens on a lesson page, and one vote per browser. ``spec`` says how its answer is computed
+# from stored runs (core.analysis.questions); ``answer`` is that computation's result, written once at the reveal.
+# ``poll_version`` holds one number that every change raises: a page that polls reads it first, and nothing more
+# while it has not changed.
+POLLS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS polls (
+    poll_id INTEGER PRIMARY KEY AUTOINCREMENT, page TEXT NOT NULL, question TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL, choices TEXT NOT NULL, spec TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL,
+    answer TEXT, created REAL, updated REAL);
+CREATE TABLE IF NOT EXISTS votes (
+    poll_id INTEGER, browser TEXT, choice INTEGER NOT NULL, updated REAL, PRIMARY KEY (poll_id, browser)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS poll_version (one INTEGER PRIMARY KEY CHECK (one = 0), version INTEGER NOT NULL);
+INSERT OR IGNORE INTO poll_version VALUES (0, 0);
+"""
+POLL_COLUMNS = ("poll_id", "page", "question", "text", "choices", "spec", "state", "answer", "created", "updated")
+MAX_CHOICES = 4
+
+
+class PollError(StoreError):
+    """A vote or a question the store refuses (closed question, unknown choice); the message says why."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    poll_id: int
+    page: str
+    question: str  # the built-in question's key, or '' for a teacher's own
+    text: str
+    choices: tuple[str, ...]
+    spec: dict  # how the answer is computed from stored runs
+    state: str  # a core.runs.lifecycle.PollState
+    answer: dict | None  # the computed answer, from the reveal on
+    created: float = 0.0
+    updated: float = 0.0
+    votes: dict = field(default_factory=dict)  # browser -> choice index
+
+    def to_dict(self, votes: bool = False) -> dict:
+        data = {c: getattr(self, c) for c in POLL_COLUMNS}
+        data["choices"] = list(self.choices)
+        if votes:
+            data["votes"] = dict(self.votes)
+        return data
+
+
+class Polls:
+    """The class questions of one store: ``Polls(store).open(...)``, ``.vote(...)``, ``.reveal(...)``."""
+
+    _ready: set[tuple] = set()  # database files whose poll tables exist (created on first use, once per process)
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        try:
+            stamp = (str(store.db_path), store.db_path.stat().st_ino)
+        except OSError:
+            stamp = None
+        if stamp is None or stamp not in Polls._ready:
+            with store.db() as db:
+                db.executescript(POLLS_SCHEMA)
+            Polls._ready.add(stamp)
+
+    @staticmethod
+    def _bump(db) -> None:
+        db.execute("UPDATE poll_version SET version = version + 1")
+
+    def version(self) -> int:
+        """One small read: changes whenever a question or a vote changes anywhere in the store."""
+        with self.store.db() as db:
+            row = db.execute("SELECT version FROM poll_version").fetchone()
+        return row[0] if row else 0
+
+    @staticmethod
+    def _poll(row, votes: dict | None = None) -> Poll:
+        return Poll(
+            row["poll_id"],
+            row["page"],
+            row["question"],
+            row["text"],
+            tuple(json.loads(row["choices"])),
+            json.loads(row["spec"] or "{}"),
+            row["state"],
+            json.loads(row["answer"]) if row["answer"] else None,
+            row["created"] or 0.0,
+            row["updated"] or 0.0,
+            votes or {},
+        )
+
+    def _insert(self, db, page: str, text: str, choices, spec: dict, question: str, state: str, **extra) -> int:
+        if not text.strip():
+            raise PollError("a question needs its text")
+        if not 2 <= len(choices) <= MAX_CHOICES or any(not str(c).strip() for c in choices):
+            raise PollError(f"a question needs two to {MAX_CHOICES} choices, none of them empty")
+        now = time.time()
+        cursor = db.execute(
+            "INSERT INTO polls (page, question, text, choices, spec, state, answer, created, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                page,
+                question,
+                text.strip(),
+                json.dumps([str(c).strip() for c in choices]),
+                json.dumps(spec),
+                state,
+                json.dumps(extra["answer"]) if extra.get("answer") else None,
+                extra.get("created") or now,
+                now,
+            ),
+        )
+        self._bump(db)
+        return cursor.lastrowid
+
+    def open(self, page: str, text: str, choices, spec: dict | None = None, question: str = "") -> int:
+        """Open a question on ``page`` (the one shown there so far is closed); its id."""
+        from .lifecycle import SHOWN_POLLS, PollState
+
+        with self.store.transaction() as db:
+            shown = tuple(SHOWN_POLLS)
+            db.execute(
+                f"UPDATE polls SET state = ?, updated = ? WHERE page = ? AND state IN ({', '.join('?' * len(shown))})",
+                (PollState.CLOSED, time.time(), page, *shown),
+            )
+            return self._insert(db, page, text, choices, spec or {}, question, PollState.OPEN)
+
+    def get(self, poll_id: int) -> Poll | None:
+        with self.store.db() as db:
+            row = db.execute("SELECT * FROM polls WHERE poll_id = ?", (poll_id,)).fetchone()
+            if row is None:
+                return None
+            votes = dict(db.execute("SELECT browser, choice FROM votes WHERE poll_id = ?", (poll_id,)).fetchall())
+        return self._poll(row, votes)
+
+    def all(self, page: str | None = None) -> list[Poll]:
+        """Every stored question (of ``page``), newest first, with its votes."""
+        with self.store.db() as db:
+            rows = db.execute(
+                "SELECT * FROM polls WHERE ? IS NULL OR page = ? ORDER BY poll_id DESC", (page, page)
+            ).fetchall()
+            votes: dict[int, dict] = {}
+            for poll_id, browser, choice in db.execute("SELECT poll_id, browser, choice FROM votes"):
+                votes.setdefault(poll_id, {})[browser] = choice
+        return [self._poll(r, votes.get(r["poll_id"])) for r in rows]
+
+    def shown(self) -> dict[str, Poll]:
+        """The question each page shows now (open or revealed), by page."""
+        from .lifecycle import SHOWN_POLLS
+
+        return {p.page: p for p in reversed(self.all()) if p.state in SHOWN_POLLS}
+
+    def vote(self, poll_id: int, browser: str, choice: int) -> None:
+        """This browser's vote (a later one replaces it), while the question is open."""
+        from .lifecycle import accepts_votes
+
+        with self.store.transaction() as db:
+            row = db.execute("SELECT state, choices FROM polls WHERE poll_id = ?", (poll_id,)).fetchone()
+            if row is None:
+                raise PollError("that question was cleared")
+            if not accepts_votes(row["state"]):
+                raise PollError(f"the question is {row['state']}: votes are no longer taken")
+            if not 0 <= int(choice) < len(json.loads(row["choices"])):
+                raise PollError(f"there is no choice {choice}")
+            db.execute(
+                "INSERT INTO votes VALUES (?, ?, ?, ?) ON CONFLICT(poll_id, browser) "
+                "DO UPDATE SET choice = excluded.choice, updated = excluded.updated",
+                (poll_id, browser, int(choice), time.time()),
+            )
+            self._bump(db)
+
+    def _set_state(self, poll_id: int, state: str, answer: dict | None = None, keep_answer: bool = True) -> None:
+        with self.store.transaction() as db:
+            if db.execute("SELECT 1 FROM polls WHERE poll_id = ?", (poll_id,)).fetchone() is None:
+                raise PollError("that question was cleared")
+            db.execute(
+                "UPDATE polls SET state = ?, answer = "
+                + ("COALESCE(?, answer)" if keep_answer else "?")
+                + ", updated = ? WHERE poll_id = ?",
+                (state, json.dumps(answer) if answer is not None else None, time.time(), poll_id),
+            )
+            self._bump(db)
+
+    def reveal(self, poll_id: int, answer: dict) -> None:
+        """Stop the voting and keep the measured answer beside the votes."""
+        from .lifecycle import PollState
+
+        self._set_state(poll_id, PollState.REVEALED, answer)
+
+    def close(self, poll_id: int) -> None:
+        """Take the question off the page (kept, with its votes, to open again)."""
+        from .lifecycle import PollState
+
+        self._set_state(poll_id, PollState.CLOSED)
+
+    def reopen(self, poll_id: int) -> None:
+        """Show a closed question again and take votes (the answer is measured again at the next reveal)."""
+        from .lifecycle import PollState
+
+        poll = self.get(poll_id)
+        if poll is None:
+            raise PollError("that question was cleared")
+        shown = self.shown().get(poll.page)
+        if shown is not None and shown.poll_id != poll_id:
+            self.close(shown.poll_id)
+        self._set_state(poll_id, PollState.OPEN, None, keep_answer=False)
+
+    def clear(self, page: str | None = None, votes_only: bool = False) -> int:
+        """Delete the questions of ``page`` (every page: None) and their votes, or only the votes; how many
+        questions were touched."""
+        with self.store.transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT poll_id FROM polls WHERE ? IS NULL OR page = ?", (page, page))]
+            for poll_id in ids:
+                db.execute("DELETE FROM votes WHERE poll_id = ?", (poll_id,))
+                if not votes_only:
+                    db.execute("DELETE FROM polls WHERE poll_id = ?", (poll_id,))
+            self._bump(db)
+        return len(ids)
+
+    def import_polls(self, polls: list[dict]) -> int:
+        """Add questions written by ``Poll.to_dict`` (a lesson file's), with their votes if they came along, in one
+        transaction. A shown question goes in closed where its page shows one already; one imported before is
+        skipped. How many were added."""
+        from .lifecycle import SHOWN_POLLS, PollState
+
+        added = 0
+        with self.store.transaction() as db:
+            rows = db.execute("SELECT page, text, choices, created, state FROM polls").fetchall()
+            busy = {r["page"] for r in rows if r["state"] in SHOWN_POLLS}
+            have = {(r["page"], r["text"], tuple(json.loads(r["choices"])), r["created"]) for r in rows}
+            for data in polls:
+                if (data["page"], data["text"], tuple(data["choices"]), data.get("created")) in have:
+                    continue  # imported before
+                added += 1
+                state = PollState(data["state"])
+                if state in SHOWN_POLLS and data["page"] in busy:
+                    state = PollState.CLOSED
+                busy |= {data["page"]} if state in SHOWN_POLLS else set()
+                poll_id = self._insert(
+                    db,
+                    data["page"],
+                    data["text"],
+                    data["choices"],
+                    data.get("spec") or {},
+                    data.get("question", ""),
+                    state,
+                    answer=data.get("answer"),
+                    created=data.get("created"),
+                )
+                db.executemany(
+                    "INSERT INTO votes VALUES (?, ?, ?, ?)",
+                    [(poll_id, b, int(c), time.time()) for b, c in (data.get("votes") or {}).items()],
+                )
+        return added

@@ -12,6 +12,7 @@ line whenever a run's state changes and exits when none is queued or training; `
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -91,6 +92,7 @@ def run(
     ids = [s.run_id for s in states]
     shown: dict[str, str] = {}
     deadline = None if timeout is None else time.monotonic() + timeout
+    problem = getattr(backend, "problem", lambda store: None)  # a backend that can tell it cannot train
     while True:
         states = [backend.state(store, run_id) for run_id in ids]
         for i, s in enumerate(states):
@@ -100,6 +102,8 @@ def run(
             shown[s.run_id] = line
         if not any(s.live for s in states) or (deadline is not None and time.monotonic() > deadline):
             return states
+        if why := problem(store):
+            raise StoreError(why)
         time.sleep(poll_s)
 
 
@@ -119,20 +123,23 @@ def backend_for(address: str | None, data_dir: str | None = None):
 
 def finish(backend, store: RunStore) -> None:
     """After a command's sweep: stop the local workers it started if nothing is left for them (others start
-    them again when needed); leave a Ray cluster's connection."""
+    them again when needed); leave the Ray cluster (a local one stops)."""
     if isinstance(backend, LocalWorkers):
         if not store.has_queued():
             backend.stop_workers()
     elif hasattr(backend, "shutdown"):
-        backend.shutdown()
+        backend.shutdown(disconnect=True)
 
 
 def run_for_command(
     store: RunStore, configs: list[RunConfig], ray_address: str | None, data_dir: str | None = None, log=None
 ) -> list[RunState]:
-    """``run`` with the command line's backend and a line per change on stderr (``reproduce``, ``reference build``)."""
-    backend = backend_for(ray_address, data_dir)
-    try:
-        return run(store, configs, backend, on_line=log or (lambda line: print(line, file=sys.stderr, flush=True)))
-    finally:
-        finish(backend, store)
+    """``run`` with the command line's backend and a line per change on stderr (``reproduce``, ``reference build``).
+    What else is printed meanwhile (Ray prints its workers' deaths on stdout) goes to stderr too: stdout stays
+    the command's own output, e.g. its one JSON object."""
+    with contextlib.redirect_stdout(sys.stderr):
+        backend = backend_for(ray_address, data_dir)
+        try:
+            return run(store, configs, backend, on_line=log or (lambda line: print(line, file=sys.stderr, flush=True)))
+        finally:
+            finish(backend, store)

@@ -69,16 +69,16 @@ def steps_warning(config, n_train: int) -> str | None:
     deep = c.arch == "cifar" and c.depth >= DEEP
     if c.optimizer == "sgd" and c.lr >= DEEP_SGD_LR and deep and steps < DEEP_SGD_STEPS:
         return (
-            f"Only {steps:,} steps of SGD at lr {c.lr:g} for a {c.depth}-layer net: on Shapes-10, ResNet-56 with the "
-            "paper's lr 0.1 was still near chance (18% test accuracy) after 312 steps, and plain-56 at chance after "
-            "186 steps of SGD at lr 0.05 or 0.02. Expect a run near chance; use more images or epochs (the paper: "
-            "64,000 steps), or the Adam recipe, which moves in a few hundred steps."
+            f"Only {steps:,} steps of SGD at lr {c.lr:g} for a {c.depth}-layer net: in the pilot runs on Shapes-10 "
+            '(README, "Finding a recipe"), deep nets trained this way were still near chance after a few hundred '
+            f"steps. Expect a run near chance; give it {DEEP_SGD_STEPS:,} steps or more (the paper trains 64,000), or "
+            "use the Adam recipe, which moves in a few hundred steps."
         )
     if deep and c.shortcut in ("none", "concat") and steps < DEEP_PLAIN_STEPS:
         return (
-            f"Only {steps:,} steps for a {c.depth}-layer net without identity shortcuts: on Shapes-10, plain-56 stayed "
-            f"at chance for its first 300 or so steps in every recipe tried. Give it at least {DEEP_PLAIN_STEPS} steps "
-            "to see it learn, slowly."
+            f"Only {steps:,} steps for a {c.depth}-layer net without identity shortcuts: in the pilot runs on "
+            "Shapes-10 (README), deep plain nets stayed at chance for their first few hundred steps. Give it at least "
+            f"{DEEP_PLAIN_STEPS} steps to see it learn, slowly."
         )
     if steps < FEW_STEPS:
         return f"Only {steps:,} training steps: expect little learning. More images or epochs give more steps."

@@ -1,0 +1,48 @@
+"""Fig. 6's two halves read from runs of one budget (core.analysis.fig6), on made-up records."""
+
+import pytest
+
+from core.analysis import fig6
+from core.engine.config import RunConfig
+from core.runs.store import RunRecord
+
+
+def run(shortcut, depth, train_acc, seed=0, epochs=6, test_acc=0.7):
+    config = RunConfig(depth=depth, shortcut=shortcut, dataset="cifar10", epochs=epochs, seed=seed)
+    metrics = {"train_full_acc": train_acc, "train_eval_acc": train_acc - 0.01, "test_acc": test_acc}
+    info = {"classes": list("abcdefghij"), "n_test": 10000}
+    return RunRecord(config.run_id, config, "done", metrics=metrics, info=info, reference=True)
+
+
+def test_both_halves_with_two_seeds_each():
+    records = [
+        *(run("none", 20, a, k) for k, a in enumerate((0.80, 0.81))),
+        *(run("none", 56, a, k) for k, a in enumerate((0.60, 0.61))),
+        *(run("A", 20, a, k) for k, a in enumerate((0.82, 0.83))),
+        *(run("A", 56, a, k) for k, a in enumerate((0.84, 0.845))),
+    ]
+    halves = fig6.halves(records)
+    plain, resnet = halves["plain"], halves["resnet"]
+    assert plain.gap == pytest.approx(20.0) and plain.beyond_noise and plain.deep.learned
+    assert "the degradation of the paper's Fig. 6" in fig6.half_sentence("plain", plain)
+    assert resnet.gap == pytest.approx(-1.75) and "at or below" in fig6.half_sentence("resnet", resnet)
+    assert "plain-20 19.5%, plain-56 39.5%" in fig6.half_sentence("plain", plain)
+
+
+def test_one_seed_each_calls_nothing_a_difference():
+    records = [run("none", 20, 0.8), run("none", 56, 0.6), run("A", 20, 0.82), run("A", 56, 0.84)]
+    plain = fig6.halves(records)["plain"]
+    assert plain.margin is None and not plain.beyond_noise
+    assert "seed noise is unknown" in fig6.half_sentence("plain", plain)
+
+
+def test_a_deep_plain_net_at_chance_is_not_degradation():
+    records = [run("none", 20, a, k) for k, a in enumerate((0.8, 0.81))]
+    records += [run("none", 56, 0.1, k, test_acc=0.1) for k in (0, 1)]
+    half = fig6.halves(records)["plain"]
+    assert "never left chance" in fig6.half_sentence("plain", half)
+
+
+def test_runs_of_two_budgets_are_refused():
+    with pytest.raises(ValueError, match="one budget"):
+        fig6.halves([run("none", 20, 0.8), run("none", 56, 0.6, epochs=15)])
