@@ -28,7 +28,8 @@ from core.engine.train import cpu_has_native_bf16
 from core.runs import jobs, lifecycle, reference
 from core.runs.backends import RunState
 from core.runs.store import DamagedRun, History, Listing, RunRecord, RunStore, StoreError, default_store_root
-from dashboard import browsers, keys
+from dashboard import browsers, keys, live
+from dashboard.live import FAST_POLL_S, IDLE_POLL_S, QUEUE_POLL_S, SLOW_POLL_S, poll_interval  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,6 @@ TEACHER_KEY = "teacher_unlocked"  # True once the teacher passphrase was given i
 TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
 QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser may have waiting
 PROBES_PER_RUN = 60  # gradient probes spread over a run started from a page, for the Gradients page
-FAST_POLL_S, SLOW_POLL_S = 2.0, 5.0  # live views refresh this often (see poll_interval)
 LIVENESS_S = 10  # the shared run list is re-read at least this often
 
 
@@ -283,12 +283,30 @@ def run_state(store: RunStore, run_id: str) -> RunState:
         store_failed(e)
 
 
-def poll_interval(state: RunState, unchanged_polls: int) -> float | None:
-    """Seconds between refreshes of a live view: 2 s while a run trains and its rows keep coming, 5 s while
-    it waits in the queue or nothing has changed for 3 polls; None (no polling) once it has ended."""
-    if not state.live:
-        return None
-    return FAST_POLL_S if lifecycle.is_running(state.record) and unchanged_polls < 3 else SLOW_POLL_S
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_snapshot(root: str, _store: RunStore) -> live.SharedSnapshot:
+    """One snapshot of every run's state per store, for every polling tab of this server (see dashboard.live)."""
+
+    def serve_queue(queued: list[str]) -> None:
+        run_state(_store, queued[0])  # the job backend's own check that a worker takes the queued runs
+
+    return live.SharedSnapshot(_store.version, lambda: _store.scan().records, on_queued=serve_queue)
+
+
+def watch_state(store: RunStore, run_id: str, newer_than: float | None = None) -> RunState:
+    """Where a watched run stands, for a live view's poll: from the snapshot every tab shares (at most about a second
+    old, and never older than ``newer_than``, a ``time.monotonic()`` at which this tab read the store itself), so a
+    poll reads the store only when it changed, once for all tabs. A run the snapshot does not know yet is read."""
+    try:
+        state = _shared_snapshot(str(store.root), store).get(newer_than).state(run_id)
+    except StoreError as e:
+        store_failed(e)
+    return state if state is not None else run_state(store, run_id)
+
+
+def group_pace(store: RunStore, run_ids: list[str]) -> float | None:
+    """The pace of a view of several runs (``live.group_interval``): slow while they only wait in the queue."""
+    return live.group_interval(run_state(store, i) for i in run_ids)
 
 
 def teacher_passphrase() -> str | None:
@@ -507,12 +525,18 @@ class Progress:
         return " · ".join(parts)
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _last_step(root: str, run_id: str, updated: float, status: str, _store: RunStore) -> int:
+    """A run's last recorded step, read once per change of the run (``updated``) for every tab that shows it."""
+    return _store.last_step(run_id)
+
+
 def run_progress(store: RunStore, record: RunRecord) -> Progress:
     """How far a run is, from the store alone (a worker process trains it): its last step and the time
     per finished epoch give the estimate."""
     total = int(record.info.get("total_steps") or 0)
     epochs = record.config.epochs
-    step = max(0, store.last_step(record.run_id) + 1)
+    step = max(0, _last_step(str(store.root), record.run_id, record.updated, str(record.status), store) + 1)
     if lifecycle.is_done(record):
         step = total or step
     elapsed = record.seconds or None
@@ -598,13 +622,14 @@ def live_panel(store: RunStore, state: RunState, *, key: str) -> None:
 
 def progress_panel(store: RunStore, run_id: str, *, key: str) -> None:
     """A run's place in the queue or its progress, refreshed while it is live; when it ends the whole page
-    reruns so that its results appear."""
+    reruns so that its results appear. Its polls read the snapshot every tab shares (``watch_state``)."""
+    read_at = time.monotonic()
     state = run_state(store, run_id)
     was_live = state.live
 
     @st.fragment(run_every=poll_interval(state, 0))
     def panel():
-        now = run_state(store, run_id)
+        now = watch_state(store, run_id, read_at)
         if not now.live:
             if was_live:
                 st.rerun()  # the run just ended: redraw the page with its final state

@@ -4,6 +4,8 @@ Training runs in a core.runs.jobs worker process behind a queue; this page only 
 store, so every browser tab sees the same live run (or its place in the queue).
 """
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +23,7 @@ from core.engine.models import RESNET_DEPTHS, TORCHVISION_MODEL
 from core.runs import lifecycle
 from core.runs.reference import SHAPES10_LESSON as LESSON
 from core.runs.store import RunStore
-from dashboard import common, figures, keys, lesson, poll_panel, training
+from dashboard import common, figures, keys, lesson, live, poll_panel, training
 from dashboard.common import BIND
 from dashboard.sweep_panel import sweep_panel
 
@@ -304,30 +306,27 @@ def start_or_open(store: RunStore, config: RunConfig, data: common.DatasetChoice
 # ------------------------------------------------------------------------------- the live view
 
 
-@st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=BY_ROOT)
-def live_figures(
-    store: RunStore,
-    run_id: str,
-    version: tuple,
-    label: str,
-    config: RunConfig,
-    total_steps: int | None,
-    smoothing: float,
-    full_range: bool,
-) -> tuple:
-    """The live charts of one run (loss and learning rate per step, accuracy per step, error and loss during
-    training), built once per new rows and chart settings and shared by every tab watching it."""
-    history = common.run_history(store, run_id, kinds=NO_PROBES)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def live_content(
+    root: str, run_id: str, version: tuple, smoothing: float, full_range: bool, _store: RunStore, _record
+) -> tuple[list, tuple]:
+    """The facts and live charts of one run (loss and learning rate per step, accuracy per step, error and loss
+    during training), built once per version of the run and chart settings and shared by every tab watching it: a
+    poll that finds the run unchanged reads no history and builds no figure."""
+    history = common.run_history(_store, run_id, kinds=NO_PROBES)
+    label, config = _record.config.label, _record.config
     one = [figures.run_series(label, config, history.steps)]
-    rates = [figures.run_series(label, config, training.lr_frame(config, history.steps, total_steps))]
+    lr = training.lr_frame(config, history.steps, _record.info.get("total_steps"))
+    rates = [figures.run_series(label, config, lr)]
     points = [figures.run_series(label, config, figures.training_points(history.epochs, history.evals))]
-    return (
+    charts = (
         figures.step_curves(one, "loss", smoothing=smoothing),
         figures.lr_curves(rates),
         figures.step_curves(one, "acc", smoothing=smoothing, full_range=full_range),
         figures.training_curves(points, "error", tuple(figures.SPLITS), full_range=full_range),
         figures.training_curves(points, "loss", tuple(figures.SPLITS)),
     )
+    return run_facts(_record, history), charts
 
 
 def chart_settings() -> tuple[float, bool]:
@@ -359,28 +358,31 @@ def chart_setting_widgets() -> None:
     )
 
 
-def run_facts(record, history) -> None:
-    """Epochs finished, last training loss, test accuracy and parameters, side by side."""
+def run_facts(record, history) -> list[tuple[str, str, str | None]]:
+    """Epochs finished, last training loss, test accuracy and parameters: (label, value, help) for each."""
     epochs, info = history.epochs, record.info
-    facts = st.columns(4)
-    facts[0].metric("epochs finished", f"{len(epochs)} / {record.config.epochs}")
-    facts[1].metric("last training loss", f"{history.steps['loss'].iloc[-1]:.3f}" if len(history.steps) else "–")
-    facts[2].metric("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–")
-    facts[3].metric(
-        "parameters",
-        f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
-        help=f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}",
-    )
+    return [
+        ("epochs finished", f"{len(epochs)} / {record.config.epochs}", None),
+        ("last training loss", f"{history.steps['loss'].iloc[-1]:.3f}" if len(history.steps) else "–", None),
+        ("test accuracy", f"{100 * epochs['test_acc'].iloc[-1]:.1f}%" if len(epochs) else "–", None),
+        (
+            "parameters",
+            f"{info['params'] / 1e6:.2f} M" if info.get("params") else "–",
+            f"{info.get('dataset', '')}, {info.get('n_train', '?')} training images, on {info.get('device', '?')}",
+        ),
+    ]
 
 
-def live_view(store: RunStore, run_id: str, was_live: bool, interval: float | None) -> None:
-    """Status, progress and curves of one run; re-drawn every few seconds while it is queued or trains."""
-    state = common.run_state(store, run_id)
+def live_view(store: RunStore, run_id: str, was_live: bool, interval: float | None, read_at: float) -> None:
+    """Status, progress and curves of one run; re-drawn every few seconds while it is queued or trains. A poll reads
+    the run's state from the snapshot all tabs share (never older than ``read_at``, when the page read the store)
+    and its facts and figures from a cache per version of the run, so a poll that finds nothing new costs little."""
+    state = common.watch_state(store, run_id, read_at)
     record = state.record
     if was_live and not state.live:
         st.rerun()  # it just ended: redraw the whole page once (and stop polling)
-    version = store.version(run_id)
-    st.session_state[POLL_KEY] = unchanged = training.count_unchanged(st.session_state.get(POLL_KEY), version)
+    version = live.fingerprint(state)
+    st.session_state[POLL_KEY] = unchanged = live.count_unchanged(st.session_state.get(POLL_KEY), version)
     if state.live and common.poll_interval(state, unchanged[1]) != interval:
         st.rerun()  # back off (nothing new), or speed up again: the fragment's pace is set by a full run
     if record is None:
@@ -393,18 +395,11 @@ def live_view(store: RunStore, run_id: str, was_live: bool, interval: float | No
     if lifecycle.is_queued(record) and not record.epochs_done:
         st.caption("Its curves appear here as soon as a worker starts it.")
         return  # nothing to chart yet: a waiting tab costs the server only this status line
-    run_facts(record, common.run_history(store, run_id, kinds=NO_PROBES))
     smoothing, full_range = chart_settings()
-    charts = live_figures(
-        store,
-        run_id,
-        version,
-        record.config.label,
-        record.config,
-        record.info.get("total_steps"),
-        smoothing,
-        full_range,
-    )
+    content = live.content_version(state)
+    facts, charts = live_content(str(store.root), run_id, content, smoothing, full_range, store, record)
+    for column, (label, value, about) in zip(st.columns(len(facts)), facts):
+        column.metric(label, value, help=about)
     names = ("step_loss", "step_lr", "step_acc", "epoch_error", "epoch_loss")
     for row in ((0, 1), (2, 3), (4,)):
         columns = st.columns(2)
@@ -465,9 +460,11 @@ def watch_section(store: RunStore) -> None:
         format_func=labels.get,
         on_change=lambda: common.follow_run(st.session_state[VIEW_KEY]),
     )
+    read_at = time.monotonic()
     first_state = common.run_state(store, run_id)
-    pace = common.poll_interval(first_state, st.session_state.get(POLL_KEY, (None, 0))[1])
-    st.fragment(live_view, run_every=pace)(store, run_id, first_state.live, pace)
+    polls = live.count_unchanged(st.session_state.get(POLL_KEY), live.fingerprint(first_state))[1]
+    pace = common.poll_interval(first_state, polls)
+    st.fragment(live_view, run_every=pace)(store, run_id, first_state.live, pace, read_at)
 
 
 # ------------------------------------------------------------------------------------ overlay
@@ -668,7 +665,7 @@ def overlay_section(store: RunStore, config: RunConfig | None, data: common.Data
         st.caption("Pick one or more stored runs above.")
         return
     any_live = any(common.is_training(store, r.run_id) for r in chosen)
-    st.fragment(overlay_chart, run_every=common.SLOW_POLL_S if any_live else None)(
+    st.fragment(overlay_chart, run_every=common.group_pace(store, [r.run_id for r in chosen]) if any_live else None)(
         store, chosen, any_live, metric, per, splits
     )
     history_downloads(store, chosen)

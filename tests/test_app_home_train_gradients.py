@@ -231,14 +231,17 @@ def test_live_views_poll_slower_when_nothing_changes():
     from core.runs.backends import RunState
     from core.runs.lifecycle import RunStatus, queue_text
     from core.runs.store import RunRecord
-    from dashboard.common import FAST_POLL_S, SLOW_POLL_S, poll_interval
+    from dashboard.common import FAST_POLL_S, IDLE_POLL_S, QUEUE_POLL_S, SLOW_POLL_S, poll_interval
+    from dashboard.live import IDLE_POLLS
 
     def state(status, place=None):
         return RunState("a" * 12, status, RunRecord("a" * 12, RunConfig(), status), place=place)
 
     running, queued = state(RunStatus.RUNNING), state(RunStatus.QUEUED, place=3)
     assert poll_interval(running, 0) == FAST_POLL_S and poll_interval(running, 3) == SLOW_POLL_S
-    assert poll_interval(queued, 0) == SLOW_POLL_S and 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
+    assert 2 <= FAST_POLL_S < SLOW_POLL_S <= 5
+    assert poll_interval(queued, 0) == QUEUE_POLL_S and 10 <= QUEUE_POLL_S <= 15  # a place moves when a run ends
+    assert poll_interval(running, IDLE_POLLS) == poll_interval(queued, IDLE_POLLS) == IDLE_POLL_S > QUEUE_POLL_S
     assert poll_interval(state(RunStatus.DONE), 0) is None
     assert queue_text(queued.place).startswith("queued: 3rd (2 runs go first")
 
