@@ -404,7 +404,7 @@ def live_view(store: RunStore, run_id: str, was_live: bool, interval: float | No
     for row in ((0, 1), (2, 3), (4,)):
         columns = st.columns(2)
         for column, i in zip(columns, row):
-            column.plotly_chart(charts[i], width="stretch", key=f"train_live_{names[i]}")
+            common.plotly_chart(charts[i], where=column, width="stretch", key=f"train_live_{names[i]}")
             if i in (2, 3):  # one caption per kind of view: the steps (left) and the epochs (right)
                 column.caption(figures.curves_caption(charts[i], "acc" if i == 2 else "error"))
 
