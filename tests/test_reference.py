@@ -187,3 +187,25 @@ def test_the_cifar10_set_is_fig6_with_one_budget_and_keeps_the_earlier_pair():
     earlier = [c for c in configs if c not in fig6]
     assert {c.run_id for c in earlier} == {"dd5bff4529a6", "8b2ba5711080"}, "the shipped 15-epoch pair keeps its ids"
     assert not comparable(fig6[:1] + earlier[:1])
+
+
+def test_the_shipped_fig6_set_shows_the_plain_half_and_says_what_the_resnet_half_shows(tmp_path):
+    """Pinned from the shipped CIFAR-10 runs: plain-56 trains worse than plain-20 beyond seed noise while it learns;
+    the ResNet half's sentence is the one its numbers give (at this CPU budget ResNet-56 ends above ResNet-20)."""
+    from core.analysis import fig6
+    from core.analysis.budget import setup_key
+    from core.runs.reference import cifar10_fig6, install
+    from core.runs.store import RunStore
+
+    store = RunStore(tmp_path / "store")
+    install(store)
+    key = setup_key(cifar10_fig6()[0])
+    runs = [r for r in store.list() if r.reference and r.config.dataset == "cifar10" and setup_key(r.config) == key]
+    assert {(r.config.shortcut, r.config.depth) for r in runs} == {("none", 20), ("none", 56), ("A", 20), ("A", 56)}
+    assert all(r.info["n_train"] == 50000 and r.info["n_test"] == 10000 for r in runs)
+    halves = fig6.halves(runs)
+    plain, resnet = halves["plain"], halves["resnet"]
+    assert plain.deep.learned and plain.gap > 0 and plain.beyond_noise, plain
+    assert "the degradation of the paper's Fig. 6" in fig6.half_sentence("plain", plain)
+    expected = "unlike the paper's Fig. 6" if resnet.beyond_noise and resnet.gap > 0 else "as in the paper's Fig. 6"
+    assert expected in fig6.half_sentence("resnet", resnet)
