@@ -399,12 +399,49 @@ def stop_on_sigterm(*_) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
+def table(path: Path | None = None) -> str:
+    """The README's table from a results file (default: the newest ``load-cpu-*.json``)."""
+    path = path or sorted((REPO / "bench" / "results").glob("load-cpu-*.json"))[-1]
+    lines = [
+        f"From `{path.relative_to(REPO).as_posix()}`:",
+        "",
+        "| students | server CPU watching (per student) | generator CPU | new page: loaded / idle | first run vs solo "
+        "| reruns per student a minute | queue places shown | configs trained twice |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in json.loads(path.read_text())["results"]:
+        if "error" in r:
+            lines.append(f"| {r['students']} | not measured: {r['error']} | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['students']} | {r['server_cpu_watching']:.1%} of a core ({r['server_cpu_per_student']:.2%}) | "
+            f"{r['generator_cpu_watching']:.1%} | {r['loaded_render_s']:.2f} s / {r['idle_render_s']:.2f} s = "
+            f"{r['render_ratio']:.1f}× | {r['first_run_speed_vs_solo']:.2f} ({r['first_run_training_s']:.1f} s vs "
+            f"{r['solo_training_s']:.1f} s) | {r['fragment_reruns_per_student_per_min']:.0f} | "
+            f"1st…{ordinal_word(max(r['queue_places_shown'], default=0))} | {r['configs_trained_twice']} |"
+        )
+    return "\n".join(lines)
+
+
+def ordinal_word(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[10], help="class sizes to measure (default 10)")
     parser.add_argument("--window", type=float, default=30, help="seconds of watching measured per class size")
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="directory for the JSON report")
+    parser.add_argument("--table", action="store_true", help="print the README's table from the newest report")
+    parser.add_argument("--write", action="store_true", help="with --table: write it into README.md")
     args = parser.parse_args(argv)
+    if args.table:
+        if args.write:
+            from core.cli.readme import README, replace_block
+
+            README.write_text(replace_block(README.read_text(), "load", table()))
+        print(table())
+        return
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

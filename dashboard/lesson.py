@@ -211,6 +211,8 @@ def final_train_error(record) -> tuple[float | None, str]:
     """A run's final training error (%) and how it was measured: eval mode on a fixed training subset
     where recorded (as the paper plots it), else the running training-mode mean of the last epoch."""
     m = record.metrics or {}
+    if m.get("train_full_acc") is not None:
+        return 100 * (1 - m["train_full_acc"]), "eval mode, every training image"
     if m.get("train_eval_acc") is not None:
         return 100 * (1 - m["train_eval_acc"]), "eval mode"
     if m.get("train_acc") is not None:
@@ -282,6 +284,8 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=
             f"{text}. {flagged[0].upper()}{flagged[1:]}. This pair cannot show how depth acts. These runs took "
             f"{steps:,} steps. " + longer_run_note(pick[deep], records if stored is None else stored)
         )
+    if (noise := seed_noise_note(records, shortcut, shallow, deep)) is not None:
+        return f"{text}: {noise}."
     if shortcut == "none":
         verdict = (
             "the deeper plain net trains worse: the degradation of the paper's Fig. 6"
@@ -296,6 +300,29 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=
             f"after {TABLE6_ITERATIONS:,} iterations; these runs took {steps:,} steps"
         )
     return f"{text}: {verdict}."
+
+
+def seed_noise_note(records, shortcut: str, shallow: int, deep: int) -> str | None:
+    """Why a gap between the two nets is not called a difference (core.analysis.fig6: one seed per network, or a
+    gap within what seed noise gives), else None; ``records`` share one budget."""
+    from core.analysis import fig6
+
+    family = "plain" if shortcut == "none" else "resnet"
+    try:
+        half = fig6.halves([r for r in records if r.config.shortcut == shortcut], shallow, deep).get(family)
+    except ValueError:  # several budgets: fig6_sentences never asks this across budgets
+        return None
+    if half is None or half.margin is None:
+        return (
+            "with one seed per network, seed noise is unknown, so this gap is not called a difference "
+            "(train a second seed of each)"
+        )
+    if not half.beyond_noise:
+        return (
+            f"over the seeds the gap is {half.gap:+.1f} points, within the {half.margin:.1f} that seed noise could "
+            "give: these runs cannot tell the two apart"
+        )
+    return None
 
 
 def fig6_pick(records, shortcut: str, depths) -> dict:

@@ -92,18 +92,26 @@ def record(shortcut, depth, train_eval_acc, test_acc=None, seed=0, reference=Fal
 
 
 def test_fig6_sentences_follow_the_runs_numbers():
-    both = [record("none", 20, 0.80), record("none", 56, 0.40), record("A", 20, 0.85), record("A", 56, 0.90)]
+    first = [record("none", 20, 0.80), record("none", 56, 0.40), record("A", 20, 0.85), record("A", 56, 0.90)]
+    one_seed = lesson.fig6_sentences(first)
+    assert all("seed noise is unknown, so this gap is not called a difference" in s for s in one_seed)
+    second = [record("none", 20, 0.81, seed=1), record("none", 56, 0.41, seed=1), record("A", 20, 0.84, seed=1)]
+    both = first + second + [record("A", 56, 0.91, seed=1)]
     plain, resnet = lesson.fig6_sentences(both)
     assert plain == (
         "plain-56 ends at 60.0% training error (eval mode), plain-20 at 20.0%: the deeper plain net "
         "trains worse: the degradation of the paper's Fig. 6."
     )
     assert "ResNet-56 (A) ends at 10.0%" in resnet and "at least as well" in resnet
-    reversed_half = lesson.fig6_sentences([record("A", 20, 0.85), record("A", 56, 0.70)])[0]
+    reversed_half = lesson.fig6_sentences(
+        [record("A", 20, 0.85), record("A", 56, 0.70), record("A", 20, 0.86, seed=1), record("A", 56, 0.71, seed=1)]
+    )[0]
     assert "trains worse, unlike the paper's Fig. 6 (right)" in reversed_half
     stuck = lesson.fig6_sentences([record("none", 20, 0.80), record("none", 56, 0.11)])[0]
     assert "Plain-56 ended near chance" in stuck and "cannot show how depth acts" in stuck and "64,000" in stuck
     assert lesson.fig6_sentences([record("none", 20, 0.8)]) == []
+    close = [record("A", 20, 0.85), record("A", 56, 0.86), record("A", 20, 0.80, seed=1), record("A", 56, 0.83, seed=1)]
+    assert "cannot tell the two apart" in lesson.fig6_sentences(close)[0]
 
 
 def test_depth_story_describes_each_family_from_the_table():

@@ -60,3 +60,9 @@ def test_install_size_comes_from_the_command_and_matches_this_environment():
     if any(fresh["versions"].get(name.lower()) != version for name, version in pins.items()):
         return  # another environment: the measurement is of the pinned one
     assert fresh["versions"] == newest["versions"] and fresh["sizes"] == newest["sizes"]
+
+
+def test_class_load_table_comes_from_the_newest_load_report():
+    from bench import load
+
+    assert readme.readme_block("load") == load.table()
