@@ -26,10 +26,10 @@ def lookable_runs(store: RunStore) -> list[RunRecord]:
     ]
 
 
-def real_data() -> str | None:
+def real_data() -> str:
     """CIFAR-10 where its images are on this machine (a look inside a CIFAR-10 net needs its test images),
-    else None: the pages then open on a Shapes-10 pair."""
-    return "cifar10" if any(d.name == "cifar10" and d.available for d in common.dataset_choices()) else None
+    else Shapes-10 ('builtin'), which every machine can generate."""
+    return "cifar10" if any(d.name == "cifar10" and d.available for d in common.dataset_choices()) else "builtin"
 
 
 def pick_pair(

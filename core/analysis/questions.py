@@ -135,7 +135,7 @@ def compare_errors(groups: list[list[RunRecord]], names: tuple[str, ...], metric
 
 
 def _lesion_find(records: list[RunRecord]):
-    here = "cifar10" if any(d.name == "cifar10" and d.available for d in dataset_choices()) else None
+    here = "cifar10" if any(d.name == "cifar10" and d.available for d in dataset_choices()) else "builtin"
     plain, resnet = matched_pair(records, 56, learned_first=True, prefer_dataset=here)  # the Lesion page's pair
     if plain is None or plain.config.depth != 56:
         return "it needs a finished plain-56 and a ResNet-56 trained alike, and this store has no such pair"

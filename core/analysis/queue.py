@@ -226,7 +226,7 @@ def opening_pairs(store: RunStore) -> dict[str, list[RunRecord]]:
         and store.weights_path(r.run_id).exists()
     ]
     pairs: dict[str, list[RunRecord]] = {"lesion": [], "landscape": []}
-    for prefer in (None, "cifar10"):
+    for prefer in ("builtin", "cifar10"):
         for kind, pair in (
             ("lesion", inside.matched_pair(records, learned_first=True, prefer_dataset=prefer)),
             ("landscape", inside.matched_pair(records, prefer_dataset=prefer)),
