@@ -26,6 +26,7 @@ from core.runs.lifecycle import (
     ordinal,
 )
 from core.runs.reference import SHAPES10_LESSON as LESSON
+from core.runs.reference import cifar10_fig6
 from core.runs.verdict import steps_warning
 
 RUN_PARAM = "run"  # ?run=<id>: the run the Watch view shows (written by the page, not a widget's binding)
@@ -221,12 +222,27 @@ def stored_and_missing(configs: list[RunConfig], found: list) -> tuple[list[str]
     return have, missing
 
 
+def shipped_cifar_fig6(records: list) -> list[str]:
+    """The shipped CIFAR-10 Fig. 6 set (core.runs.reference.cifar10_fig6, seed 0) when all four nets are stored,
+    else []: the paper's data, one budget."""
+    key = setup_key(cifar10_fig6()[0])
+    found = {
+        (r.config.shortcut, r.config.depth): r.run_id
+        for r in records
+        if r.reference and r.config.seed == 0 and r.config.dataset == "cifar10" and setup_key(r.config) == key
+    }
+    return [found[pair] for pair in FIG6] if all(pair in found for pair in FIG6) else []
+
+
 def overlay_defaults(records: list, focus: str | None) -> list[str]:
-    """The runs the overlay opens on, all of one budget: the run this tab follows; else the shipped Fig. 6 set
-    in the lesson's recipe (seed 0) with plain-32 and ResNet-44, the largest group of them that shares one budget
-    (core.analysis.budget.largest_comparable); else the newest run ('' with none stored)."""
+    """The runs the overlay opens on, all of one budget: the run this tab follows; else the shipped CIFAR-10 Fig. 6
+    set; else the shipped Fig. 6 set in the lesson's recipe (seed 0) with plain-32 and ResNet-44, the largest
+    group of them that shares one budget (core.analysis.budget.largest_comparable); else the newest run ('' with
+    none stored)."""
     if focus:
         return [focus]
+    if cifar := shipped_cifar_fig6(records):
+        return cifar
     lesson_runs = [
         (r.run_id, r.config)
         for r in records

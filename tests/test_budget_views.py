@@ -137,3 +137,15 @@ def test_compare_names_the_setups_one_budget_and_marks_table6_as_the_papers_sche
     caption = compare.table6_caption([group])
     assert "the paper's own schedule: 64,000 iterations of batch 128" in caption and "32,000 and 48,000" in caption
     assert "not as runs of this setup" in caption
+
+
+def test_the_overlay_opens_on_the_shipped_cifar10_fig6_set_when_it_is_stored(tmp_path):
+    from core.runs.reference import install
+    from core.runs.store import RunStore
+
+    store = RunStore(tmp_path / "store")
+    install(store)
+    records = store.list()
+    chosen = [r for r in records if r.run_id in T.overlay_defaults(records, None)]
+    assert {(r.config.shortcut, r.config.depth) for r in chosen} == set(T.FIG6)
+    assert {r.config.dataset for r in chosen} == {"cifar10"} and T.overlay_note(chosen) is None
