@@ -284,7 +284,8 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=
             f"{text}. {flagged[0].upper()}{flagged[1:]}. This pair cannot show how depth acts. These runs took "
             f"{steps:,} steps. " + longer_run_note(pick[deep], records if stored is None else stored)
         )
-    if (noise := seed_noise_note(records, shortcut, shallow, deep)) is not None:
+    same_budget = same_budget_runs(pick[deep], records if stored is None else [*records, *stored])
+    if (noise := seed_noise_note(same_budget, shortcut, shallow, deep)) is not None:
         return f"{text}: {noise}."
     if shortcut == "none":
         verdict = (
@@ -300,6 +301,15 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=
             f"after {TABLE6_ITERATIONS:,} iterations; these runs took {steps:,} steps"
         )
     return f"{text}: {verdict}."
+
+
+def same_budget_runs(anchor, records) -> list:
+    """The runs of ``records`` with ``anchor``'s budget, each once: every seed stored counts toward seed noise, not
+    only the ones on the chart."""
+    from core.analysis.budget import setup_key
+
+    key = setup_key(anchor.config)
+    return list({r.run_id: r for r in records if setup_key(r.config) == key}.values())
 
 
 def seed_noise_note(records, shortcut: str, shallow: int, deep: int) -> str | None:

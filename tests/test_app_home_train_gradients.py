@@ -271,4 +271,4 @@ def test_train_overlay_opens_on_the_shipped_fig6_set_with_20_points_a_curve(home
         trace = next(t for t in tests if t["name"].startswith(net))
         assert n_points(trace["x"]) >= 20, net
     said = " ".join(m.value for m in at.markdown)
-    assert "plain-56 ends at" in said and "ResNet-56 (A) ends at" in said and "training error (eval mode)" in said
+    assert "plain-56 ends at" in said and "ResNet-56 (A) ends at" in said and "training error (eval mode" in said
