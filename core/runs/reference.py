@@ -139,7 +139,7 @@ def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool =
         "test_evals": history.evals.to_dict(orient="list"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9)
+    data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9, mtime=0)
     atomic_write(out_dir / f"{run_id}.json.gz", lambda tmp: tmp.write_bytes(data))
     size = len(data)
     if with_weights and store.weights_path(run_id).exists():
