@@ -17,6 +17,7 @@ SLOW_MODULES = {
     "test_archive",
     "test_bench",
     "test_browser",
+    "test_browser_class",
     "test_browser_damage",
     "test_browser_links",
     "test_browser_polls",
