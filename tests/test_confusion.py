@@ -58,17 +58,23 @@ def test_shipped_cifar_runs_ship_their_matrices_and_are_read_without_computing(s
     store, runs = shipped
     assert len(runs) >= 2
     monkeypatch.setattr(confusion, "compute", lambda *a, **k: pytest.fail("computed instead of read"))
-    results = {r.config.shortcut: inside.cached_confusion(store, r) for r in runs}
+    results = {r.run_id: inside.cached_confusion(store, r) for r in runs}
     for record in runs:
-        r = results[record.config.shortcut]
+        r = results[record.run_id]
         assert r is not None and r.images == 10_000 and r.classes[3] == "cat"
         assert np.asarray(r.matrix).sum(axis=1).tolist() == [1000] * 10  # every test image, 1,000 per class
-        # the matrix agrees with the accuracy the run stored at its last epoch (within one image in 10,000)
-        assert r.accuracy == pytest.approx(record.metrics["test_acc"], abs=1.5e-4)
+        # the matrix agrees with the accuracy the run stored at its last epoch: within a few images in 10,000, as the
+        # runs trained on a bf16 CPU were tested in bf16 and the matrix is computed in fp32
+        assert r.accuracy == pytest.approx(record.metrics["test_acc"], abs=1e-3)
         assert queue.request(store, record, "confusion", {}).status == "done"  # no job: the result is there
-    text = confusion.question_sentence(results["none"], results["A"])
-    assert text.startswith(f"**Which classes does {results['none'].model} confuse that {results['A'].model}")
-    for pair in confusion.more_confused(results["none"], results["A"]):
+    plain, resnet = (
+        next(r for r in runs if r.config.shortcut == s and r.config.depth == 56 and r.config.epochs == 6)
+        for s in ("none", "A")
+    )
+    a, b = results[plain.run_id], results[resnet.run_id]
+    text = confusion.question_sentence(a, b)
+    assert text.startswith(f"**Which classes does {a.model} confuse that {b.model}")
+    for pair in confusion.more_confused(a, b):
         assert f"{pair['true']} taken for {pair['predicted']}: {pair['a']} of 1,000" in text
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..engine.files import atomic_write_json
+from .cached import CachedResult
 from .inputs import cpu_threads, fast_copy
 
 CACHE_DIR = "confusion"
@@ -33,7 +34,7 @@ NOISE_SIGMAS = 2.0  # a gap between two counts of the same error is called one b
 
 
 @dataclass
-class Confusion:
+class Confusion(CachedResult):
     run_id: str
     model: str
     dataset: str
@@ -42,15 +43,6 @@ class Confusion:
     images: int
     seconds: float = 0.0
     cached: bool = field(default=False, compare=False)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("cached")
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Confusion:
-        return cls(**d)
 
     @property
     def accuracy(self) -> float:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..engine.files import atomic_write_json
+from .cached import CachedResult
 from .inputs import cpu_threads, fast_copy
 
 CACHE_DIR = "landscapes"
@@ -112,7 +113,7 @@ def evaluate_grid(
 
 
 @dataclass
-class Landscape:
+class Landscape(CachedResult):
     run_id: str
     model: str
     kind: str  # '1d' or '2d'
@@ -126,15 +127,6 @@ class Landscape:
     acc: list
     seconds: float = 0.0
     cached: bool = field(default=False, compare=False)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("cached")
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Landscape:
-        return cls(**d)
 
     @property
     def centre_loss(self) -> float:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ import torch.nn as nn
 from ..engine.files import atomic_write_json
 from ..engine.models import BasicBlock, CifarResNet, PadShortcut
 from ..runs.verdict import chance_margin
+from .cached import CachedResult
 from .inputs import cpu_threads, fast_copy
 
 # What a deleted block is replaced by, per shortcut kind, in words for the pages and the CLI.
@@ -151,7 +152,7 @@ def random_sets(n: int, draws: int, seed: int = 0) -> list[tuple[int, ...]]:
 
 
 @dataclass
-class LesionResult:
+class LesionResult(CachedResult):
     """One network's lesion study; errors are fractions of the test images used."""
 
     run_id: str
@@ -173,13 +174,6 @@ class LesionResult:
 
     def block_errors(self) -> np.ndarray:
         return np.array([b["error"] for b in self.blocks])
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LesionResult:
-        return cls(**d)
 
 
 def lesion_study(
