@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import confusion, inside
-from core.runs.store import RunRecord, RunStore
+from core.runs.store import RunRecord, RunStore, StoreError
 from dashboard import common, figures
 from dashboard.analysis_panel import analysis_panel
 
@@ -29,7 +29,14 @@ def show(store: RunStore, records: list[RunRecord], key: str, note: str = "") ->
     if not records:
         st.caption("These runs kept no weights, so their predictions per class cannot be measured.")
         return
-    results = {r.run_id: inside.cached_confusion(store, r) for r in records}
+    results, unreadable = {}, []
+    for r in records:
+        try:
+            results[r.run_id] = inside.cached_confusion(store, r)
+        except StoreError as e:  # damaged weights: this run is left out and says why; the other is still shown
+            unreadable.append(r)
+            st.warning(f"{r.config.model_name}: {e}", icon=":material/broken_image:")
+    records = [r for r in records if r not in unreadable]
     missing = [r for r in records if results[r.run_id] is None]
     if missing:
         names = " and ".join(r.config.model_name for r in missing)

@@ -305,7 +305,7 @@ def test_reference_runs_are_protected_from_all_but_the_teacher(store, tmp_path):
     from core.runs import reference
 
     assert reference.install(store) > 0
-    ref = next(r for r in store.list() if r.reference)
+    ref = next(r for r in store.list() if r.reference and r.config.dataset == "builtin")
     with pytest.raises(Protected):
         store.delete(ref.run_id)
     with pytest.raises(Protected):
@@ -345,6 +345,7 @@ def cli_args(config):
     args += [] if c.augment is None else ["--augment" if c.augment else "--no-augment"]
     args += [] if c.bn else ["--no-bn"]
     args += ["--init", c.init]
+    args += [] if c.warmup is None else ["--warmup", str(c.warmup)]
     assert RunConfig.from_dict(c.to_dict()).run_id == c.run_id
     return args
 
