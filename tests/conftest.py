@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]  # on the import path through pytest.
 # Modules that start servers, browsers, clusters or worker processes, or train beyond a few seconds: the full
 # suite (CI) runs them; `pytest -m "not slow"` leaves them out for day-to-day work.
 SLOW_MODULES = {
+    "test_analysis_queue",
     "test_app_compare_classify",
     "test_app_home_train_gradients",
     "test_app_inside",
@@ -47,6 +48,14 @@ SLOW_TESTS = {
     "test_compiled_training_is_the_same_run_and_still_probes",
     "test_sweep_command_trains_the_grid_once_then_answers_from_the_store",
     "test_gradients_of_deep_plain_nets_shatter_and_resnets_do_not",
+    "test_training_error_in_eval_mode_and_test_points_during_training",
+    "test_training_stores_config_history_metrics_and_weights",
+    "test_a_stored_config_answers_from_the_store",
+    "test_cifar10_paper_recipe_learns",
+    "test_a_diverging_run_ends_as_diverged_with_a_message",
+    "test_a_chosen_warmup_trains_its_steps_at_a_tenth_and_is_recorded",
+    "test_describe_json_has_params_and_layers",
+    "test_cli_list_and_show_carry_the_flag",
 }
 SLOW_FIXTURES = {"init_summary", "tiny_pair"}
 
