@@ -44,8 +44,8 @@ def analysis_panel(store: RunStore, records: list[RunRecord], kind: str, params:
     def follow():
         views = _views(store, keys)
         now = panel_view(list(views.values()))
-        if now.all_done or now.live != decision.live:
-            st.rerun()  # draw the result, or stop (or start) polling
+        if (now.all_done and not decision.all_done) or now.live != decision.live:
+            st.rerun()  # draw the result, or stop (or start) polling: only on a change, never in a loop
         for run_id, view in views.items():
             if view.show == "offer":
                 continue  # the page already says what is not computed yet

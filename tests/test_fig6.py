@@ -46,3 +46,18 @@ def test_a_deep_plain_net_at_chance_is_not_degradation():
 def test_runs_of_two_budgets_are_refused():
     with pytest.raises(ValueError, match="one budget"):
         fig6.halves([run("none", 20, 0.8), run("none", 56, 0.6, epochs=15)])
+
+
+def test_a_deeper_resnet_slightly_above_within_noise_is_not_called_worse_or_better():
+    records = [
+        *(run("A", 20, a, k) for k, a in enumerate((0.80, 0.82))),
+        *(run("A", 56, a, k) for k, a in enumerate((0.795, 0.81))),
+    ]
+    half = fig6.halves(records)["resnet"]
+    assert half.gap > 0 and not half.beyond_noise
+    assert "not above the shallower one beyond seed noise" in fig6.half_sentence("resnet", half)
+
+
+def test_a_run_at_zero_training_error_counts():
+    records = [run("A", 20, 1.0, k) for k in (0, 1)] + [run("A", 56, 1.0, k) for k in (0, 1)]
+    assert fig6.halves(records)["resnet"].margin is not None

@@ -67,7 +67,9 @@ def seed_noise(networks: list[Network]) -> float | None:
 
 def networks(records: list[RunRecord]) -> list[Network]:
     """The finished runs of one budget grouped by network (plain nets and option-A ResNets)."""
-    done = [r for r in records if is_done(r) and r.config.shortcut in ("none", "A") and final_training_error(r)]
+    done = [
+        r for r in records if is_done(r) and r.config.shortcut in ("none", "A") and final_training_error(r) is not None
+    ]
     if len({setup_key(r.config) for r in done}) > 1:
         raise ValueError("Fig. 6's halves compare runs of one budget only (core.analysis.budget)")
     by: dict[tuple[str, int], list[RunRecord]] = {}
@@ -109,6 +111,8 @@ def half_sentence(family: str, half: Half) -> str:
         if half.beyond_noise and half.gap > 0:
             return f"{numbers}, {noise}: the deeper plain net trains worse, the degradation of the paper's Fig. 6."
         return f"{numbers}, {noise}: no degradation beyond seed noise here."
-    if half.gap <= 0 or not half.beyond_noise:
+    if half.gap <= 0:
         return f"{numbers}, {noise}: the deeper ResNet ends at or below the shallower one, as in the paper's Fig. 6."
+    if not half.beyond_noise:
+        return f"{numbers}, {noise}: the deeper ResNet is not above the shallower one beyond seed noise."
     return f"{numbers}, {noise}: the deeper ResNet ends above the shallower one here, unlike the paper's Fig. 6."

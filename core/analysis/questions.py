@@ -157,6 +157,9 @@ def _lesion_measure(store: RunStore, pair) -> Answer:
     except (LesionError, StoreError, OSError, RuntimeError) as e:  # weights missing, data unavailable
         return cannot(str(e))
     names = ("plain-56", "ResNet-56")
+    if round(rises[0][0], 1) == round(rises[1][0], 1):
+        text = f"Both rise by {rises[0][0]:+.1f} points on average with one block deleted: too close to call."
+        return Answer(True, None, text, [round(r[0], 2) for r in rises], "points", [r.run_id for r in pair])
     more = 0 if rises[0][0] > rises[1][0] else 1
     parts = "; ".join(
         f"{n}: {intact:.1f}% test error intact, {mean:.1f}% on average with one block deleted ({rise:+.1f} points)"

@@ -115,8 +115,11 @@ def request(store: RunStore, record: RunRecord, kind: str, params: dict, request
     params = check_params(kind, params)
     path = result_path(store, record, kind, params)
     key = path.relative_to(store.root).as_posix()
+    done = AnalysisJob(key, kind, record.run_id, params, RunStatus.DONE, 1.0, result=key)
     if path.exists():
-        return AnalysisJob(key, kind, record.run_id, params, RunStatus.DONE, 1.0, result=key)
+        if load_result(store, done) is not None:
+            return done
+        path.unlink(missing_ok=True)  # damaged, or written by an older format: computed again below
     job = store.request_analysis(key, kind, record.run_id, params, requester)
     ensure_worker(store)
     return job
@@ -132,6 +135,8 @@ def ensure_worker(store: RunStore) -> None:
 def state(store: RunStore, key: str) -> tuple[AnalysisJob | None, int | None]:
     """A job's row and its place in the queue (reads the row only; a waiting job whose worker died gets one)."""
     job = store.analysis(key)
+    if job is not None and job.status == RunStatus.DONE and not (store.root / key).is_file():
+        return None, None  # its result file is gone: nothing done to show, so the page offers it again
     if job is None or job.status != RunStatus.QUEUED:
         return job, None
     ensure_worker(store)

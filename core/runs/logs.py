@@ -72,7 +72,10 @@ def retire_legacy_log(store_root: str | Path, keep_bytes: int = MAX_BYTES, backu
         return
     target = log_dir(store_root) / f"worker.log.{max(1, backups)}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(old, "rb") as f:
-        f.seek(max(0, old.stat().st_size - keep_bytes))
-        target.write_bytes(f.read())
+    try:
+        with open(old, "rb") as f:
+            f.seek(max(0, old.stat().st_size - keep_bytes))
+            target.write_bytes(f.read())
+    except FileNotFoundError:  # another worker starting at the same moment moved it first
+        return
     old.unlink(missing_ok=True)
