@@ -32,14 +32,17 @@ def poll_interval(state: RunState, unchanged_polls: int) -> float | None:
     """Seconds between refreshes of a live view; None (no polling) once the run has ended.
 
     Training: every FAST_POLL_S while its rows keep coming, SLOW_POLL_S after QUIET_POLLS polls without any.
-    Queued: every QUEUE_POLL_S (its place moves only when a run ends). Either: IDLE_POLL_S once IDLE_POLLS polls in a
-    row found nothing new (Streamlit cannot see whether a tab is hidden; a tab nobody looks at ends up here)."""
+    Queued: every QUEUE_POLL_S (its place moves only when a run ends), FAST_POLL_S when it is the next to start.
+    Either: IDLE_POLL_S once IDLE_POLLS polls in a row found nothing new (Streamlit cannot see whether a tab is
+    hidden; a tab nobody looks at ends up here)."""
     if not state.live:
         return None
     if unchanged_polls >= IDLE_POLLS:
         return IDLE_POLL_S
     if is_running(state.record):
         return FAST_POLL_S if unchanged_polls < QUIET_POLLS else SLOW_POLL_S
+    if state.place == 1:  # next to start: its tab sees it start within FAST_POLL_S (one tab in the class polls so)
+        return FAST_POLL_S
     return QUEUE_POLL_S
 
 

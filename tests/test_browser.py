@@ -200,7 +200,8 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
     page.get_by_role("option", name="other (6n+2)").click()
     settle(page)
     page.get_by_text("Record per-layer gradients").click()  # not needed here: saves time
-    for label, value in (("Epochs", "2"), ("Training images", "640"), ("Test images", "200")):
+    # Enough epochs that a live view polling every 2 s sees the run part-way, even on a fast CPU.
+    for label, value in (("Epochs", "8"), ("Training images", "640"), ("Test images", "200")):
         box = page.get_by_role("spinbutton", name=label)
         box.fill(value)
         box.press("Enter")
@@ -214,7 +215,7 @@ def test_a_short_run_on_the_train_page_draws_a_growing_chart(page, server, scree
         depth=8,
         subset=640,
         test_subset=200,
-        epochs=2,
+        epochs=8,
         **{k: lesson[k] for k in ("recipe", "schedule", "batch_size", "augment")},
     ).label
     this_run = "^" + re.escape(label) + " "

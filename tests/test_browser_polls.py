@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_browser import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, dashboard, need_browser, settle
 
 from core.analysis import questions
@@ -43,8 +44,17 @@ def teacher_opens_the_question(browser, url: str):
     teacher.get_by_text("Teacher actions unlocked").wait_for()
     settle(teacher)
     teacher.get_by_text("Ask the class: predict, then reveal").click()
-    teacher.locator(".st-key-poll_open button").click()  # the Train page's own question comes first
-    teacher.get_by_text("Voting is open · 0 votes so far").wait_for()
+    settle(teacher)
+    opened = teacher.get_by_text("Voting is open · 0 votes so far")
+    for _ in range(3):  # a click that lands while the page reruns is dropped by the browser: click again
+        teacher.locator(".st-key-poll_open button").click()  # the Train page's own question comes first
+        settle(teacher)
+        try:
+            opened.wait_for(timeout=60_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    opened.wait_for()
     return teacher
 
 

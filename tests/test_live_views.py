@@ -26,6 +26,7 @@ def test_each_state_polls_at_its_pace_and_backs_off_when_nothing_changes():
         L.QUEUE_POLL_S,
         L.IDLE_POLL_S,
     ]
+    assert L.poll_interval(state(record(2, RunStatus.QUEUED), 1), 0) == L.FAST_POLL_S  # next to start
     assert L.FAST_POLL_S < L.SLOW_POLL_S < L.QUEUE_POLL_S < L.IDLE_POLL_S
     for ended in (RunStatus.DONE, RunStatus.CANCELLED, RunStatus.FAILED):
         assert L.poll_interval(state(record(2, ended)), 0) is None
