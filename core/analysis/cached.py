@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Self
 
 
@@ -17,3 +19,14 @@ class CachedResult:
     @classmethod
     def from_dict(cls, d: dict) -> Self:
         return cls(**d)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Self | None:
+        """The result kept at ``path``, marked ``cached``; None if absent or unreadable (then it is recomputed)."""
+        try:
+            result = cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        if hasattr(result, "cached"):
+            result.cached = True
+        return result

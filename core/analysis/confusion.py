@@ -15,7 +15,6 @@ here, and the sentence says so.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -88,12 +87,7 @@ def cache_path(root: str | Path, key: str, images: int) -> Path:
 
 def read_cached(path: Path) -> Confusion | None:
     """The cached result at ``path``, or None if absent or unreadable (a damaged file is recomputed)."""
-    try:
-        result = Confusion.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    result.cached = True
-    return result
+    return Confusion.read(path)
 
 
 def write_cached(path: Path, result: Confusion) -> None:

@@ -20,7 +20,6 @@ span and batch: a second request (the page, another viewer, the CLI) answers ins
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,12 +140,7 @@ def cache_path(root: str | Path, run_id: str, kind: str, seed: int, steps: int, 
 
 def read_cached(path: Path) -> Landscape | None:
     """The cached landscape at ``path``, or None if absent or unreadable (a damaged file is recomputed)."""
-    try:
-        result = Landscape.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    result.cached = True
-    return result
+    return Landscape.read(path)
 
 
 def compute(
