@@ -38,6 +38,13 @@ class Budget:
     PARTS = ("data", "images", "steps", "recipe", "schedule", "network", "precision")
 
 
+def warmup_words(config: RunConfig, total_steps: int) -> str:
+    steps = config.warmup_for(total_steps)
+    if not steps:
+        return ""
+    return f", warm-up {steps:,} steps" + (" (linear ramp)" if config.warmup_ramp else " at lr/10")
+
+
 def budget(config: RunConfig) -> Budget:
     c = config.resolved()
     n_train, n_test = DATASET_SIZES[c.dataset]
@@ -49,8 +56,7 @@ def budget(config: RunConfig) -> Budget:
         images=f"{train:,} training images, {c.test_subset or n_test:,} test images",
         steps=f"{c.total_steps(train):,} steps ({c.epochs} epoch{'s' * (c.epochs != 1)} of {per_epoch:,})",
         recipe=f"{RECIPE_NAMES[c.recipe]}: lr {c.lr:g}, batch {c.batch_size}, {augment}",
-        schedule=SCHEDULE_NAMES[c.schedule]
-        + (f", warm-up {c.warmup_for(c.total_steps(train)):,} steps" if c.warmup_for(c.total_steps(train)) else ""),
+        schedule=SCHEDULE_NAMES[c.schedule] + warmup_words(c, c.total_steps(train)),
         network=("BN" if c.bn else "no BN") + f", {c.init} init",
         precision=c.precision,
     )

@@ -107,6 +107,11 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         help="train this many first steps at lr/10 (default: the recipe's, "
         "400 for the paper's 110-layer nets, else none)",
     )
+    p.add_argument(
+        "--warmup-ramp",
+        action="store_true",
+        help="raise the lr linearly to its full value over the warm-up instead of holding lr/10",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--probe-every", type=int, default=50, help="steps between gradient probes (0 = none)")
@@ -145,6 +150,7 @@ def training_fields(args) -> dict:
         schedule=args.schedule,
         augment=args.augment,
         warmup=args.warmup,
+        warmup_ramp=args.warmup_ramp,
         device=args.device,
         precision=args.precision,
         probe_every=args.probe_every,

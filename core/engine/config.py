@@ -40,7 +40,7 @@ SCHEDULE_NAMES = {"step": "÷10 at 50% and 75%", "cosine": "cosine decay", "cons
 WARMUP_MIN_DEPTH, WARMUP_STEPS, WARMUP_FACTOR = 110, 400, 0.1
 MAX_WARMUP = 100_000
 # Fields a run may set to change its recipe; None keeps the recipe's.
-OVERRIDES = ("batch_size", "lr", "schedule", "augment", "warmup")
+OVERRIDES = ("batch_size", "lr", "schedule", "augment", "warmup", "warmup_ramp")
 # Fields that do not change what a run computes, so they stay out of its id.
 NOT_HASHED = ("device", "compile", "num_cpus", "num_gpus")
 # ...and with these, fields that change neither the weights nor the curves (probes only read): runs that
@@ -96,6 +96,7 @@ class RunConfig:
     schedule: str | None = None  # step (/10 at 50%, 75%) | cosine | constant; None = the recipe's
     augment: bool | None = None  # pad-4 crop + flip; None = the recipe's
     warmup: int | None = None  # steps at lr/10 before the schedule; None = the recipe's (see recipe_warmup)
+    warmup_ramp: bool = False  # the warm-up rises linearly to lr (Goyal et al. 2017) instead of holding lr/10
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 on GPU and on CPUs with native bf16, else fp32) | fp32 | bf16
@@ -130,6 +131,10 @@ class RunConfig:
         if self.augment is not None and not isinstance(self.augment, bool):
             raise ConfigError("augment", f"must be true, false or unset, got {self.augment!r}")
         _check_int("warmup", self.warmup, 0, MAX_WARMUP, optional=True)
+        if not isinstance(self.warmup_ramp, bool):
+            raise ConfigError("warmup_ramp", f"must be true or false, got {self.warmup_ramp!r}")
+        if self.warmup_ramp and not (self.warmup or (self.warmup is None and self.recipe_warmup)):
+            raise ConfigError("warmup_ramp", "ramps a warm-up, so it needs warm-up steps (warmup > 0)")
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_choice("device", self.device, DEVICES)
         _check_choice("precision", self.precision, PRECISIONS)
@@ -182,7 +187,7 @@ class RunConfig:
         return steps_per_epoch(n_train, self.batch_size) * self.epochs
 
     def warmup_for(self, total_steps: int) -> int:
-        """Steps trained at lr × WARMUP_FACTOR in a run of ``total_steps``: the ``warmup`` asked for, else the
+        """Steps of warm-up (at lr × WARMUP_FACTOR, or ramped up to lr) in a run of ``total_steps``: the ``warmup`` asked for, else the
         recipe's (capped at a tenth of the run, so a short run is not all warm-up)."""
         if self.warmup is not None:
             return min(self.warmup, total_steps)
@@ -197,6 +202,8 @@ class RunConfig:
         items = {k: v for k, v in dataclasses.asdict(self.resolved()).items() if k not in ignore}
         if items.get("warmup", 0) is None:  # runs stored before warm-up could be chosen keep their ids
             del items["warmup"]
+        if not items.get("warmup_ramp", True):  # ...and before it could be ramped
+            del items["warmup_ramp"]
         return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
@@ -238,11 +245,13 @@ class RunConfig:
             words.append("crop + flip" if self.augment else "no augmentation")
         if "warmup" in changed:
             words.append(f"warm-up {self.warmup:,} steps" if self.warmup else "no warm-up")
+        if "warmup_ramp" in changed:
+            words.append("ramped warm-up")
         return words
 
     def changed_from_recipe(self) -> tuple[str, ...]:
         """The OVERRIDES this run sets to something other than its recipe's (the ones its label names)."""
-        defaults = {**RECIPE_DEFAULTS[self.recipe], "warmup": None}
+        defaults = {**RECIPE_DEFAULTS[self.recipe], "warmup": None, "warmup_ramp": False}
         resolved = self.resolved()
         return tuple(k for k in OVERRIDES if getattr(self, k) is not None and getattr(resolved, k) != defaults[k])
 

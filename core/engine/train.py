@@ -125,7 +125,10 @@ def autocast_for(config: RunConfig, device: torch.device):
 
 def lr_at(config: RunConfig, step: int, total_steps: int) -> float:
     """The learning rate for ``step`` of ``total_steps`` (config must be resolved)."""
-    if step < config.warmup_for(total_steps):
+    warmup = config.warmup_for(total_steps)
+    if step < warmup and config.warmup_ramp:
+        return config.lr * (step + 1) / warmup  # a linear ramp: no jump from lr/10 to lr when it ends
+    if step < warmup:
         return config.lr * WARMUP_FACTOR  # the paper's ResNet-110 warm-up, or the one asked for
     progress = step / total_steps
     if config.schedule == "step":
