@@ -207,19 +207,6 @@ def store_counts(records) -> str:
     )
 
 
-def final_train_error(record) -> tuple[float | None, str]:
-    """A run's final training error (%) and how it was measured: eval mode on a fixed training subset
-    where recorded (as the paper plots it), else the running training-mode mean of the last epoch."""
-    m = record.metrics or {}
-    if m.get("train_full_acc") is not None:
-        return 100 * (1 - m["train_full_acc"]), "eval mode, every training image"
-    if m.get("train_eval_acc") is not None:
-        return 100 * (1 - m["train_eval_acc"]), "eval mode"
-    if m.get("train_acc") is not None:
-        return 100 * (1 - m["train_acc"]), "running mean"
-    return None, ""
-
-
 def run_steps(record) -> int:
     """The optimizer steps a run was set to take: as recorded, else from its config and data set."""
     from core.engine.config import DATASET_SIZES
@@ -271,7 +258,7 @@ def depth_pair_sentence(records, shortcut: str, shallow: int, deep: int, stored=
     pick = fig6_pick(records, shortcut, (shallow, deep))
     if len(pick) < 2:
         return None
-    (e_deep, how), (e_shallow, _) = final_train_error(pick[deep]), final_train_error(pick[shallow])
+    (e_deep, how), (e_shallow, _) = pick[deep].final_train_error(), pick[shallow].final_train_error()
     if e_deep is None or e_shallow is None:
         return None
     name_deep, name_shallow = pick[deep].config.model_name, pick[shallow].config.model_name

@@ -60,6 +60,7 @@ class Choices:
     schedule: str | None = None
     augment: bool | None = None
     warmup: int | None = None
+    warmup_ramp: bool = False
 
 
 def run_config(c: Choices) -> RunConfig:
@@ -74,6 +75,7 @@ def run_config(c: Choices) -> RunConfig:
         schedule=c.schedule,
         augment=c.augment,
         warmup=None if c.warmup is None else int(c.warmup),
+        warmup_ramp=bool(c.warmup_ramp),
     )
     return RunConfig(
         arch=c.arch,
@@ -133,13 +135,14 @@ def overrides(
     schedule: str | None,
     augment: bool | None,
     warmup: int | None,
+    warmup_ramp: bool = False,
 ) -> dict:
     """RunConfig fields for the advanced settings: a value equal to the recipe's is left unset, so the run is
     the recipe's own (same id, same label) and only real changes show in its label."""
     defaults = RECIPE_DEFAULTS[recipe]
     chosen = dict(lr=lr, batch_size=batch_size, schedule=schedule, augment=augment)
     fields = {k: (None if v == defaults[k] else v) for k, v in chosen.items()}
-    return {**fields, "warmup": warmup}
+    return {**fields, "warmup": warmup, "warmup_ramp": warmup_ramp}
 
 
 def recipe_setting_text(recipe: str, field: str, depth: int = 20) -> str:

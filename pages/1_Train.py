@@ -218,7 +218,16 @@ def advanced_settings(recipe: str, depth: int) -> dict:
         help="The paper trains ResNet-110 at lr/10 for its first ~400 steps, then at the full "
         "rate. Empty: the recipe's; 0: none.",
     )
-    return dict(lr_text=lr_text, batch_size=batch_size, schedule=schedule, augment=augment, warmup=warmup)
+    ramp = w_col.checkbox(
+        "Ramp the warm-up up to the full lr",
+        key=keys.WARMUP_RAMP,
+        bind=BIND,
+        help="Instead of holding lr/10 and then jumping, raise the lr step by step to its full value (Goyal et "
+        "al. 2017), as the shipped CIFAR-10 Fig. 6 set does.",
+    )
+    return dict(
+        lr_text=lr_text, batch_size=batch_size, schedule=schedule, augment=augment, warmup=warmup, warmup_ramp=ramp
+    )
 
 
 def read_config() -> tuple[RunConfig | None, common.DatasetChoice]:

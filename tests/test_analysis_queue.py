@@ -168,6 +168,28 @@ def test_a_dead_workers_job_is_taken_over(trained, no_spawn):
     assert queue.take_one(store, log=quiet).status == RunStatus.DONE
 
 
+def test_a_job_that_kills_every_worker_that_takes_it_fails_after_a_few_tries(trained, no_spawn):
+    """Out of memory or a crash kills the worker: the job is taken over, but only ANALYSIS_MAX_ATTEMPTS times in all,
+    then it ends failed with why, nobody waits forever, and asking again starts the count afresh."""
+    from core.runs.lifecycle import ANALYSIS_MAX_ATTEMPTS
+
+    root, run_id = trained
+    store = RunStore(root)
+    params = dict(kind="1d", steps=3, batch=8)
+    job = queue.request(store, store.get(run_id), "landscape", params)
+    for attempt in range(ANALYSIS_MAX_ATTEMPTS):
+        assert queue.state(store, job.key)[0].status == RunStatus.QUEUED, attempt
+        child = multiprocessing.get_context("fork").Process(target=_claim_and_die, args=(str(root),))
+        child.start()
+        child.join(20)
+    failed, place = queue.state(store, job.key)
+    assert failed.status == RunStatus.FAILED and place is None
+    assert f"stopped {ANALYSIS_MAX_ATTEMPTS} times" in failed.message and "ask for it again" in failed.message
+    assert not store.has_queued_analysis() and store.claim_next_analysis() is None
+    again = queue.request(store, store.get(run_id), "landscape", params)
+    assert again.status == RunStatus.QUEUED and queue.take_one(store, log=quiet).status == RunStatus.DONE
+
+
 def test_requests_beyond_the_limits_are_refused(trained, no_spawn):
     root, run_id = trained
     store = RunStore(root)

@@ -80,6 +80,20 @@ def test_warmup_zero_where_the_recipe_has_none_is_the_same_run_and_old_ids_stay(
     assert RunConfig(depth=20, shortcut="none", dataset="builtin").run_id == "42969e22a77d"
 
 
+def test_a_ramped_warmup_is_another_run_and_runs_without_one_keep_their_ids():
+    assert RunConfig(depth=20, warmup_ramp=False).run_id == RunConfig(depth=20).run_id
+    assert RunConfig(depth=20, shortcut="none", dataset="builtin", warmup_ramp=False).run_id == "42969e22a77d"
+    ramped = RunConfig(depth=56, warmup=400, warmup_ramp=True)
+    assert ramped.run_id != RunConfig(depth=56, warmup=400).run_id
+    assert "ramped warm-up 400 steps" in ramped.label
+    assert "ramped warm-up" in RunConfig(depth=110, warmup_ramp=True).label  # the recipe's 400 steps, ramped
+    assert RunConfig.from_dict(ramped.to_dict()) == ramped
+    for bad in ({"warmup_ramp": True}, {"warmup_ramp": True, "warmup": 0}, {"warmup_ramp": "yes", "warmup": 10}):
+        with pytest.raises(ConfigError) as err:
+            RunConfig(depth=20, **bad)
+        assert err.value.field == "warmup_ramp"
+
+
 @pytest.mark.parametrize("value", [-1, 100_001, 2.5, True, "400"])
 def test_an_invalid_warmup_names_the_field(value):
     with pytest.raises(ConfigError) as err:

@@ -61,3 +61,25 @@ def test_a_deeper_resnet_slightly_above_within_noise_is_not_called_worse_or_bett
 def test_a_run_at_zero_training_error_counts():
     records = [run("A", 20, 1.0, k) for k in (0, 1)] + [run("A", 56, 1.0, k) for k in (0, 1)]
     assert fig6.halves(records)["resnet"].margin is not None
+
+
+def test_the_final_training_error_is_read_one_way_everywhere():
+    from core.analysis.compare import depth_table, group_runs
+    from core.analysis.questions import final_error
+
+    config = RunConfig(depth=20, dataset="cifar10")
+    measures = [
+        ({"train_full_acc": 0.9, "train_eval_acc": 0.8, "train_acc": 0.7}, 10.0, "eval mode, every training image"),
+        ({"train_eval_acc": 0.8, "train_acc": 0.7}, 20.0, "eval mode"),
+        ({"train_acc": 0.7}, 30.0, "running mean"),
+        ({}, None, ""),
+    ]
+    for metrics, error, how in measures:
+        record = RunRecord(config.run_id, config, "done", metrics={**metrics, "test_acc": 0.5})
+        value, said = record.final_train_error()
+        assert (value, said) == (pytest.approx(error) if error else None, how)
+        assert final_error(record, "train_error") == value  # the questions' answer
+        if value is not None:
+            assert depth_table(group_runs([record])).iloc[0]["train_error_mean"] == pytest.approx(value)  # Compare's
+        # Fig. 6's halves take only eval-mode measures, as the paper plots them
+        assert fig6.final_training_error(record) == (value if how.startswith("eval mode") else None)

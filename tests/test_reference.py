@@ -176,7 +176,7 @@ def test_shipped_cifar10_resnet_20_classifies_cifar10_test_photos(shipped, cifar
 
 def test_the_cifar10_set_is_fig6_with_one_budget_and_keeps_the_earlier_pair():
     from core.analysis.budget import comparable
-    from core.runs.reference import CIFAR10_FIG6, cifar10_fig6
+    from core.runs.reference import CIFAR10_FIG6, cifar10_fig6, ships_weights
 
     configs = cifar10_fig6(seeds=2)
     fig6 = [c for c in configs if c.epochs == CIFAR10_FIG6["epochs"]]
@@ -185,8 +185,13 @@ def test_the_cifar10_set_is_fig6_with_one_budget_and_keeps_the_earlier_pair():
     }
     assert comparable(fig6) and all(c.subset is None and c.test_subset is None for c in fig6)
     earlier = [c for c in configs if c not in fig6]
-    assert {c.run_id for c in earlier} == {"dd5bff4529a6", "8b2ba5711080"}, "the shipped 15-epoch pair keeps its ids"
-    assert not comparable(fig6[:1] + earlier[:1])
+    assert {c.run_id for c in earlier} == {
+        *("e9b3213b8870", "dd37f3315249", "0615d0fc8190", "0ea10d2d477f", "cd0a7d627301", "9c3adcb1dd9e"),  # pilot
+        *("dd5bff4529a6", "8b2ba5711080"),  # the first 15-epoch pair
+    }, "the runs shipped before keep their ids"
+    assert not comparable(fig6[:1] + earlier[:1]) and not comparable(fig6[:1] + earlier[-1:])
+    assert all(ships_weights(c) == (c.seed == 0) for c in fig6)
+    assert [c.run_id for c in earlier if ships_weights(c)] == ["8b2ba5711080", "dd5bff4529a6"]  # pilots: histories
 
 
 def test_the_shipped_fig6_set_shows_the_plain_half_and_says_what_the_resnet_half_shows(tmp_path):

@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 import math
 import threading
 
@@ -83,6 +84,14 @@ def test_paper_schedule_divides_by_ten_at_half_and_three_quarters():
     assert [lr_at(c, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     deep = RunConfig(depth=110).resolved()
     assert lr_at(deep, 0, 64000) == pytest.approx(0.01) and lr_at(deep, 400, 64000) == pytest.approx(0.1)
+
+
+def test_a_ramped_warmup_rises_linearly_to_the_schedule_without_a_jump():
+    c = RunConfig(depth=20, warmup=4, warmup_ramp=True, schedule="cosine").resolved()
+    assert [lr_at(c, s, 100) for s in range(4)] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    assert lr_at(c, 4, 100) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 4 / 100)))
+    jumps = [abs(b - a) for a, b in itertools.pairwise(lr_at(c, s, 100) for s in range(10))]
+    assert max(jumps) <= 0.025 + 1e-9  # no step changes the lr by more than one ramp increment
 
 
 def test_a_chosen_warmup_trains_its_steps_at_a_tenth_and_is_recorded(store):

@@ -29,13 +29,22 @@ def test_a_typed_learning_rate_is_a_number_or_a_message_naming_the_field():
 
 def test_settings_equal_to_the_recipes_leave_the_run_and_its_label_as_the_recipes():
     same = T.overrides("seed", lr=1e-3, batch_size=32, schedule="constant", augment=False, warmup=None)
-    assert same == dict(lr=None, batch_size=None, schedule=None, augment=None, warmup=None)
+    assert same == dict(lr=None, batch_size=None, schedule=None, augment=None, warmup=None, warmup_ramp=False)
     assert RunConfig(recipe="seed", **same).label == RunConfig(recipe="seed").label
     changed = RunConfig(
         recipe="seed", **T.overrides("seed", lr=3e-4, batch_size=16, schedule="cosine", augment=True, warmup=100)
     )
     assert changed.recipe_changes() == ["lr 0.0003", "batch 16", "cosine decay", "crop + flip", "warm-up 100 steps"]
     assert all(word in changed.label for word in changed.recipe_changes())
+    ramped = RunConfig(
+        **T.overrides("paper", lr=None, batch_size=None, schedule=None, augment=None, warmup=400, warmup_ramp=True)
+    )
+    assert ramped.recipe_changes() == ["ramped warm-up 400 steps"] and ramped.run_id != RunConfig(warmup=400).run_id
+    with pytest.raises(ConfigError) as err:  # a ramp with nothing to ramp: the page shows why it cannot train
+        RunConfig(
+            **T.overrides("paper", lr=None, batch_size=None, schedule=None, augment=None, warmup=0, warmup_ramp=True)
+        )
+    assert err.value.field == "warmup_ramp" and "warm-up steps" in str(err.value)
 
 
 def test_the_recipes_settings_are_named_in_words():

@@ -129,19 +129,7 @@ def depth_table(groups: list[RunGroup]) -> pd.DataFrame:
     rows = []
     for g in groups:
         # Training error as the paper plots it (eval mode, end of training) where recorded, else the running mean.
-        train_err = [
-            100
-            * (
-                1
-                - (
-                    r.metrics["train_eval_acc"]
-                    if r.metrics.get("train_eval_acc") is not None
-                    else r.metrics["train_acc"]
-                )
-            )
-            for r in g.records
-            if r.metrics.get("train_eval_acc", r.metrics.get("train_acc")) is not None
-        ]
+        train_err = [e for r in g.records if (e := r.final_train_error()[0]) is not None]
         test_err = [100 * (1 - r.metrics["test_acc"]) for r in g.records if r.metrics.get("test_acc") is not None]
         c = g.config
         rows.append(

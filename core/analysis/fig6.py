@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..runs.lifecycle import is_done
-from ..runs.store import RunRecord
+from ..runs.store import EVAL_MODE_MEASURES, RunRecord
 from ..runs.verdict import record_verdict
 from .budget import setup_key
 
@@ -24,9 +24,8 @@ NOISE_MULTIPLE = 2.0  # a gap counts when it exceeds this many standard errors o
 def final_training_error(record: RunRecord) -> float | None:
     """Training error (%) at the end, in eval mode as the paper plots it: on every training image where the run
     measured that, else on its fixed training subset; None where neither was recorded."""
-    m = record.metrics or {}
-    acc = m.get("train_full_acc", m.get("train_eval_acc"))
-    return None if acc is None else 100 * (1 - acc)
+    error, how = record.final_train_error()
+    return error if how in EVAL_MODE_MEASURES else None
 
 
 @dataclass(frozen=True)

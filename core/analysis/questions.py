@@ -77,12 +77,10 @@ class Question:
 
 
 def final_error(record: RunRecord, metric: str) -> float | None:
-    """A finished run's final training error (eval mode where recorded, as on Compare) or test error, in %."""
-    m = record.metrics or {}
+    """A finished run's final training error (RunRecord.final_train_error, as on Compare) or test error, in %."""
     if metric == "train_error":
-        acc = m["train_eval_acc"] if m.get("train_eval_acc") is not None else m.get("train_acc")
-    else:
-        acc = m.get("test_acc")
+        return record.final_train_error()[0]
+    acc = (record.metrics or {}).get("test_acc")
     return None if acc is None else 100 * (1 - acc)
 
 

@@ -64,6 +64,7 @@ def shipped_table(store=None, dataset: str = "builtin") -> str:
     import tempfile
 
     from ..analysis.compare import depth_table, group_runs
+    from ..analysis.fig6 import final_training_error
     from ..runs.reference import REFERENCE_DIR, install
     from ..runs.store import RunStore
 
@@ -82,11 +83,7 @@ def shipped_table(store=None, dataset: str = "builtin") -> str:
 
     for group in sorted(group_runs(records), key=main_set_first):
         row = depth_table([group]).iloc[0]
-        evals = [
-            100 * (1 - r.metrics["train_eval_acc"])
-            for r in group.records
-            if r.metrics.get("train_eval_acc") is not None
-        ]
+        evals = [e for r in group.records if (e := final_training_error(r)) is not None]
         train = _mean_std(evals) if evals else "–"
         lines.append(
             f"| {group.config.label} | {len(group.records)} | {train} | "

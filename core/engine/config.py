@@ -187,8 +187,8 @@ class RunConfig:
         return steps_per_epoch(n_train, self.batch_size) * self.epochs
 
     def warmup_for(self, total_steps: int) -> int:
-        """Steps of warm-up (at lr × WARMUP_FACTOR, or ramped up to lr) in a run of ``total_steps``: the ``warmup`` asked for, else the
-        recipe's (capped at a tenth of the run, so a short run is not all warm-up)."""
+        """Steps of warm-up (at lr × WARMUP_FACTOR, or ramped up to lr) in a run of ``total_steps``: the ``warmup``
+        asked for, else the recipe's (capped at a tenth of the run, so a short run is not all warm-up)."""
         if self.warmup is not None:
             return min(self.warmup, total_steps)
         return min(self.recipe_warmup, total_steps // 10 + 1)
@@ -243,9 +243,10 @@ class RunConfig:
             words.append(SCHEDULE_NAMES[self.schedule])
         if "augment" in changed:
             words.append("crop + flip" if self.augment else "no augmentation")
+        ramped = "ramped " if self.warmup_ramp else ""
         if "warmup" in changed:
-            words.append(f"warm-up {self.warmup:,} steps" if self.warmup else "no warm-up")
-        if "warmup_ramp" in changed:
+            words.append(f"{ramped}warm-up {self.warmup:,} steps" if self.warmup else "no warm-up")
+        elif "warmup_ramp" in changed:
             words.append("ramped warm-up")
         return words
 

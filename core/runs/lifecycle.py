@@ -32,6 +32,9 @@ FINISHED = frozenset({RunStatus.DONE, RunStatus.DIVERGED})  # answered from the 
 RESUMABLE = frozenset({RunStatus.CANCELLED, RunStatus.INTERRUPTED})  # training again continues from the checkpoint
 LIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})  # a job exists: asking again joins it
 FRESH = frozenset({RunStatus.FAILED})  # training again starts from scratch
+# An analysis whose worker died while computing it (out of memory, a crash) is taken over by the next worker, at
+# most this many times in all: then it fails with the reason, so one job that kills workers cannot loop forever.
+ANALYSIS_MAX_ATTEMPTS = 3
 
 
 def is_finished_status(status: RunStatus) -> bool:

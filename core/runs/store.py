@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 from ..engine.config import ConfigError, RunConfig
 from ..engine.files import TMP_PATTERN, atomic_write, atomic_write_bytes, tmp_name
 from ..engine.history import EPOCH_COLUMNS, EVAL_COLUMNS, HISTORY_COLUMNS, HistoryWriter, Items
-from .lifecycle import FINISHED, FRESH, LIVE, RunStatus
+from .lifecycle import ANALYSIS_MAX_ATTEMPTS, FINISHED, FRESH, LIVE, RunStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -83,6 +83,7 @@ ADDED_COLUMNS = {
     ),  # a teacher's comma-separated tags
     "epochs": (("train_eval_loss", "REAL"), ("train_eval_acc", "REAL")),  # NULL in rows written before
     "workers": (("role", "TEXT NOT NULL DEFAULT 'all'"),),  # 'all', or 'analyses': a worker that never trains
+    "analyses": (("attempts", "INTEGER NOT NULL DEFAULT 0"),),  # workers that took the job since it was asked for
 }
 HISTORY_TABLES = tuple(HISTORY_COLUMNS)
 HISTORY_KEYS = {
@@ -180,6 +181,15 @@ def _add_columns(db: sqlite3.Connection) -> None:
                         raise
 
 
+# Where a run's final training error comes from, best first: (metric, how it was measured).
+TRAIN_ERROR_MEASURES = (
+    ("train_full_acc", "eval mode, every training image"),
+    ("train_eval_acc", "eval mode"),
+    ("train_acc", "running mean"),
+)
+EVAL_MODE_MEASURES = ("eval mode, every training image", "eval mode")
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -202,6 +212,16 @@ class RunRecord:
     @property
     def label(self) -> str:
         return (self.name or self.config.label) + (" · reference" if self.reference else "")
+
+    def final_train_error(self) -> tuple[float | None, str]:
+        """The final training error (%) and how it was measured, the best way the run recorded: in eval mode on
+        every training image (as the paper plots it), else in eval mode on a fixed training subset, else the
+        running training-mode mean of the last epoch; (None, "") where none was recorded."""
+        m = self.metrics or {}
+        for key, how in TRAIN_ERROR_MEASURES:
+            if m.get(key) is not None:
+                return 100 * (1 - m[key]), how
+        return None, ""
 
     def summary(self) -> dict:
         """The flat JSON shape the CLI prints and scripts rely on."""
@@ -764,7 +784,14 @@ class RunStore:
     def _job(self, row: sqlite3.Row, now: float | None = None) -> AnalysisJob:
         status, message = RunStatus(row["status"]), row["message"]
         if status == RunStatus.RUNNING and not owner_alive(row["pid"], row["host"], row["heartbeat"], now):
-            status, message = RunStatus.QUEUED, "its worker stopped; the next free worker takes it over"
+            if (row["attempts"] or 0) >= ANALYSIS_MAX_ATTEMPTS:
+                status = RunStatus.FAILED
+                message = (
+                    f"its worker stopped {row['attempts']} times while computing it (out of memory, or a crash: see "
+                    "the store's logs/worker.log); ask for it again to retry"
+                )
+            else:
+                status, message = RunStatus.QUEUED, "its worker stopped; the next free worker takes it over"
         try:
             params = json.loads(row["params"])
         except (TypeError, json.JSONDecodeError):
@@ -809,7 +836,7 @@ class RunStore:
                 return self._job(row, now)
             db.execute(
                 "INSERT OR REPLACE INTO analyses (key, kind, run_id, params, status, progress, message, requester, "
-                "requested, updated) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                "requested, updated, attempts) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0)",
                 (
                     key,
                     kind,
@@ -853,7 +880,7 @@ class RunStore:
                 return None
             db.execute(
                 "UPDATE analyses SET status = ?, message = '', progress = 0, updated = ?, heartbeat = ?, pid = ?, "
-                "host = ?, cancel = 0 WHERE key = ?",
+                "host = ?, cancel = 0, attempts = attempts + 1 WHERE key = ?",
                 (RunStatus.RUNNING, now, now, os.getpid(), HOST, waiting[0]),
             )
         return self.analysis(waiting[0])
@@ -878,8 +905,21 @@ class RunStore:
         with self.db() as db:
             db.execute(
                 "UPDATE analyses SET status = ?, message = ?, result = ?, updated = ?, cancel = 0, pid = NULL, "
-                "progress = CASE WHEN ? THEN 1 ELSE progress END WHERE key = ? AND pid = ? AND host = ?",
-                (status, message, result, time.time(), status == RunStatus.DONE, key, os.getpid(), HOST),
+                "progress = CASE WHEN ? THEN 1 ELSE progress END, "
+                # a worker that stopped in good order does not count as an attempt
+                "attempts = CASE WHEN ? THEN MAX(attempts - 1, 0) ELSE attempts END "
+                "WHERE key = ? AND pid = ? AND host = ?",
+                (
+                    status,
+                    message,
+                    result,
+                    time.time(),
+                    status == RunStatus.DONE,
+                    status == RunStatus.QUEUED,
+                    key,
+                    os.getpid(),
+                    HOST,
+                ),
             )
 
     def cancel_analysis(self, key: str) -> RunStatus | None:
