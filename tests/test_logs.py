@@ -1,9 +1,12 @@
 """The logs a course can keep: each rotates at a size and keeps a few older files, nothing grows without bound."""
 
 import logging
+import multiprocessing
 import os
+import re
 import subprocess
 import sys
+import time
 
 from conftest import ROOT
 
@@ -22,7 +25,7 @@ def test_a_log_rotates_at_its_size_and_keeps_its_backups(tmp_path):
         for handler in logger.handlers:
             handler.close()
         logger.handlers.clear()
-    files = sorted(p.name for p in logs.log_dir(tmp_path).iterdir())
+    files = sorted(p.name for p in logs.log_dir(tmp_path).iterdir() if p.suffix != ".lock")
     assert files == ["worker.log", "worker.log.1", "worker.log.2"]
     assert all((logs.log_dir(tmp_path) / name).stat().st_size <= 2000 for name in files)
     assert "line 0499" in path.read_text() and "line 0000" not in "".join(
@@ -64,3 +67,63 @@ def test_the_server_log_is_set_up_once_in_the_stores_folder(tmp_path):
             root.removeHandler(handler)
             handler.close()
         root.setLevel(level)
+
+
+def _write_lines(root: str, tag: str, n: int) -> None:
+    logger = logging.getLogger(f"test.shared.{tag}")
+    logger.propagate = False
+    logs.log_to_file(root, "worker", max_bytes=3000, backups=100, logger=logger)
+    for i in range(n):
+        logger.info("%s %04d %s", tag, i, "y" * 40)
+    for handler in logger.handlers:
+        handler.close()
+
+
+def test_workers_sharing_one_log_rotate_it_without_losing_or_tearing_lines(tmp_path):
+    """Four processes write one log at once, with room for every line in its backups: each line is there exactly
+    once and whole, and every file stays within its size (a process whose file another one rotated writes to the
+    new file; the standard handler writes on into the renamed one, which a later rotation replaces, lines and all)."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_lines, args=(str(tmp_path), f"p{k}", 300)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    files = [p for p in logs.log_dir(tmp_path).iterdir() if p.suffix != ".lock"]
+    line = re.compile(r"^\S+ \S+ INFO \[\d+\] test\.shared\.p\d: (p\d \d{4}) y{40}$")
+    seen = []
+    for path in files:
+        assert path.stat().st_size <= 3000, (path.name, path.stat().st_size)
+        for text in path.read_text().splitlines():
+            m = line.match(text)
+            assert m, (path.name, text)
+            seen.append(m.group(1))
+    assert sorted(seen) == sorted(f"p{k} {i:04d}" for k in range(4) for i in range(300))
+
+
+def test_what_a_worker_prints_before_its_log_starts_is_kept(tmp_path):
+    """A worker the app starts that dies before logging (here: an argument it does not know) leaves its error in
+    logs/worker-output.log instead of /dev/null."""
+    from core.runs.backends import LocalWorkers
+    from core.runs.store import RunStore
+
+    backend = LocalWorkers(workers=1, idle_exit_s=0.5)
+    backend._start(RunStore(tmp_path), "--no-such-option")
+    output = logs.log_dir(tmp_path) / logs.WORKER_OUTPUT
+    deadline = time.time() + 120
+    while time.time() < deadline and "--no-such-option" not in output.read_text(errors="replace"):
+        time.sleep(0.2)
+    assert "unrecognized arguments: --no-such-option" in output.read_text()
+
+
+def test_the_worker_output_file_rotates_when_a_worker_starts(tmp_path):
+    path = logs.log_dir(tmp_path) / logs.WORKER_OUTPUT
+    for round_ in range(4):
+        with logs.open_worker_output(tmp_path, max_bytes=100, backups=2) as f:
+            f.write(f"round {round_} ".encode() * 20)
+    names = sorted(p.name for p in logs.log_dir(tmp_path).iterdir() if p.suffix != ".lock")
+    assert names == [logs.WORKER_OUTPUT, f"{logs.WORKER_OUTPUT}.1", f"{logs.WORKER_OUTPUT}.2"]
+    assert path.read_text().startswith("round 3") and "round 0" not in "".join(
+        (path.parent / n).read_text() for n in names
+    )

@@ -3,6 +3,7 @@ workers, and sweeps over depths and seeds."""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import sys
@@ -99,6 +100,12 @@ def _add_queue_parsers(sub) -> None:
         "--idle-exit", type=float, help="leave after the queue has been empty this many seconds (default: never)"
     )
     p.add_argument("--analyses-only", action="store_true", help="compute queued analyses only; never train")
+    p.add_argument(
+        "--no-log-stderr",
+        dest="log_stderr",
+        action="store_false",
+        help="log to the store's logs/worker.log only, not to stderr as well",
+    )
     add_store_args(p, json_flag=False)
     p.set_defaults(handler=cmd_worker)
 
@@ -420,8 +427,9 @@ def cmd_worker(args) -> None:
     from ..runs.logs import setup_worker_log
     from ..runs.worker import serve
 
+    faulthandler.enable()  # a fatal error (a segfault, an abort) prints every thread's traceback to stderr
     store = RunStore(args.store)
-    setup_worker_log(store.root)
+    setup_worker_log(store.root, to_stderr=args.log_stderr)
     try:
         serve(str(store.root), args.idle_exit, analyze=take_one, role="analyses" if args.analyses_only else "all")
     except Exception:  # a worker started in the background has no terminal: its log says why it ended

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from ..engine.config import RunConfig
 from .lifecycle import LIVE, RESUMABLE, RunStatus, is_queued, is_running, short_text, state_text
+from .logs import open_worker_output
 from .store import RunRecord, RunStore, StoreError
 
 # Workers run ``python -m <this package> worker`` from the folder that holds the package (the repository, or
@@ -178,8 +179,16 @@ class LocalWorkers(StoreQueue):
             return len(alive)
 
     def _start(self, store: RunStore, *extra: str) -> None:
-        """One worker process; it logs to the store's rotating logs/worker.log (core.runs.logs)."""
-        process = subprocess.Popen(
+        """One worker process; it logs to the store's rotating logs/worker.log, and whatever it prints outside
+        logging (a crash before that, a fatal error's traceback) goes to logs/worker-output.log (core.runs.logs)."""
+        with open_worker_output(store.root) as output:
+            process = self._popen(store, output, *extra)
+        store.add_worker(process.pid, "analyses" if extra else "all")
+        self._children.append(process)
+        log.info("started worker %d for %s%s", process.pid, store.root, " (analyses only)" if extra else "")
+
+    def _popen(self, store: RunStore, output, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -189,17 +198,15 @@ class LocalWorkers(StoreQueue):
                 str(store.root),
                 "--idle-exit",
                 str(self.idle_exit_s),
+                "--no-log-stderr",  # its stderr is logs/worker-output.log: worker.log has the records already
                 *extra,
             ],
             cwd=PACKAGE_PARENT,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        store.add_worker(process.pid, "analyses" if extra else "all")
-        self._children.append(process)
-        log.info("started worker %d for %s%s", process.pid, store.root, " (analyses only)" if extra else "")
 
     def submit(self, store, config, requester="", *, restart=False, limit=None, teacher=False) -> RunState:
         record = store.request(config, requester, restart=restart, limit=limit, teacher=teacher)
