@@ -34,7 +34,14 @@ def analysis_panel(store: RunStore, records: list[RunRecord], kind: str, params:
     if decision.button and st.button(text, type="primary", key=f"{key}_ask"):
         for record in records:
             try:
-                queue.request(store, record, kind, params, common.requester_id())
+                queue.request(
+                    store,
+                    record,
+                    kind,
+                    params,
+                    common.requester_id(),
+                    limit=None if common.is_teacher() else common.ANALYSIS_LIMIT,
+                )
             except (StoreError, DataUnavailable, LesionError, ValueError) as e:
                 st.error(f"{record.config.label}: {e}", icon=":material/cancel:")
                 return

@@ -47,6 +47,7 @@ REQUESTER_KEY = "queue_requester"  # this browser session's id in the run queue
 TEACHER_KEY = "teacher_unlocked"  # True once the teacher passphrase was given in this session
 TEACHER_ENV, TEACHER_SECRET = "RESNET_LAB_TEACHER_PASSPHRASE", "teacher_passphrase"
 QUEUE_LIMIT_SETTING, DEFAULT_QUEUE_LIMIT = "queue_limit", 2  # runs one browser may have waiting
+ANALYSIS_LIMIT = 4  # analyses one browser may have waiting (a pair's lesion study is two)
 PROBES_PER_RUN = 60  # gradient probes spread over a run started from a page, for the Gradients page
 LIVENESS_S = 10  # the shared run list is re-read at least this often
 

@@ -190,6 +190,25 @@ def test_a_job_that_kills_every_worker_that_takes_it_fails_after_a_few_tries(tra
     assert again.status == RunStatus.QUEUED and queue.take_one(store, log=quiet).status == RunStatus.DONE
 
 
+def test_one_browser_may_have_only_so_many_analyses_waiting(trained, no_spawn):
+    from core.runs.store import QueueFull
+
+    root, run_id = trained
+    store = RunStore(root)
+    record = store.get(run_id)
+    slices = [dict(kind="1d", steps=s, batch=4) for s in (3, 5, 7, 9)]
+    for params in slices[:2]:
+        assert queue.request(store, record, "landscape", params, "alice", limit=2).status == RunStatus.QUEUED
+    with pytest.raises(QueueFull, match="you already have 2 analyses waiting"):
+        queue.request(store, record, "landscape", slices[2], "alice", limit=2)
+    bobs = queue.request(store, record, "landscape", slices[3], "bob", limit=2)
+    assert queue.request(store, record, "landscape", slices[3], "alice", limit=2).key == bobs.key  # joining is free
+    assert queue.request(store, record, "landscape", slices[2], "teacher", limit=None).status == RunStatus.QUEUED
+    assert sum(j.requester == "alice" for j in store.analyses()) == 2
+    for job in store.analyses():
+        queue.cancel(store, job.key)
+
+
 def test_requests_beyond_the_limits_are_refused(trained, no_spawn):
     root, run_id = trained
     store = RunStore(root)

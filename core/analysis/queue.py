@@ -104,9 +104,12 @@ def job_key(store: RunStore, record: RunRecord, kind: str, params: dict) -> str:
     return result_path(store, record, kind, params).relative_to(store.root).as_posix()
 
 
-def request(store: RunStore, record: RunRecord, kind: str, params: dict, requester: str = "") -> AnalysisJob:
+def request(
+    store: RunStore, record: RunRecord, kind: str, params: dict, requester: str = "", limit: int | None = None
+) -> AnalysisJob:
     """Ask for an analysis: the job already waiting, running or done if there is one, else a new job in the queue
-    (and a worker to take it). A result already on disk comes back as a done job without a row."""
+    (and a worker to take it), unless ``requester`` has ``limit`` jobs waiting already (QueueFull). A result
+    already on disk comes back as a done job without a row."""
     if kind == "confusion":
         if not store.weights_path(record.run_id).exists():
             raise StoreError(f"run {record.run_id} ({record.config.label}) has no saved weights")
@@ -120,7 +123,7 @@ def request(store: RunStore, record: RunRecord, kind: str, params: dict, request
         if load_result(store, done) is not None:
             return done
         path.unlink(missing_ok=True)  # damaged, or written by an older format: computed again below
-    job = store.request_analysis(key, kind, record.run_id, params, requester)
+    job = store.request_analysis(key, kind, record.run_id, params, requester, limit=limit)
     ensure_worker(store)
     return job
 

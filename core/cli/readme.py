@@ -136,11 +136,42 @@ def shipped_cifar10_table() -> str:
     return "\n".join(lines + ([""] + [f"The Fig. 6 set ({epochs} epochs):"] + sentences if sentences else []))
 
 
+def shipped_cifar10_inside() -> str:
+    """What the Lesion and Landscape pages say, from the shipped precomputed results, of the CIFAR-10 pair they
+    open on where CIFAR-10 is on the machine (core.analysis.inside.matched_pair)."""
+    import tempfile
+
+    from ..analysis import inside, landscape, lesion
+    from ..analysis.queue import LESION_DEFAULT, SLICE_DEFAULT
+    from ..runs.reference import REFERENCE_DIR, install
+    from ..runs.store import RunStore
+
+    store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
+    install(store, REFERENCE_DIR)
+    records = [r for r in store.list() if r.config.dataset == "cifar10" and store.weights_path(r.run_id).exists()]
+    lines = []
+    plain, resnet = inside.matched_pair(records, learned_first=True, prefer_dataset="cifar10")
+    if plain and resnet:
+        p, r = (inside.cached_lesion(store, x, **LESION_DEFAULT) for x in (plain, resnet))
+        if p and r:
+            lines.append(
+                f"- Lesion ({resnet.config.model_name} and {plain.config.model_name}): "
+                + lesion.contrast_sentence(r, p)
+            )
+    plain, resnet = inside.matched_pair(records, prefer_dataset="cifar10")
+    if plain and resnet:
+        p, r = (inside.cached_landscape(store, x, **SLICE_DEFAULT) for x in (plain, resnet))
+        if p and r:
+            lines.append(f"- Landscape, 1-D slice: {landscape.smoothness_verdict(r, p)}")
+    return "\n".join(lines) or "(no precomputed results for a CIFAR-10 pair are shipped)"
+
+
 TABLES = {
     "probe-init": probe_init_table,
     "shattering": shattering_markdown,
     "shipped": shipped_table,
     "shipped-cifar10": shipped_cifar10_table,
+    "shipped-cifar10-inside": shipped_cifar10_inside,
 }
 
 

@@ -823,10 +823,19 @@ class RunStore:
         return [self._job(r, now) for r in rows]
 
     def request_analysis(
-        self, key: str, kind: str, run_id: str, params: dict, requester: str = "", *, have_result: bool = False
+        self,
+        key: str,
+        kind: str,
+        run_id: str,
+        params: dict,
+        requester: str = "",
+        *,
+        have_result: bool = False,
+        limit: int | None = None,
     ) -> AnalysisJob:
         """Queue an analysis unless the same one (``key``) is queued, running, or done with its result on disk
-        (``have_result``); one transaction, so thirty people asking at once make one row and one computation."""
+        (``have_result``); one transaction, so thirty people asking at once make one row and one computation.
+        ``limit`` caps how many analyses ``requester`` may have waiting (joining someone else's job is free)."""
         now = time.time()
         with self.transaction() as db:
             row = db.execute("SELECT * FROM analyses WHERE key = ?", (key,)).fetchone()
@@ -834,6 +843,15 @@ class RunStore:
             if status in LIVE or (status == RunStatus.DONE and have_result):
                 db.execute("ROLLBACK")
                 return self._job(row, now)
+            if limit is not None and requester:
+                (mine,) = db.execute(
+                    "SELECT COUNT(*) FROM analyses WHERE status = ? AND requester = ?", (RunStatus.QUEUED, requester)
+                ).fetchone()
+                if mine >= limit:
+                    raise QueueFull(
+                        f"you already have {mine} analys{'e' if mine != 1 else 'i'}s waiting (the limit is {limit}); "
+                        "cancel one or wait until one starts"
+                    )
             db.execute(
                 "INSERT OR REPLACE INTO analyses (key, kind, run_id, params, status, progress, message, requester, "
                 "requested, updated, attempts) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0)",
