@@ -181,6 +181,20 @@ def _add_columns(db: sqlite3.Connection) -> None:
                         raise
 
 
+def _check_waiting(db, table: str, requester: str, limit: int | None, nouns: tuple[str, str]) -> None:
+    """QueueFull if ``requester`` already has ``limit`` rows of ``table`` (runs or analyses) waiting."""
+    if limit is None or not requester:
+        return
+    (mine,) = db.execute(
+        f"SELECT COUNT(*) FROM {table} WHERE status = ? AND requester = ?", (RunStatus.QUEUED, requester)
+    ).fetchone()
+    if mine >= limit:
+        raise QueueFull(
+            f"you already have {mine} {nouns[mine != 1]} waiting (the limit is {limit}); "
+            "cancel one or wait until one starts"
+        )
+
+
 # Where a run's final training error comes from, best first: (metric, how it was measured).
 TRAIN_ERROR_MEASURES = (
     ("train_full_acc", "eval mode, every training image"),
@@ -579,15 +593,7 @@ class RunStore:
                 return self.get(run_id)
             if restart and row is not None and row["reference"] and not teacher:
                 raise Protected(f"run {run_id} is a shipped reference run: only a teacher may train it again")
-            if limit is not None and requester:
-                (mine,) = db.execute(
-                    "SELECT COUNT(*) FROM runs WHERE status = ? AND requester = ?", (RunStatus.QUEUED, requester)
-                ).fetchone()
-                if mine >= limit:
-                    raise QueueFull(
-                        f"you already have {mine} run{'s' * (mine != 1)} waiting (the limit is {limit}); "
-                        "cancel one or wait until one starts"
-                    )
+            _check_waiting(db, "runs", requester, limit, ("run", "runs"))
             fresh = restart or status is None or status in FRESH
             message = "waiting for a worker"
             if row is None:
@@ -843,15 +849,7 @@ class RunStore:
             if status in LIVE or (status == RunStatus.DONE and have_result):
                 db.execute("ROLLBACK")
                 return self._job(row, now)
-            if limit is not None and requester:
-                (mine,) = db.execute(
-                    "SELECT COUNT(*) FROM analyses WHERE status = ? AND requester = ?", (RunStatus.QUEUED, requester)
-                ).fetchone()
-                if mine >= limit:
-                    raise QueueFull(
-                        f"you already have {mine} analys{'e' if mine != 1 else 'i'}s waiting (the limit is {limit}); "
-                        "cancel one or wait until one starts"
-                    )
+            _check_waiting(db, "analyses", requester, limit, ("analysis", "analyses"))
             db.execute(
                 "INSERT OR REPLACE INTO analyses (key, kind, run_id, params, status, progress, message, requester, "
                 "requested, updated, attempts) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0)",
