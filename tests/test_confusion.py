@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.analysis import confusion, inside, queue
-from core.runs.reference import install
+from core.runs.reference import CIFAR10_FIG6, install
 from core.runs.store import RunStore
 from dashboard import figures
 
@@ -67,8 +67,9 @@ def test_shipped_cifar_runs_ship_their_matrices_and_are_read_without_computing(s
         # runs trained on a bf16 CPU were tested in bf16 and the matrix is computed in fp32
         assert r.accuracy == pytest.approx(record.metrics["test_acc"], abs=1e-3)
         assert queue.request(store, record, "confusion", {}).status == "done"  # no job: the result is there
+    fig6_epochs = CIFAR10_FIG6["epochs"]
     plain, resnet = (
-        next(r for r in runs if r.config.shortcut == s and r.config.depth == 56 and r.config.epochs == 6)
+        next(r for r in runs if r.config.shortcut == s and r.config.depth == 56 and r.config.epochs == fig6_epochs)
         for s in ("none", "A")
     )
     a, b = results[plain.run_id], results[resnet.run_id]

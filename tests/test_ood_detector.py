@@ -144,3 +144,31 @@ def test_classify_command_answers_good_images_and_explains_bad_ones(store, store
     said = capsys.readouterr()
     assert "good.png: " in said.out and "notes.png: cannot be classified" in said.out
     assert "1 of 2 images could not be classified" in said.err
+
+
+def test_a_fit_reports_its_progress_and_stops_where_a_cancel_says(tiny):
+    """The worker's reporter sees the images scored so far rise to the total; one that raises (a cancelled job)
+    stops the fit at that batch instead of after it."""
+    model, _, held_out = tiny
+    x_train, y_train, _, _ = (torch.from_numpy(a) for a in make_builtin(0, n_train=300, n_test=10))
+    seen = []
+    ood.fit(
+        model,
+        x_train,
+        y_train,
+        held_out[:100],
+        MEAN,
+        STD,
+        {"noise": ("noise", ood.uniform_noise(20))},
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen[-1] == (300 + 100 + 20, 420) and all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_once(done, total):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        ood.fit(model, x_train, y_train, held_out[:100], MEAN, STD, progress=cancel_at_once)

@@ -160,16 +160,19 @@ def pixel_stats(images_uint8: torch.Tensor) -> np.ndarray:
 
 
 @torch.inference_mode()
-def network_outputs(model: nn.Module, images_uint8: torch.Tensor, mean, std) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-length penultimate features (the classifier's input) and the logits of uint8 images."""
+def network_outputs(
+    model: nn.Module, images_uint8: torch.Tensor, mean, std, scored=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-length penultimate features (the classifier's input) and the logits of uint8 images; ``scored(n)``
+    is told after each batch how many images it held (progress, and the place a cancel stops the work)."""
     model.eval()
-    captured = []
+    captured, logits = [], []
     hook = model.fc.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach()))
     try:
-        logits = [
-            model(normalize(images_uint8[i : i + BATCH], mean, std, channels_last=False)).float()
-            for i in range(0, len(images_uint8), BATCH)
-        ]
+        for i in range(0, len(images_uint8), BATCH):
+            logits.append(model(normalize(images_uint8[i : i + BATCH], mean, std, channels_last=False)).float())
+            if scored:
+                scored(len(logits[-1]))
     finally:
         hook.remove()
     features = F.normalize(torch.cat(captured).float().flatten(1), dim=1)
@@ -211,9 +214,9 @@ class Detector:
         z = (stats - self.pixel_mean) / self.pixel_scale
         return np.sqrt(np.einsum("ij,jk,ik->i", z, self.pixel_precision, z).clip(0))
 
-    def raw_scores(self, model: nn.Module, images_uint8: torch.Tensor, mean, std) -> dict[str, np.ndarray]:
+    def raw_scores(self, model: nn.Module, images_uint8: torch.Tensor, mean, std, scored=None) -> dict[str, np.ndarray]:
         """Every score of each image: the two the detector uses, and the confidence scores for comparison."""
-        features, logits = network_outputs(model, images_uint8, mean, std)
+        features, logits = network_outputs(model, images_uint8, mean, std, scored)
         return {
             "pixel": self.pixel_distance(pixel_stats(images_uint8)),
             "knn": knn_distance(features, self.bank),
@@ -295,14 +298,24 @@ def fit(
     std,
     foreign: dict[str, tuple[str, torch.Tensor]] | None = None,
     meta: dict | None = None,
+    progress=None,
 ) -> Detector:
     """Fit a model's detector: pixel statistics of up to ``PIXEL_FIT`` training images, features of a class-balanced
     bank of up to ``BANK`` of them, the scores of the calibration images, the threshold that flags ``FLAG_SHARE``
-    of them, and the share of each ``foreign`` kind of image (kind -> (title, uint8 images)) that it flags."""
+    of them, and the share of each ``foreign`` kind of image (kind -> (title, uint8 images)) that it flags.
+    ``progress(done, total)`` is called with the images passed through the network so far."""
     y = y_train.numpy()
     pixel_keep = balanced_subset(y, min(PIXEL_FIT, len(y)), seed=SPLIT_SEED)
     bank_keep = balanced_subset(y, min(BANK, len(y)), seed=SPLIT_SEED)
-    features, _ = network_outputs(model, x_train[torch.from_numpy(bank_keep)], mean, std)
+    total = len(bank_keep) + len(x_calibration) + sum(len(images) for _, images in (foreign or {}).values())
+    done = [0]
+
+    def scored(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(done[0], total)
+
+    features, _ = network_outputs(model, x_train[torch.from_numpy(bank_keep)], mean, std, scored)
     detector = Detector(
         *_fit_pixels(pixel_stats(x_train[torch.from_numpy(pixel_keep)])),
         np.rint(features * 127) / 127,  # as stored
@@ -310,14 +323,14 @@ def fit(
         100.0,
         dict(meta or {}),
     )
-    raw = detector.raw_scores(model, x_calibration, mean, std)
+    raw = detector.raw_scores(model, x_calibration, mean, std, scored)
     detector.calibration = {s: np.sort(raw[s]).astype(np.float32) for s in SCORES}
     detector.threshold = float(np.quantile(detector.combined(raw), 1 - FLAG_SHARE, method="higher"))
     detector.meta.update(bank=len(bank_keep), calibration=len(x_calibration), pixel_fit=len(pixel_keep))
     detector.meta["calibration_flagged"] = float(detector.flags(raw).mean())
     checks = {}
     for kind, (title, images) in (foreign or {}).items():
-        flagged = detector.flags(detector.raw_scores(model, images, mean, std))
+        flagged = detector.flags(detector.raw_scores(model, images, mean, std, scored))
         checks[kind] = {"title": title, "flagged": float(flagged.mean()), "images": len(images)}
     detector.meta["self_check"] = checks
     return detector
@@ -542,8 +555,9 @@ def foreign_images(dataset: str, n: int, data_dir: str | None, cache_dir: str | 
     }
 
 
-def fit_for_run(store: RunStore, record: RunRecord, data_dir: str | None = None) -> Detector:
-    """Fit the run's detector on its own data (the calibration split of its test set) and cache it in the store."""
+def fit_for_run(store: RunStore, record: RunRecord, data_dir: str | None = None, progress=None) -> Detector:
+    """Fit the run's detector on its own data (the calibration split of its test set) and cache it in the store;
+    ``progress(done, total)`` as in ``fit`` (a worker's reporter raises there when the job is cancelled)."""
     cache_dir = str(store.datasets_dir)
     train, test = run_data(record, data_dir, cache_dir)
     mean, std = normalisation(record, train)
@@ -566,6 +580,7 @@ def fit_for_run(store: RunStore, record: RunRecord, data_dir: str | None = None)
                 "test_images": len(test.x_test),
                 "split_seed": SPLIT_SEED,
             },
+            progress=progress,
         )
     atomic_write_bytes(cache_path(store, record), detector.to_bytes())
     return detector

@@ -175,7 +175,7 @@ def compute(store: RunStore, job: AnalysisJob) -> None:
     report = _reporter(store, job.key)
     report(0, 1)
     if job.kind == "ood":
-        ood.fit_for_run(store, record)
+        ood.fit_for_run(store, record, progress=report)
     elif job.kind == "lesion":
         inside.lesion_for_run(store, record, progress=report, **job.params)
     elif job.kind == "confusion":

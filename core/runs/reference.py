@@ -160,7 +160,9 @@ def export_run(store: RunStore, run_id: str, out_dir: Path, with_weights: bool =
     data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=9, mtime=0)
     atomic_write(out_dir / f"{run_id}.json.gz", lambda tmp: tmp.write_bytes(data))
     size = len(data)
-    if with_weights and store.weights_path(run_id).exists():
+    if not with_weights:  # a run that ships as history only: no weights file left from an earlier set
+        (out_dir / f"{run_id}.safetensors").unlink(missing_ok=True)
+    elif store.weights_path(run_id).exists():
         half = {
             k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(store.weights_path(run_id))).items()
         }
