@@ -301,12 +301,13 @@ def same_budget_runs(anchor, records) -> list:
 
 def seed_noise_note(records, shortcut: str, shallow: int, deep: int) -> str | None:
     """Why a gap between the two nets is not called a difference (core.analysis.fig6: one seed per network, or a
-    gap within what seed noise gives), else None; ``records`` share one budget."""
+    gap within what seed noise gives), else None; ``records`` share one budget, and the seed noise is pooled over
+    every network of it with several seeds, as the README's table and the tests have it."""
     from core.analysis import fig6
 
     family = "plain" if shortcut == "none" else "resnet"
     try:
-        half = fig6.halves([r for r in records if r.config.shortcut == shortcut], shallow, deep).get(family)
+        half = fig6.halves(records, shallow, deep).get(family)
     except ValueError:  # several budgets: fig6_sentences never asks this across budgets
         return None
     if half is None or half.margin is None:

@@ -110,8 +110,13 @@ def half_sentence(family: str, half: Half) -> str:
         if half.beyond_noise and half.gap > 0:
             return f"{numbers}, {noise}: the deeper plain net trains worse, the degradation of the paper's Fig. 6."
         return f"{numbers}, {noise}: no degradation beyond seed noise here."
+    if half.gap <= 0 and half.beyond_noise:
+        return f"{numbers}, {noise}: the deeper ResNet ends below the shallower one, as in the paper's Fig. 6."
     if half.gap <= 0:
-        return f"{numbers}, {noise}: the deeper ResNet ends at or below the shallower one, as in the paper's Fig. 6."
+        return (
+            f"{numbers}, {noise}: the deeper ResNet ends at or below the shallower one, as in the paper's Fig. 6 "
+            "(within seed noise, so not a difference)."
+        )
     if not half.beyond_noise:
         return f"{numbers}, {noise}: the deeper ResNet is not above the shallower one beyond seed noise."
     return f"{numbers}, {noise}: the deeper ResNet ends above the shallower one here, unlike the paper's Fig. 6."
