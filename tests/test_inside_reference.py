@@ -93,9 +93,15 @@ def test_plane_sentence_uses_absolute_loss_computed_from_the_shipped_planes():
 
     import numpy as np
 
+    from core.engine.config import RunConfig
+    from core.runs.reference import DEEP_PAIR, DEEP_PAIR_PROBE_EVERY
+
+    deep_pair = {  # the Shapes-10 deep pair's planes (the CIFAR-10 pair's have the same model names)
+        RunConfig(depth=56, shortcut=s, probe_every=DEEP_PAIR_PROBE_EVERY, **DEEP_PAIR).run_id for s in ("none", "A")
+    }
     root = Path(landscape.__file__).parents[1] / "runs" / "shipped" / "results" / "landscapes"
     loaded = (landscape.Landscape.from_dict(json.loads(f.read_text())) for f in root.glob("*-2d-*"))
-    planes = {p.model: p for p in loaded}
+    planes = {p.model: p for p in loaded if p.run_id in deep_pair}
     resnet, plain = planes["ResNet-56 (A)"], planes["plain-56"]
     for plane in (resnet, plain):
         loss = np.asarray(plane.loss, dtype=float)

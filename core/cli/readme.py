@@ -139,7 +139,9 @@ def shipped_cifar10_table() -> str:
     halves = fig6.halves(fig6_runs) if fig6_runs else {}
     sentences = [f"- {fig6.half_sentence(family, half)}" for family, half in halves.items()]
     epochs = CIFAR10_FIG6["epochs"]
-    return "\n".join(lines + ([""] + [f"The Fig. 6 set ({epochs} epochs):"] + sentences if sentences else []))
+    hours = sum(r.seconds for r in fig6_runs) / 3600
+    head = f"The Fig. 6 set ({epochs} epochs, {len(fig6_runs)} runs, {hours:.1f} CPU-hours with one core a run):"
+    return "\n".join(lines + ([""] + [head] + sentences if sentences else []))
 
 
 def shipped_cifar10_inside() -> str:
