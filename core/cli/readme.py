@@ -7,6 +7,7 @@ check the same functions, so a number in the README cannot drift from what the c
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -58,19 +59,26 @@ def shattering_markdown(depths=SHATTER_DEPTHS) -> str:
     )
 
 
-def shipped_table(store=None, dataset: str = "builtin") -> str:
-    """The shipped reference runs of ``dataset`` (installed into a temporary store): final errors, mean ± std over
-    seeds."""
+@functools.cache
+def shipped_store():
+    """A temporary store holding the shipped reference runs, installed once for all the tables that read them."""
     import tempfile
 
-    from ..analysis.compare import depth_table, group_runs
-    from ..analysis.fig6 import final_training_error
     from ..runs.reference import REFERENCE_DIR, install
     from ..runs.store import RunStore
 
-    if store is None:
-        store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
-        install(store, REFERENCE_DIR)
+    store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
+    install(store, REFERENCE_DIR)
+    return store
+
+
+def shipped_table(store=None, dataset: str = "builtin") -> str:
+    """The shipped reference runs of ``dataset`` (installed into a temporary store): final errors, mean ± std over
+    seeds."""
+    from ..analysis.compare import depth_table, group_runs
+    from ..analysis.fig6 import final_training_error
+
+    store = store if store is not None else shipped_store()
     records = [r for r in store.list() if r.reference and r.config.dataset == dataset]
     lines = ["| run | seeds | training error, eval mode (%) | test error (%) | flag |", "|---|---|---|---|---|"]
     order = {"none": 0, "A": 1, "B": 2, "concat": 3}
@@ -102,16 +110,12 @@ def shipped_cifar10_table() -> str:
     """The shipped CIFAR-10 runs, one row a network of each budget: final training error in eval mode (on all
     50,000 training images where measured), test error on all 10,000, seeds, and the hours they trained; then
     what the Fig. 6 set's two halves show (core.analysis.fig6)."""
-    import tempfile
-
     from ..analysis import fig6
     from ..analysis.budget import setup_key
     from ..analysis.compare import group_runs
-    from ..runs.reference import CIFAR10_FIG6, REFERENCE_DIR, cifar10_fig6, install
-    from ..runs.store import RunStore
+    from ..runs.reference import CIFAR10_FIG6, cifar10_fig6
 
-    store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
-    install(store, REFERENCE_DIR)
+    store = shipped_store()
     records = [r for r in store.list() if r.reference and r.config.dataset == "cifar10"]
     fig6_key = setup_key(cifar10_fig6()[0])
     lines = [
@@ -119,16 +123,13 @@ def shipped_cifar10_table() -> str:
         "|---|---|---|---|---|",
     ]
     order = {"none": 0, "A": 1}
-    for group in sorted(
-        group_runs(records),
-        key=lambda g: (
-            setup_key(g.config) != fig6_key,
-            -g.config.epochs if setup_key(g.config) != fig6_key else 0,  # then each other budget together
-            setup_key(g.config),
-            order.get(g.config.shortcut, 2),
-            g.config.depth,
-        ),
-    ):
+
+    def fig6_set_first(g) -> tuple:  # then each other budget together, the longer first
+        key = setup_key(g.config)
+        other = key != fig6_key
+        return other, -g.config.epochs if other else 0, key, order.get(g.config.shortcut, 2), g.config.depth
+
+    for group in sorted(group_runs(records), key=fig6_set_first):
         train = [e for r in group.records if (e := fig6.final_training_error(r)) is not None]
         test = [100 * (1 - r.metrics["test_acc"]) for r in group.records]
         hours = ", ".join(f"{r.seconds / 3600:.2f}" for r in group.records)
@@ -147,15 +148,10 @@ def shipped_cifar10_table() -> str:
 def shipped_cifar10_inside() -> str:
     """What the Lesion and Landscape pages say, from the shipped precomputed results, of the CIFAR-10 pair they
     open on where CIFAR-10 is on the machine (core.analysis.inside.matched_pair)."""
-    import tempfile
-
     from ..analysis import inside, landscape, lesion
     from ..analysis.queue import LESION_DEFAULT, SLICE_DEFAULT
-    from ..runs.reference import REFERENCE_DIR, install
-    from ..runs.store import RunStore
 
-    store = RunStore(tempfile.mkdtemp(prefix="resnet-lab-readme-"))
-    install(store, REFERENCE_DIR)
+    store = shipped_store()
     records = [r for r in store.list() if r.config.dataset == "cifar10" and store.weights_path(r.run_id).exists()]
     lines = []
     plain, resnet = inside.matched_pair(records, learned_first=True, prefer_dataset="cifar10")
