@@ -135,9 +135,7 @@ def open_worker_output(store_root: str | Path, max_bytes: int = MAX_BYTES, backu
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists() and path.stat().st_size >= max_bytes:
-            for i in range(backups - 1, 0, -1):
-                older = path.with_name(f"{path.name}.{i}")
-                if older.exists():
-                    os.replace(older, path.with_name(f"{path.name}.{i + 1}"))
-            os.replace(path, path.with_name(f"{path.name}.1"))
+            rotation = RotatingFileHandler(path, backupCount=backups, delay=True)  # the logs' own rotation
+            rotation.doRollover()
+            rotation.close()
         return open(path, "ab")

@@ -64,21 +64,17 @@ def cifar10_fig6(
     ``CIFAR10_FIG6`` (``epochs`` and ``overrides`` change it: a GPU trains the paper's 164 epochs); then the pilot
     before it (``CIFAR10_FIG6_PILOT``) and the earlier 20-layer pair (``CIFAR10_EARLIER_PAIR``), as they were
     trained."""
-    recipe = {**CIFAR10_FIG6, **overrides, **({"epochs": epochs} if epochs else {})}
-    nets = [("none", d) for d in depths if d <= PLAIN_MAX_DEPTH] + [("A", d) for d in depths]
-    fig6 = [
-        RunConfig(depth=d, shortcut=s, seed=k, compile=compile, **recipe)
-        for k in range(max(seeds or 1, *CIFAR10_FIG6_SEEDS.values()))
-        for s, d in nets
-        if k < (seeds or CIFAR10_FIG6_SEEDS.get(d, 1))
-    ]
-    pilot = [
-        RunConfig(depth=d, shortcut=s, seed=k, **CIFAR10_FIG6_PILOT)
-        for d, n in CIFAR10_FIG6_PILOT_SEEDS.items()
-        for k in range(n)
-        for s in ("none", "A")
-    ]
+    recipe = {**CIFAR10_FIG6, **overrides, **({"epochs": epochs} if epochs else {}), "compile": compile}
+    fig6 = _fig6_nets(recipe, depths, lambda d: seeds or CIFAR10_FIG6_SEEDS.get(d, 1))
+    pilot = _fig6_nets(CIFAR10_FIG6_PILOT, tuple(CIFAR10_FIG6_PILOT_SEEDS), CIFAR10_FIG6_PILOT_SEEDS.get)
     return fig6 + pilot + [RunConfig(depth=20, shortcut=s, **CIFAR10_EARLIER_PAIR) for s in ("none", "A")]
+
+
+def _fig6_nets(recipe: dict, depths, seeds_at) -> list[RunConfig]:
+    """Plain nets (to 56 layers) and ResNets (A) at ``depths``, ``seeds_at(depth)`` seeds each, seed 0 first."""
+    nets = [("none", d) for d in depths if d <= PLAIN_MAX_DEPTH] + [("A", d) for d in depths]
+    most = max(seeds_at(d) for _, d in nets)
+    return [RunConfig(depth=d, shortcut=s, seed=k, **recipe) for k in range(most) for s, d in nets if k < seeds_at(d)]
 
 
 def ships_weights(config: RunConfig) -> bool:

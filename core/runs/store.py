@@ -794,7 +794,7 @@ class RunStore:
                 status = RunStatus.FAILED
                 message = (
                     f"its worker stopped {row['attempts']} times while computing it (out of memory, or a crash: see "
-                    "the store's logs/worker.log); ask for it again to retry"
+                    "the store's logs/worker-output.log and worker.log); ask for it again to retry"
                 )
             else:
                 status, message = RunStatus.QUEUED, "its worker stopped; the next free worker takes it over"
