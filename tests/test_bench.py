@@ -13,7 +13,16 @@ def test_bench_writes_measured_numbers_side_by_side(tmp_path, monkeypatch):
 
     monkeypatch.setattr(core.engine.train, "cpu_has_native_bf16", lambda: True)
     report = run_bench(
-        depths=(8,), batch_size=64, images=512, repeats=1, workers=0, out_dir=tmp_path, log=lambda m: None, compile=True
+        depths=(8,),
+        batch_size=64,
+        images=512,
+        steps=4,
+        run_epochs=3,
+        repeats=1,
+        workers=0,
+        out_dir=tmp_path,
+        log=lambda m: None,
+        compile=True,
     )
     saved = json.loads(open(report["path"]).read())
     (row,) = saved["results"]
@@ -31,7 +40,13 @@ def test_bench_writes_measured_numbers_side_by_side(tmp_path, monkeypatch):
         )
     )
     assert row["default_probes_share_of_bare_step"] == ips["trainer_default_probes"] / ips["bare_step"]
-    assert 0 < row["fraction_of_matmul_peak"]["bare_step"] and saved["cpu"]["capability"]
+    share, peaks = row["fraction_of_matmul_peak"], saved["matmul_peak_gflops"]
+    assert peaks["bf16"] > 0 and peaks["fp32"] > 0 and saved["cpu"]["capability"]
+    # Each step against the peak in its own precision: the bf16 trainer and its fp32 twin differ by their speeds only.
+    assert share["trainer"] / share["trainer_fp32"] == pytest.approx(
+        ips["trainer"] / ips["trainer_fp32"] * peaks["fp32"] / peaks["bf16"]
+    )
+    assert share["reference"] == pytest.approx(ips["reference"] * row["flops_per_image"] / (peaks["fp32"] * 1e9))
     assert row["speedup_vs_reference"] == ips["trainer"] / ips["reference"]
     assert row["compiled_speedup_vs_reference"] == ips["trainer_compiled"] / ips["reference"]
     assert row["bf16_speedup_vs_fp32"] == ips["trainer"] / ips["trainer_fp32"]
@@ -76,3 +91,21 @@ def test_a_step_counts_its_flops_and_the_peak_is_measured():
     assert step_flops(20, 2) == 2 * step_flops(20, 1) > 0
     assert step_flops(56, 1) > 2.5 * step_flops(20, 1)  # 3x the blocks of 3x3 convolutions, the same stem and head
     assert matmul_gflops(256, repeats=2) > 0
+
+
+def test_the_trainer_is_timed_inside_a_run_of_the_full_length_then_stopped(store):
+    """The timed window sits in a long run (so its test points and probes come at that run's intervals); the run
+    stops after the window instead of training all its epochs."""
+    from core.cli.trainer_bench import WARMUP_STEPS, trainer_images_per_s
+    from core.runs.lifecycle import RunStatus
+
+    config = tiny_config(epochs=40, probe_every=50)  # 160 steps planned
+    assert trainer_images_per_s(config, 3, store, None) > 0
+    record = store.get(config.run_id)
+    assert record.status == RunStatus.CANCELLED and record.epochs_done < 3
+    assert len(store.history(config.run_id).steps) <= WARMUP_STEPS + 3 + 4  # one epoch's steps at most past the window
+
+
+def test_a_timed_window_longer_than_the_run_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="do not fit in a 1-epoch run"):
+        run_bench(depths=(8,), batch_size=64, images=512, steps=10, run_epochs=1, out_dir=tmp_path, log=lambda m: None)

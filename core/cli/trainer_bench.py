@@ -4,9 +4,15 @@ The reference is the loop most tutorials write: a torchvision-style Dataset with
 transforms (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize) behind a DataLoader
 with worker processes, fp32, NCHW, ``loss.item()`` every step. Both train the same network at the
 same batch size on the same images; the first steps (allocator and kernel warm-up) are not timed.
+
+The trainer is timed inside a run as long as the shipped Fig. 6 runs (RUN_EPOCHS of the whole training
+set), stopped after its timed window: its test-subset evaluations and probes then come at the intervals a
+real run has them. Its epoch-end evaluations (the full test set and the training subset in eval mode) fall
+outside that window; the parity runs time whole epochs with them.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -24,7 +30,7 @@ from PIL import Image
 
 from ..analysis.paper import TABLE6_TEST_ERROR
 from ..engine.config import RunConfig
-from ..engine.data import load_dataset
+from ..engine.data import load_dataset, normalize
 from ..engine.models import build_model
 from ..engine.train import autocast_for, evaluate, lr_at, make_optimizer, resolve_device, uses_bf16
 from ..runs.execute import train
@@ -33,6 +39,10 @@ from .args import add_data_args, add_json_arg
 from .output import emit, say
 
 WARMUP_STEPS = 5
+# Timed steps per measurement: five default probe intervals, and more than one test-subset interval of a
+# RUN_EPOCHS run on CIFAR-10 (5,850 steps // 24 = 243), all inside its first epoch (390 steps).
+TIMED_STEPS = 250
+RUN_EPOCHS = 15  # the length of the shipped CIFAR-10 Fig. 6 runs
 
 
 class PilImages(torch.utils.data.Dataset):
@@ -49,6 +59,7 @@ class PilImages(torch.utils.data.Dataset):
 
 
 def reference_images_per_s(dataset, depth: int, batch_size: int, steps: int, device, workers: int) -> float:
+    """Images/s of the reference loop over ``steps`` steps (after WARMUP_STEPS untimed ones), epochs as needed."""
     loader = reference_loader(dataset, batch_size, workers, device, seed=0)
     torch.manual_seed(0)
     model = build_model(depth=depth).to(device)
@@ -73,25 +84,38 @@ def reference_images_per_s(dataset, depth: int, batch_size: int, steps: int, dev
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def bare_step_images_per_s(config: RunConfig, steps: int) -> float:
-    """Images/s of the training step alone: the trainer's network, optimizer and precision on one synthetic batch
-    already in place (no data path, no probes, no evaluation, no history). No trainer can beat it."""
+# Batches the bare step cycles through: real images (a step's speed depends a little on its data), few enough to
+# hold normalized in memory (64 x 1.5 MB), and too many for the network to memorise in a timed window.
+BARE_STEP_BATCHES = 64
+
+
+def bare_step_images_per_s(config: RunConfig, steps: int, dataset) -> float:
+    """Images/s of the training step alone: the trainer's network, optimizer and precision on batches of the
+    training set already normalized in place (no gather, augmentation, probes, evaluation or history), the
+    forward pass under autocast as the trainer runs it."""
     c = config.resolved()
     dev = resolve_device(c.device)
     torch.manual_seed(0)
     model = build_model(c.arch, c.depth, c.shortcut, c.bn, c.init).to(dev, memory_format=torch.channels_last).train()
     optimizer = make_optimizer(c, model, dev)
-    x = torch.randn(c.batch_size, 3, 32, 32, device=dev).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (c.batch_size,), device=dev)
-    with autocast_for(c, dev):
-        for i in range(steps + WARMUP_STEPS):
-            if i == WARMUP_STEPS:
-                sync(dev)
-                start = time.perf_counter()
+    n = min(BARE_STEP_BATCHES, len(dataset.x_train) // c.batch_size)
+    batches = [
+        (
+            normalize(dataset.x_train[i : i + c.batch_size].to(dev), dataset.mean, dataset.std),
+            dataset.y_train[i : i + c.batch_size].to(dev),
+        )
+        for i in range(0, n * c.batch_size, c.batch_size)
+    ]
+    for i in range(steps + WARMUP_STEPS):
+        if i == WARMUP_STEPS:
+            sync(dev)
+            start = time.perf_counter()
+        x, y = batches[i % n]
+        with autocast_for(c, dev):
             loss = F.cross_entropy(model(x).float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
     sync(dev)
     return steps * c.batch_size / (time.perf_counter() - start)
 
@@ -114,11 +138,17 @@ def step_flops(depth: int, batch_size: int) -> int:
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
-    """This CPU's measured peak: GFLOP/s of an n×n matrix product with every torch thread, the best of ``repeats``."""
+    """This CPU's measured peak in ``dtype``: GFLOP/s of an n×n matrix product with every torch thread, the best
+    of ``repeats``."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b  # warm-up
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
+
+
+def matmul_peaks(bf16: bool) -> dict[str, float]:
+    """The matmul peak in each precision a measured step runs in: fp32, and bf16 where the trainer uses it."""
+    return {"fp32": matmul_gflops(), **({"bf16": matmul_gflops(dtype=torch.bfloat16)} if bf16 else {})}
 
 
 def _timed(work) -> float:
@@ -202,17 +232,23 @@ def parity(
     log,
     images: int | None = None,
 ) -> dict:
-    """The trainer and the reference loop trained ``epochs`` on the whole training set (or ``images`` of it), ``seeds``
-    seeds each, side by side: their test accuracies, the difference of the means and the seeds' spread."""
+    """The trainer (at its default precision, as the speed rows time it) and the reference loop (fp32) trained
+    ``epochs`` on the whole training set (or ``images`` of it), ``seeds`` seeds each, side by side: their test
+    accuracies, the difference of the means and the seeds' spread, and each run's images/s over its whole
+    length (the trainer's with its evaluations after every epoch, the reference's with none)."""
     ds = load_dataset(dataset, data_dir, subset=images)
     out = {"trainer": [], "reference": []}
     for seed in range(seeds):
-        config = RunConfig(
-            depth=depth, dataset=dataset, epochs=epochs, seed=seed, device=device, precision="fp32", subset=images
-        )
+        config = RunConfig(depth=depth, dataset=dataset, epochs=epochs, seed=seed, device=device, subset=images)
         record = train(config, store, data_dir=data_dir).record
-        out["trainer"].append({"test_acc": record.metrics["test_acc"], "seconds": record.seconds})
-        out["reference"].append(reference_fit(config, ds, workers))
+        resolved = config.resolved()
+        trained = resolved.total_steps(len(ds.x_train)) * resolved.batch_size
+        seconds = record.seconds
+        out["trainer"].append(
+            {"test_acc": record.metrics["test_acc"], "seconds": seconds, "images_per_s": trained / seconds}
+        )
+        out["reference"].append(reference_fit(dataclasses.replace(config, precision="fp32"), ds, workers))
+        out["reference"][-1]["images_per_s"] = trained / out["reference"][-1]["seconds"]
         log(
             f"parity ResNet-{depth} seed {seed}: trainer {out['trainer'][-1]['test_acc']:.2%}, "
             f"reference {out['reference'][-1]['test_acc']:.2%}"
@@ -223,24 +259,30 @@ def parity(
         "depth": depth,
         "epochs": epochs,
         "recipe": RunConfig(depth=depth, dataset=dataset, epochs=epochs).resolved().label,
+        "trainer_precision": "bf16 autocast" if uses_bf16(RunConfig(device=device), resolve_device(device)) else "fp32",
         "runs": out,
         "mean_test_acc": {k: statistics.mean(v) for k, v in accs.items()},
+        "mean_images_per_s": {k: statistics.mean(r["images_per_s"] for r in v) for k, v in out.items()},
         "difference": statistics.mean(accs["trainer"]) - statistics.mean(accs["reference"]),
         "seed_std": statistics.mean(spread) if spread else None,
     }
 
 
-def trainer_images_per_s(config: RunConfig, store: RunStore, data_dir) -> float:
-    """Images/s of core.train itself, timed from its own progress events (evaluation excluded)."""
-    marks = {}
+def trainer_images_per_s(config: RunConfig, steps: int, store: RunStore, data_dir) -> float:
+    """Images/s of core.train itself over ``steps`` steps after WARMUP_STEPS, timed from its own progress events
+    inside the run ``config`` describes, which is then stopped: what happens between those steps in a run of
+    that length (test-subset evaluations, probes, history) is timed with them."""
+    marks, stop = {}, threading.Event()
 
     def on_progress(event):
         if event["kind"] == "step":
             if event["step"] >= WARMUP_STEPS and "start" not in marks:
                 marks["start"] = (event["step"], time.perf_counter())
             marks["end"] = (event["step"], time.perf_counter())
+            if event["step"] >= WARMUP_STEPS + steps:
+                stop.set()
 
-    train(config, store, data_dir=data_dir, progress=on_progress, restart=True)
+    train(config, store, data_dir=data_dir, stop=stop, progress=on_progress, restart=True)
     (s0, t0), (s1, t1) = marks["start"], marks["end"]
     return (s1 - s0) * config.resolved().batch_size / (t1 - t0)
 
@@ -277,7 +319,9 @@ def target_accuracy(target: str | float | None, depth: int) -> float | None:
 def run_bench(
     depths=(20,),
     batch_size=128,
-    images=4000,
+    images=None,
+    steps=TIMED_STEPS,
+    run_epochs=RUN_EPOCHS,
     dataset="builtin",
     data_dir=None,
     device="auto",
@@ -292,14 +336,23 @@ def run_bench(
     parity_seeds=2,
 ) -> dict:
     """Every measurement in one run, each beside its baseline: images/s of the reference loop, the bare step and
-    the trainer (without probes, with probes at their default interval and at every step), the fraction of this
-    machine's matmul peak a step reaches, and optionally time to accuracy and accuracy parity with the reference."""
+    the trainer (without probes, with probes at their default interval and at every step) over ``steps`` steps on
+    the training set (or ``images`` of it), the trainer inside a ``run_epochs`` run; the fraction of this machine's
+    matmul peak, in the step's own precision, that each reaches; optionally time to accuracy and accuracy parity
+    with the reference."""
     dev = resolve_device(device)
     if workers is None:
         workers = min(8 if dev.type == "cuda" else 2, os.cpu_count() or 1)
-    ds = load_dataset(dataset, data_dir, subset=images, test_subset=200)
-    steps = images // batch_size - WARMUP_STEPS - 1
-    peak = matmul_gflops() if dev.type == "cpu" else None
+    ds = load_dataset(dataset, data_dir, subset=images)
+    run = RunConfig(dataset=dataset, epochs=run_epochs, batch_size=batch_size).resolved()
+    run_steps = run.total_steps(len(ds.x_train))
+    if WARMUP_STEPS + steps > run_steps:
+        raise ValueError(
+            f"{steps} timed steps (after {WARMUP_STEPS} untimed) do not fit in a {run_epochs}-epoch run of "
+            f"{len(ds.x_train)} images ({run_steps} steps): ask for fewer --steps or more --run-epochs"
+        )
+    bf16 = uses_bf16(RunConfig(device=device), dev)
+    peaks = matmul_peaks(bf16) if dev.type == "cpu" else None
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(tmp)
@@ -308,18 +361,18 @@ def run_bench(
                 depth=depth,
                 dataset=dataset,
                 subset=images,
-                test_subset=200,
-                epochs=1,
+                epochs=run_epochs,
                 batch_size=batch_size,
                 device=device,
                 recipe="paper",
             )
             results.append(speed_row(base, ds, steps, dev, workers, repeats, compile, store, data_dir, log))
-            if peak:
+            if peaks:
                 flops = step_flops(depth, batch_size) / batch_size
                 results[-1]["flops_per_image"] = flops
                 results[-1]["fraction_of_matmul_peak"] = {
-                    k: v * flops / (peak * 1e9) for k, v in results[-1]["images_per_s"].items()
+                    k: v * flops / (peaks[variant_precision(k, bf16)] * 1e9)
+                    for k, v in results[-1]["images_per_s"].items()
                 }
             if target := target_accuracy(target_acc, depth):  # the paper recipe over a shorter schedule
                 config = RunConfig(
@@ -334,8 +387,8 @@ def run_bench(
         )
     report = {
         **describe_machine(dev),
-        "setup": setup_text(ds, images, batch_size, steps, repeats, workers, compile, device, dev),
-        "matmul_peak_gflops": peak,
+        "setup": setup_text(ds, batch_size, steps, run_epochs, repeats, workers, compile, device, dev),
+        "matmul_peak_gflops": peaks,
         "results": results,
         "parity": accuracy,
     }
@@ -350,6 +403,12 @@ VARIANTS = {
 }
 
 
+def variant_precision(name: str, bf16: bool) -> str:
+    """The precision a measured variant's step runs in: the reference loop and trainer_fp32 in fp32, the rest in
+    the trainer's default."""
+    return "fp32" if name in ("reference", "trainer_fp32") or not bf16 else "bf16"
+
+
 def speed_row(base: dict, ds, steps: int, dev, workers: int, repeats: int, compile: bool, store, data_dir, log) -> dict:
     """One depth's images/s, every variant measured ``repeats`` times, interleaved (so drift in the machine's speed
     hits them alike), with the ratios the README quotes."""
@@ -361,9 +420,9 @@ def speed_row(base: dict, ds, steps: int, dev, workers: int, repeats: int, compi
     numbers = {"reference": [], "bare_step": [], **{k: [] for k in variants}}
     for r in range(repeats):
         numbers["reference"].append(reference_images_per_s(ds, base["depth"], base["batch_size"], steps, dev, workers))
-        numbers["bare_step"].append(bare_step_images_per_s(RunConfig(**base, probe_every=0), steps))
+        numbers["bare_step"].append(bare_step_images_per_s(RunConfig(**base, probe_every=0), steps, ds))
         for name, options in variants.items():
-            numbers[name].append(trainer_images_per_s(RunConfig(**base, **options, seed=r), store, data_dir))
+            numbers[name].append(trainer_images_per_s(RunConfig(**base, **options, seed=r), steps, store, data_dir))
         log(
             f"ResNet-{base['depth']} repeat {r + 1}/{repeats}: "
             + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in numbers.items())
@@ -404,23 +463,29 @@ def describe_machine(dev) -> dict:
     }
 
 
-def setup_text(ds, images, batch_size, steps, repeats, workers, compile, device, dev) -> dict:
+def setup_text(ds, batch_size, steps, run_epochs, repeats, workers, compile, device, dev) -> dict:
     precision = "bf16 autocast" if uses_bf16(RunConfig(device=device), dev) else "fp32"
     return {
         "dataset": ds.title,
-        "train_images": images,
+        "train_images": len(ds.x_train),
         "batch_size": batch_size,
         "timed_steps_per_measurement": steps,
+        "trainer_timed_inside": f"a {run_epochs}-epoch run of the paper recipe on these images, stopped after the "
+        "timed steps (its test-subset evaluations and probes at a real run's intervals; epoch-end evaluations not "
+        "timed here, but in the parity runs' whole-run images/s)",
         "warmup_steps_untimed": WARMUP_STEPS,
         "repeats": repeats,
         "reference_loader_workers": workers,
         "precision": precision,
         "reference": "DataLoader + per-image PIL transforms, fp32, NCHW, loss.item() each step",
-        "bare_step": f"the trainer's network and optimizer on one synthetic batch in place, channels_last, {precision}",
-        "trainer": "core.runs.execute.train: uint8 data resident on the device, batched augmentation, channels_last, "
-        + precision
-        + (", fused optimizer" if dev.type == "cuda" else ""),
+        "bare_step": f"the trainer's network and optimizer on {BARE_STEP_BATCHES} batches of these images normalized "
+        f"in place, channels_last, {precision}",
+        "trainer": "core.runs.execute.train without probes: uint8 data resident on the device, batched augmentation, "
+        "channels_last, " + precision + (", fused optimizer" if dev.type == "cuda" else ""),
         "trainer_default_probes": "the same with gradient probes every 50 steps (the default)",
+        "trainer_probes_every_step": "the same with gradient probes at every step",
+        "matmul_peak": "a 2048x2048 matrix product with every torch thread, in fp32 and (where steps run in it) bf16; "
+        "each step's fraction is taken against the peak in its own precision",
         "trainer_fp32": "the same in fp32 (measured where the default is bf16)",
         "trainer_compiled": "the same with torch.compile" if compile else "not measured (--compile)",
     }
@@ -439,7 +504,16 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("bench", help="images/s of this trainer vs a plain DataLoader loop, and probe overhead")
     p.add_argument("--depths", type=int, nargs="+", default=[20])
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--images", type=int, default=4000, help="training images per measurement")
+    p.add_argument("--images", type=int, help="train on this many images (default: the whole training set)")
+    p.add_argument(
+        "--steps", type=int, default=TIMED_STEPS, help=f"timed steps per measurement (default {TIMED_STEPS})"
+    )
+    p.add_argument(
+        "--run-epochs",
+        type=int,
+        default=RUN_EPOCHS,
+        help=f"the length of the run the trainer is timed inside (default {RUN_EPOCHS}, the shipped Fig. 6 runs)",
+    )
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--workers", type=int, help="reference DataLoader workers (default: 2 on CPU, 8 on GPU)")
     add_data_args(p)
@@ -486,6 +560,8 @@ def cmd_bench(args) -> None:
         tuple(args.depths),
         args.batch_size,
         args.images,
+        args.steps,
+        args.run_epochs,
         args.dataset,
         args.data_dir,
         args.device,
@@ -509,7 +585,8 @@ def report_lines(report: dict, batch_size: int) -> list[str]:
         f"{report['setup']['precision']}) -> {report['path']}"
     ]
     if report.get("matmul_peak_gflops"):
-        lines.append(f"  matmul peak {report['matmul_peak_gflops']:.0f} GFLOP/s ({report['cpu']['capability']})")
+        peaks = ", ".join(f"{v:.0f} GFLOP/s in {k}" for k, v in report["matmul_peak_gflops"].items())
+        lines.append(f"  matmul peak {peaks} ({report['cpu']['capability']})")
     for r in report["results"]:
         ips = r["images_per_s"]
         lines.append(
@@ -521,8 +598,10 @@ def report_lines(report: dict, batch_size: int) -> list[str]:
             + (f", compiled {ips['trainer_compiled']:.0f}" if "trainer_compiled" in ips else "")
         )
         if "fraction_of_matmul_peak" in r:
+            share = r["fraction_of_matmul_peak"]
             lines.append(
-                f"    a training step reaches {r['fraction_of_matmul_peak']['bare_step']:.0%} of the matmul peak "
+                f"    a bare training step reaches {share['bare_step']:.0%} of the matmul peak in its precision, the "
+                f"trainer {share['trainer']:.0%}, the reference loop {share['reference']:.0%} "
                 f"({r['flops_per_image'] / 1e6:.0f} MFLOP per image)"
             )
         if "time_to_accuracy" in r:
@@ -537,9 +616,12 @@ def report_lines(report: dict, batch_size: int) -> list[str]:
             )
     if p := report.get("parity"):
         means = p["mean_test_acc"]
+        rates = p["mean_images_per_s"]
         lines.append(
-            f"  parity, ResNet-{p['depth']} after {p['epochs']} epochs ({len(p['runs']['trainer'])} seeds each): "
-            f"trainer {means['trainer']:.2%}, reference {means['reference']:.2%}, difference "
-            f"{100 * p['difference']:+.2f} points (seed std {100 * (p['seed_std'] or 0):.2f})"
+            f"  parity, ResNet-{p['depth']} after {p['epochs']} epochs ({len(p['runs']['trainer'])} seeds each, "
+            f"trainer in {p['trainer_precision']}): trainer {means['trainer']:.2%}, "
+            f"reference {means['reference']:.2%}, "
+            f"difference {100 * p['difference']:+.2f} points (seed std {100 * (p['seed_std'] or 0):.2f}); whole runs: "
+            f"trainer {rates['trainer']:.0f} img/s with its epoch-end evaluations, reference {rates['reference']:.0f}"
         )
     return lines
