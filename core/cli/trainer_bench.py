@@ -260,7 +260,7 @@ def parity(
         "depth": depth,
         "epochs": epochs,
         "recipe": RunConfig(depth=depth, dataset=dataset, epochs=epochs).resolved().label,
-        "trainer_precision": "bf16 autocast" if uses_bf16(RunConfig(device=device), resolve_device(device)) else "fp32",
+        "trainer_precision": default_precision(device),
         "runs": out,
         "mean_test_acc": {k: statistics.mean(v) for k, v in accs.items()},
         "mean_images_per_s": {k: statistics.mean(r["images_per_s"] for r in v) for k, v in out.items()},
@@ -410,6 +410,11 @@ VARIANTS = {
 }
 
 
+def default_precision(device: str) -> str:
+    """The precision the trainer runs in by default on ``device``, in the report's words."""
+    return "bf16 autocast" if uses_bf16(RunConfig(device=device), resolve_device(device)) else "fp32"
+
+
 def variant_precision(name: str, bf16: bool) -> str:
     """The precision a measured variant's step runs in: the reference loop and trainer_fp32 in fp32, the rest in
     the trainer's default."""
@@ -471,7 +476,7 @@ def describe_machine(dev) -> dict:
 
 
 def setup_text(ds, batch_size, steps, run_epochs, repeats, workers, compile, device, dev) -> dict:
-    precision = "bf16 autocast" if uses_bf16(RunConfig(device=device), dev) else "fp32"
+    precision = default_precision(device)
     return {
         "dataset": ds.title,
         "train_images": len(ds.x_train),
